@@ -1,0 +1,958 @@
+//! The backup_label text (PROTOCOL.md §4.1) and the backup history file text (§4.2): typed
+//! values, renderers that write exactly what PostgreSQL writes, and strict parsers whose
+//! errors name the line and what was expected. Also the rules for the user's label string
+//! (§4.4) and the small set of label texts the model chooses from ([`LabelKind`]).
+//!
+//! Rendering then parsing gives back the same value, and parsing a file PostgreSQL wrote then
+//! rendering gives back the same bytes (tested on `../shared/fixtures/pg15/`).
+
+use crate::lsn::{Lsn, TimeLineId, WalSegmentSize};
+use crate::walfile::WalFileName;
+use serde::{Deserialize, Serialize};
+use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
+use thiserror::Error;
+use time::macros::{datetime, format_description};
+use time::PrimitiveDateTime;
+
+/// Longest accepted label, in bytes (`MAXPGPATH`): `strlen(label) > MAXPGPATH` is an error,
+/// so exactly 1024 bytes is accepted.
+pub const MAX_LABEL_BYTES: usize = 1024;
+
+/// The `BACKUP METHOD` line's value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BackupMethod {
+    /// `pg_start_backup`: an exclusive backup whose label sits in the data directory.
+    PgStartBackup,
+    /// `streamed`: a backup whose label went to the client (BASE_BACKUP, or a non-exclusive
+    /// SQL backup from 9.6 on).
+    Streamed,
+    /// Any other single word (pg_rewind writes its own).
+    Other(String),
+}
+
+impl BackupMethod {
+    fn as_str(&self) -> &str {
+        match self {
+            BackupMethod::PgStartBackup => "pg_start_backup",
+            BackupMethod::Streamed => "streamed",
+            BackupMethod::Other(word) => word,
+        }
+    }
+}
+
+/// The `BACKUP FROM` line's value (9.2+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackupFrom {
+    /// `master` (9.2 to 13).
+    Master,
+    /// `primary` (14+).
+    Primary,
+    /// `standby`.
+    Standby,
+}
+
+impl BackupFrom {
+    fn as_str(self) -> &'static str {
+        match self {
+            BackupFrom::Master => "master",
+            BackupFrom::Primary => "primary",
+            BackupFrom::Standby => "standby",
+        }
+    }
+}
+
+/// A `START TIME` / `STOP TIME` value: `%Y-%m-%d %H:%M:%S %Z` in the server's log_timezone.
+/// The zone abbreviation is kept as written so that rendering gives back the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LabelTime {
+    /// The wall-clock reading in that zone.
+    pub when: PrimitiveDateTime,
+    /// The zone abbreviation (`UTC`, `CET`, `+03`, ...): one word.
+    pub zone: String,
+}
+
+impl LabelTime {
+    /// A time from a logical clock: `seconds` after 2000-01-01 00:00:00 UTC (PostgreSQL's
+    /// epoch). The core never reads the wall clock; callers pass the logical time in.
+    pub fn logical(seconds: u32) -> Self {
+        LabelTime {
+            when: datetime!(2000-01-01 00:00:00) + time::Duration::seconds(i64::from(seconds)),
+            zone: "UTC".to_string(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let (stamp, zone) = (text.get(..19)?, text.get(19..)?.strip_prefix(' ')?);
+        if zone.is_empty() || zone.chars().any(char::is_whitespace) {
+            return None;
+        }
+        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let when = PrimitiveDateTime::parse(stamp, format).ok()?;
+        Some(LabelTime {
+            when,
+            zone: zone.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for LabelTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.when;
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second(),
+            self.zone
+        )
+    }
+}
+
+/// The two `INCREMENTAL FROM` lines of a 17+ incremental backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IncrementalFrom {
+    /// `INCREMENTAL FROM LSN`.
+    pub lsn: Lsn,
+    /// `INCREMENTAL FROM TLI`.
+    pub timeline: TimeLineId,
+}
+
+/// Which optional lines a PostgreSQL version writes into a backup_label (§4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LabelFormat {
+    /// `BACKUP METHOD` (9.1+).
+    pub backup_method: bool,
+    /// `BACKUP FROM` and the word used for a primary (9.2+: master; 14+: primary).
+    pub backup_from: Option<PrimaryWord>,
+    /// `START TIMELINE` in labels and `STOP TIMELINE` in history files (11+).
+    pub timelines: bool,
+}
+
+/// How `BACKUP FROM` names a primary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PrimaryWord {
+    /// 9.2 to 13.
+    Master,
+    /// 14+.
+    Primary,
+}
+
+impl LabelFormat {
+    /// 9.0: START WAL LOCATION, CHECKPOINT LOCATION, START TIME, LABEL.
+    pub const PG90: LabelFormat = LabelFormat {
+        backup_method: false,
+        backup_from: None,
+        timelines: false,
+    };
+    /// 9.1: adds BACKUP METHOD.
+    pub const PG91: LabelFormat = LabelFormat {
+        backup_method: true,
+        backup_from: None,
+        timelines: false,
+    };
+    /// 9.2 to 10: adds `BACKUP FROM: master`.
+    pub const PG92: LabelFormat = LabelFormat {
+        backup_method: true,
+        backup_from: Some(PrimaryWord::Master),
+        timelines: false,
+    };
+    /// 11 to 13: adds START TIMELINE / STOP TIMELINE.
+    pub const PG11: LabelFormat = LabelFormat {
+        backup_method: true,
+        backup_from: Some(PrimaryWord::Master),
+        timelines: true,
+    };
+    /// 14+: `BACKUP FROM: primary`.
+    pub const PG14: LabelFormat = LabelFormat {
+        backup_method: true,
+        backup_from: Some(PrimaryWord::Primary),
+        timelines: true,
+    };
+}
+
+/// The content of a backup_label file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BackupLabel {
+    /// `START WAL LOCATION`: the start point (the redo point of the start checkpoint).
+    pub start: Lsn,
+    /// The `(file ...)` of that line; recovery takes the start timeline from it.
+    pub start_file: WalFileName,
+    /// `CHECKPOINT LOCATION`: where the start checkpoint's record is (not its redo).
+    pub checkpoint: Lsn,
+    /// `BACKUP METHOD` (9.1+).
+    pub method: Option<BackupMethod>,
+    /// `BACKUP FROM` (9.2+).
+    pub from: Option<BackupFrom>,
+    /// `START TIME`.
+    pub start_time: LabelTime,
+    /// `LABEL`: the user's label, verbatim.
+    pub label: String,
+    /// `START TIMELINE` (11+).
+    pub start_timeline: Option<TimeLineId>,
+    /// `INCREMENTAL FROM LSN` / `TLI` (17+, incremental backups only).
+    pub incremental_from: Option<IncrementalFrom>,
+}
+
+/// The content of a backup history file: the label's lines plus where and when it stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BackupHistory {
+    /// The backup's label.
+    pub label: BackupLabel,
+    /// `STOP WAL LOCATION`: the end of the backup-end record.
+    pub stop: Lsn,
+    /// The `(file ...)` of that line: up to 15 the segment holding the record's last byte.
+    pub stop_file: WalFileName,
+    /// `STOP TIME`.
+    pub stop_time: LabelTime,
+    /// `STOP TIMELINE` (11+).
+    pub stop_timeline: Option<TimeLineId>,
+}
+
+/// Why a text is not a valid backup_label or history file. Line numbers count from 1.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FormatError {
+    /// The file does not end with a newline.
+    #[error("line {line}: missing newline at the end of the file")]
+    MissingFinalNewline {
+        /// The last line.
+        line: usize,
+    },
+    /// A carriage return or NUL, which line-oriented readers disagree about.
+    #[error("line {line}: unexpected control character {found:?}")]
+    ControlCharacter {
+        /// Where.
+        line: usize,
+        /// The character.
+        found: char,
+    },
+    /// The file ended where a line was required.
+    #[error("line {line}: expected `{expected}`, found the end of the file")]
+    UnexpectedEnd {
+        /// The line that is missing.
+        line: usize,
+        /// The key that was expected.
+        expected: &'static str,
+    },
+    /// A line that is not the one required here (wrong key, or out of order).
+    #[error("line {line}: expected `{expected}`, found {found:?}")]
+    UnexpectedLine {
+        /// Where.
+        line: usize,
+        /// The key that was expected.
+        expected: &'static str,
+        /// The line found.
+        found: String,
+    },
+    /// The right key with a value that does not parse.
+    #[error("line {line}: {field}: {value:?} is not {expected}")]
+    InvalidValue {
+        /// Where.
+        line: usize,
+        /// The key.
+        field: &'static str,
+        /// The value found.
+        value: String,
+        /// What the value should look like.
+        expected: &'static str,
+    },
+    /// A `(file ...)` that does not hold the location next to it.
+    #[error("line {line}: {field}: file {file} does not hold location {lsn}")]
+    FileMismatch {
+        /// Where.
+        line: usize,
+        /// The key.
+        field: &'static str,
+        /// The file name given.
+        file: WalFileName,
+        /// The location given.
+        lsn: Lsn,
+    },
+    /// `START TIMELINE` disagrees with the start file's timeline (recovery refuses this).
+    #[error("line {line}: START TIMELINE {stated} disagrees with timeline {from_file} of the start WAL file")]
+    TimelineMismatch {
+        /// Where.
+        line: usize,
+        /// The value of START TIMELINE.
+        stated: TimeLineId,
+        /// The timeline in the start file name.
+        from_file: TimeLineId,
+    },
+}
+
+const START_WAL: &str = "START WAL LOCATION: ";
+const STOP_WAL: &str = "STOP WAL LOCATION: ";
+const CHECKPOINT: &str = "CHECKPOINT LOCATION: ";
+const METHOD: &str = "BACKUP METHOD: ";
+const FROM: &str = "BACKUP FROM: ";
+const START_TIME: &str = "START TIME: ";
+const LABEL: &str = "LABEL: ";
+const START_TIMELINE: &str = "START TIMELINE: ";
+const INCR_LSN: &str = "INCREMENTAL FROM LSN: ";
+const INCR_TLI: &str = "INCREMENTAL FROM TLI: ";
+const STOP_TIME: &str = "STOP TIME: ";
+const STOP_TIMELINE: &str = "STOP TIMELINE: ";
+
+impl BackupLabel {
+    /// Renders the label exactly as PostgreSQL writes it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.write_start_line(&mut out);
+        self.write_body(&mut out);
+        out
+    }
+
+    /// Parses a backup_label. `seg` is the cluster's WAL segment size (needed to check that
+    /// the start file holds the start point).
+    pub fn parse(text: &str, seg: WalSegmentSize) -> Result<Self, FormatError> {
+        let mut lines = Lines::new(text)?;
+        let (start, start_file) = lines.location_line(START_WAL, seg, FileRule::Holds)?;
+        let label = parse_body(&mut lines, start, start_file)?;
+        lines.finish()?;
+        Ok(label)
+    }
+
+    fn write_start_line(&self, out: &mut String) {
+        let _ = writeln!(out, "{START_WAL}{} (file {})", self.start, self.start_file);
+    }
+
+    /// Everything after the START WAL LOCATION line. The user's label goes through C's `%s`,
+    /// so it ends at its first NUL byte, as PostgreSQL's would.
+    fn write_body(&self, out: &mut String) {
+        let _ = writeln!(out, "{CHECKPOINT}{}", self.checkpoint);
+        if let Some(method) = &self.method {
+            let _ = writeln!(out, "{METHOD}{}", method.as_str());
+        }
+        if let Some(from) = self.from {
+            let _ = writeln!(out, "{FROM}{}", from.as_str());
+        }
+        let _ = writeln!(out, "{START_TIME}{}", self.start_time);
+        let c_string = self.label.split('\0').next().unwrap_or_default();
+        let _ = writeln!(out, "{LABEL}{c_string}");
+        if let Some(timeline) = self.start_timeline {
+            let _ = writeln!(out, "{START_TIMELINE}{timeline}");
+        }
+        if let Some(incremental) = self.incremental_from {
+            let _ = writeln!(out, "{INCR_LSN}{}", incremental.lsn);
+            let _ = writeln!(out, "{INCR_TLI}{}", incremental.timeline);
+        }
+    }
+}
+
+impl BackupHistory {
+    /// Renders the history file exactly as PostgreSQL writes it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.label.write_start_line(&mut out);
+        let _ = writeln!(out, "{STOP_WAL}{} (file {})", self.stop, self.stop_file);
+        self.label.write_body(&mut out);
+        let _ = writeln!(out, "{STOP_TIME}{}", self.stop_time);
+        if let Some(timeline) = self.stop_timeline {
+            let _ = writeln!(out, "{STOP_TIMELINE}{timeline}");
+        }
+        out
+    }
+
+    /// Parses a backup history file.
+    pub fn parse(text: &str, seg: WalSegmentSize) -> Result<Self, FormatError> {
+        let mut lines = Lines::new(text)?;
+        let (start, start_file) = lines.location_line(START_WAL, seg, FileRule::Holds)?;
+        let (stop, stop_file) = lines.location_line(STOP_WAL, seg, FileRule::HoldsOrEnds)?;
+        let label = parse_body(&mut lines, start, start_file)?;
+        let stop_time = lines.required(
+            STOP_TIME,
+            |v| LabelTime::parse(v),
+            "a time like 2026-11-24 23:28:51 UTC",
+        )?;
+        let stop_timeline = lines.optional(STOP_TIMELINE, parse_timeline, "a timeline number")?;
+        lines.finish()?;
+        Ok(BackupHistory {
+            label,
+            stop,
+            stop_file,
+            stop_time,
+            stop_timeline,
+        })
+    }
+}
+
+fn parse_timeline(value: &str) -> Option<TimeLineId> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    if digits {
+        value.parse().ok().map(TimeLineId)
+    } else {
+        None
+    }
+}
+
+fn parse_word(value: &str) -> Option<BackupMethod> {
+    match value {
+        "pg_start_backup" => Some(BackupMethod::PgStartBackup),
+        "streamed" => Some(BackupMethod::Streamed),
+        other if !other.is_empty() && !other.contains(char::is_whitespace) => {
+            Some(BackupMethod::Other(other.to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn parse_from(value: &str) -> Option<BackupFrom> {
+    match value {
+        "master" => Some(BackupFrom::Master),
+        "primary" => Some(BackupFrom::Primary),
+        "standby" => Some(BackupFrom::Standby),
+        _ => None,
+    }
+}
+
+/// The lines from CHECKPOINT LOCATION to the INCREMENTAL lines, shared by both files.
+fn parse_body(
+    lines: &mut Lines<'_>,
+    start: Lsn,
+    start_file: WalFileName,
+) -> Result<BackupLabel, FormatError> {
+    let checkpoint = lines.required(CHECKPOINT, |v| v.parse().ok(), "an LSN like 0/2000060")?;
+    let method = lines.optional(
+        METHOD,
+        parse_word,
+        "one word such as streamed or pg_start_backup",
+    )?;
+    let from = lines.optional(FROM, parse_from, "master, primary or standby")?;
+    let start_time = lines.required(
+        START_TIME,
+        LabelTime::parse,
+        "a time like 2026-11-24 23:28:51 UTC",
+    )?;
+    let label = lines.required(LABEL, |v| Some(v.to_string()), "any text")?;
+    let timeline_line = lines.number + 1;
+    let start_timeline = lines.optional(START_TIMELINE, parse_timeline, "a timeline number")?;
+    if let Some(stated) = start_timeline {
+        if stated != start_file.timeline {
+            return Err(FormatError::TimelineMismatch {
+                line: timeline_line,
+                stated,
+                from_file: start_file.timeline,
+            });
+        }
+    }
+    let incremental_from = match lines.optional(INCR_LSN, |v| v.parse().ok(), "an LSN")? {
+        Some(lsn) => {
+            let timeline = lines.required(INCR_TLI, parse_timeline, "a timeline number")?;
+            Some(IncrementalFrom { lsn, timeline })
+        }
+        None => None,
+    };
+    Ok(BackupLabel {
+        start,
+        start_file,
+        checkpoint,
+        method,
+        from,
+        start_time,
+        label,
+        start_timeline,
+        incremental_from,
+    })
+}
+
+/// How a `(file ...)` must relate to the location beside it.
+#[derive(Clone, Copy)]
+enum FileRule {
+    /// The file holds the location (`XLByteToSeg`).
+    Holds,
+    /// The file holds the location or the byte before it (`XLByteToPrevSeg`, used for the
+    /// stop file up to 15; 16+ uses `XLByteToSeg`).
+    HoldsOrEnds,
+}
+
+/// A cursor over the lines of a label or history file.
+struct Lines<'a> {
+    rest: std::str::Split<'a, char>,
+    peeked: Option<&'a str>,
+    /// Number of the last line consumed (1-based), 0 before the first.
+    number: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Result<Self, FormatError> {
+        for (index, line) in text.split('\n').enumerate() {
+            if let Some(found) = line.chars().find(|c| *c == '\r' || *c == '\0') {
+                return Err(FormatError::ControlCharacter {
+                    line: index + 1,
+                    found,
+                });
+            }
+        }
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(FormatError::MissingFinalNewline {
+                line: text.split('\n').count(),
+            })?;
+        let mut rest = body.split('\n');
+        let peeked = if body.is_empty() { None } else { rest.next() };
+        Ok(Lines {
+            rest,
+            peeked,
+            number: 0,
+        })
+    }
+
+    fn take_if(&mut self, key: &str) -> Option<&'a str> {
+        let value = self.peeked?.strip_prefix(key)?;
+        self.number += 1;
+        self.peeked = self.rest.next();
+        Some(value)
+    }
+
+    fn missing(&self, expected: &'static str) -> FormatError {
+        let line = self.number + 1;
+        match self.peeked {
+            Some(found) => FormatError::UnexpectedLine {
+                line,
+                expected,
+                found: found.to_string(),
+            },
+            None => FormatError::UnexpectedEnd { line, expected },
+        }
+    }
+
+    fn value<T>(
+        &self,
+        field: &'static str,
+        raw: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Result<T, FormatError> {
+        parse(raw).ok_or_else(|| FormatError::InvalidValue {
+            line: self.number,
+            field: field.trim_end_matches(": "),
+            value: raw.to_string(),
+            expected,
+        })
+    }
+
+    fn required<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Result<T, FormatError> {
+        let raw = self
+            .take_if(key)
+            .ok_or_else(|| self.missing(key.trim_end_matches(' ')))?;
+        self.value(key, raw, parse, expected)
+    }
+
+    fn optional<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Result<Option<T>, FormatError> {
+        match self.take_if(key) {
+            Some(raw) => self.value(key, raw, parse, expected).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn location_line(
+        &mut self,
+        key: &'static str,
+        seg: WalSegmentSize,
+        rule: FileRule,
+    ) -> Result<(Lsn, WalFileName), FormatError> {
+        let expected = "an LSN and its file, like 0/2000028 (file 000000010000000000000002)";
+        let (lsn, file) = self.required(
+            key,
+            |v| {
+                let (lsn, file) = v.split_once(" (file ")?;
+                let file = file.strip_suffix(')')?;
+                Some((
+                    lsn.parse::<Lsn>().ok()?,
+                    WalFileName::parse(file, seg).ok()?,
+                ))
+            },
+            expected,
+        )?;
+        let segment = file.segment(seg);
+        let holds = segment == seg.segment_of(lsn);
+        let ends = matches!(rule, FileRule::HoldsOrEnds) && segment == seg.segment_before(lsn);
+        if !(holds || ends) {
+            let field = key.trim_end_matches(": ");
+            return Err(FormatError::FileMismatch {
+                line: self.number,
+                field,
+                file,
+                lsn,
+            });
+        }
+        Ok((lsn, file))
+    }
+
+    fn finish(&mut self) -> Result<(), FormatError> {
+        match self.peeked {
+            None => Ok(()),
+            Some(found) => Err(FormatError::UnexpectedLine {
+                line: self.number + 1,
+                expected: "the end of the file",
+                found: found.to_string(),
+            }),
+        }
+    }
+}
+
+/// How strictly a design checks the user's label before starting a backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LabelRule {
+    /// PostgreSQL 9.1+: only `strlen(label) > MAXPGPATH` is refused.
+    LengthOnly,
+    /// The recommended rule: also refuse a label that could not survive being written into a
+    /// line-oriented file and read back (newline, carriage return, NUL).
+    Strict,
+}
+
+/// A label refused at start.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+pub enum LabelError {
+    /// PostgreSQL's message: "backup label too long (max 1024 bytes)".
+    #[error("backup label too long (max {MAX_LABEL_BYTES} bytes): {bytes} bytes")]
+    TooLong {
+        /// The label's length.
+        bytes: usize,
+    },
+    /// The recommended rule's refusal.
+    #[error("backup label contains {found:?} at byte {at}: a label must be one line of text without NUL")]
+    NotOneLine {
+        /// The character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+}
+
+/// Checks a user's label under `rule`.
+pub fn validate_label(label: &str, rule: LabelRule) -> Result<(), LabelError> {
+    if label.len() > MAX_LABEL_BYTES {
+        return Err(LabelError::TooLong { bytes: label.len() });
+    }
+    if rule == LabelRule::Strict {
+        if let Some((at, found)) = label
+            .char_indices()
+            .find(|(_, c)| matches!(c, '\n' | '\r' | '\0'))
+        {
+            return Err(LabelError::NotOneLine { found, at });
+        }
+    }
+    Ok(())
+}
+
+/// The user labels the model and simulator choose from. The state keeps this small enum; the
+/// text is made at the edges by [`LabelKind::text`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelKind {
+    /// An ordinary label, `backup-<n>`.
+    Plain,
+    /// Exactly [`MAX_LABEL_BYTES`] bytes: the longest accepted.
+    Longest,
+    /// One byte too long: refused by every design.
+    TooLong,
+    /// A label with a newline that injects a line (`backup-<n>\nSTART TIMELINE: 9`).
+    Newline,
+    /// A label ending in a carriage return, as a CRLF script would pass it.
+    CarriageReturn,
+    /// A label with a NUL byte, which C's `%s` cuts short.
+    Nul,
+}
+
+impl LabelKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [LabelKind; 6] = [
+        LabelKind::Plain,
+        LabelKind::Longest,
+        LabelKind::TooLong,
+        LabelKind::Newline,
+        LabelKind::CarriageReturn,
+        LabelKind::Nul,
+    ];
+
+    /// The label text of backup number `backup`.
+    pub fn text(self, backup: u32) -> String {
+        let plain = format!("backup-{backup}");
+        let padded = |len: usize| format!("{plain}{}", "x".repeat(len.saturating_sub(plain.len())));
+        match self {
+            LabelKind::Plain => plain,
+            LabelKind::Longest => padded(MAX_LABEL_BYTES),
+            LabelKind::TooLong => padded(MAX_LABEL_BYTES + 1),
+            LabelKind::Newline => format!("{plain}\nSTART TIMELINE: 9"),
+            LabelKind::CarriageReturn => format!("{plain}\r"),
+            LabelKind::Nul => format!("{plain}\0tail"),
+        }
+    }
+
+    /// The stable name used in traces and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelKind::Plain => "plain",
+            LabelKind::Longest => "longest",
+            LabelKind::TooLong => "too-long",
+            LabelKind::Newline => "newline",
+            LabelKind::CarriageReturn => "carriage-return",
+            LabelKind::Nul => "nul",
+        }
+    }
+
+    /// Whether a label of this kind, written into a backup_label of `format` and parsed back,
+    /// comes back equal to what the user gave. Computed once per (format, kind) by really
+    /// rendering and parsing a label (the answer does not depend on LSNs or times, which the
+    /// round-trip tests cover separately), so the invariant that uses it stays cheap.
+    pub fn survives_round_trip(self, format: LabelFormat) -> bool {
+        const FORMATS: [LabelFormat; 5] = [
+            LabelFormat::PG90,
+            LabelFormat::PG91,
+            LabelFormat::PG92,
+            LabelFormat::PG11,
+            LabelFormat::PG14,
+        ];
+        static TABLE: OnceLock<Vec<(LabelFormat, LabelKind, bool)>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            let mut rows = Vec::new();
+            for format in FORMATS {
+                for kind in LabelKind::ALL {
+                    rows.push((format, kind, round_trips(format, kind)));
+                }
+            }
+            rows
+        });
+        match table.iter().find(|(f, k, _)| *f == format && *k == self) {
+            Some(&(_, _, ok)) => ok,
+            None => round_trips(format, self),
+        }
+    }
+}
+
+fn round_trips(format: LabelFormat, kind: LabelKind) -> bool {
+    let seg = WalSegmentSize::DEFAULT;
+    let given = kind.text(1);
+    let label = BackupLabel::for_backup(
+        format,
+        LabelFacts {
+            start: Lsn(0x0200_0028),
+            timeline: TimeLineId(1),
+            checkpoint: Lsn(0x0200_0060),
+            method: BackupMethod::Streamed,
+            from_standby: false,
+            start_time: LabelTime::logical(0),
+            label: given.clone(),
+        },
+        seg,
+    );
+    matches!(BackupLabel::parse(&label.render(), seg), Ok(parsed) if parsed.label == given)
+}
+
+/// What the coordinator knows about a backup when it builds its label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelFacts {
+    /// The start point.
+    pub start: Lsn,
+    /// The start timeline (of the start checkpoint).
+    pub timeline: TimeLineId,
+    /// The start checkpoint's record location.
+    pub checkpoint: Lsn,
+    /// The method written (ignored by formats without the line).
+    pub method: BackupMethod,
+    /// Taken on a standby.
+    pub from_standby: bool,
+    /// Logical start time.
+    pub start_time: LabelTime,
+    /// The user's label.
+    pub label: String,
+}
+
+impl BackupLabel {
+    /// Builds the label a server of `format`'s era writes for these facts.
+    pub fn for_backup(format: LabelFormat, facts: LabelFacts, seg: WalSegmentSize) -> Self {
+        let from = format
+            .backup_from
+            .map(|word| match (facts.from_standby, word) {
+                (true, _) => BackupFrom::Standby,
+                (false, PrimaryWord::Master) => BackupFrom::Master,
+                (false, PrimaryWord::Primary) => BackupFrom::Primary,
+            });
+        BackupLabel {
+            start: facts.start,
+            start_file: WalFileName::containing(facts.timeline, facts.start, seg),
+            checkpoint: facts.checkpoint,
+            method: format.backup_method.then_some(facts.method),
+            from,
+            start_time: facts.start_time,
+            label: facts.label,
+            start_timeline: format.timelines.then_some(facts.timeline),
+            incremental_from: None,
+        }
+    }
+}
+
+impl BackupHistory {
+    /// Builds the history file a server of `format`'s era writes at stop (stop file named
+    /// by `XLByteToPrevSeg`, as up to 15).
+    pub fn for_backup(
+        format: LabelFormat,
+        label: BackupLabel,
+        stop: Lsn,
+        stop_timeline: TimeLineId,
+        stop_time: LabelTime,
+        seg: WalSegmentSize,
+    ) -> Self {
+        BackupHistory {
+            label,
+            stop,
+            stop_file: WalFileName::ending_at(stop_timeline, stop, seg),
+            stop_time,
+            stop_timeline: format.timelines.then_some(stop_timeline),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEG: WalSegmentSize = WalSegmentSize::DEFAULT;
+
+    fn sample(format: LabelFormat, label: &str) -> BackupLabel {
+        BackupLabel::for_backup(
+            format,
+            LabelFacts {
+                start: Lsn(0x0200_0028),
+                timeline: TimeLineId(1),
+                checkpoint: Lsn(0x0200_0060),
+                method: BackupMethod::Streamed,
+                from_standby: false,
+                start_time: LabelTime::logical(86_400),
+                label: label.to_string(),
+            },
+            SEG,
+        )
+    }
+
+    #[test]
+    fn nine_one_label_has_method_but_no_from_or_timeline() {
+        let text = sample(LabelFormat::PG91, "a").render();
+        assert_eq!(
+            text,
+            "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+             CHECKPOINT LOCATION: 0/2000060\n\
+             BACKUP METHOD: streamed\n\
+             START TIME: 2000-01-02 00:00:00 UTC\n\
+             LABEL: a\n"
+        );
+    }
+
+    #[test]
+    fn label_errors_name_the_line_and_what_was_expected() {
+        let good = sample(LabelFormat::PG14, "a").render();
+        let swapped = good.replace(
+            "BACKUP METHOD: streamed\nBACKUP FROM: primary",
+            "BACKUP FROM: primary\nBACKUP METHOD: streamed",
+        );
+        assert_eq!(
+            BackupLabel::parse(&swapped, SEG),
+            Err(FormatError::UnexpectedLine {
+                line: 4,
+                expected: "START TIME:",
+                found: "BACKUP METHOD: streamed".to_string()
+            })
+        );
+        let bad_lsn = good.replace(
+            "CHECKPOINT LOCATION: 0/2000060",
+            "CHECKPOINT LOCATION: zero",
+        );
+        assert!(matches!(
+            BackupLabel::parse(&bad_lsn, SEG),
+            Err(FormatError::InvalidValue {
+                line: 2,
+                field: "CHECKPOINT LOCATION",
+                ..
+            })
+        ));
+        let truncated = good.lines().take(1).collect::<Vec<_>>().join("\n") + "\n";
+        assert_eq!(
+            BackupLabel::parse(&truncated, SEG),
+            Err(FormatError::UnexpectedEnd {
+                line: 2,
+                expected: "CHECKPOINT LOCATION:"
+            })
+        );
+        let wrong_file = good.replace(
+            "(file 000000010000000000000002)",
+            "(file 000000010000000000000003)",
+        );
+        assert!(matches!(
+            BackupLabel::parse(&wrong_file, SEG),
+            Err(FormatError::FileMismatch { line: 1, .. })
+        ));
+        let wrong_tli = good.replace("START TIMELINE: 1", "START TIMELINE: 2");
+        assert!(matches!(
+            BackupLabel::parse(&wrong_tli, SEG),
+            Err(FormatError::TimelineMismatch { line: 7, .. })
+        ));
+        assert_eq!(
+            BackupLabel::parse(good.trim_end_matches('\n'), SEG),
+            Err(FormatError::MissingFinalNewline { line: 7 })
+        );
+        let extra = format!("{good}EXTRA: 1\n");
+        assert!(matches!(
+            BackupLabel::parse(&extra, SEG),
+            Err(FormatError::UnexpectedLine { line: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn label_length_rule_accepts_exactly_1024_bytes() {
+        assert_eq!(
+            validate_label(&"x".repeat(1024), LabelRule::LengthOnly),
+            Ok(())
+        );
+        assert_eq!(
+            validate_label(&"x".repeat(1025), LabelRule::LengthOnly),
+            Err(LabelError::TooLong { bytes: 1025 })
+        );
+        assert_eq!(LabelKind::Longest.text(7).len(), MAX_LABEL_BYTES);
+        assert_eq!(LabelKind::TooLong.text(7).len(), MAX_LABEL_BYTES + 1);
+    }
+
+    #[test]
+    fn strict_rule_refuses_labels_that_cannot_round_trip() {
+        for kind in [
+            LabelKind::Newline,
+            LabelKind::CarriageReturn,
+            LabelKind::Nul,
+        ] {
+            let text = kind.text(1);
+            assert_eq!(validate_label(&text, LabelRule::LengthOnly), Ok(()));
+            assert!(matches!(
+                validate_label(&text, LabelRule::Strict),
+                Err(LabelError::NotOneLine { .. })
+            ));
+            assert!(
+                !kind.survives_round_trip(LabelFormat::PG14),
+                "{kind:?} should not round trip"
+            );
+        }
+        for kind in [LabelKind::Plain, LabelKind::Longest] {
+            assert!(kind.survives_round_trip(LabelFormat::PG91));
+            assert!(kind.survives_round_trip(LabelFormat::PG14));
+        }
+    }
+
+    #[test]
+    fn nul_in_label_is_cut_like_c_strings() {
+        let text = sample(LabelFormat::PG14, &LabelKind::Nul.text(1)).render();
+        assert!(text.contains("LABEL: backup-1\n"));
+    }
+}
