@@ -365,7 +365,7 @@ impl BackupHistory {
         let label = parse_body(&mut lines, start, start_file)?;
         let stop_time = lines.required(
             STOP_TIME,
-            |v| LabelTime::parse(v),
+            LabelTime::parse,
             "a time like 2026-11-24 23:28:51 UTC",
         )?;
         let stop_timeline = lines.optional(STOP_TIMELINE, parse_timeline, "a timeline number")?;

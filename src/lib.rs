@@ -2,6 +2,17 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod action;
+pub mod config;
+pub mod invariants;
 pub mod label;
 pub mod lsn;
+pub mod state;
+mod step;
+pub mod variant;
 pub mod walfile;
+
+pub use action::{Action, Command, Event, EventKind, Fault};
+pub use config::Config;
+pub use state::Cluster;
+pub use variant::{Design, Variant};

@@ -1,0 +1,163 @@
+//! Bounds and settings of a run ([`Config`]): how many sessions of each kind, how many
+//! backups, crashes, faults, page writes and checkpoints may happen, and the server settings
+//! that matter (full_page_writes, archive_mode). One state type serves the exhaustive model
+//! (small bounds) and long simulator runs (large bounds).
+
+use crate::lsn::{TimeLineId, WalSegmentSize};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Most sessions a cluster may have.
+pub const SESSIONS_MAX: usize = 64;
+/// Most pages a cluster may have.
+pub const PAGES_MAX: usize = 64;
+/// Most page-writing backends a cluster may have.
+pub const WRITERS_MAX: usize = 16;
+
+/// Which faults the environment may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FaultKinds {
+    /// An ERROR at a step that does I/O (a file write or read fails, a send to the client fails).
+    pub errors: bool,
+    /// A query cancel while a session waits (for a checkpoint or for archiving).
+    pub cancels: bool,
+    /// The client disconnects or the backend is terminated (FATAL at the next interrupt check,
+    /// or while the session sits idle holding a backup).
+    pub disconnects: bool,
+}
+
+impl FaultKinds {
+    /// Every kind.
+    pub const ALL: FaultKinds = FaultKinds {
+        errors: true,
+        cancels: true,
+        disconnects: true,
+    };
+    /// None.
+    pub const NONE: FaultKinds = FaultKinds {
+        errors: false,
+        cancels: false,
+        disconnects: false,
+    };
+}
+
+/// The bounds and settings of one cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SQL sessions (`pg_start_backup` / `pg_backup_start`); they come first in session order.
+    pub sql_sessions: u8,
+    /// WAL senders (`BASE_BACKUP`); they follow the SQL sessions.
+    pub walsenders: u8,
+    /// Backups each session may start.
+    pub backups_per_session: u32,
+    /// Crashes (each followed by restart and crash recovery).
+    pub crashes: u32,
+    /// Faults injected in all, of the kinds in `fault_kinds`.
+    pub faults: u32,
+    /// Which faults.
+    pub fault_kinds: FaultKinds,
+    /// Backends that write pages (each holds one page's buffer lock while it writes).
+    pub writers: u8,
+    /// Pages in the cluster.
+    pub pages: u8,
+    /// Page writes in all.
+    pub page_writes: u32,
+    /// Checkpoints that start on their own (timed), beyond those backups request.
+    pub timed_checkpoints: u32,
+    /// WAL switches requested by someone else (`pg_switch_wal()`, archive_timeout).
+    pub wal_switches: u32,
+    /// The `full_page_writes` setting. Off by default so that forcing is what protects backups.
+    pub full_page_writes: bool,
+    /// `archive_mode`: stop waits for its history file and last segment to be archived.
+    pub archive_mode: bool,
+    /// Backups ask for an immediate checkpoint (`fast`).
+    pub fast_checkpoint: bool,
+    /// Offer exclusive backups where the design has them.
+    pub exclusive_backups: bool,
+    /// Offer every [`crate::label::LabelKind`] at start, not only plain labels.
+    pub hostile_labels: bool,
+    /// Offer commands a careful client would not send: a second start in a session that
+    /// already runs a backup, a non-exclusive stop without a start.
+    pub client_misuse: bool,
+    /// WAL segment size.
+    pub wal_segment_size: WalSegmentSize,
+    /// The cluster's timeline.
+    pub timeline: TimeLineId,
+}
+
+impl Default for Config {
+    /// Two SQL sessions and one WAL sender, one backup each, no crashes or faults, one page
+    /// writer with two pages and two writes.
+    fn default() -> Self {
+        Config {
+            sql_sessions: 2,
+            walsenders: 1,
+            backups_per_session: 1,
+            crashes: 0,
+            faults: 0,
+            fault_kinds: FaultKinds::ALL,
+            writers: 1,
+            pages: 2,
+            page_writes: 2,
+            timed_checkpoints: 0,
+            wal_switches: 0,
+            full_page_writes: false,
+            archive_mode: true,
+            fast_checkpoint: true,
+            exclusive_backups: true,
+            hostile_labels: false,
+            client_misuse: false,
+            wal_segment_size: WalSegmentSize::DEFAULT,
+            timeline: TimeLineId(1),
+        }
+    }
+}
+
+/// A configuration the core cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// No session at all, or too many.
+    #[error("sessions: {0} SQL sessions + WAL senders; expected 1 to {SESSIONS_MAX}")]
+    Sessions(usize),
+    /// Too many pages.
+    #[error("pages: {0}; expected at most {PAGES_MAX}")]
+    Pages(u8),
+    /// Too many writers.
+    #[error("writers: {0}; expected at most {WRITERS_MAX}")]
+    Writers(u8),
+    /// Writers without pages.
+    #[error("writers: {0} page writers but no pages to write")]
+    WritersWithoutPages(u8),
+    /// Timeline 0 does not exist.
+    #[error("timeline: 0 is not a valid timeline")]
+    Timeline,
+}
+
+impl Config {
+    /// Total number of sessions.
+    pub fn sessions(&self) -> usize {
+        usize::from(self.sql_sessions) + usize::from(self.walsenders)
+    }
+
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let sessions = self.sessions();
+        if sessions == 0 || sessions > SESSIONS_MAX {
+            return Err(ConfigError::Sessions(sessions));
+        }
+        if usize::from(self.pages) > PAGES_MAX {
+            return Err(ConfigError::Pages(self.pages));
+        }
+        if usize::from(self.writers) > WRITERS_MAX {
+            return Err(ConfigError::Writers(self.writers));
+        }
+        if self.writers > 0 && self.pages == 0 {
+            return Err(ConfigError::WritersWithoutPages(self.writers));
+        }
+        if self.timeline.0 == 0 {
+            return Err(ConfigError::Timeline);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,616 @@
+//! The properties every run must keep, each a pure function of the [`Cluster`] state that
+//! returns a typed [`Violation`] naming the property, the sessions and backups involved, and
+//! the LSNs. They are defined here once; the loom tests, the model and the simulator call
+//! them through [`INVARIANTS`] / [`check`] / [`check_all`].
+//!
+//! Numbers follow PROTOCOL.md §8 (I1–I8); the rest are this project's additions. The checks
+//! read the state's ghost facts (the [`Backup`] table and [`crate::state::Ghost`]), which the
+//! steps record and never read.
+
+use crate::lsn::Lsn;
+use crate::state::{
+    Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
+    SessionId, Unit,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// A property the coordinator must keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Property {
+    /// I1: the shared counter equals the number of counted backups that hold a unit and is
+    /// never negative; the exclusive state is taken exactly while an exclusive backup holds it.
+    CounterMatchesBackups,
+    /// I2: `forcePageWrites` equals "an exclusive backup or a counted one runs", and page
+    /// writes are forced (or full_page_writes is on) whenever any backup is between its
+    /// increment and the end of its copy.
+    ForcingWhileBackupRuns,
+    /// I3: no backup that stopped successfully had an unprotected first change to a page after
+    /// its start point while it was starting or copying (checked end to end, on page LSNs).
+    NoTornPageInStoppedBackup,
+    /// I4: start points that passed the uniqueness check are pairwise distinct, and each
+    /// backup-end record carries a start point no other end record carries.
+    UniqueStartPoints,
+    /// I4: no backup history file is written twice.
+    HistoryFilesNeverOverwritten,
+    /// I5: at most one exclusive backup is starting or running at a time.
+    ExclusiveBackupAlone,
+    /// I5: `backup_label` exists only while the exclusive state is taken or a stop of the
+    /// exclusive backup is between giving the state back and removing the file.
+    NoStaleBackupLabel,
+    /// I6 (designs with a session state): a session says it runs a non-exclusive backup
+    /// exactly when it holds a unit of the counter for a backup that runs.
+    SessionStateMatchesUnit,
+    /// I7: every unit is given back exactly once: no decrement without a held unit, and no
+    /// unit left held by a backup that failed or ended.
+    UnitsReleasedOnce,
+    /// I8: an accepted start point is a real WAL record position (not beyond the insert
+    /// position), so the label's `(file ...)` names the segment holding it.
+    StartPointIsRealWal,
+    /// The label a backup was given survives being written into its backup_label and read
+    /// back (a newline, carriage return or NUL in the user's label does not).
+    LabelsRoundTrip,
+    /// No backup's copy or label carries another backup's label: not the exclusive
+    /// backup_label, not another backup's temporary label file; and every temporary label
+    /// file its session created is still its own.
+    LabelsNeverShared,
+    /// No `Assert` of PostgreSQL's fails (debug builds would crash).
+    AssertionsHold,
+    /// A crash never leaves a data directory that refuses to restart.
+    RestartSucceeds,
+}
+
+impl Property {
+    /// Every property, in check order.
+    pub const ALL: [Property; 14] = [
+        Property::CounterMatchesBackups,
+        Property::ForcingWhileBackupRuns,
+        Property::NoTornPageInStoppedBackup,
+        Property::UniqueStartPoints,
+        Property::HistoryFilesNeverOverwritten,
+        Property::ExclusiveBackupAlone,
+        Property::NoStaleBackupLabel,
+        Property::SessionStateMatchesUnit,
+        Property::UnitsReleasedOnce,
+        Property::StartPointIsRealWal,
+        Property::LabelsRoundTrip,
+        Property::LabelsNeverShared,
+        Property::AssertionsHold,
+        Property::RestartSucceeds,
+    ];
+
+    /// The stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::CounterMatchesBackups => "counter matches backups",
+            Property::ForcingWhileBackupRuns => "page writes forced while a backup runs",
+            Property::NoTornPageInStoppedBackup => "no torn page in a stopped backup",
+            Property::UniqueStartPoints => "unique start points",
+            Property::HistoryFilesNeverOverwritten => "history files never overwritten",
+            Property::ExclusiveBackupAlone => "exclusive backup alone",
+            Property::NoStaleBackupLabel => "no stale backup_label",
+            Property::SessionStateMatchesUnit => "session state matches unit",
+            Property::UnitsReleasedOnce => "units released exactly once",
+            Property::StartPointIsRealWal => "start point is real WAL",
+            Property::LabelsRoundTrip => "labels round-trip",
+            Property::LabelsNeverShared => "labels never shared",
+            Property::AssertionsHold => "assertions hold",
+            Property::RestartSucceeds => "restart succeeds",
+        }
+    }
+
+    /// The property's number in PROTOCOL.md §8, where it has one.
+    pub fn protocol_number(self) -> Option<&'static str> {
+        match self {
+            Property::CounterMatchesBackups => Some("I1"),
+            Property::ForcingWhileBackupRuns => Some("I2"),
+            Property::NoTornPageInStoppedBackup => Some("I3"),
+            Property::UniqueStartPoints | Property::HistoryFilesNeverOverwritten => Some("I4"),
+            Property::ExclusiveBackupAlone | Property::NoStaleBackupLabel => Some("I5"),
+            Property::SessionStateMatchesUnit => Some("I6"),
+            Property::UnitsReleasedOnce => Some("I7"),
+            Property::StartPointIsRealWal => Some("I8"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A broken property, with what is involved.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("{property}: {detail}")]
+pub struct Violation {
+    /// Which property.
+    pub property: Property,
+    /// Sessions involved.
+    pub sessions: Vec<SessionId>,
+    /// Backups involved.
+    pub backups: Vec<BackupId>,
+    /// LSNs involved.
+    pub lsns: Vec<Lsn>,
+    /// What is wrong, in a sentence.
+    pub detail: String,
+}
+
+impl Violation {
+    fn new(property: Property, detail: String) -> Self {
+        Violation {
+            property,
+            sessions: Vec::new(),
+            backups: Vec::new(),
+            lsns: Vec::new(),
+            detail,
+        }
+    }
+
+    fn sessions(mut self, sessions: impl IntoIterator<Item = SessionId>) -> Self {
+        self.sessions.extend(sessions);
+        self
+    }
+
+    fn backups(mut self, backups: impl IntoIterator<Item = BackupId>) -> Self {
+        self.backups.extend(backups);
+        self
+    }
+
+    fn lsns(mut self, lsns: impl IntoIterator<Item = Lsn>) -> Self {
+        self.lsns.extend(lsns);
+        self
+    }
+}
+
+/// An invariant: a pure function of the state.
+pub type Invariant = fn(&Cluster) -> Result<(), Violation>;
+
+/// Every invariant, in check order.
+pub const INVARIANTS: [(Property, Invariant); 14] = [
+    (Property::CounterMatchesBackups, counter_matches_backups),
+    (Property::ForcingWhileBackupRuns, forcing_while_backup_runs),
+    (
+        Property::NoTornPageInStoppedBackup,
+        no_torn_page_in_stopped_backup,
+    ),
+    (Property::UniqueStartPoints, unique_start_points),
+    (
+        Property::HistoryFilesNeverOverwritten,
+        history_files_never_overwritten,
+    ),
+    (Property::ExclusiveBackupAlone, exclusive_backup_alone),
+    (Property::NoStaleBackupLabel, no_stale_backup_label),
+    (
+        Property::SessionStateMatchesUnit,
+        session_state_matches_unit,
+    ),
+    (Property::UnitsReleasedOnce, units_released_once),
+    (Property::StartPointIsRealWal, start_point_is_real_wal),
+    (Property::LabelsRoundTrip, labels_round_trip),
+    (Property::LabelsNeverShared, labels_never_shared),
+    (Property::AssertionsHold, assertions_hold),
+    (Property::RestartSucceeds, restart_succeeds),
+];
+
+/// The first violated invariant, in [`INVARIANTS`] order.
+pub fn check(cluster: &Cluster) -> Result<(), Violation> {
+    INVARIANTS
+        .iter()
+        .try_for_each(|(_, invariant)| invariant(cluster))
+}
+
+/// Every violated invariant.
+pub fn check_all(cluster: &Cluster) -> Vec<Violation> {
+    INVARIANTS
+        .iter()
+        .filter_map(|(_, invariant)| invariant(cluster).err())
+        .collect()
+}
+
+/// The invariant function of `property`.
+pub fn invariant(property: Property) -> Invariant {
+    // INVARIANTS lists the properties in declaration order (a test checks it).
+    INVARIANTS[property as usize].1
+}
+
+fn ids(cluster: &Cluster, pred: impl Fn(&Backup) -> bool) -> Vec<BackupId> {
+    cluster
+        .backups
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| pred(b))
+        .map(|(i, _)| BackupId(i as u32))
+        .collect()
+}
+
+/// I1.
+pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
+    let counter = cluster.shared.backups;
+    let holders = ids(cluster, |b| b.mode.counts() && b.unit == Unit::Held);
+    if counter < 0 || i64::from(counter) != holders.len() as i64 {
+        return Err(Violation::new(
+            Property::CounterMatchesBackups,
+            format!(
+                "the counter is {counter} but {} backups hold a unit",
+                holders.len()
+            ),
+        )
+        .backups(holders));
+    }
+    let exclusive_holders = ids(cluster, |b| {
+        b.mode == BackupMode::Exclusive && b.unit == Unit::Held
+    });
+    let taken = cluster.shared.exclusive != ExclusiveState::None;
+    let held = !exclusive_holders.is_empty();
+    if taken != held {
+        return Err(Violation::new(
+            Property::CounterMatchesBackups,
+            format!(
+                "the exclusive state is {:?} but {} exclusive backups hold it",
+                cluster.shared.exclusive,
+                exclusive_holders.len()
+            ),
+        )
+        .backups(exclusive_holders));
+    }
+    Ok(())
+}
+
+/// I2.
+pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
+    let shared = &cluster.shared;
+    let should = shared.exclusive != ExclusiveState::None || shared.backups > 0;
+    if shared.force_page_writes != should {
+        return Err(Violation::new(
+            Property::ForcingWhileBackupRuns,
+            format!(
+                "forcePageWrites is {} with exclusive state {:?} and counter {}",
+                shared.force_page_writes, shared.exclusive, shared.backups
+            ),
+        ));
+    }
+    if shared.do_page_writes() {
+        return Ok(());
+    }
+    let unprotected = ids(cluster, Backup::needs_forcing);
+    if let Some(&first) = unprotected.first() {
+        let backup = &cluster.backups[first.0 as usize];
+        return Err(Violation::new(
+            Property::ForcingWhileBackupRuns,
+            format!(
+                "{first} is {:?} but page writes are not forced",
+                backup.phase
+            ),
+        )
+        .sessions([backup.session])
+        .backups(unprotected)
+        .lsns([backup.start].into_iter().filter(|l| l.is_valid())));
+    }
+    Ok(())
+}
+
+/// I3.
+pub fn no_torn_page_in_stopped_backup(cluster: &Cluster) -> Result<(), Violation> {
+    let torn = ids(cluster, |b| b.phase == BackupPhase::Stopped && b.torn);
+    match torn.first() {
+        None => Ok(()),
+        Some(&first) => {
+            let backup = &cluster.backups[first.0 as usize];
+            Err(Violation::new(
+                Property::NoTornPageInStoppedBackup,
+                format!(
+                    "{first} stopped successfully, but a page's first change after its start point {} had no full-page image",
+                    backup.start
+                ),
+            )
+            .sessions([backup.session])
+            .backups(torn)
+            .lsns([backup.start, backup.stop]))
+        }
+    }
+}
+
+/// I4: start points and end records.
+pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
+    let mut starts: Vec<(Lsn, BackupId)> = cluster
+        .backups
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.accepted)
+        .map(|(i, b)| (b.start, BackupId(i as u32)))
+        .collect();
+    starts.sort_unstable();
+    if let Some(pair) = starts.windows(2).find(|w| w[0].0 == w[1].0) {
+        let (a, b) = (pair[0].1, pair[1].1);
+        let sessions = [
+            cluster.backups[a.0 as usize].session,
+            cluster.backups[b.0 as usize].session,
+        ];
+        return Err(Violation::new(
+            Property::UniqueStartPoints,
+            format!("{a} and {b} both have start point {}", pair[0].0),
+        )
+        .sessions(sessions)
+        .backups([a, b])
+        .lsns([pair[0].0]));
+    }
+    let mut ends: Vec<(Lsn, Lsn)> = cluster
+        .wal
+        .end_records
+        .iter()
+        .map(|&(at, start)| (start, at))
+        .collect();
+    ends.sort_unstable();
+    if let Some(pair) = ends.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Violation::new(
+            Property::UniqueStartPoints,
+            format!(
+                "backup-end records at {} and {} both carry start point {}: recovery of either backup stops at the first",
+                pair[0].1, pair[1].1, pair[0].0
+            ),
+        )
+        .lsns([pair[0].0, pair[0].1, pair[1].1]));
+    }
+    Ok(())
+}
+
+/// I4: history files.
+pub fn history_files_never_overwritten(cluster: &Cluster) -> Result<(), Violation> {
+    match cluster.data_dir.history.iter().find(|h| h.writes > 1) {
+        None => Ok(()),
+        Some(h) => Err(Violation::new(
+            Property::HistoryFilesNeverOverwritten,
+            format!(
+                "history file {} was written {} times",
+                cluster.history_file_name(h.start),
+                h.writes
+            ),
+        )
+        .backups([h.backup])
+        .lsns([h.start])),
+    }
+}
+
+/// I5: one exclusive backup at a time.
+pub fn exclusive_backup_alone(cluster: &Cluster) -> Result<(), Violation> {
+    let live = ids(cluster, |b| {
+        b.mode == BackupMode::Exclusive && b.phase.is_live() && b.unit != Unit::NotYet
+    });
+    if live.len() > 1 {
+        let sessions: Vec<SessionId> = live
+            .iter()
+            .map(|b| cluster.backups[b.0 as usize].session)
+            .collect();
+        return Err(Violation::new(
+            Property::ExclusiveBackupAlone,
+            format!("{} exclusive backups run at once", live.len()),
+        )
+        .sessions(sessions)
+        .backups(live));
+    }
+    Ok(())
+}
+
+/// I5: no backup_label is left behind.
+pub fn no_stale_backup_label(cluster: &Cluster) -> Result<(), Violation> {
+    let Some(file) = cluster.data_dir.backup_label else {
+        return Ok(());
+    };
+    if cluster.is_down() {
+        // The refused restart is the finding; `restart succeeds` reports it.
+        return Ok(());
+    }
+    let taken = cluster.shared.exclusive != ExclusiveState::None;
+    let stopping = cluster
+        .sessions
+        .iter()
+        .any(|s| s.mode == BackupMode::Exclusive && s.pc.in_stop());
+    if taken || stopping {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Property::NoStaleBackupLabel,
+        format!(
+            "backup_label of {} is in the data directory but no exclusive backup runs: every later exclusive start fails",
+            file.backup
+        ),
+    )
+    .backups([file.backup])
+    .lsns([file.start]))
+}
+
+/// I6.
+pub fn session_state_matches_unit(cluster: &Cluster) -> Result<(), Violation> {
+    if !cluster.rules().session_state {
+        return Ok(());
+    }
+    for (index, session) in cluster.sessions.iter().enumerate() {
+        let id = SessionId(index as u8);
+        if session.state != SessionBackupState::Running {
+            continue;
+        }
+        let holds = session
+            .backup
+            .map(|b| &cluster.backups[b.0 as usize])
+            .filter(|b| b.mode.counts() && b.unit == Unit::Held);
+        if holds.is_none() {
+            return Err(Violation::new(
+                Property::SessionStateMatchesUnit,
+                format!("{id} says it runs a backup but holds no counter unit"),
+            )
+            .sessions([id])
+            .backups(session.backup));
+        }
+    }
+    for (index, backup) in cluster.backups.iter().enumerate() {
+        let counted_running = backup.mode.counts()
+            && backup.unit == Unit::Held
+            && backup.phase == BackupPhase::Running;
+        if counted_running
+            && cluster.sessions[usize::from(backup.session.0)].state != SessionBackupState::Running
+        {
+            let id = BackupId(index as u32);
+            return Err(Violation::new(
+                Property::SessionStateMatchesUnit,
+                format!(
+                    "{id} holds a counter unit but {} does not say it runs a backup",
+                    backup.session
+                ),
+            )
+            .sessions([backup.session])
+            .backups([id]));
+        }
+    }
+    Ok(())
+}
+
+/// I7.
+pub fn units_released_once(cluster: &Cluster) -> Result<(), Violation> {
+    if let Some(session) = cluster.ghost.spurious_release {
+        return Err(Violation::new(
+            Property::UnitsReleasedOnce,
+            format!("{session} decremented the counter without holding a unit"),
+        )
+        .sessions([session]));
+    }
+    let leaked = ids(cluster, |b| b.unit == Unit::Held && !b.phase.is_live());
+    if let Some(&first) = leaked.first() {
+        let backup = &cluster.backups[first.0 as usize];
+        return Err(Violation::new(
+            Property::UnitsReleasedOnce,
+            format!(
+                "{first} is {:?} but still holds its unit: nothing will ever give it back",
+                backup.phase
+            ),
+        )
+        .sessions([backup.session])
+        .backups(leaked));
+    }
+    Ok(())
+}
+
+/// I8.
+pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
+    let seg = cluster.seg();
+    for (index, backup) in cluster.backups.iter().enumerate() {
+        if !backup.accepted {
+            continue;
+        }
+        let on_boundary = seg.record_start(seg.byte_pos(backup.start)) == backup.start;
+        if !on_boundary || backup.start > cluster.shared.insert || cluster.config.timeline.0 == 0 {
+            return Err(Violation::new(
+                Property::StartPointIsRealWal,
+                format!(
+                    "B{index}'s start point {} is not a WAL record position",
+                    backup.start
+                ),
+            )
+            .backups([BackupId(index as u32)])
+            .lsns([backup.start]));
+        }
+    }
+    Ok(())
+}
+
+/// The label round-trip finding.
+pub fn labels_round_trip(cluster: &Cluster) -> Result<(), Violation> {
+    let format = cluster.rules().label_format;
+    for (index, backup) in cluster.backups.iter().enumerate() {
+        let handed_out = matches!(
+            backup.phase,
+            BackupPhase::Running | BackupPhase::Stopping | BackupPhase::Stopped
+        );
+        if handed_out && !backup.label.survives_round_trip(format) {
+            return Err(Violation::new(
+                Property::LabelsRoundTrip,
+                format!(
+                    "B{index}'s label ({}) does not read back from its backup_label as the user gave it",
+                    backup.label.name()
+                ),
+            )
+            .sessions([backup.session])
+            .backups([BackupId(index as u32)]));
+        }
+    }
+    Ok(())
+}
+
+/// Labels never shared or picked up.
+pub fn labels_never_shared(cluster: &Cluster) -> Result<(), Violation> {
+    for (index, backup) in cluster.backups.iter().enumerate() {
+        if let Some(picked) = backup.picked_up {
+            return Err(Violation::new(
+                Property::LabelsNeverShared,
+                format!("B{index} carried a label that is not its own: {picked:?}"),
+            )
+            .sessions([backup.session])
+            .backups([BackupId(index as u32)]));
+        }
+    }
+    for (index, session) in cluster.sessions.iter().enumerate() {
+        let (Some(own), true) = (
+            session.backup,
+            session.armed.has(crate::state::Armed::TEMP_LABEL),
+        ) else {
+            continue;
+        };
+        let file = cluster
+            .data_dir
+            .temp_labels
+            .iter()
+            .find(|f| f.start == session.start);
+        if file.map(|f| f.backup) != Some(own) {
+            return Err(Violation::new(
+                Property::LabelsNeverShared,
+                format!(
+                    "{own}'s temporary label file {} was {} by another backup",
+                    cluster.temp_label_name(session.start),
+                    if file.is_some() {
+                        "replaced"
+                    } else {
+                        "removed"
+                    }
+                ),
+            )
+            .sessions([SessionId(index as u8)])
+            .backups([own].into_iter().chain(file.map(|f| f.backup)))
+            .lsns([session.start]));
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL's `Assert`s.
+pub fn assertions_hold(cluster: &Cluster) -> Result<(), Violation> {
+    match cluster.ghost.failed_assertion {
+        None => Ok(()),
+        Some((assertion, session)) => Err(Violation::new(
+            Property::AssertionsHold,
+            format!("{assertion:?} failed in {session} (a debug build crashes here)"),
+        )
+        .sessions([session])),
+    }
+}
+
+/// Restart.
+pub fn restart_succeeds(cluster: &Cluster) -> Result<(), Violation> {
+    match cluster.ghost.restart_refused {
+        None => Ok(()),
+        Some(backup) => Err(Violation::new(
+            Property::RestartSucceeds,
+            format!(
+                "after a crash during {backup}'s exclusive backup, recovery reads its backup_label, whose checkpoint's WAL was recycled: the server refuses to start"
+            ),
+        )
+        .backups([backup])),
+    }
+}
+
+/// True if some session is between steps of a start or stop (used by quiescence checks).
+pub fn quiescent(cluster: &Cluster) -> bool {
+    cluster.sessions.iter().all(|s| s.pc == Pc::Idle)
+}

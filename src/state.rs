@@ -1,0 +1,720 @@
+//! The cluster state: one plain, hashable value ([`Cluster`]) made of small integers and
+//! enums. It holds what PostgreSQL holds (shared memory, the checkpointer's counters, the
+//! control file, the data directory's label and history files, page LSNs, each session's
+//! local variables and armed cleanups) and, apart, the *ghost* facts the invariants need
+//! and the protocol never reads ([`Backup`], [`Ghost`]).
+//!
+//! The fields are public for reading (checkers, renderers, tests). Change the state only
+//! through [`Cluster::apply`](crate::Cluster::apply), which performs one atomic step.
+
+use crate::config::Config;
+use crate::label::{BackupHistory, BackupLabel, BackupMethod, LabelFacts, LabelKind, LabelTime};
+use crate::lsn::{Lsn, WalSegmentSize};
+use crate::variant::{Rules, Variant};
+use crate::walfile::HistoryFileName;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A session's index: SQL sessions first, then WAL senders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionId(pub u8);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "S{}", self.0)
+    }
+}
+
+/// A backup's number, in the order backups were begun (also its label's `backup-<n>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BackupId(pub u32);
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "B{}", self.0)
+    }
+}
+
+/// A page's index.
+pub type PageId = u8;
+/// A page writer's index.
+pub type WriterId = u8;
+
+/// What kind of connection a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SessionKind {
+    /// A regular backend running SQL backup functions.
+    Sql,
+    /// A WAL sender running `BASE_BACKUP`.
+    WalSender,
+}
+
+/// Which kind of backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BackupMode {
+    /// `pg_start_backup(label)`: the label goes to the data directory; any session may stop it.
+    Exclusive,
+    /// A non-exclusive SQL backup (9.6+): the label comes back to the caller.
+    NonExclusive,
+    /// `BASE_BACKUP` in a WAL sender: the server copies the files and sends the label.
+    Streamed,
+}
+
+impl BackupMode {
+    /// Whether the backup holds a unit of the non-exclusive counter.
+    pub fn counts(self) -> bool {
+        self != BackupMode::Exclusive
+    }
+}
+
+/// The exclusive backup's shared state. 9.1 uses only `None` and `InProgress` (a boolean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ExclusiveState {
+    /// `EXCLUSIVE_BACKUP_NONE` (or the 9.1 flag cleared).
+    None,
+    /// `EXCLUSIVE_BACKUP_STARTING`.
+    Starting,
+    /// `EXCLUSIVE_BACKUP_IN_PROGRESS` (or the 9.1 flag set).
+    InProgress,
+    /// `EXCLUSIVE_BACKUP_STOPPING`.
+    Stopping,
+}
+
+/// A session's own record of its backup (`sessionBackupState`, 9.6+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SessionBackupState {
+    /// `SESSION_BACKUP_NONE`.
+    None,
+    /// `SESSION_BACKUP_EXCLUSIVE` (9.6 to 14).
+    Exclusive,
+    /// `SESSION_BACKUP_NON_EXCLUSIVE` (9.6 to 14) / `SESSION_BACKUP_RUNNING` (15+).
+    Running,
+}
+
+/// Shared memory (`XLogCtl->Insert` and friends). Zeroed at every restart.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SharedMemory {
+    /// `exclusiveBackup` / `exclusiveBackupState`.
+    pub exclusive: ExclusiveState,
+    /// `nonExclusiveBackups` / `runningBackups`. Signed: a double decrement shows as < 0.
+    pub backups: i16,
+    /// `forcePageWrites`.
+    pub force_page_writes: bool,
+    /// `lastBackupStart`: the newest start point handed out.
+    pub last_backup_start: Lsn,
+    /// `RedoRecPtr`: the redo point inserters compare page LSNs with.
+    pub redo: Lsn,
+    /// The WAL insert position: where the next record goes.
+    pub insert: Lsn,
+    /// The shared copy of the `full_page_writes` setting.
+    pub full_page_writes: bool,
+    /// Sessions holding the WAL insertion lock in shared mode (9.1's start-point check).
+    pub insert_lock_sharers: u8,
+}
+
+impl SharedMemory {
+    /// Whether an inserter must take full-page images now (`doPageWrites`).
+    pub fn do_page_writes(&self) -> bool {
+        self.full_page_writes || self.force_page_writes
+    }
+}
+
+/// The checkpointer's shared state (`CheckpointerShmem`). Reset at every restart.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Checkpointer {
+    /// A checkpoint has been requested and not yet begun (requests merge).
+    pub requested: bool,
+    /// Some pending request asked for an immediate checkpoint.
+    pub immediate: bool,
+    /// `ckpt_started`: checkpoints begun.
+    pub started: u32,
+    /// `ckpt_done`: checkpoints completed.
+    pub done: u32,
+    /// The redo point of the checkpoint in progress, if one is.
+    pub in_progress: Option<Lsn>,
+}
+
+/// `pg_control`'s checkpoint fields.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ControlFile {
+    /// `checkPoint`: the latest checkpoint record's location.
+    pub checkpoint: Lsn,
+    /// `checkPointCopy.redo`: its redo point.
+    pub redo: Lsn,
+}
+
+/// What the WAL holds that the invariants and recovery look at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Wal {
+    /// The oldest segment not yet recycled.
+    pub oldest_segment: u64,
+    /// Every `XLOG_BACKUP_END` record: (record location, start point it carries).
+    pub end_records: Vec<(Lsn, Lsn)>,
+}
+
+/// The exclusive backup's `backup_label` in the data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelFile {
+    /// Whose label it is (also the label's `backup-<n>`).
+    pub backup: BackupId,
+    /// START WAL LOCATION.
+    pub start: Lsn,
+    /// CHECKPOINT LOCATION.
+    pub checkpoint: Lsn,
+    /// LABEL.
+    pub label: LabelKind,
+}
+
+/// A backup history file, in `pg_wal` or the archive (the model never deletes one, so that
+/// a second write of the same name is seen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistoryFile {
+    /// The start point in its name.
+    pub start: Lsn,
+    /// STOP WAL LOCATION.
+    pub stop: Lsn,
+    /// Whose history it is.
+    pub backup: BackupId,
+    /// Times it was written (more than once means an overwrite).
+    pub writes: u8,
+}
+
+/// The data directory's backup files.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataDirectory {
+    /// The exclusive backup's `backup_label`.
+    pub backup_label: Option<LabelFile>,
+    /// Option 2's temporary label files, by start point (their name).
+    pub temp_labels: Vec<LabelFile>,
+    /// Backup history files, by start point (their name, on the cluster's one timeline).
+    pub history: Vec<HistoryFile>,
+}
+
+/// A page-writing backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Writer {
+    /// Not writing.
+    Idle,
+    /// Holds `page`'s buffer lock and has assembled a record from its own copies of the redo
+    /// pointer and `doPageWrites` (read without a lock, as `GetFullPageWriteInfo` does).
+    Assembled {
+        /// The page.
+        page: PageId,
+        /// Its copy of `RedoRecPtr`.
+        redo: Lsn,
+        /// Its copy of `doPageWrites`.
+        do_page_writes: bool,
+        /// The record carries a full-page image.
+        image: bool,
+    },
+}
+
+impl Writer {
+    /// The page whose buffer lock this writer holds.
+    pub fn page(self) -> Option<PageId> {
+        match self {
+            Writer::Idle => None,
+            Writer::Assembled { page, .. } => Some(page),
+        }
+    }
+}
+
+/// Where a session is in its current command: the step it takes next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Pc {
+    /// No command running.
+    Idle,
+    /// Start: WAL switch (before the increment in 9.1, after it from 9.2).
+    StartSwitch,
+    /// Start: take the exclusive state or a counter unit, raise forcing, arm the cleanup.
+    StartIncrement,
+    /// Start: request a checkpoint (requests merge).
+    StartRequestCheckpoint,
+    /// Start: wait until a checkpoint begun after the request has completed.
+    StartWaitCheckpoint,
+    /// Start: read the checkpoint location and redo from the control file.
+    StartReadControl,
+    /// Start: check (and, under an exclusive lock, set) `lastBackupStart`.
+    StartUniqueCheck,
+    /// Start, 9.1 only: set `lastBackupStart` under the shared lock, then release it.
+    StartUniqueSet,
+    /// Start: write the exclusive backup_label, or option 2's temporary label file.
+    StartWriteLabel,
+    /// BASE_BACKUP: send the start position to the client.
+    SendStartPoint,
+    /// BASE_BACKUP: send the label and the data directory's files.
+    CopyFiles,
+    /// Exclusive stop (9.6+): claim the exclusive backup (IN_PROGRESS to STOPPING).
+    StopClaim,
+    /// Stop: read and remove the label file (exclusive, or option 2's temporary file).
+    StopReadLabel,
+    /// Stop: give back the exclusive state or the counter unit, recompute forcing.
+    StopDecrement,
+    /// Stop: insert `XLOG_BACKUP_END` carrying the start point.
+    StopEndRecord,
+    /// Stop: WAL switch.
+    StopSwitch,
+    /// Stop: write the backup history file.
+    StopWriteHistory,
+    /// Stop: wait for the history file and last segment to be archived (SQL stop with
+    /// archive_mode on).
+    StopWaitArchive,
+    /// BASE_BACKUP: send the stop position to the client after the stop.
+    SendStopPoint,
+}
+
+impl Pc {
+    /// The stable name of the step, as in traces (`start.increment`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Pc::Idle => "idle",
+            Pc::StartSwitch => "start.switch",
+            Pc::StartIncrement => "start.increment",
+            Pc::StartRequestCheckpoint => "start.request-checkpoint",
+            Pc::StartWaitCheckpoint => "start.wait-checkpoint",
+            Pc::StartReadControl => "start.read-control-file",
+            Pc::StartUniqueCheck => "start.unique-check",
+            Pc::StartUniqueSet => "start.unique-set",
+            Pc::StartWriteLabel => "start.write-label",
+            Pc::SendStartPoint => "base-backup.send-start",
+            Pc::CopyFiles => "base-backup.copy",
+            Pc::StopClaim => "stop.claim",
+            Pc::StopReadLabel => "stop.read-label",
+            Pc::StopDecrement => "stop.decrement",
+            Pc::StopEndRecord => "stop.end-record",
+            Pc::StopSwitch => "stop.switch",
+            Pc::StopWriteHistory => "stop.write-history",
+            Pc::StopWaitArchive => "stop.wait-archive",
+            Pc::SendStopPoint => "base-backup.send-stop",
+        }
+    }
+
+    /// True for the steps of a start.
+    pub fn in_start(self) -> bool {
+        matches!(
+            self,
+            Pc::StartSwitch
+                | Pc::StartIncrement
+                | Pc::StartRequestCheckpoint
+                | Pc::StartWaitCheckpoint
+                | Pc::StartReadControl
+                | Pc::StartUniqueCheck
+                | Pc::StartUniqueSet
+                | Pc::StartWriteLabel
+        )
+    }
+
+    /// True for the steps of a stop.
+    pub fn in_stop(self) -> bool {
+        matches!(
+            self,
+            Pc::StopClaim
+                | Pc::StopReadLabel
+                | Pc::StopDecrement
+                | Pc::StopEndRecord
+                | Pc::StopSwitch
+                | Pc::StopWriteHistory
+                | Pc::StopWaitArchive
+                | Pc::SendStopPoint
+        )
+    }
+}
+
+/// Cleanups a session has armed (`PG_ENSURE_ERROR_CLEANUP` blocks and `before_shmem_exit`
+/// hooks), as bit flags.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Armed(pub u8);
+
+impl Armed {
+    /// The start's cleanup callback (`pg_start_backup_callback`): undoes the increment.
+    pub const START_CALLBACK: Armed = Armed(1);
+    /// The exclusive stop's callback (9.6+): STOPPING back to IN_PROGRESS.
+    pub const STOP_CALLBACK: Armed = Armed(2);
+    /// BASE_BACKUP's cleanup block: `do_pg_abort_backup`.
+    pub const BASE_BACKUP_CLEANUP: Armed = Armed(4);
+    /// The SQL session's exit hook (9.6+; persistent from 13): `do_pg_abort_backup` at exit.
+    pub const EXIT_HOOK: Armed = Armed(8);
+    /// Option 2: this session created its temporary label file and its abort removes it.
+    pub const TEMP_LABEL: Armed = Armed(16);
+
+    /// Whether every flag of `other` is set.
+    pub fn has(self, other: Armed) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Sets `other`'s flags.
+    pub fn arm(&mut self, other: Armed) {
+        self.0 |= other.0;
+    }
+
+    /// Clears `other`'s flags.
+    pub fn disarm(&mut self, other: Armed) {
+        self.0 &= !other.0;
+    }
+}
+
+/// One session: its kind, the step it takes next, and its process-local variables.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Session {
+    /// SQL session or WAL sender.
+    pub kind: SessionKind,
+    /// The next step of the running command.
+    pub pc: Pc,
+    /// The kind of backup the running command starts or stops.
+    pub mode: BackupMode,
+    /// The label the running start uses.
+    pub label: LabelKind,
+    /// The backup this session works on or holds (ghost: the protocol keys nothing on it).
+    pub backup: Option<BackupId>,
+    /// `sessionBackupState` (9.6+).
+    pub state: SessionBackupState,
+    /// Armed cleanups.
+    pub armed: Armed,
+    /// The checkpoint count seen when it requested a checkpoint.
+    pub ticket: u32,
+    /// The start point it read or accepted (the label's START WAL LOCATION).
+    pub start: Lsn,
+    /// The start checkpoint's location.
+    pub checkpoint: Lsn,
+    /// 9.1's split check: the start point was found unique under the shared lock.
+    pub unique: bool,
+    /// The end of its backup-end record, once inserted.
+    pub stop: Lsn,
+    /// Backups this session slot has begun (bounded by the configuration).
+    pub starts: u32,
+}
+
+impl Session {
+    fn new(kind: SessionKind) -> Self {
+        Session {
+            kind,
+            pc: Pc::Idle,
+            mode: match kind {
+                SessionKind::Sql => BackupMode::NonExclusive,
+                SessionKind::WalSender => BackupMode::Streamed,
+            },
+            label: LabelKind::Plain,
+            backup: None,
+            state: SessionBackupState::None,
+            armed: Armed::default(),
+            ticket: 0,
+            start: Lsn::INVALID,
+            checkpoint: Lsn::INVALID,
+            unique: false,
+            stop: Lsn::INVALID,
+            starts: 0,
+        }
+    }
+
+    /// Ends the running command: back to idle, with the locals of the finished command
+    /// cleared so that equal situations are equal states. A session that holds a
+    /// non-exclusive backup keeps what its stop needs (the in-memory label's facts).
+    pub(crate) fn end_command(&mut self) {
+        let fresh = Session::new(self.kind);
+        self.pc = Pc::Idle;
+        self.ticket = 0;
+        self.unique = false;
+        self.stop = Lsn::INVALID;
+        if self.backup.is_none() {
+            self.mode = fresh.mode;
+            self.label = fresh.label;
+            self.start = Lsn::INVALID;
+            self.checkpoint = Lsn::INVALID;
+        }
+    }
+
+    /// The same slot after its process exits: a fresh connection with nothing armed.
+    pub(crate) fn reconnected(&self) -> Self {
+        Session {
+            starts: self.starts,
+            ..Session::new(self.kind)
+        }
+    }
+}
+
+/// Where a backup is in its life (ghost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BackupPhase {
+    /// Begun, start not yet returned.
+    Starting,
+    /// Start returned; files are being copied.
+    Running,
+    /// Its stop gave back its unit: the copy is over; end record and history follow.
+    Stopping,
+    /// Stop returned success to the client.
+    Stopped,
+    /// Start or stop failed, or the backup was aborted.
+    Failed,
+    /// A crash ended it.
+    Lost,
+}
+
+impl BackupPhase {
+    /// Still starting or copying.
+    pub fn is_live(self) -> bool {
+        matches!(self, BackupPhase::Starting | BackupPhase::Running)
+    }
+}
+
+/// The unit a backup holds: the exclusive state or one count of the counter (ghost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Unit {
+    /// Not taken yet.
+    NotYet,
+    /// Held.
+    Held,
+    /// Given back.
+    Released,
+}
+
+/// What a backup's copy carried that was not its own (ghost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PickedUp {
+    /// The exclusive backup's `backup_label`.
+    ExclusiveLabel(BackupId),
+    /// Another backup's temporary label file (copied, or read back as its own).
+    TempLabel(BackupId),
+}
+
+/// Everything the invariants know about one backup (ghost: never read by a step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Backup {
+    /// The session that began it.
+    pub session: SessionId,
+    /// Its kind.
+    pub mode: BackupMode,
+    /// Its label.
+    pub label: LabelKind,
+    /// Where it is.
+    pub phase: BackupPhase,
+    /// Its start point: the redo point it last read (see `accepted`).
+    pub start: Lsn,
+    /// The start point passed the uniqueness check.
+    pub accepted: bool,
+    /// Its start checkpoint's location.
+    pub checkpoint: Lsn,
+    /// The end of its backup-end record, once written.
+    pub stop: Lsn,
+    /// Its counter unit or exclusive state.
+    pub unit: Unit,
+    /// Some page's first change after `start` had no full-page image while this backup was
+    /// starting or copying: replay from `start` cannot repair a torn copy of that page.
+    pub torn: bool,
+    /// Its copy or label carried another backup's label.
+    pub picked_up: Option<PickedUp>,
+}
+
+impl Backup {
+    /// Between its increment and its copy's end: page writes must be forced.
+    pub fn needs_forcing(&self) -> bool {
+        self.phase.is_live() && self.unit != Unit::NotYet
+    }
+}
+
+/// A precondition PostgreSQL checks with `Assert` (a crash in debug builds; release builds
+/// go on, which the model then follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Assertion {
+    /// `Assert(exclusiveBackup)` / `Assert(state == STARTING)` in the start's cleanup.
+    StartCallbackExclusive,
+    /// `Assert(nonExclusiveBackups > 0)` before a decrement.
+    CounterPositive,
+    /// `Assert(state == STOPPING)` in the exclusive stop's cleanup.
+    StopCallbackStopping,
+}
+
+/// Facts kept for the invariants only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ghost {
+    /// A page's first change after the control file's redo point had no image.
+    pub control_redo_torn: bool,
+    /// The same for the redo point of the checkpoint in progress.
+    pub in_progress_redo_torn: bool,
+    /// Decrements no held unit accounts for, by session.
+    pub spurious_release: Option<SessionId>,
+    /// The first failed `Assert`, and the session it failed in.
+    pub failed_assertion: Option<(Assertion, SessionId)>,
+    /// Restart refused: the exclusive backup's label names a checkpoint whose WAL is gone.
+    pub restart_refused: Option<BackupId>,
+}
+
+/// How much of each configured budget has been used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Used {
+    /// Crashes.
+    pub crashes: u32,
+    /// Faults.
+    pub faults: u32,
+    /// Page writes.
+    pub page_writes: u32,
+    /// Timed checkpoints.
+    pub timed_checkpoints: u32,
+    /// Outside WAL switches.
+    pub wal_switches: u32,
+}
+
+/// The whole cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cluster {
+    /// The design under test.
+    pub variant: Variant,
+    /// Bounds and settings.
+    pub config: Config,
+    /// Shared memory.
+    pub shared: SharedMemory,
+    /// The checkpointer.
+    pub checkpointer: Checkpointer,
+    /// `pg_control`.
+    pub control: ControlFile,
+    /// WAL facts.
+    pub wal: Wal,
+    /// The data directory's backup files.
+    pub data_dir: DataDirectory,
+    /// Each page's LSN.
+    pub pages: Vec<Lsn>,
+    /// Page-writing backends.
+    pub writers: Vec<Writer>,
+    /// Sessions.
+    pub sessions: Vec<Session>,
+    /// Every backup begun since initdb (ghost).
+    pub backups: Vec<Backup>,
+    /// Budgets used.
+    pub used: Used,
+    /// Ghost facts.
+    pub ghost: Ghost,
+}
+
+/// Where initdb leaves the WAL: a shutdown checkpoint at the start of segment 1.
+pub const INITIAL_CHECKPOINT: Lsn = Lsn(0x0100_0028);
+
+impl Cluster {
+    /// A freshly started cluster: one checkpoint done, no backup, no session busy.
+    pub fn new(variant: Variant, config: Config) -> Result<Self, crate::config::ConfigError> {
+        config.validate()?;
+        let seg = config.wal_segment_size;
+        let (_, insert) = crate::lsn::insert_record(
+            seg,
+            INITIAL_CHECKPOINT,
+            crate::lsn::record_bytes::CHECKPOINT,
+        );
+        let mut sessions = Vec::with_capacity(config.sessions());
+        sessions.extend((0..config.sql_sessions).map(|_| Session::new(SessionKind::Sql)));
+        sessions.extend((0..config.walsenders).map(|_| Session::new(SessionKind::WalSender)));
+        Ok(Cluster {
+            variant,
+            config,
+            shared: SharedMemory {
+                exclusive: ExclusiveState::None,
+                backups: 0,
+                force_page_writes: false,
+                last_backup_start: Lsn::INVALID,
+                redo: INITIAL_CHECKPOINT,
+                insert,
+                full_page_writes: config.full_page_writes,
+                insert_lock_sharers: 0,
+            },
+            checkpointer: Checkpointer {
+                requested: false,
+                immediate: false,
+                started: 0,
+                done: 0,
+                in_progress: None,
+            },
+            control: ControlFile {
+                checkpoint: INITIAL_CHECKPOINT,
+                redo: INITIAL_CHECKPOINT,
+            },
+            wal: Wal {
+                oldest_segment: seg.segment_of(INITIAL_CHECKPOINT),
+                end_records: Vec::new(),
+            },
+            data_dir: DataDirectory {
+                backup_label: None,
+                temp_labels: Vec::new(),
+                history: Vec::new(),
+            },
+            pages: vec![INITIAL_CHECKPOINT; usize::from(config.pages)],
+            writers: vec![Writer::Idle; usize::from(config.writers)],
+            sessions,
+            backups: Vec::new(),
+            used: Used::default(),
+            ghost: Ghost::default(),
+        })
+    }
+
+    /// The rules of the design under test.
+    pub fn rules(&self) -> Rules {
+        self.variant.rules()
+    }
+
+    /// The WAL segment size.
+    pub fn seg(&self) -> WalSegmentSize {
+        self.config.wal_segment_size
+    }
+
+    /// A backup's ghost record.
+    pub fn backup(&self, id: BackupId) -> Option<&Backup> {
+        self.backups.get(id.0 as usize)
+    }
+
+    /// The backup label text a backup's label file, temporary file or tar member holds.
+    /// `clock` is the logical time to print as START TIME.
+    pub fn render_label(&self, id: BackupId, clock: u32) -> Option<BackupLabel> {
+        let backup = self.backup(id)?;
+        let rules = self.rules();
+        let method = match backup.mode {
+            BackupMode::Exclusive => BackupMethod::PgStartBackup,
+            _ => BackupMethod::Streamed,
+        };
+        let facts = LabelFacts {
+            start: backup.start,
+            timeline: self.config.timeline,
+            checkpoint: backup.checkpoint,
+            method,
+            from_standby: false,
+            start_time: LabelTime::logical(clock),
+            label: backup.label.text(id.0),
+        };
+        Some(BackupLabel::for_backup(
+            rules.label_format,
+            facts,
+            self.seg(),
+        ))
+    }
+
+    /// The history file a stopped backup wrote. `start_clock` and `stop_clock` are the
+    /// logical START TIME and STOP TIME.
+    pub fn render_history(
+        &self,
+        id: BackupId,
+        start_clock: u32,
+        stop_clock: u32,
+    ) -> Option<BackupHistory> {
+        let label = self.render_label(id, start_clock)?;
+        let backup = self.backup(id)?;
+        Some(BackupHistory::for_backup(
+            self.rules().label_format,
+            label,
+            backup.stop,
+            self.config.timeline,
+            LabelTime::logical(stop_clock),
+            self.seg(),
+        ))
+    }
+
+    /// The name of the history file for start point `start`.
+    pub fn history_file_name(&self, start: Lsn) -> HistoryFileName {
+        HistoryFileName::new(self.config.timeline, start, self.seg())
+    }
+
+    /// The name of option 2's temporary label file for start point `start`.
+    pub fn temp_label_name(&self, start: Lsn) -> String {
+        let name = self.history_file_name(start);
+        format!(
+            "pgsql_tmp.backup_label.{}.{:08X}",
+            name.segment, name.offset
+        )
+    }
+}

@@ -1,0 +1,297 @@
+//! Starting a backup: `do_pg_start_backup` (9.1–14) / `do_pg_backup_start` (15+), reached
+//! from `pg_start_backup` / `pg_backup_start` in SQL sessions and from `BASE_BACKUP` in WAL
+//! senders (PROTOCOL.md §2.2, §2.4, §2.5). Owns the steps from the command's checks to the
+//! returned start point: WAL switch, counter or exclusive state, the checkpoint request and
+//! wait, the unique-start-point loop, and the label file where the design writes one.
+
+use crate::action::{Command, EventKind, LabelPlace, StepError};
+use crate::label::{validate_label, LabelKind};
+use crate::state::{
+    Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, LabelFile, Pc,
+    SessionBackupState, SessionId, SessionKind, Unit,
+};
+use crate::variant::{ExclusiveRule, FileWrite, LockMode};
+
+impl Cluster {
+    /// The command's checks, then its first step. Checks that refuse change nothing.
+    pub(super) fn begin_start(
+        &mut self,
+        session: SessionId,
+        mode: BackupMode,
+        label: LabelKind,
+        command: Command,
+    ) -> EventKind {
+        let rules = self.rules();
+        let id = BackupId(self.backups.len() as u32);
+        let state = self.session(session).state;
+        if rules.session_state && state == SessionBackupState::Running {
+            return EventKind::CommandRejected {
+                command,
+                error: StepError::BackupInProgressInSession,
+            };
+        }
+        if let Err(error) = validate_label(&label.text(id.0), rules.label_rule) {
+            return EventKind::CommandRejected {
+                command,
+                error: error.into(),
+            };
+        }
+        self.backups.push(Backup {
+            session,
+            mode,
+            label,
+            phase: BackupPhase::Starting,
+            start: crate::lsn::Lsn::INVALID,
+            accepted: false,
+            checkpoint: crate::lsn::Lsn::INVALID,
+            stop: crate::lsn::Lsn::INVALID,
+            unit: Unit::NotYet,
+            torn: false,
+            picked_up: None,
+        });
+        let first = self.first_pc(command);
+        let s = self.session_mut(session);
+        s.starts += 1;
+        s.backup = Some(id);
+        s.mode = mode;
+        s.label = label;
+        s.unique = false;
+        s.start = crate::lsn::Lsn::INVALID;
+        s.checkpoint = crate::lsn::Lsn::INVALID;
+        s.stop = crate::lsn::Lsn::INVALID;
+        s.pc = first;
+        // 13+: `register_persistent_abort_backup_handler()` runs before the start, once per
+        // session; from then on the exit hook stays armed (it does nothing without a backup).
+        if rules.session_state && s.kind == SessionKind::Sql && mode == BackupMode::NonExclusive {
+            s.armed.arm(Armed::EXIT_HOOK);
+        }
+        self.session_step(session)
+    }
+
+    /// `RequestXLogSwitch()`: before the increment in 9.1, after it from 9.2 (`2dd9322ba6`).
+    pub(super) fn step_start_switch(&mut self, session: SessionId) -> EventKind {
+        let event = self.switch_wal();
+        self.session_mut(session).pc = if self.rules().switch_before_increment {
+            Pc::StartIncrement
+        } else {
+            Pc::StartRequestCheckpoint
+        };
+        event
+    }
+
+    /// Under the exclusive insertion lock: take the exclusive state (refusing if it is taken)
+    /// or a counter unit, raise `forcePageWrites`, and arm the start's cleanup callback
+    /// (`PG_ENSURE_ERROR_CLEANUP` follows the release with nothing in between that can fail).
+    pub(super) fn step_start_increment(&mut self, session: SessionId) -> EventKind {
+        let rules = self.rules();
+        let mode = self.session(session).mode;
+        if mode == BackupMode::Exclusive {
+            if self.shared.exclusive != ExclusiveState::None {
+                return self.raise_error(session, StepError::BackupInProgress);
+            }
+            self.shared.exclusive = match rules.exclusive {
+                ExclusiveRule::StateMachine => ExclusiveState::Starting,
+                _ => ExclusiveState::InProgress,
+            };
+        } else {
+            self.shared.backups += 1;
+        }
+        self.shared.force_page_writes = true;
+        let s = self.session_mut(session);
+        s.armed.arm(Armed::START_CALLBACK);
+        s.pc = if rules.switch_before_increment {
+            Pc::StartRequestCheckpoint
+        } else {
+            Pc::StartSwitch
+        };
+        let backup = s.backup.expect("a starting session has its backup");
+        self.backup_mut(backup).unit = Unit::Held;
+        EventKind::BackupCounted {
+            backup,
+            backups: self.shared.backups,
+            exclusive: self.shared.exclusive,
+        }
+    }
+
+    /// `RequestCheckpoint(CHECKPOINT_FORCE | CHECKPOINT_WAIT [| CHECKPOINT_IMMEDIATE])`: note
+    /// how many checkpoints have begun and OR the request into the pending flags. Pending
+    /// requests merge: one checkpoint serves every request made before it began.
+    pub(super) fn step_request_checkpoint(&mut self, session: SessionId) -> EventKind {
+        let ticket = self.checkpointer.started;
+        self.checkpointer.requested = true;
+        self.checkpointer.immediate |= self.config.fast_checkpoint;
+        let s = self.session_mut(session);
+        s.ticket = ticket;
+        s.pc = Pc::StartWaitCheckpoint;
+        EventKind::CheckpointRequested { ticket }
+    }
+
+    /// The wait ends once a checkpoint that began after the request has completed.
+    pub(super) fn step_wait_checkpoint(&mut self, session: SessionId) -> EventKind {
+        self.session_mut(session).pc = Pc::StartReadControl;
+        EventKind::CheckpointWaited {
+            done: self.checkpointer.done,
+        }
+    }
+
+    /// Under ControlFileLock (shared): the candidate start point is the latest checkpoint's
+    /// redo, and the label's CHECKPOINT LOCATION its record.
+    pub(super) fn step_read_control(&mut self, session: SessionId) -> EventKind {
+        let (checkpoint, redo) = (self.control.checkpoint, self.control.redo);
+        let torn = self.ghost.control_redo_torn;
+        let s = self.session_mut(session);
+        s.start = redo;
+        s.checkpoint = checkpoint;
+        s.pc = Pc::StartUniqueCheck;
+        let backup = s.backup.expect("a starting session has its backup");
+        let b = self.backup_mut(backup);
+        b.start = redo;
+        b.checkpoint = checkpoint;
+        b.torn = torn;
+        EventKind::ControlFileRead { checkpoint, redo }
+    }
+
+    /// The unique-start-point check (`6d8096e2f3`). Under the exclusive lock it checks and
+    /// sets `lastBackupStart` at once. In 9.1–9.3 the lock was taken in shared mode, so the
+    /// check and the set are two steps between which other holders of the shared lock run.
+    pub(super) fn step_unique_check(&mut self, session: SessionId) -> EventKind {
+        let start = self.session(session).start;
+        let unique = self.shared.last_backup_start < start;
+        match self.rules().unique_check_lock {
+            LockMode::Exclusive => {
+                if unique {
+                    self.shared.last_backup_start = start;
+                    self.accept_start_point(session)
+                } else {
+                    self.retry_start_point(session)
+                }
+            }
+            LockMode::Shared => {
+                self.shared.insert_lock_sharers += 1;
+                let s = self.session_mut(session);
+                s.unique = unique;
+                s.pc = Pc::StartUniqueSet;
+                EventKind::StartPointChecked { start, unique }
+            }
+        }
+    }
+
+    /// 9.1: the set half of the check, still under the shared lock, then its release.
+    pub(super) fn step_unique_set(&mut self, session: SessionId) -> EventKind {
+        self.shared.insert_lock_sharers -= 1;
+        if self.session(session).unique {
+            self.shared.last_backup_start = self.session(session).start;
+            self.accept_start_point(session)
+        } else {
+            self.retry_start_point(session)
+        }
+    }
+
+    fn retry_start_point(&mut self, session: SessionId) -> EventKind {
+        let s = self.session_mut(session);
+        s.pc = Pc::StartRequestCheckpoint;
+        EventKind::StartPointRetry {
+            start: s.start,
+            last: self.shared.last_backup_start,
+        }
+    }
+
+    fn accept_start_point(&mut self, session: SessionId) -> EventKind {
+        let backup = self
+            .session(session)
+            .backup
+            .expect("a starting session has its backup");
+        self.backup_mut(backup).accepted = true;
+        if self.writes_label_file(self.session(session).mode) {
+            self.session_mut(session).pc = Pc::StartWriteLabel;
+            EventKind::StartPointAccepted {
+                start: self.session(session).start,
+            }
+        } else {
+            self.finish_start(session, LabelPlace::Returned)
+        }
+    }
+
+    /// Exclusive: refuse if `backup_label` exists, else write it (with fsync). Option 2:
+    /// write the temporary label file named after the start point.
+    pub(super) fn step_write_label(&mut self, session: SessionId) -> EventKind {
+        let s = self.session(session);
+        let backup = s.backup.expect("a starting session has its backup");
+        let file = LabelFile {
+            backup,
+            start: s.start,
+            checkpoint: s.checkpoint,
+            label: s.label,
+        };
+        if s.mode == BackupMode::Exclusive {
+            if self.data_dir.backup_label.is_some() {
+                return self.raise_error(session, StepError::LabelFileExists);
+            }
+            self.data_dir.backup_label = Some(file);
+            return self.finish_start(session, LabelPlace::BackupLabelFile);
+        }
+        let existing = self
+            .data_dir
+            .temp_labels
+            .binary_search_by_key(&file.start, |f| f.start);
+        let replaced = match existing {
+            Ok(_) if self.rules().file_write == FileWrite::CreateNew => {
+                return self.raise_error(session, StepError::TempLabelExists);
+            }
+            Ok(index) => {
+                let previous = self.data_dir.temp_labels[index].backup;
+                self.data_dir.temp_labels[index] = file;
+                Some(previous)
+            }
+            Err(index) => {
+                self.data_dir.temp_labels.insert(index, file);
+                None
+            }
+        };
+        self.session_mut(session).armed.arm(Armed::TEMP_LABEL);
+        self.finish_start(session, LabelPlace::TempFile { replaced })
+    }
+
+    /// End of the cleanup block: disarm the start's callback; an exclusive backup becomes
+    /// IN_PROGRESS (9.6+, under the lock); the session state is set (only after the block,
+    /// as the 16+ comment insists); a WAL sender goes on to send the start position.
+    fn finish_start(&mut self, session: SessionId, label: LabelPlace) -> EventKind {
+        let rules = self.rules();
+        let s = self.session_mut(session);
+        s.armed.disarm(Armed::START_CALLBACK);
+        let backup = s.backup.expect("a starting session has its backup");
+        let start = s.start;
+        let mode = s.mode;
+        if rules.session_state {
+            s.state = if mode == BackupMode::Exclusive {
+                SessionBackupState::Exclusive
+            } else {
+                SessionBackupState::Running
+            };
+        }
+        match s.kind {
+            SessionKind::WalSender => {
+                if rules.send_start_in_cleanup {
+                    s.armed.arm(Armed::BASE_BACKUP_CLEANUP);
+                }
+                s.pc = Pc::SendStartPoint;
+            }
+            SessionKind::Sql => {
+                if mode == BackupMode::Exclusive {
+                    // The exclusive backup belongs to the cluster: any session may stop it.
+                    s.backup = None;
+                }
+                s.end_command();
+            }
+        }
+        if mode == BackupMode::Exclusive && rules.exclusive == ExclusiveRule::StateMachine {
+            self.shared.exclusive = ExclusiveState::InProgress;
+        }
+        self.backup_mut(backup).phase = BackupPhase::Running;
+        EventKind::BackupStarted {
+            backup,
+            start,
+            label,
+        }
+    }
+}

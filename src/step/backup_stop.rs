@@ -1,0 +1,253 @@
+//! Stopping a backup: `do_pg_stop_backup` (9.1–14) / `do_pg_backup_stop` (15+), reached from
+//! `pg_stop_backup` / `pg_backup_stop` in SQL sessions and at the end of `BASE_BACKUP`
+//! (PROTOCOL.md §2.2, §2.4, §2.5). Owns: claiming the exclusive backup (9.6+), reading and
+//! removing the label file, giving back the unit and recomputing forcing, the backup-end
+//! record, the WAL switch, the history file, the archive wait and the final reply.
+
+use crate::action::{Command, EventKind, StepError};
+use crate::lsn::record_bytes;
+use crate::state::{
+    Armed, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Pc, PickedUp,
+    SessionBackupState, SessionId, SessionKind, Unit,
+};
+use crate::variant::{ExclusiveRule, FileWrite, LabelDelivery};
+
+impl Cluster {
+    /// The step a stop of `mode` begins with.
+    pub(super) fn first_stop_pc(&self, mode: BackupMode) -> Pc {
+        let rules = self.rules();
+        match mode {
+            BackupMode::Exclusive if rules.exclusive == ExclusiveRule::StateMachine => {
+                Pc::StopClaim
+            }
+            BackupMode::Exclusive => Pc::StopDecrement,
+            _ if rules.label_delivery == LabelDelivery::TemporaryFile => Pc::StopReadLabel,
+            _ => Pc::StopDecrement,
+        }
+    }
+
+    /// The SQL function's checks of the session state (9.6+), then the first step.
+    pub(super) fn begin_stop(
+        &mut self,
+        session: SessionId,
+        mode: BackupMode,
+        command: Command,
+    ) -> EventKind {
+        let rules = self.rules();
+        let state = self.session(session).state;
+        if rules.session_state {
+            let running = state == SessionBackupState::Running;
+            if mode == BackupMode::Exclusive && running {
+                return EventKind::CommandRejected {
+                    command,
+                    error: StepError::NonExclusiveInProgress,
+                };
+            }
+            if mode != BackupMode::Exclusive && !running {
+                return EventKind::CommandRejected {
+                    command,
+                    error: StepError::NotInProgress,
+                };
+            }
+        }
+        let first = self.first_stop_pc(mode);
+        let s = self.session_mut(session);
+        s.mode = mode;
+        if mode == BackupMode::Exclusive {
+            s.backup = None;
+        }
+        s.pc = first;
+        self.session_step(session)
+    }
+
+    /// 9.6+, exclusive: under the lock, IN_PROGRESS becomes STOPPING (refused otherwise), and
+    /// the stop's cleanup callback is armed to turn it back if reading the label fails.
+    pub(super) fn step_stop_claim(&mut self, session: SessionId) -> EventKind {
+        if self.shared.exclusive != ExclusiveState::InProgress {
+            return self.raise_error(session, StepError::ExclusiveNotInProgress);
+        }
+        self.shared.exclusive = ExclusiveState::Stopping;
+        let s = self.session_mut(session);
+        s.armed.arm(Armed::STOP_CALLBACK);
+        s.pc = Pc::StopReadLabel;
+        EventKind::StopClaimed
+    }
+
+    /// Exclusive: read `backup_label` (ERROR "a backup is not in progress" if it is gone) and
+    /// remove it. Option 2: read this backup's temporary label file back and remove it.
+    pub(super) fn step_read_label(&mut self, session: SessionId) -> EventKind {
+        let rules = self.rules();
+        let mode = self.session(session).mode;
+        if mode == BackupMode::Exclusive {
+            let Some(file) = self.data_dir.backup_label.take() else {
+                return self.raise_error(session, StepError::NotInProgress);
+            };
+            let s = self.session_mut(session);
+            s.start = file.start;
+            s.checkpoint = file.checkpoint;
+            s.backup = Some(file.backup);
+            s.armed.disarm(Armed::STOP_CALLBACK);
+            s.pc = if rules.exclusive == ExclusiveRule::Flag {
+                Pc::StopEndRecord
+            } else {
+                Pc::StopDecrement
+            };
+            return EventKind::LabelFileRemoved {
+                backup: file.backup,
+                start: file.start,
+            };
+        }
+        let start = self.session(session).start;
+        let Ok(index) = self
+            .data_dir
+            .temp_labels
+            .binary_search_by_key(&start, |f| f.start)
+        else {
+            return self.raise_error(session, StepError::TempLabelMissing);
+        };
+        let file = self.data_dir.temp_labels.remove(index);
+        if let Some(own) = self.session(session).backup {
+            let backup = self.backup_mut(own);
+            if file.backup != own && backup.picked_up.is_none() {
+                backup.picked_up = Some(PickedUp::TempLabel(file.backup));
+            }
+        }
+        let s = self.session_mut(session);
+        s.armed.disarm(Armed::TEMP_LABEL);
+        s.pc = Pc::StopDecrement;
+        EventKind::LabelFileRemoved {
+            backup: file.backup,
+            start,
+        }
+    }
+
+    /// Under the lock: give back the exclusive state (9.1: unconditionally, before the label
+    /// is even read) or a counter unit, recompute forcing, and (9.6+) clear the session state
+    /// before releasing the lock (`56a95ee511`).
+    pub(super) fn step_stop_decrement(&mut self, session: SessionId) -> EventKind {
+        let rules = self.rules();
+        let mode = self.session(session).mode;
+        if mode == BackupMode::Exclusive {
+            self.shared.exclusive = ExclusiveState::None;
+            if let Some(holder) = self.exclusive_holder() {
+                self.backup_mut(holder).unit = Unit::Released;
+                if self.backups[holder.0 as usize].phase == BackupPhase::Running {
+                    self.end_copy(holder);
+                    if self.session(session).backup.is_none() {
+                        self.session_mut(session).backup = Some(holder);
+                    }
+                }
+            }
+        } else {
+            self.decrement_counter(session);
+            if let Some(own) = self.session(session).backup {
+                self.end_copy(own);
+            }
+        }
+        self.recompute_forcing();
+        let s = self.session_mut(session);
+        if rules.session_state {
+            s.state = SessionBackupState::None;
+        }
+        s.pc = if mode == BackupMode::Exclusive && rules.exclusive == ExclusiveRule::Flag {
+            Pc::StopReadLabel
+        } else {
+            Pc::StopEndRecord
+        };
+        EventKind::BackupUncounted {
+            backups: self.shared.backups,
+            exclusive: self.shared.exclusive,
+            forcing: self.shared.force_page_writes,
+        }
+    }
+
+    /// `XLogInsert(XLOG_BACKUP_END, startpoint)`: the record recovery waits for.
+    pub(super) fn step_end_record(&mut self, session: SessionId) -> EventKind {
+        let record = self.insert_wal(record_bytes::BACKUP_END);
+        let start = self.session(session).start;
+        self.wal.end_records.push((record.start, start));
+        let s = self.session_mut(session);
+        s.stop = record.end;
+        s.pc = Pc::StopSwitch;
+        if let Some(own) = s.backup {
+            self.backup_mut(own).stop = record.end;
+        }
+        EventKind::EndRecordInserted {
+            at: record.start,
+            start,
+        }
+    }
+
+    /// `RequestXLogSwitch()`, so that the segment holding the end record can be archived.
+    pub(super) fn step_stop_switch(&mut self, session: SessionId) -> EventKind {
+        let event = self.switch_wal();
+        self.session_mut(session).pc = Pc::StopWriteHistory;
+        event
+    }
+
+    /// Writes `<tli><start segment>.<offset>.backup`. PostgreSQL's `AllocateFile(.., "w")`
+    /// replaces an existing file; create-new designs refuse instead.
+    pub(super) fn step_write_history(&mut self, session: SessionId) -> EventKind {
+        let (start, stop, backup) = {
+            let s = self.session(session);
+            (s.start, s.stop, s.backup)
+        };
+        let owner = backup.unwrap_or(crate::state::BackupId(u32::MAX));
+        let written = HistoryFile {
+            start,
+            stop,
+            backup: owner,
+            writes: 1,
+        };
+        let overwritten = match self
+            .data_dir
+            .history
+            .binary_search_by_key(&start, |h| h.start)
+        {
+            Ok(_) if self.rules().file_write == FileWrite::CreateNew => {
+                return self.raise_error(session, StepError::HistoryFileExists);
+            }
+            Ok(index) => {
+                let writes = self.data_dir.history[index].writes.saturating_add(1);
+                self.data_dir.history[index] = HistoryFile { writes, ..written };
+                true
+            }
+            Err(index) => {
+                self.data_dir.history.insert(index, written);
+                false
+            }
+        };
+        let next = match self.session(session).kind {
+            SessionKind::WalSender => Some(Pc::SendStopPoint),
+            SessionKind::Sql if self.config.archive_mode => Some(Pc::StopWaitArchive),
+            SessionKind::Sql => None,
+        };
+        match next {
+            Some(pc) => {
+                self.session_mut(session).pc = pc;
+                EventKind::HistoryFileWritten { start, overwritten }
+            }
+            None => self.finish_stop(session),
+        }
+    }
+
+    /// The stop returns success: after the archive wait (SQL) or the reply with the stop
+    /// position (WAL sender, whose cleanup block ends here from 9.6).
+    pub(super) fn finish_stop(&mut self, session: SessionId) -> EventKind {
+        let s = self.session_mut(session);
+        let (backup, start, stop) = (s.backup.take(), s.start, s.stop);
+        s.armed.disarm(Armed::BASE_BACKUP_CLEANUP);
+        s.end_command();
+        if let Some(id) = backup {
+            let b = self.backup_mut(id);
+            if b.phase == BackupPhase::Stopping {
+                b.phase = BackupPhase::Stopped;
+            }
+        }
+        EventKind::BackupStopped {
+            backup,
+            start,
+            stop,
+        }
+    }
+}

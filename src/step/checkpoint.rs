@@ -1,0 +1,79 @@
+//! The checkpointer (`CreateCheckPoint`, and `RequestCheckpoint`'s counters): begin fixes the
+//! redo point under all insertion locks and publishes it as `RedoRecPtr`; end writes the
+//! running-transactions and checkpoint records, then the control file, and lets go of old
+//! WAL. Also outside WAL switches (`pg_switch_wal()`, archive_timeout).
+
+use crate::action::EventKind;
+use crate::lsn::record_bytes;
+use crate::state::Cluster;
+use crate::variant::WalRetention;
+
+impl Cluster {
+    pub(super) fn checkpoint_begin_enabled(&self) -> bool {
+        let timed_left = self.used.timed_checkpoints < self.config.timed_checkpoints;
+        self.checkpointer.in_progress.is_none()
+            && (self.checkpointer.requested || timed_left)
+            && self.shared.insert_lock_sharers == 0
+    }
+
+    pub(super) fn checkpoint_end_enabled(&self) -> bool {
+        self.checkpointer.in_progress.is_some() && self.shared.insert_lock_sharers == 0
+    }
+
+    pub(super) fn wal_switch_enabled(&self) -> bool {
+        self.used.wal_switches < self.config.wal_switches && self.shared.insert_lock_sharers == 0
+    }
+
+    /// Takes the pending requests (all of them: they merge), counts the checkpoint as begun,
+    /// and fixes its redo point at the insert position.
+    pub(super) fn checkpoint_begin(&mut self) -> EventKind {
+        let timed = !self.checkpointer.requested;
+        if timed {
+            self.used.timed_checkpoints += 1;
+        }
+        self.checkpointer.requested = false;
+        self.checkpointer.immediate = false;
+        self.checkpointer.started += 1;
+        let redo = self.shared.insert;
+        self.shared.redo = redo;
+        self.checkpointer.in_progress = Some(redo);
+        self.ghost.in_progress_redo_torn = false;
+        EventKind::CheckpointBegan { redo, timed }
+    }
+
+    /// Logs the running transactions and the checkpoint record, writes `pg_control`, counts
+    /// the checkpoint as done, and recycles WAL the design no longer keeps.
+    pub(super) fn checkpoint_end(&mut self) -> EventKind {
+        let redo = self
+            .checkpointer
+            .in_progress
+            .take()
+            .expect("checkpoint_end_enabled checked it");
+        self.insert_wal(record_bytes::RUNNING_XACTS);
+        let record = self.insert_wal(record_bytes::CHECKPOINT);
+        self.complete_checkpoint(record.start, redo);
+        self.ghost.control_redo_torn = self.ghost.in_progress_redo_torn;
+        self.ghost.in_progress_redo_torn = false;
+        self.checkpointer.done += 1;
+        EventKind::CheckpointCompleted {
+            checkpoint: record.start,
+            redo,
+        }
+    }
+
+    /// Writes the control file and removes the WAL segments the retention rule lets go.
+    pub(super) fn complete_checkpoint(
+        &mut self,
+        checkpoint: crate::lsn::Lsn,
+        redo: crate::lsn::Lsn,
+    ) {
+        let keep_from = match self.rules().wal_retention {
+            WalRetention::PriorCheckpoint => self.control.redo,
+            WalRetention::LastCheckpoint => redo,
+        };
+        self.control.checkpoint = checkpoint;
+        self.control.redo = redo;
+        let keep_segment = self.seg().segment_of(keep_from);
+        self.wal.oldest_segment = self.wal.oldest_segment.max(keep_segment);
+    }
+}

@@ -1,0 +1,74 @@
+//! Crash and restart (PROTOCOL.md §5): shared memory and every process are gone, files and
+//! WAL stay. Crash recovery then handles an exclusive backup's `backup_label` as the design's
+//! era did (recover from its checkpoint and rename it to `backup_label.old`, or refuse to
+//! start if that checkpoint's WAL was recycled), removes option 2's temporary label files,
+//! and writes an end-of-recovery checkpoint whose redo lies beyond all earlier WAL.
+
+use crate::action::EventKind;
+use crate::lsn::record_bytes;
+use crate::state::{BackupPhase, Cluster, ExclusiveState, Unit, Writer};
+
+impl Cluster {
+    pub(super) fn crash_enabled(&self) -> bool {
+        self.used.crashes < self.config.crashes
+    }
+
+    pub(super) fn crash(&mut self) -> EventKind {
+        self.used.crashes += 1;
+        for backup in &mut self.backups {
+            if matches!(
+                backup.phase,
+                BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
+            ) {
+                backup.phase = BackupPhase::Lost;
+            }
+            if backup.unit == Unit::Held {
+                backup.unit = Unit::Released;
+            }
+        }
+        for session in &mut self.sessions {
+            *session = session.reconnected();
+        }
+        self.writers.iter_mut().for_each(|w| *w = Writer::Idle);
+        self.shared.exclusive = ExclusiveState::None;
+        self.shared.backups = 0;
+        self.shared.force_page_writes = false;
+        self.shared.last_backup_start = crate::lsn::Lsn::INVALID;
+        self.shared.full_page_writes = self.config.full_page_writes;
+        self.shared.insert_lock_sharers = 0;
+        self.checkpointer = crate::state::Checkpointer {
+            requested: false,
+            immediate: false,
+            started: 0,
+            done: 0,
+            in_progress: None,
+        };
+        self.ghost.in_progress_redo_torn = false;
+
+        let mut label_renamed = false;
+        if let Some(label) = self.data_dir.backup_label {
+            if self.seg().segment_of(label.checkpoint) < self.wal.oldest_segment {
+                self.ghost.restart_refused = Some(label.backup);
+                return EventKind::Restarted {
+                    label_renamed: false,
+                    refused: Some(label.backup),
+                    checkpoint: label.checkpoint,
+                };
+            }
+            self.data_dir.backup_label = None;
+            label_renamed = true;
+        }
+        self.data_dir.temp_labels.clear();
+
+        // The end-of-recovery (shutdown) checkpoint: its redo is its own record.
+        let record = self.insert_wal(record_bytes::CHECKPOINT);
+        self.shared.redo = record.start;
+        self.complete_checkpoint(record.start, record.start);
+        self.ghost.control_redo_torn = false;
+        EventKind::Restarted {
+            label_renamed,
+            refused: None,
+            checkpoint: record.start,
+        }
+    }
+}

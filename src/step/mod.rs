@@ -1,0 +1,405 @@
+//! The protocol as steps. [`Cluster::actions`] lists what may happen next, in a fixed order;
+//! [`Cluster::apply`] performs one atomic step and says what it did.
+//!
+//! One step is what PostgreSQL does while holding one lock (the WAL insertion locks, the
+//! control file lock), or one action with an outside effect (a WAL record, a file written or
+//! removed, a message sent). Code that cannot raise an error or be interrupted between two
+//! such actions is one step, so that every boundary between steps is a point where something
+//! else really can happen. The step families live in their own files, each named after the
+//! PostgreSQL function it models.
+
+mod backup_start;
+mod backup_stop;
+mod base_backup;
+mod checkpoint;
+mod crash;
+mod page_write;
+mod session_abort;
+
+use crate::action::{Action, ApplyError, Command, Event, EventKind, Fault};
+use crate::label::LabelKind;
+use crate::lsn::{insert_record, record_bytes, InsertedRecord};
+use crate::state::{
+    Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
+    SessionId, SessionKind, Unit,
+};
+use crate::variant::{ExclusiveRule, LabelDelivery, LockMode};
+
+impl Cluster {
+    /// True once a restart was refused: nothing can happen any more.
+    pub fn is_down(&self) -> bool {
+        self.ghost.restart_refused.is_some()
+    }
+
+    /// The enabled actions, in a deterministic order: per session (commands or its next step,
+    /// then faults), then the checkpointer, the page writers, outside WAL switches, crash.
+    pub fn actions(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.actions_into(&mut out);
+        out
+    }
+
+    /// Appends the enabled actions to `out` (see [`Cluster::actions`]).
+    pub fn actions_into(&self, out: &mut Vec<Action>) {
+        if self.is_down() {
+            return;
+        }
+        for index in 0..self.sessions.len() {
+            let session = SessionId(index as u8);
+            if self.sessions[index].pc == Pc::Idle {
+                for command in self.candidate_commands(session) {
+                    if self.command_enabled(session, command) {
+                        out.push(Action::Begin { session, command });
+                    }
+                }
+            } else if self.step_guard(session, self.sessions[index].pc) {
+                out.push(Action::Step { session });
+            }
+            for fault in [Fault::Error, Fault::Cancel, Fault::Disconnect] {
+                if self.fault_enabled(session, fault) {
+                    out.push(Action::Fault { session, fault });
+                }
+            }
+        }
+        if self.checkpoint_begin_enabled() {
+            out.push(Action::CheckpointBegin);
+        }
+        if self.checkpoint_end_enabled() {
+            out.push(Action::CheckpointEnd);
+        }
+        for writer in 0..self.writers.len() as u8 {
+            for page in 0..self.pages.len() as u8 {
+                if self.page_assemble_enabled(writer, page) {
+                    out.push(Action::PageAssemble { writer, page });
+                }
+            }
+            if self.page_insert_enabled(writer) {
+                out.push(Action::PageInsert { writer });
+            }
+        }
+        if self.wal_switch_enabled() {
+            out.push(Action::WalSwitch);
+        }
+        if self.crash_enabled() {
+            out.push(Action::Crash);
+        }
+    }
+
+    /// Whether `action` is enabled now (the same answer as membership in [`Cluster::actions`]).
+    pub fn is_enabled(&self, action: Action) -> bool {
+        if self.is_down() {
+            return false;
+        }
+        match action {
+            Action::Begin { session, command } => {
+                self.session_exists(session)
+                    && self.candidate_commands(session).contains(&command)
+                    && self.command_enabled(session, command)
+            }
+            Action::Step { session } => {
+                self.session_exists(session) && {
+                    let pc = self.sessions[usize::from(session.0)].pc;
+                    pc != Pc::Idle && self.step_guard(session, pc)
+                }
+            }
+            Action::Fault { session, fault } => {
+                self.session_exists(session) && self.fault_enabled(session, fault)
+            }
+            Action::CheckpointBegin => self.checkpoint_begin_enabled(),
+            Action::CheckpointEnd => self.checkpoint_end_enabled(),
+            Action::PageAssemble { writer, page } => self.page_assemble_enabled(writer, page),
+            Action::PageInsert { writer } => self.page_insert_enabled(writer),
+            Action::WalSwitch => self.wal_switch_enabled(),
+            Action::Crash => self.crash_enabled(),
+        }
+    }
+
+    /// Performs one atomic step. Refuses an action that is not enabled.
+    pub fn apply(&mut self, action: Action) -> Result<Event, ApplyError> {
+        if !self.is_enabled(action) {
+            return Err(ApplyError::NotEnabled(action));
+        }
+        let event = match action {
+            Action::Begin { session, command } => Event {
+                actor: session.into(),
+                kind: self.begin(session, command),
+            },
+            Action::Step { session } => Event {
+                actor: session.into(),
+                kind: self.session_step(session),
+            },
+            Action::Fault { session, fault } => {
+                self.used.faults += 1;
+                Event {
+                    actor: session.into(),
+                    kind: self.inject_fault(session, fault),
+                }
+            }
+            Action::CheckpointBegin => Event {
+                actor: crate::action::Actor::Checkpointer,
+                kind: self.checkpoint_begin(),
+            },
+            Action::CheckpointEnd => Event {
+                actor: crate::action::Actor::Checkpointer,
+                kind: self.checkpoint_end(),
+            },
+            Action::PageAssemble { writer, page } => Event {
+                actor: crate::action::Actor::Writer(writer),
+                kind: self.page_assemble(writer, page),
+            },
+            Action::PageInsert { writer } => Event {
+                actor: crate::action::Actor::Writer(writer),
+                kind: self.page_insert(writer),
+            },
+            Action::WalSwitch => {
+                self.used.wal_switches += 1;
+                Event {
+                    actor: crate::action::Actor::Environment,
+                    kind: self.switch_wal(),
+                }
+            }
+            Action::Crash => Event {
+                actor: crate::action::Actor::Environment,
+                kind: self.crash(),
+            },
+        };
+        Ok(event)
+    }
+
+    fn session_exists(&self, session: SessionId) -> bool {
+        usize::from(session.0) < self.sessions.len()
+    }
+
+    /// The commands a client may send to an idle session, before their guards, in a fixed order.
+    fn candidate_commands(&self, session: SessionId) -> Vec<Command> {
+        let labels: &[LabelKind] = if self.config.hostile_labels {
+            &LabelKind::ALL
+        } else {
+            &[LabelKind::Plain]
+        };
+        let mut out = Vec::new();
+        match self.sessions[usize::from(session.0)].kind {
+            SessionKind::Sql => {
+                for mode in [BackupMode::Exclusive, BackupMode::NonExclusive] {
+                    out.extend(
+                        labels
+                            .iter()
+                            .map(|&label| Command::StartBackup { mode, label }),
+                    );
+                }
+                out.push(Command::StopBackup {
+                    mode: BackupMode::Exclusive,
+                });
+                out.push(Command::StopBackup {
+                    mode: BackupMode::NonExclusive,
+                });
+            }
+            SessionKind::WalSender => {
+                out.extend(labels.iter().map(|&label| Command::BaseBackup { label }))
+            }
+        }
+        out
+    }
+
+    /// Whether the client may send `command` to the idle `session` now. Commands whose first
+    /// step would refuse without any effect (a pure self-loop) are offered only with
+    /// `client_misuse`, except where the refusal is not atomic (9.1's exclusive stop).
+    fn command_enabled(&self, session: SessionId, command: Command) -> bool {
+        let rules = self.rules();
+        let state = &self.sessions[usize::from(session.0)];
+        let misuse = self.config.client_misuse;
+        if state.pc != Pc::Idle {
+            return false;
+        }
+        let can_start = state.starts < self.config.backups_per_session;
+        let offered = match command {
+            Command::StartBackup { mode, .. } => {
+                let mode_ok = match mode {
+                    BackupMode::Exclusive => rules.has_exclusive() && self.config.exclusive_backups,
+                    BackupMode::NonExclusive => rules.sql_non_exclusive,
+                    BackupMode::Streamed => false,
+                };
+                mode_ok && can_start && (misuse || state.backup.is_none())
+            }
+            Command::StopBackup {
+                mode: BackupMode::Exclusive,
+            } => {
+                let atomic_refusal = rules.exclusive == ExclusiveRule::StateMachine
+                    && (self.shared.exclusive != ExclusiveState::InProgress
+                        || state.state == SessionBackupState::Running);
+                rules.has_exclusive()
+                    && self.config.exclusive_backups
+                    && (misuse || !atomic_refusal)
+            }
+            Command::StopBackup { mode } => {
+                mode == BackupMode::NonExclusive
+                    && rules.sql_non_exclusive
+                    && (misuse || state.backup.is_some())
+            }
+            Command::BaseBackup { .. } => can_start,
+        };
+        offered && self.step_guard(session, self.first_pc(command))
+    }
+
+    /// The step a command's first action performs.
+    fn first_pc(&self, command: Command) -> Pc {
+        match command {
+            Command::StartBackup { .. } | Command::BaseBackup { .. } => {
+                if self.rules().switch_before_increment {
+                    Pc::StartSwitch
+                } else {
+                    Pc::StartIncrement
+                }
+            }
+            Command::StopBackup { mode } => self.first_stop_pc(mode),
+        }
+    }
+
+    fn begin(&mut self, session: SessionId, command: Command) -> EventKind {
+        match command {
+            Command::StartBackup { mode, label } => self.begin_start(session, mode, label, command),
+            Command::BaseBackup { label } => {
+                self.begin_start(session, BackupMode::Streamed, label, command)
+            }
+            Command::StopBackup { mode } => self.begin_stop(session, mode, command),
+        }
+    }
+
+    /// Whether `session` may take step `pc` now: a waiting step needs its condition, a step
+    /// under the exclusive insertion lock needs no shared holder.
+    fn step_guard(&self, session: SessionId, pc: Pc) -> bool {
+        let lock_free = self.shared.insert_lock_sharers == 0;
+        match pc {
+            Pc::StartWaitCheckpoint => {
+                self.checkpointer.done > self.sessions[usize::from(session.0)].ticket
+            }
+            Pc::StartUniqueCheck => self.rules().unique_check_lock == LockMode::Shared || lock_free,
+            Pc::StartSwitch
+            | Pc::StartIncrement
+            | Pc::StopClaim
+            | Pc::StopDecrement
+            | Pc::StopEndRecord
+            | Pc::StopSwitch => lock_free,
+            _ => true,
+        }
+    }
+
+    /// Takes `session`'s next step.
+    fn session_step(&mut self, session: SessionId) -> EventKind {
+        match self.sessions[usize::from(session.0)].pc {
+            Pc::Idle => unreachable!("an idle session has no step; is_enabled refuses it"),
+            Pc::StartSwitch => self.step_start_switch(session),
+            Pc::StartIncrement => self.step_start_increment(session),
+            Pc::StartRequestCheckpoint => self.step_request_checkpoint(session),
+            Pc::StartWaitCheckpoint => self.step_wait_checkpoint(session),
+            Pc::StartReadControl => self.step_read_control(session),
+            Pc::StartUniqueCheck => self.step_unique_check(session),
+            Pc::StartUniqueSet => self.step_unique_set(session),
+            Pc::StartWriteLabel => self.step_write_label(session),
+            Pc::SendStartPoint => self.step_send_start(session),
+            Pc::CopyFiles => self.step_copy_files(session),
+            Pc::StopClaim => self.step_stop_claim(session),
+            Pc::StopReadLabel => self.step_read_label(session),
+            Pc::StopDecrement => self.step_stop_decrement(session),
+            Pc::StopEndRecord => self.step_end_record(session),
+            Pc::StopSwitch => self.step_stop_switch(session),
+            Pc::StopWriteHistory => self.step_write_history(session),
+            Pc::StopWaitArchive | Pc::SendStopPoint => self.finish_stop(session),
+        }
+    }
+
+    // ----- helpers shared by the step families -----
+
+    pub(crate) fn session_mut(&mut self, session: SessionId) -> &mut crate::state::Session {
+        &mut self.sessions[usize::from(session.0)]
+    }
+
+    pub(crate) fn session(&self, session: SessionId) -> &crate::state::Session {
+        &self.sessions[usize::from(session.0)]
+    }
+
+    pub(crate) fn backup_mut(&mut self, id: BackupId) -> &mut crate::state::Backup {
+        &mut self.backups[id.0 as usize]
+    }
+
+    /// Inserts a WAL record of `bytes` at the insert position.
+    pub(crate) fn insert_wal(&mut self, bytes: u64) -> InsertedRecord {
+        let (record, next) = insert_record(self.seg(), self.shared.insert, bytes);
+        self.shared.insert = next;
+        record
+    }
+
+    /// `RequestXLogSwitch`: ends the current segment, unless nothing was written in it yet.
+    pub(crate) fn switch_wal(&mut self) -> EventKind {
+        let from = self.shared.insert;
+        let seg = self.seg();
+        if seg.at_segment_start(from) {
+            return EventKind::WalSwitched { from, to: from };
+        }
+        self.insert_wal(record_bytes::SWITCH);
+        let to = seg.next_segment_start(self.shared.insert);
+        self.shared.insert = to;
+        EventKind::WalSwitched { from, to }
+    }
+
+    /// `forcePageWrites = exclusive backup running || counter > 0`.
+    pub(crate) fn recompute_forcing(&mut self) {
+        self.shared.force_page_writes =
+            self.shared.exclusive != ExclusiveState::None || self.shared.backups > 0;
+    }
+
+    /// Records a failed `Assert` (the first one is kept); the step then goes on as a release
+    /// build would.
+    pub(crate) fn fail_assertion(&mut self, assertion: Assertion, session: SessionId) {
+        if self.ghost.failed_assertion.is_none() {
+            self.ghost.failed_assertion = Some((assertion, session));
+        }
+    }
+
+    /// `Assert(counter > 0); counter--`, with the ghost's account of whose unit that was.
+    pub(crate) fn decrement_counter(&mut self, session: SessionId) {
+        if self.shared.backups <= 0 {
+            self.fail_assertion(Assertion::CounterPositive, session);
+        }
+        self.shared.backups -= 1;
+        let held = self.session(session).backup.filter(|&b| {
+            self.backups[b.0 as usize].mode.counts()
+                && self.backups[b.0 as usize].unit == Unit::Held
+        });
+        match held {
+            Some(b) => self.backup_mut(b).unit = Unit::Released,
+            None => {
+                if self.ghost.spurious_release.is_none() {
+                    self.ghost.spurious_release = Some(session);
+                }
+            }
+        }
+    }
+
+    /// The backup holding the exclusive state (ghost).
+    pub(crate) fn exclusive_holder(&self) -> Option<BackupId> {
+        self.backups
+            .iter()
+            .position(|b| b.mode == BackupMode::Exclusive && b.unit == Unit::Held)
+            .map(|i| BackupId(i as u32))
+    }
+
+    /// Moves a backup whose copy just ended to `Stopping`.
+    pub(crate) fn end_copy(&mut self, id: BackupId) {
+        let backup = self.backup_mut(id);
+        if backup.phase == BackupPhase::Running {
+            backup.phase = BackupPhase::Stopping;
+        }
+    }
+
+    /// Whether the running command writes a label file at start.
+    pub(crate) fn writes_label_file(&self, mode: BackupMode) -> bool {
+        mode == BackupMode::Exclusive || self.rules().label_delivery == LabelDelivery::TemporaryFile
+    }
+}
+
+impl From<SessionId> for crate::action::Actor {
+    fn from(session: SessionId) -> Self {
+        crate::action::Actor::Session(session)
+    }
+}

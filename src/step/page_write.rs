@@ -1,0 +1,106 @@
+//! Page changes and their full-page images (PROTOCOL.md §3): a writer locks a page's buffer,
+//! assembles the change from its own copies of `RedoRecPtr` and `doPageWrites` (taking an
+//! image when writes are forced and the page LSN is at or before the redo point), then under
+//! the insertion lock re-checks the shared values and re-assembles if an image has become
+//! necessary (`XLogInsertRecord`'s test). Also the ghost's end-to-end check: a change that is
+//! the first after some backup's start point and carries no image taints that backup.
+
+use crate::action::EventKind;
+use crate::lsn::{record_bytes, Lsn};
+use crate::state::{Cluster, PageId, Writer, WriterId};
+
+impl Cluster {
+    pub(super) fn page_assemble_enabled(&self, writer: WriterId, page: PageId) -> bool {
+        let idle = self.writers.get(usize::from(writer)) == Some(&Writer::Idle);
+        let exists = usize::from(page) < self.pages.len();
+        let unlocked = self.writers.iter().all(|w| w.page() != Some(page));
+        idle && exists && unlocked && self.used.page_writes < self.config.page_writes
+    }
+
+    pub(super) fn page_insert_enabled(&self, writer: WriterId) -> bool {
+        let assembled = matches!(
+            self.writers.get(usize::from(writer)),
+            Some(Writer::Assembled { .. })
+        );
+        assembled && self.shared.insert_lock_sharers == 0
+    }
+
+    fn assemble(&self, page: PageId) -> Writer {
+        let redo = self.shared.redo;
+        let do_page_writes = self.shared.do_page_writes();
+        let image = do_page_writes && self.pages[usize::from(page)] <= redo;
+        Writer::Assembled {
+            page,
+            redo,
+            do_page_writes,
+            image,
+        }
+    }
+
+    /// Locks the page and assembles the change without any WAL lock.
+    pub(super) fn page_assemble(&mut self, writer: WriterId, page: PageId) -> EventKind {
+        self.used.page_writes += 1;
+        let assembled = self.assemble(page);
+        self.writers[usize::from(writer)] = assembled;
+        let image = matches!(assembled, Writer::Assembled { image: true, .. });
+        EventKind::PageAssembled { page, image }
+    }
+
+    /// Under the insertion lock: if writes are forced now and either they were not when the
+    /// change was assembled, or the page was left without an image although its LSN is at or
+    /// before the current redo point, assemble again (9.5+: `fpw_lsn <= RedoRecPtr ||
+    /// !prevDoPageWrites`; 9.0–9.4 tested the same inside `XLogInsert`). Otherwise insert.
+    pub(super) fn page_insert(&mut self, writer: WriterId) -> EventKind {
+        let Writer::Assembled {
+            page,
+            do_page_writes,
+            image,
+            ..
+        } = self.writers[usize::from(writer)]
+        else {
+            unreachable!("page_insert_enabled checked the writer")
+        };
+        let page_lsn = self.pages[usize::from(page)];
+        let unimaged_lsn = if image { Lsn::INVALID } else { page_lsn };
+        let forced_now = self.shared.do_page_writes();
+        let stale =
+            !do_page_writes || (unimaged_lsn.is_valid() && unimaged_lsn <= self.shared.redo);
+        if forced_now && stale {
+            let again = self.assemble(page);
+            self.writers[usize::from(writer)] = again;
+            let image = matches!(again, Writer::Assembled { image: true, .. });
+            return EventKind::PageReassembled { page, image };
+        }
+        let bytes = record_bytes::PAGE_CHANGE + if image { record_bytes::PAGE_IMAGE } else { 0 };
+        let record = self.insert_wal(bytes);
+        self.pages[usize::from(page)] = record.end;
+        self.writers[usize::from(writer)] = Writer::Idle;
+        if !image {
+            self.taint_backups(page_lsn);
+        }
+        EventKind::PageWritten {
+            page,
+            at: record.start,
+            image,
+        }
+    }
+
+    /// A change without an image to a page last changed at `page_lsn` is the first change
+    /// after every redo point at or beyond `page_lsn`: each backup starting or copying from
+    /// such a point can hold a torn copy of the page that replay cannot repair. The control
+    /// file's redo and the running checkpoint's redo are tracked too, for backups that will
+    /// read them as their start point.
+    fn taint_backups(&mut self, page_lsn: Lsn) {
+        for backup in &mut self.backups {
+            if backup.phase.is_live() && backup.start.is_valid() && page_lsn <= backup.start {
+                backup.torn = true;
+            }
+        }
+        if page_lsn <= self.control.redo {
+            self.ghost.control_redo_torn = true;
+        }
+        if matches!(self.checkpointer.in_progress, Some(redo) if page_lsn <= redo) {
+            self.ghost.in_progress_redo_torn = true;
+        }
+    }
+}

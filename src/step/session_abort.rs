@@ -1,0 +1,219 @@
+//! Errors, cancels and disconnects, and the cleanups they run: the start's cleanup callback
+//! (`pg_start_backup_callback`), the exclusive stop's callback (`pg_stop_backup_callback`,
+//! 9.6+), and `do_pg_abort_backup` (BASE_BACKUP's cleanup block and the SQL session's exit
+//! hook). PROTOCOL.md §2.7: an ERROR runs the armed `PG_ENSURE_ERROR_CLEANUP` callbacks; a
+//! FATAL (client gone, backend terminated) runs every `before_shmem_exit` callback, which
+//! includes those and the exit hook, newest first.
+//!
+//! Where faults can strike (every other boundary has no `CHECK_FOR_INTERRUPTS` and no I/O):
+//!
+//! | step | ERROR (I/O, send) | cancel | FATAL |
+//! |---|---|---|---|
+//! | start: wait for the checkpoint | | yes | yes |
+//! | start: write backup_label / temporary label | yes | | |
+//! | BASE_BACKUP: send start position, copy files, send stop position | yes | | yes |
+//! | stop: read and remove the label file | yes | | |
+//! | stop: write the history file | yes | | |
+//! | stop: wait for archiving | | yes | yes |
+//! | idle session holding a backup, a session state or an armed exit hook | | | yes |
+
+use crate::action::{Cleanups, EventKind, Fault, StepError};
+use crate::state::{
+    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
+    SessionId, Unit,
+};
+use crate::variant::ExclusiveRule;
+
+impl Cluster {
+    /// Whether `fault` may strike `session` now.
+    pub(super) fn fault_enabled(&self, session: SessionId, fault: Fault) -> bool {
+        let kinds = self.config.fault_kinds;
+        // A session's cleanups take the insertion lock; 9.1's shared holders block them.
+        if self.used.faults >= self.config.faults || self.shared.insert_lock_sharers > 0 {
+            return false;
+        }
+        let s = self.session(session);
+        match fault {
+            Fault::Error => {
+                kinds.errors
+                    && matches!(
+                        s.pc,
+                        Pc::StartWriteLabel
+                            | Pc::StopReadLabel
+                            | Pc::StopWriteHistory
+                            | Pc::SendStartPoint
+                            | Pc::CopyFiles
+                            | Pc::SendStopPoint
+                    )
+            }
+            Fault::Cancel => {
+                kinds.cancels && matches!(s.pc, Pc::StartWaitCheckpoint | Pc::StopWaitArchive)
+            }
+            Fault::Disconnect => {
+                let busy = matches!(
+                    s.pc,
+                    Pc::StartWaitCheckpoint
+                        | Pc::StopWaitArchive
+                        | Pc::SendStartPoint
+                        | Pc::CopyFiles
+                        | Pc::SendStopPoint
+                );
+                // An idle session can go away too; it matters when it holds a backup, keeps a
+                // session state, or has an exit hook armed (which then runs).
+                let holding = s.pc == Pc::Idle
+                    && (s.backup.is_some()
+                        || s.state != SessionBackupState::None
+                        || s.armed != Armed::default());
+                kinds.disconnects && (busy || holding)
+            }
+        }
+    }
+
+    pub(super) fn inject_fault(&mut self, session: SessionId, fault: Fault) -> EventKind {
+        match fault {
+            Fault::Error => {
+                let at = self.session(session).pc.name().to_string();
+                self.raise_error(session, StepError::Io(at))
+            }
+            Fault::Cancel => self.raise_error(session, StepError::Cancelled),
+            Fault::Disconnect => self.exit_session(session),
+        }
+    }
+
+    /// ERROR: the armed error cleanups run (innermost first), the command ends.
+    pub(crate) fn raise_error(&mut self, session: SessionId, error: StepError) -> EventKind {
+        let pc = self.session(session).pc;
+        let mut cleanups = Cleanups::default();
+        self.run_cleanup(session, Armed::STOP_CALLBACK, &mut cleanups);
+        self.run_cleanup(session, Armed::START_CALLBACK, &mut cleanups);
+        self.run_cleanup(session, Armed::BASE_BACKUP_CLEANUP, &mut cleanups);
+        self.settle_backup(session, pc, false);
+        self.session_mut(session).end_command();
+        EventKind::CommandFailed { error, cleanups }
+    }
+
+    /// FATAL: every `before_shmem_exit` callback runs (newest first: the error-cleanup blocks,
+    /// then the exit hook registered before the start), and the process exits. The slot is
+    /// taken by a fresh connection.
+    fn exit_session(&mut self, session: SessionId) -> EventKind {
+        let pc = self.session(session).pc;
+        let mut cleanups = Cleanups::default();
+        self.run_cleanup(session, Armed::STOP_CALLBACK, &mut cleanups);
+        self.run_cleanup(session, Armed::START_CALLBACK, &mut cleanups);
+        self.run_cleanup(session, Armed::BASE_BACKUP_CLEANUP, &mut cleanups);
+        self.run_cleanup(session, Armed::EXIT_HOOK, &mut cleanups);
+        self.settle_backup(session, pc, true);
+        let fresh = self.session(session).reconnected();
+        *self.session_mut(session) = fresh;
+        EventKind::SessionExited { cleanups }
+    }
+
+    fn run_cleanup(&mut self, session: SessionId, which: Armed, ran: &mut Cleanups) {
+        if !self.session(session).armed.has(which) {
+            return;
+        }
+        self.session_mut(session).armed.disarm(which);
+        ran.0 |= which.0;
+        match which {
+            Armed::START_CALLBACK => self.start_callback(session),
+            Armed::STOP_CALLBACK => self.stop_callback(session),
+            _ => self.abort_backup(session),
+        }
+    }
+
+    /// `pg_start_backup_callback`: undo the start's increment.
+    fn start_callback(&mut self, session: SessionId) {
+        let rules = self.rules();
+        if self.session(session).mode == BackupMode::Exclusive {
+            let expected = match rules.exclusive {
+                ExclusiveRule::StateMachine => ExclusiveState::Starting,
+                _ => ExclusiveState::InProgress,
+            };
+            if self.shared.exclusive != expected {
+                self.fail_assertion(Assertion::StartCallbackExclusive, session);
+            }
+            self.shared.exclusive = ExclusiveState::None;
+            if let Some(own) = self.session(session).backup {
+                if self.backups[own.0 as usize].unit == Unit::Held {
+                    self.backup_mut(own).unit = Unit::Released;
+                }
+            }
+        } else {
+            self.decrement_counter(session);
+        }
+        self.recompute_forcing();
+        self.remove_own_temp_label(session);
+    }
+
+    /// `pg_stop_backup_callback` (9.6+): STOPPING back to IN_PROGRESS.
+    fn stop_callback(&mut self, session: SessionId) {
+        if self.shared.exclusive != ExclusiveState::Stopping {
+            self.fail_assertion(Assertion::StopCallbackStopping, session);
+        }
+        self.shared.exclusive = ExclusiveState::InProgress;
+    }
+
+    /// `do_pg_abort_backup`: give back the session's counter unit. From `56a95ee511` it does
+    /// nothing unless the session runs a non-exclusive backup, and (`b24b2be119`) it clears
+    /// the session state.
+    fn abort_backup(&mut self, session: SessionId) {
+        let rules = self.rules();
+        if rules.abort_checks_session_state
+            && self.session(session).state != SessionBackupState::Running
+        {
+            return;
+        }
+        self.decrement_counter(session);
+        if rules.session_state {
+            self.session_mut(session).state = SessionBackupState::None;
+        }
+        self.recompute_forcing();
+        self.remove_own_temp_label(session);
+    }
+
+    /// Option 2: an aborted backup removes the temporary label file it created.
+    fn remove_own_temp_label(&mut self, session: SessionId) {
+        let s = self.session(session);
+        if !s.armed.has(Armed::TEMP_LABEL) {
+            return;
+        }
+        let start = s.start;
+        if let Ok(index) = self
+            .data_dir
+            .temp_labels
+            .binary_search_by_key(&start, |f| f.start)
+        {
+            self.data_dir.temp_labels.remove(index);
+        }
+        self.session_mut(session).armed.disarm(Armed::TEMP_LABEL);
+    }
+
+    /// The ghost's account of what the failed command or the exit did to the session's backup.
+    /// A backup whose start failed, whose WAL sender gave up, or whose stop failed after its
+    /// unit was given back, has failed. An exclusive backup that is running belongs to the
+    /// cluster and goes on; so does a non-exclusive SQL backup whose stop failed before its
+    /// unit was given back.
+    fn settle_backup(&mut self, session: SessionId, pc: Pc, exiting: bool) {
+        let Some(id) = self.session(session).backup else {
+            return;
+        };
+        let backup = self.backups[id.0 as usize];
+        let goes_on = backup.phase == BackupPhase::Running
+            && !pc.in_start()
+            && match backup.mode {
+                BackupMode::Exclusive => true,
+                BackupMode::NonExclusive => !exiting,
+                BackupMode::Streamed => false,
+            };
+        if !goes_on
+            && matches!(
+                backup.phase,
+                BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
+            )
+        {
+            self.backup_mut(id).phase = BackupPhase::Failed;
+        }
+        let keep = goes_on && backup.mode == BackupMode::NonExclusive;
+        self.session_mut(session).backup = if keep { Some(id) } else { None };
+    }
+}

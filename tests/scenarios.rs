@@ -1,0 +1,632 @@
+//! Scenario tests of the seed's cases, run through `Cluster::apply` step by step with every
+//! invariant checked after every step (except where a test shows a design breaking one).
+
+use backup_coordinator::action::{Action, Command, EventKind, Fault, StepError};
+use backup_coordinator::invariants::{check, check_all, Property};
+use backup_coordinator::label::LabelKind;
+use backup_coordinator::lsn::Lsn;
+use backup_coordinator::state::{BackupId, BackupMode, BackupPhase, ExclusiveState, Pc, SessionId};
+use backup_coordinator::{Cluster, Config, Design, Variant};
+
+const S0: SessionId = SessionId(0);
+const S1: SessionId = SessionId(1);
+
+fn cluster(design: Design, sql: u8, walsenders: u8) -> Cluster {
+    let config = Config {
+        sql_sessions: sql,
+        walsenders,
+        writers: 1,
+        pages: 2,
+        page_writes: 10,
+        ..Config::default()
+    };
+    Cluster::new(Variant::of(design), config).expect("valid config")
+}
+
+/// Applies `action`, which must be enabled, and checks every invariant afterwards.
+fn apply(cluster: &mut Cluster, action: Action) -> EventKind {
+    let event = cluster
+        .apply(action)
+        .unwrap_or_else(|err| panic!("{err}\nstate: {cluster:#?}"));
+    if let Err(violation) = check(cluster) {
+        panic!("after {action} ({event}): {violation}");
+    }
+    event.kind
+}
+
+fn step(cluster: &mut Cluster, session: SessionId) -> EventKind {
+    apply(cluster, Action::Step { session })
+}
+
+fn begin(cluster: &mut Cluster, session: SessionId, command: Command) -> EventKind {
+    apply(cluster, Action::Begin { session, command })
+}
+
+fn base_backup() -> Command {
+    Command::BaseBackup {
+        label: LabelKind::Plain,
+    }
+}
+
+fn sql_start(mode: BackupMode) -> Command {
+    Command::StartBackup {
+        mode,
+        label: LabelKind::Plain,
+    }
+}
+
+/// Steps `session` (and the checkpointer when it waits) until it reaches `pc`.
+fn run_to(cluster: &mut Cluster, session: SessionId, pc: Pc) {
+    for _ in 0..100 {
+        if cluster.sessions[usize::from(session.0)].pc == pc {
+            return;
+        }
+        if cluster.is_enabled(Action::Step { session }) {
+            step(cluster, session);
+        } else if cluster.is_enabled(Action::CheckpointBegin) {
+            apply(cluster, Action::CheckpointBegin);
+        } else if cluster.is_enabled(Action::CheckpointEnd) {
+            apply(cluster, Action::CheckpointEnd);
+        } else {
+            panic!("{session} is stuck before {pc:?}: {cluster:#?}");
+        }
+    }
+    panic!("{session} did not reach {pc:?}");
+}
+
+fn finish(cluster: &mut Cluster, session: SessionId) {
+    run_to(cluster, session, Pc::Idle);
+}
+
+fn start_point(cluster: &Cluster, backup: u32) -> Lsn {
+    let b = cluster.backup(BackupId(backup)).expect("backup exists");
+    assert!(b.accepted, "B{backup} has an accepted start point");
+    b.start
+}
+
+/// Writes one page (assemble + insert, re-assembling if asked) and returns whether the
+/// inserted change carried a full-page image.
+fn write_page(cluster: &mut Cluster, page: u8) -> bool {
+    apply(cluster, Action::PageAssemble { writer: 0, page });
+    loop {
+        match apply(cluster, Action::PageInsert { writer: 0 }) {
+            EventKind::PageWritten { image, .. } => return image,
+            EventKind::PageReassembled { .. } => continue,
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn two_streamed_backups_at_once_get_distinct_start_points_and_both_stop() {
+    let mut c = cluster(Design::Recommended, 0, 2);
+    begin(&mut c, S0, base_backup());
+    begin(&mut c, S1, base_backup());
+    assert_eq!(c.shared.backups, 2);
+    assert!(c.shared.force_page_writes);
+    run_to(&mut c, S0, Pc::CopyFiles);
+    run_to(&mut c, S1, Pc::CopyFiles);
+    assert_ne!(start_point(&c, 0), start_point(&c, 1));
+    finish(&mut c, S0);
+    finish(&mut c, S1);
+    assert_eq!(c.shared.backups, 0);
+    assert!(!c.shared.force_page_writes);
+    assert_eq!(c.backup(BackupId(0)).unwrap().phase, BackupPhase::Stopped);
+    assert_eq!(c.backup(BackupId(1)).unwrap().phase, BackupPhase::Stopped);
+    assert_eq!(c.wal.end_records.len(), 2);
+    assert_eq!(c.data_dir.history.len(), 2);
+}
+
+#[test]
+fn exclusive_and_streamed_backup_at_once_keep_their_own_labels() {
+    let mut c = cluster(Design::Pg96, 1, 1);
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    assert_eq!(c.shared.exclusive, ExclusiveState::InProgress);
+    let label = c
+        .data_dir
+        .backup_label
+        .expect("exclusive backup_label written");
+    assert_eq!(label.backup, BackupId(0));
+    begin(&mut c, S1, base_backup());
+    run_to(&mut c, S1, Pc::StopDecrement);
+    assert_eq!(
+        c.backup(BackupId(1)).unwrap().picked_up,
+        None,
+        "the copy skipped backup_label"
+    );
+    assert_ne!(start_point(&c, 0), start_point(&c, 1));
+    finish(&mut c, S1);
+    assert!(
+        c.shared.force_page_writes,
+        "the exclusive backup still forces page writes"
+    );
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    finish(&mut c, S0);
+    assert!(!c.shared.force_page_writes);
+    assert_eq!(c.data_dir.backup_label, None);
+    assert_eq!(c.backup(BackupId(0)).unwrap().phase, BackupPhase::Stopped);
+}
+
+#[test]
+fn stopping_one_backup_while_another_runs_keeps_page_writes_forced() {
+    let mut c = cluster(Design::Recommended, 1, 1);
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    begin(&mut c, S1, base_backup());
+    run_to(&mut c, S1, Pc::CopyFiles);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    finish(&mut c, S0);
+    assert_eq!(c.shared.backups, 1);
+    assert!(c.shared.force_page_writes);
+    // A page first changed after S1's start point gets its image while S1 copies.
+    assert!(
+        write_page(&mut c, 0),
+        "page change while a backup runs carries a full-page image"
+    );
+    finish(&mut c, S1);
+    assert!(!c.shared.force_page_writes);
+    assert!(
+        !write_page(&mut c, 1),
+        "no backup runs: no image (full_page_writes=off)"
+    );
+}
+
+#[test]
+fn two_backups_served_by_one_merged_checkpoint_get_distinct_start_points() {
+    let mut c = cluster(Design::Recommended, 0, 2);
+    begin(&mut c, S0, base_backup());
+    begin(&mut c, S1, base_backup());
+    run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+    run_to(&mut c, S1, Pc::StartWaitCheckpoint);
+    assert!(c.checkpointer.requested);
+    apply(&mut c, Action::CheckpointBegin);
+    apply(&mut c, Action::CheckpointEnd);
+    assert_eq!(
+        c.checkpointer.done, 1,
+        "one checkpoint served both requests"
+    );
+    for s in [S0, S1] {
+        step(&mut c, s); // checkpoint done
+        step(&mut c, s); // read control file
+    }
+    assert_eq!(
+        c.sessions[0].start, c.sessions[1].start,
+        "both read the same redo point"
+    );
+    assert!(matches!(step(&mut c, S0), EventKind::BackupStarted { .. }));
+    assert!(
+        matches!(step(&mut c, S1), EventKind::StartPointRetry { .. }),
+        "the second must retry"
+    );
+    run_to(&mut c, S1, Pc::SendStartPoint);
+    assert_ne!(start_point(&c, 0), start_point(&c, 1));
+    assert_eq!(c.checkpointer.done, 2);
+}
+
+#[test]
+fn session_that_disconnects_mid_backup_releases_its_unit() {
+    for design in [
+        Design::Pg96,
+        Design::Pg15,
+        Design::Recommended,
+        Design::RecommendedOption2,
+    ] {
+        let mut c = cluster(design, 1, 1);
+        c.config.faults = 2;
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        finish(&mut c, S0);
+        begin(&mut c, S1, base_backup());
+        run_to(&mut c, S1, Pc::CopyFiles);
+        assert_eq!(c.shared.backups, 2);
+        let exit = apply(
+            &mut c,
+            Action::Fault {
+                session: S1,
+                fault: Fault::Disconnect,
+            },
+        );
+        assert!(
+            matches!(exit, EventKind::SessionExited { .. }),
+            "{design}: {exit}"
+        );
+        assert_eq!(
+            c.shared.backups, 1,
+            "{design}: the WAL sender's unit was released"
+        );
+        let exit = apply(
+            &mut c,
+            Action::Fault {
+                session: S0,
+                fault: Fault::Disconnect,
+            },
+        );
+        assert!(matches!(exit, EventKind::SessionExited { .. }));
+        assert_eq!(
+            c.shared.backups, 0,
+            "{design}: the SQL session's exit hook released its unit"
+        );
+        assert!(!c.shared.force_page_writes);
+        assert_eq!(
+            c.data_dir.temp_labels,
+            vec![],
+            "{design}: no temporary label left behind"
+        );
+    }
+}
+
+#[test]
+fn cancelled_stop_after_decrement_does_not_decrement_twice() {
+    // PROTOCOL.md B7: the archive wait is cancelled after the decrement; the exit hook later
+    // must not decrement again (9.6+ abort checks the session state).
+    let mut c = cluster(Design::Pg96, 2, 0);
+    c.config.faults = 2;
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    begin(&mut c, S1, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S1);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    run_to(&mut c, S0, Pc::StopWaitArchive);
+    let cancel = apply(
+        &mut c,
+        Action::Fault {
+            session: S0,
+            fault: Fault::Cancel,
+        },
+    );
+    assert!(matches!(
+        cancel,
+        EventKind::CommandFailed {
+            error: StepError::Cancelled,
+            ..
+        }
+    ));
+    apply(
+        &mut c,
+        Action::Fault {
+            session: S0,
+            fault: Fault::Disconnect,
+        },
+    )
+    .to_string();
+    assert_eq!(c.shared.backups, 1, "S1's backup still counts");
+    assert!(c.shared.force_page_writes);
+}
+
+/// PROTOCOL.md B5 in 9.1: S0 starts an exclusive backup and is waiting for its checkpoint;
+/// S1 calls pg_stop_backup, which clears the flag before looking for the label and then
+/// fails. S0's start then completes with page writes no longer forced.
+fn b5_interleaving(c: &mut Cluster) -> Vec<Result<EventKind, String>> {
+    let mut out = Vec::new();
+    let mut go = |c: &mut Cluster, action: Action| {
+        out.push(c.apply(action).map(|e| e.kind).map_err(|e| e.to_string()));
+    };
+    go(
+        c,
+        Action::Begin {
+            session: S0,
+            command: sql_start(BackupMode::Exclusive),
+        },
+    );
+    while c.sessions[0].pc != Pc::StartWaitCheckpoint {
+        go(c, Action::Step { session: S0 });
+    }
+    go(
+        c,
+        Action::Begin {
+            session: S1,
+            command: Command::StopBackup {
+                mode: BackupMode::Exclusive,
+            },
+        },
+    );
+    if c.sessions[1].pc != Pc::Idle {
+        go(c, Action::Step { session: S1 });
+    }
+    go(c, Action::CheckpointBegin);
+    go(c, Action::CheckpointEnd);
+    while c.sessions[0].pc != Pc::Idle {
+        go(c, Action::Step { session: S0 });
+    }
+    out
+}
+
+#[test]
+fn b5_stop_racing_exclusive_start_turns_forcing_off_in_9_1() {
+    let mut c = cluster(Design::Pg91, 2, 0);
+    let events = b5_interleaving(&mut c);
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+    let stop = events
+        .iter()
+        .flatten()
+        .find(|e| matches!(e, EventKind::CommandFailed { .. }));
+    assert!(
+        matches!(
+            stop,
+            Some(EventKind::CommandFailed {
+                error: StepError::NotInProgress,
+                ..
+            })
+        ),
+        "S1's stop fails on the missing label: {events:?}"
+    );
+    assert_eq!(c.backup(BackupId(0)).unwrap().phase, BackupPhase::Running);
+    assert!(
+        !c.shared.force_page_writes,
+        "the exclusive backup runs with forcing off"
+    );
+    let violated: Vec<Property> = check_all(&c).iter().map(|v| v.property).collect();
+    assert!(
+        violated.contains(&Property::ForcingWhileBackupRuns),
+        "{violated:?}"
+    );
+}
+
+#[test]
+fn b5_interleaving_is_refused_safely_by_9_6() {
+    let mut c = cluster(Design::Pg96, 2, 0);
+    c.config.client_misuse = true; // offer the stop although the state is STARTING
+    let events = b5_interleaving(&mut c);
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+    let refused = events
+        .iter()
+        .flatten()
+        .find(|e| matches!(e, EventKind::CommandFailed { .. }));
+    assert!(
+        matches!(
+            refused,
+            Some(EventKind::CommandFailed {
+                error: StepError::ExclusiveNotInProgress,
+                ..
+            })
+        ),
+        "S1's stop is refused while S0 is STARTING: {events:?}"
+    );
+    assert_eq!(c.backup(BackupId(0)).unwrap().phase, BackupPhase::Running);
+    assert!(c.shared.force_page_writes);
+    assert_eq!(check_all(&c), vec![]);
+}
+
+#[test]
+fn label_longer_than_1024_bytes_is_refused_and_1024_accepted() {
+    for design in Design::ALL {
+        let mut c = cluster(design, 0, 1);
+        c.config.hostile_labels = true;
+        let too_long = begin(
+            &mut c,
+            S0,
+            Command::BaseBackup {
+                label: LabelKind::TooLong,
+            },
+        );
+        assert!(
+            matches!(
+                too_long,
+                EventKind::CommandRejected {
+                    error: StepError::Label(_),
+                    ..
+                }
+            ),
+            "{design}: {too_long}"
+        );
+        assert_eq!(c.shared.backups, 0);
+        begin(
+            &mut c,
+            S0,
+            Command::BaseBackup {
+                label: LabelKind::Longest,
+            },
+        );
+        finish(&mut c, S0);
+        assert_eq!(
+            c.backup(BackupId(0)).unwrap().phase,
+            BackupPhase::Stopped,
+            "{design}"
+        );
+    }
+}
+
+#[test]
+fn newline_label_is_a_finding_in_historical_designs_and_refused_by_the_recommended_one() {
+    for design in Design::ALL {
+        let mut c = cluster(design, 0, 1);
+        c.config.hostile_labels = true;
+        let event = c.apply(Action::Begin {
+            session: S0,
+            command: Command::BaseBackup {
+                label: LabelKind::Newline,
+            },
+        });
+        let event = event.expect("enabled").kind;
+        if design.is_recommended() {
+            assert!(
+                matches!(event, EventKind::CommandRejected { .. }),
+                "{design}: {event}"
+            );
+            continue;
+        }
+        while c.sessions[0].pc != Pc::Idle {
+            let action = c
+                .actions()
+                .into_iter()
+                .find(|a| !matches!(a, Action::PageAssemble { .. }))
+                .unwrap();
+            c.apply(action).unwrap();
+        }
+        let violated: Vec<Property> = check_all(&c).iter().map(|v| v.property).collect();
+        assert_eq!(violated, vec![Property::LabelsRoundTrip], "{design}");
+    }
+}
+
+#[test]
+fn exclusive_backup_label_left_by_a_crash_blocks_restart_once_its_wal_is_recycled() {
+    let mut c = cluster(Design::Pg96, 1, 1);
+    c.config.crashes = 1;
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    // A streamed backup's checkpoint moves the redo point to a later segment.
+    begin(&mut c, S1, base_backup());
+    finish(&mut c, S1);
+    let event = apply_unchecked(&mut c, Action::Crash);
+    assert!(
+        matches!(
+            event,
+            EventKind::Restarted {
+                refused: Some(BackupId(0)),
+                ..
+            }
+        ),
+        "{event}"
+    );
+    assert!(c.is_down());
+    assert!(c.actions().is_empty());
+    let violated: Vec<Property> = check_all(&c).iter().map(|v| v.property).collect();
+    assert_eq!(violated, vec![Property::RestartSucceeds]);
+}
+
+fn apply_unchecked(cluster: &mut Cluster, action: Action) -> EventKind {
+    cluster.apply(action).expect("enabled").kind
+}
+
+#[test]
+fn crash_during_streamed_backup_leaves_nothing_behind_and_start_points_keep_growing() {
+    let mut c = cluster(Design::RecommendedOption2, 0, 2);
+    c.config.crashes = 1;
+    begin(&mut c, S0, base_backup());
+    run_to(&mut c, S0, Pc::CopyFiles);
+    let before = start_point(&c, 0);
+    assert_eq!(c.data_dir.temp_labels.len(), 1);
+    apply(&mut c, Action::Crash);
+    assert_eq!(c.backup(BackupId(0)).unwrap().phase, BackupPhase::Lost);
+    assert_eq!(c.shared.backups, 0);
+    assert!(!c.shared.force_page_writes);
+    assert_eq!(
+        c.data_dir.temp_labels,
+        vec![],
+        "restart removes temporary labels"
+    );
+    begin(&mut c, S1, base_backup());
+    finish(&mut c, S1);
+    assert!(start_point(&c, 1) > before);
+}
+
+#[test]
+fn initial_state_of_three_sessions_offers_a_known_set_of_actions() {
+    let config = Config {
+        sql_sessions: 2,
+        walsenders: 1,
+        ..Config::default()
+    };
+    let c = Cluster::new(Variant::of(Design::Recommended), config).unwrap();
+    let actions = c.actions();
+    // S0, S1: pg_backup_start; S2: BASE_BACKUP; W0: assemble page 0 or 1.
+    assert_eq!(actions.len(), 5, "{actions:?}");
+    let c96 = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    // Plus pg_start_backup(exclusive) for each SQL session.
+    assert_eq!(c96.actions().len(), 7, "{:?}", c96.actions());
+}
+
+#[test]
+fn actions_and_is_enabled_agree() {
+    // Walk a few hundred states of every design and compare the two views of enabledness.
+    for design in Design::ALL {
+        let config = Config {
+            sql_sessions: 2,
+            walsenders: 1,
+            crashes: 1,
+            faults: 3,
+            hostile_labels: true,
+            client_misuse: true,
+            timed_checkpoints: 1,
+            wal_switches: 1,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(design), config).unwrap();
+        let mut pick = 7usize;
+        for _ in 0..300 {
+            let actions = c.actions();
+            for candidate in all_candidate_actions(&c) {
+                assert_eq!(
+                    c.is_enabled(candidate),
+                    actions.contains(&candidate),
+                    "{design}: {candidate}"
+                );
+            }
+            if actions.is_empty() {
+                break;
+            }
+            pick = pick.wrapping_mul(31).wrapping_add(17);
+            c.apply(actions[pick % actions.len()]).unwrap();
+        }
+    }
+}
+
+fn all_candidate_actions(c: &Cluster) -> Vec<Action> {
+    let mut out = vec![
+        Action::CheckpointBegin,
+        Action::CheckpointEnd,
+        Action::WalSwitch,
+        Action::Crash,
+    ];
+    for s in 0..c.sessions.len() as u8 {
+        let session = SessionId(s);
+        out.push(Action::Step { session });
+        for fault in [Fault::Error, Fault::Cancel, Fault::Disconnect] {
+            out.push(Action::Fault { session, fault });
+        }
+        for label in LabelKind::ALL {
+            for mode in [
+                BackupMode::Exclusive,
+                BackupMode::NonExclusive,
+                BackupMode::Streamed,
+            ] {
+                out.push(Action::Begin {
+                    session,
+                    command: Command::StartBackup { mode, label },
+                });
+            }
+            out.push(Action::Begin {
+                session,
+                command: Command::BaseBackup { label },
+            });
+        }
+        for mode in [
+            BackupMode::Exclusive,
+            BackupMode::NonExclusive,
+            BackupMode::Streamed,
+        ] {
+            out.push(Action::Begin {
+                session,
+                command: Command::StopBackup { mode },
+            });
+        }
+    }
+    for writer in 0..c.writers.len() as u8 {
+        out.push(Action::PageInsert { writer });
+        for page in 0..c.pages.len() as u8 + 1 {
+            out.push(Action::PageAssemble { writer, page });
+        }
+    }
+    out.push(Action::Step {
+        session: SessionId(200),
+    });
+    out
+}
