@@ -271,6 +271,11 @@ pub enum EventKind {
         /// Why.
         error: StepError,
     },
+    /// The command passed its checks; its first step (an I/O step) follows.
+    CommandAccepted {
+        /// The command.
+        command: Command,
+    },
     /// A WAL switch moved the insert position to the next segment (`from == to`: the segment
     /// was empty and nothing was written).
     WalSwitched {
@@ -453,6 +458,7 @@ impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::CommandRejected { .. } => "command.rejected",
+            EventKind::CommandAccepted { .. } => "command.accepted",
             EventKind::WalSwitched { .. } => "wal.switch",
             EventKind::BackupCounted { .. } => "start.increment",
             EventKind::CheckpointRequested { .. } => "start.request-checkpoint",
@@ -488,6 +494,7 @@ impl fmt::Display for EventKind {
         write!(f, "{}", self.name())?;
         match self {
             EventKind::CommandRejected { command, error } => write!(f, ": {command}: {error}"),
+            EventKind::CommandAccepted { command } => write!(f, ": {command}"),
             EventKind::WalSwitched { from, to } if from == to => {
                 write!(f, ": segment empty, nothing written")
             }

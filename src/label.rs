@@ -415,7 +415,11 @@ fn parse_body(
     start: Lsn,
     start_file: WalFileName,
 ) -> Result<BackupLabel, FormatError> {
-    let checkpoint = lines.required(CHECKPOINT, |v| v.parse().ok(), "an LSN like 0/2000060")?;
+    let checkpoint = lines.required(
+        CHECKPOINT,
+        |v| Lsn::parse_canonical(v).ok(),
+        "an LSN like 0/2000060",
+    )?;
     let method = lines.optional(
         METHOD,
         parse_word,
@@ -439,7 +443,11 @@ fn parse_body(
             });
         }
     }
-    let incremental_from = match lines.optional(INCR_LSN, |v| v.parse().ok(), "an LSN")? {
+    let incremental_from = match lines.optional(
+        INCR_LSN,
+        |v| Lsn::parse_canonical(v).ok(),
+        "an LSN like 0/2000060",
+    )? {
         Some(lsn) => {
             let timeline = lines.required(INCR_TLI, parse_timeline, "a timeline number")?;
             Some(IncrementalFrom { lsn, timeline })
@@ -572,7 +580,7 @@ impl<'a> Lines<'a> {
                 let (lsn, file) = v.split_once(" (file ")?;
                 let file = file.strip_suffix(')')?;
                 Some((
-                    lsn.parse::<Lsn>().ok()?,
+                    Lsn::parse_canonical(lsn).ok()?,
                     WalFileName::parse(file, seg).ok()?,
                 ))
             },

@@ -19,6 +19,17 @@ impl Lsn {
     /// `InvalidXLogRecPtr`.
     pub const INVALID: Lsn = Lsn(0);
 
+    /// Parses the canonical `%X/%X` form only (upper-case hex, no leading zeros), as
+    /// PostgreSQL writes it into files, so that parsing then printing gives the same text.
+    pub fn parse_canonical(text: &str) -> Result<Lsn, LsnParseError> {
+        let lsn: Lsn = text.parse()?;
+        if lsn.to_string() == text {
+            Ok(lsn)
+        } else {
+            Err(LsnParseError::NotCanonical(text.to_string()))
+        }
+    }
+
     /// True unless this is `InvalidXLogRecPtr`.
     pub fn is_valid(self) -> bool {
         self.0 != 0
@@ -41,6 +52,9 @@ pub enum LsnParseError {
     /// A half is empty, longer than 8 digits, or not hexadecimal.
     #[error("invalid LSN {0:?}: each half must be 1 to 8 hexadecimal digits")]
     BadHalf(String),
+    /// Lower-case digits or leading zeros where the canonical form is required.
+    #[error("invalid LSN {0:?}: expected upper-case hexadecimal without leading zeros")]
+    NotCanonical(String),
 }
 
 impl FromStr for Lsn {

@@ -289,6 +289,25 @@ impl Pc {
         }
     }
 
+    /// True for the steps that do I/O (a file written or read, a message sent): where an
+    /// ERROR can strike.
+    pub fn does_io(self) -> bool {
+        matches!(
+            self,
+            Pc::StartWriteLabel
+                | Pc::StopReadLabel
+                | Pc::StopWriteHistory
+                | Pc::SendStartPoint
+                | Pc::CopyFiles
+                | Pc::SendStopPoint
+        )
+    }
+
+    /// True for the steps that wait (and check for interrupts while they do).
+    pub fn waits(self) -> bool {
+        matches!(self, Pc::StartWaitCheckpoint | Pc::StopWaitArchive)
+    }
+
     /// True for the steps of a start.
     pub fn in_start(self) -> bool {
         matches!(

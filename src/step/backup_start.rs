@@ -65,7 +65,7 @@ impl Cluster {
         if rules.session_state && s.kind == SessionKind::Sql && mode == BackupMode::NonExclusive {
             s.armed.arm(Armed::EXIT_HOOK);
         }
-        self.session_step(session)
+        self.take_first_step(session, command)
     }
 
     /// `RequestXLogSwitch()`: before the increment in 9.1, after it from 9.2 (`2dd9322ba6`).

@@ -57,7 +57,7 @@ impl Cluster {
             s.backup = None;
         }
         s.pc = first;
-        self.session_step(session)
+        self.take_first_step(session, command)
     }
 
     /// 9.6+, exclusive: under the lock, IN_PROGRESS becomes STOPPING (refused otherwise), and

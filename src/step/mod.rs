@@ -255,6 +255,16 @@ impl Cluster {
         }
     }
 
+    /// After a command's checks: the session's first step runs at once, unless it is an I/O
+    /// step (where a fault can strike before it), which then waits for its own action.
+    pub(crate) fn take_first_step(&mut self, session: SessionId, command: Command) -> EventKind {
+        if self.session(session).pc.does_io() {
+            EventKind::CommandAccepted { command }
+        } else {
+            self.session_step(session)
+        }
+    }
+
     fn begin(&mut self, session: SessionId, command: Command) -> EventKind {
         match command {
             Command::StartBackup { mode, label } => self.begin_start(session, mode, label, command),
