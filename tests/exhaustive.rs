@@ -106,4 +106,31 @@ fn pg91_flaws_are_found_with_short_traces() {
     );
     assert!(found.contains_key(&Property::HistoryFilesNeverOverwritten));
     assert!(found.contains_key(&Property::AssertionsHold));
+    assert!(
+        found.contains_key(&Property::NoStaleBackupLabel),
+        "B5 leaves a label with the flag clear"
+    );
+}
+
+#[test]
+fn pg96_refuses_to_restart_after_a_crash_during_an_exclusive_backup() {
+    let config = Config {
+        faults: 1,
+        crashes: 1,
+        page_writes: 0,
+        ..small(1, 1)
+    };
+    let (_, found) = explore(
+        Cluster::new(Variant::of(Design::Pg96), config).unwrap(),
+        400_000,
+    );
+    let violated: Vec<Property> = found.keys().copied().collect();
+    assert_eq!(violated, vec![Property::RestartSucceeds], "{found:?}");
+    // Exclusive start (5 actions to the label), a streamed backup whose checkpoint moves the
+    // redo point to the next segment, and the crash.
+    assert!(
+        found[&Property::RestartSucceeds].len() <= 16,
+        "{:?}",
+        found[&Property::RestartSucceeds]
+    );
 }
