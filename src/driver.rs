@@ -203,7 +203,7 @@ impl Coordinator {
         self.lock().violations.clone()
     }
 
-    /// The label a backup was given (START TIME is the logical time it was built at).
+    /// The label a live backup was given (START TIME is the logical time it was built at).
     pub fn label_of(&self, backup: BackupId) -> Option<BackupLabel> {
         let st = self.lock();
         let clock = st.start_clocks.get(&backup).copied().unwrap_or(0);
@@ -451,6 +451,12 @@ impl Coordinator {
         if let EventKind::BackupStarted { backup, .. } = event.kind {
             st.start_clocks.entry(backup).or_insert(st.clock);
         }
+        let DriverState {
+            cluster,
+            start_clocks,
+            ..
+        } = &mut *st;
+        start_clocks.retain(|id, _| cluster.backup(*id).is_some());
         if let Some(dir) = st.data_dir.clone() {
             mirror_after(st, &dir, &event.kind);
         }
@@ -593,7 +599,9 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
             };
             let start_clock = st.start_clocks.get(&backup).copied().unwrap_or(st.clock);
             let mut stopped = c.clone();
-            stopped.backups[backup.0 as usize].stop = s.stop;
+            if let Some(b) = stopped.backups.iter_mut().find(|b| b.id == backup) {
+                b.stop = s.stop;
+            }
             let Some(history) = stopped.render_history(backup, start_clock, st.clock) else {
                 return action;
             };

@@ -221,21 +221,76 @@ fn ids(cluster: &Cluster, pred: impl Fn(&Backup) -> bool) -> Vec<BackupId> {
     cluster
         .backups
         .iter()
-        .enumerate()
-        .filter(|(_, b)| pred(b))
-        .map(|(i, _)| BackupId(i as u32))
+        .filter(|b| pred(b))
+        .map(|b| b.id)
         .collect()
+}
+
+/// The properties one backup breaks on its own (checked while it lives, and once more when it
+/// is retired, where the finding is latched): a torn page in a backup that stopped
+/// successfully, a unit it never gave back, a label that does not round-trip, a label that is
+/// not its own.
+pub fn backup_violations(cluster: &Cluster, backup: &Backup) -> Vec<Property> {
+    let mut out = Vec::new();
+    if backup.phase == BackupPhase::Stopped && backup.torn {
+        out.push(Property::NoTornPageInStoppedBackup);
+    }
+    if backup.unit == Unit::Held && !backup.phase.is_live() {
+        out.push(Property::UnitsReleasedOnce);
+    }
+    if backup.label_handed_out
+        && !backup
+            .label
+            .survives_round_trip(cluster.rules().label_format)
+    {
+        out.push(Property::LabelsRoundTrip);
+    }
+    if backup.picked_up.is_some() {
+        out.push(Property::LabelsNeverShared);
+    }
+    out
+}
+
+/// The violation of `property` by a live backup, or latched when a backup was retired.
+fn per_backup(
+    cluster: &Cluster,
+    property: Property,
+    detail: impl Fn(BackupId, BackupPhase) -> String,
+) -> Result<(), Violation> {
+    let live = cluster
+        .backups
+        .iter()
+        .find(|b| backup_violations(cluster, b).contains(&property));
+    if let Some(b) = live {
+        return Err(Violation::new(property, detail(b.id, b.phase))
+            .sessions([b.session])
+            .backups([b.id])
+            .lsns([b.start, b.stop].into_iter().filter(|l| l.is_valid())));
+    }
+    match cluster
+        .ghost
+        .latched
+        .iter()
+        .find(|l| l.property == property)
+    {
+        None => Ok(()),
+        Some(l) => Err(Violation::new(property, detail(l.backup, l.phase))
+            .sessions([l.session])
+            .backups([l.backup])
+            .lsns([l.start, l.stop].into_iter().filter(|l| l.is_valid()))),
+    }
 }
 
 /// I1.
 pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
     let counter = cluster.shared.backups;
     let holders = ids(cluster, |b| b.mode.counts() && b.unit == Unit::Held);
-    if counter < 0 || i64::from(counter) != holders.len() as i64 {
+    let leaked = cluster.ghost.leaked_units;
+    if counter < 0 || i64::from(counter) != holders.len() as i64 + i64::from(leaked) {
         return Err(Violation::new(
             Property::CounterMatchesBackups,
             format!(
-                "the counter is {counter} but {} backups hold a unit",
+                "the counter is {counter} but {} running backups hold a unit ({leaked} leaked)",
                 holders.len()
             ),
         )
@@ -245,7 +300,7 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
         b.mode == BackupMode::Exclusive && b.unit == Unit::Held
     });
     let taken = cluster.shared.exclusive != ExclusiveState::None;
-    let held = !exclusive_holders.is_empty();
+    let held = !exclusive_holders.is_empty() || cluster.ghost.leaked_exclusive;
     if taken != held {
         return Err(Violation::new(
             Property::CounterMatchesBackups,
@@ -276,66 +331,51 @@ pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
     if shared.do_page_writes() {
         return Ok(());
     }
-    let unprotected = ids(cluster, Backup::needs_forcing);
-    if let Some(&first) = unprotected.first() {
-        let backup = &cluster.backups[first.0 as usize];
-        return Err(Violation::new(
+    match cluster.backups.iter().find(|b| b.needs_forcing()) {
+        None => Ok(()),
+        Some(backup) => Err(Violation::new(
             Property::ForcingWhileBackupRuns,
             format!(
-                "{first} is {:?} but page writes are not forced",
-                backup.phase
+                "{} is {:?} but page writes are not forced",
+                backup.id, backup.phase
             ),
         )
         .sessions([backup.session])
-        .backups(unprotected)
-        .lsns([backup.start].into_iter().filter(|l| l.is_valid())));
+        .backups(ids(cluster, Backup::needs_forcing))
+        .lsns([backup.start].into_iter().filter(|l| l.is_valid()))),
     }
-    Ok(())
 }
 
 /// I3.
 pub fn no_torn_page_in_stopped_backup(cluster: &Cluster) -> Result<(), Violation> {
-    let torn = ids(cluster, |b| b.phase == BackupPhase::Stopped && b.torn);
-    match torn.first() {
-        None => Ok(()),
-        Some(&first) => {
-            let backup = &cluster.backups[first.0 as usize];
-            Err(Violation::new(
-                Property::NoTornPageInStoppedBackup,
-                format!(
-                    "{first} stopped successfully, but a page's first change after its start point {} had no full-page image",
-                    backup.start
-                ),
-            )
-            .sessions([backup.session])
-            .backups(torn)
-            .lsns([backup.start, backup.stop]))
-        }
-    }
+    per_backup(cluster, Property::NoTornPageInStoppedBackup, |id, _| {
+        format!("{id} stopped successfully, but a page's first change after its start point had no full-page image while it was copied")
+    })
 }
 
 /// I4: start points and end records.
 pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
-    let mut starts: Vec<(Lsn, BackupId)> = cluster
+    let mut starts: Vec<(Lsn, Option<BackupId>)> = cluster
         .backups
         .iter()
-        .enumerate()
-        .filter(|(_, b)| b.accepted)
-        .map(|(i, b)| (b.start, BackupId(i as u32)))
+        .filter(|b| b.accepted)
+        .map(|b| (b.start, Some(b.id)))
+        .chain(cluster.ghost.retired_starts.iter().map(|&s| (s, None)))
         .collect();
     starts.sort_unstable();
     if let Some(pair) = starts.windows(2).find(|w| w[0].0 == w[1].0) {
-        let (a, b) = (pair[0].1, pair[1].1);
-        let sessions = [
-            cluster.backups[a.0 as usize].session,
-            cluster.backups[b.0 as usize].session,
-        ];
+        let backups: Vec<BackupId> = pair.iter().filter_map(|(_, id)| *id).collect();
+        let sessions: Vec<SessionId> = backups
+            .iter()
+            .filter_map(|&id| cluster.backup(id))
+            .map(|b| b.session)
+            .collect();
         return Err(Violation::new(
             Property::UniqueStartPoints,
-            format!("{a} and {b} both have start point {}", pair[0].0),
+            format!("two backups have start point {}", pair[0].0),
         )
         .sessions(sessions)
-        .backups([a, b])
+        .backups(backups)
         .lsns([pair[0].0]));
     }
     let mut ends: Vec<(Lsn, Lsn)> = cluster
@@ -378,12 +418,13 @@ pub fn history_files_never_overwritten(cluster: &Cluster) -> Result<(), Violatio
 /// I5: one exclusive backup at a time.
 pub fn exclusive_backup_alone(cluster: &Cluster) -> Result<(), Violation> {
     let live = ids(cluster, |b| {
-        b.mode == BackupMode::Exclusive && b.phase.is_live() && b.unit != Unit::NotYet
+        b.mode == BackupMode::Exclusive && b.needs_forcing()
     });
     if live.len() > 1 {
         let sessions: Vec<SessionId> = live
             .iter()
-            .map(|b| cluster.backups[b.0 as usize].session)
+            .filter_map(|&b| cluster.backup(b))
+            .map(|b| b.session)
             .collect();
         return Err(Violation::new(
             Property::ExclusiveBackupAlone,
@@ -435,7 +476,7 @@ pub fn session_state_matches_unit(cluster: &Cluster) -> Result<(), Violation> {
         }
         let holds = session
             .backup
-            .map(|b| &cluster.backups[b.0 as usize])
+            .and_then(|b| cluster.backup(b))
             .filter(|b| b.mode.counts() && b.unit == Unit::Held);
         if holds.is_none() {
             return Err(Violation::new(
@@ -446,23 +487,22 @@ pub fn session_state_matches_unit(cluster: &Cluster) -> Result<(), Violation> {
             .backups(session.backup));
         }
     }
-    for (index, backup) in cluster.backups.iter().enumerate() {
+    for backup in &cluster.backups {
         let counted_running = backup.mode.counts()
             && backup.unit == Unit::Held
             && backup.phase == BackupPhase::Running;
         if counted_running
             && cluster.sessions[usize::from(backup.session.0)].state != SessionBackupState::Running
         {
-            let id = BackupId(index as u32);
             return Err(Violation::new(
                 Property::SessionStateMatchesUnit,
                 format!(
-                    "{id} holds a counter unit but {} does not say it runs a backup",
-                    backup.session
+                    "{} holds a counter unit but {} does not say it runs a backup",
+                    backup.id, backup.session
                 ),
             )
             .sessions([backup.session])
-            .backups([id]));
+            .backups([backup.id]));
         }
     }
     Ok(())
@@ -477,39 +517,25 @@ pub fn units_released_once(cluster: &Cluster) -> Result<(), Violation> {
         )
         .sessions([session]));
     }
-    let leaked = ids(cluster, |b| b.unit == Unit::Held && !b.phase.is_live());
-    if let Some(&first) = leaked.first() {
-        let backup = &cluster.backups[first.0 as usize];
-        return Err(Violation::new(
-            Property::UnitsReleasedOnce,
-            format!(
-                "{first} is {:?} but still holds its unit: nothing will ever give it back",
-                backup.phase
-            ),
-        )
-        .sessions([backup.session])
-        .backups(leaked));
-    }
-    Ok(())
+    per_backup(cluster, Property::UnitsReleasedOnce, |id, phase| {
+        format!("{id} ended ({phase:?}) still holding its unit: nothing will ever give it back")
+    })
 }
 
 /// I8.
 pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
     let seg = cluster.seg();
-    for (index, backup) in cluster.backups.iter().enumerate() {
-        if !backup.accepted {
-            continue;
-        }
+    for backup in cluster.backups.iter().filter(|b| b.accepted) {
         let on_boundary = seg.record_start(seg.byte_pos(backup.start)) == backup.start;
         if !on_boundary || backup.start > cluster.shared.insert || cluster.config.timeline.0 == 0 {
             return Err(Violation::new(
                 Property::StartPointIsRealWal,
                 format!(
-                    "B{index}'s start point {} is not a WAL record position",
-                    backup.start
+                    "{}'s start point {} is not a WAL record position",
+                    backup.id, backup.start
                 ),
             )
-            .backups([BackupId(index as u32)])
+            .backups([backup.id])
             .lsns([backup.start]));
         }
     }
@@ -518,39 +544,16 @@ pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
 
 /// The label round-trip finding.
 pub fn labels_round_trip(cluster: &Cluster) -> Result<(), Violation> {
-    let format = cluster.rules().label_format;
-    for (index, backup) in cluster.backups.iter().enumerate() {
-        let handed_out = matches!(
-            backup.phase,
-            BackupPhase::Running | BackupPhase::Stopping | BackupPhase::Stopped
-        );
-        if handed_out && !backup.label.survives_round_trip(format) {
-            return Err(Violation::new(
-                Property::LabelsRoundTrip,
-                format!(
-                    "B{index}'s label ({}) does not read back from its backup_label as the user gave it",
-                    backup.label.name()
-                ),
-            )
-            .sessions([backup.session])
-            .backups([BackupId(index as u32)]));
-        }
-    }
-    Ok(())
+    per_backup(cluster, Property::LabelsRoundTrip, |id, _| {
+        format!("{id}'s label does not read back from its backup_label as the user gave it")
+    })
 }
 
 /// Labels never shared or picked up.
 pub fn labels_never_shared(cluster: &Cluster) -> Result<(), Violation> {
-    for (index, backup) in cluster.backups.iter().enumerate() {
-        if let Some(picked) = backup.picked_up {
-            return Err(Violation::new(
-                Property::LabelsNeverShared,
-                format!("B{index} carried a label that is not its own: {picked:?}"),
-            )
-            .sessions([backup.session])
-            .backups([BackupId(index as u32)]));
-        }
-    }
+    per_backup(cluster, Property::LabelsNeverShared, |id, _| {
+        format!("{id}'s copy or label carried another backup's label")
+    })?;
     for (index, session) in cluster.sessions.iter().enumerate() {
         let (Some(own), true) = (
             session.backup,

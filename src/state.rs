@@ -148,7 +148,8 @@ pub struct ControlFile {
 pub struct Wal {
     /// The oldest segment not yet recycled.
     pub oldest_segment: u64,
-    /// Every `XLOG_BACKUP_END` record: (record location, start point it carries).
+    /// The `XLOG_BACKUP_END` records (record location, start point it carries) whose start
+    /// point a backup could still collide with.
     pub end_records: Vec<(Lsn, Lsn)>,
 }
 
@@ -186,7 +187,9 @@ pub struct DataDirectory {
     pub backup_label: Option<LabelFile>,
     /// Option 2's temporary label files, by start point (their name).
     pub temp_labels: Vec<LabelFile>,
-    /// Backup history files, by start point (their name, on the cluster's one timeline).
+    /// Backup history files, by start point (their name, on the cluster's one timeline); only
+    /// those whose name a backup could still collide with are kept (the others can never be
+    /// written again, see `Cluster::start_still_reachable`).
     pub history: Vec<HistoryFile>,
 }
 
@@ -492,14 +495,17 @@ pub enum Unit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PickedUp {
     /// The exclusive backup's `backup_label`.
-    ExclusiveLabel(BackupId),
+    ExclusiveLabel,
     /// Another backup's temporary label file (copied, or read back as its own).
-    TempLabel(BackupId),
+    TempLabel,
 }
 
-/// Everything the invariants know about one backup (ghost: never read by a step).
+/// Everything the invariants know about one backup (ghost: never read by a step). Only live
+/// backups are kept; a finished one is checked once more and retired (see [`Latched`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Backup {
+    /// Its number.
+    pub id: BackupId,
     /// The session that began it.
     pub session: SessionId,
     /// Its kind.
@@ -523,9 +529,19 @@ pub struct Backup {
     pub torn: bool,
     /// Its copy or label carried another backup's label.
     pub picked_up: Option<PickedUp>,
+    /// Its label was handed out (start returned).
+    pub label_handed_out: bool,
 }
 
 impl Backup {
+    /// Finished: stopped, failed or lost. A finished backup is retired at the end of the step.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.phase,
+            BackupPhase::Stopped | BackupPhase::Failed | BackupPhase::Lost
+        )
+    }
+
     /// Between its increment and its copy's end: page writes must be forced.
     pub fn needs_forcing(&self) -> bool {
         self.phase.is_live() && self.unit != Unit::NotYet
@@ -544,6 +560,24 @@ pub enum Assertion {
     StopCallbackStopping,
 }
 
+/// A violation found on a backup as it was retired, kept so that the invariant keeps
+/// reporting it (one per property, the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Latched {
+    /// The property.
+    pub property: crate::invariants::Property,
+    /// The backup.
+    pub backup: BackupId,
+    /// Its session.
+    pub session: SessionId,
+    /// Its start point.
+    pub start: Lsn,
+    /// Its stop point (or invalid).
+    pub stop: Lsn,
+    /// What the backup's phase was when it was retired.
+    pub phase: BackupPhase,
+}
+
 /// Facts kept for the invariants only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ghost {
@@ -557,6 +591,15 @@ pub struct Ghost {
     pub failed_assertion: Option<(Assertion, SessionId)>,
     /// Restart refused: the exclusive backup's label names a checkpoint whose WAL is gone.
     pub restart_refused: Option<BackupId>,
+    /// Accepted start points of retired backups that a live or future backup could still
+    /// collide with (see `Cluster::start_still_reachable`).
+    pub retired_starts: Vec<Lsn>,
+    /// Counter units held by backups that were retired without giving them back.
+    pub leaked_units: i16,
+    /// The exclusive state was held by a backup retired without giving it back.
+    pub leaked_exclusive: bool,
+    /// Violations found on retired backups.
+    pub latched: Vec<Latched>,
 }
 
 /// How much of each configured budget has been used.
@@ -597,8 +640,10 @@ pub struct Cluster {
     pub writers: Vec<Writer>,
     /// Sessions.
     pub sessions: Vec<Session>,
-    /// Every backup begun since initdb (ghost).
+    /// Live backups, by number (ghost).
     pub backups: Vec<Backup>,
+    /// The number the next backup gets.
+    pub next_backup: u32,
     /// Budgets used.
     pub used: Used,
     /// Ghost facts.
@@ -658,6 +703,7 @@ impl Cluster {
             writers: vec![Writer::Idle; usize::from(config.writers)],
             sessions,
             backups: Vec::new(),
+            next_backup: 0,
             used: Used::default(),
             ghost: Ghost::default(),
         })
@@ -673,9 +719,9 @@ impl Cluster {
         self.config.wal_segment_size
     }
 
-    /// A backup's ghost record.
+    /// A live backup's ghost record.
     pub fn backup(&self, id: BackupId) -> Option<&Backup> {
-        self.backups.get(id.0 as usize)
+        self.backups.iter().find(|b| b.id == id)
     }
 
     /// The backup label text a backup's label file, temporary file or tar member holds.

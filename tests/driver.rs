@@ -5,7 +5,7 @@ use backup_coordinator::action::StepError;
 use backup_coordinator::driver::{CoordinatorOptions, OnViolation};
 use backup_coordinator::label::{BackupHistory, BackupLabel, BackupMethod, LabelKind};
 use backup_coordinator::lsn::WalSegmentSize;
-use backup_coordinator::state::{BackupMode, BackupPhase, SessionId};
+use backup_coordinator::state::{BackupMode, SessionId};
 use backup_coordinator::walfile::HistoryFileName;
 use backup_coordinator::{Config, Coordinator, CoordinatorError, Design, Variant};
 use std::thread;
@@ -53,10 +53,10 @@ fn blocking_start_and_stop_return_the_start_and_stop_points() {
     });
     let state = c.snapshot();
     assert_eq!(state.shared.backups, 0);
-    assert!(state
-        .backups
-        .iter()
-        .all(|b| b.phase == BackupPhase::Stopped));
+    assert!(
+        state.backups.is_empty(),
+        "every backup ended and was retired"
+    );
     assert_eq!(c.violations(), vec![]);
 }
 
@@ -124,11 +124,12 @@ fn many_threads_at_once_keep_every_invariant_at_every_release_of_the_lock() {
         let (sql, walsenders) = (4u8, 4u8);
         let c = coordinator(design, sql, walsenders);
         let rounds = 15;
-        with_checkpointer(&c, || {
+        let stopped = with_checkpointer(&c, || {
             let mut threads = Vec::new();
             for s in 0..sql {
                 let c = c.clone();
                 threads.push(thread::spawn(move || {
+                    let mut stopped = Vec::new();
                     for round in 0..rounds {
                         let session = SessionId(s);
                         c.start_backup(session, BackupMode::NonExclusive, LabelKind::Plain)
@@ -136,17 +137,18 @@ fn many_threads_at_once_keep_every_invariant_at_every_release_of_the_lock() {
                         if round % 5 == 4 {
                             assert!(c.abort_backup(session).unwrap());
                         } else {
-                            c.stop_backup(session, BackupMode::NonExclusive).unwrap();
+                            stopped.push(c.stop_backup(session, BackupMode::NonExclusive).unwrap());
                         }
                     }
+                    stopped
                 }));
             }
             for w in 0..walsenders {
                 let c = c.clone();
                 threads.push(thread::spawn(move || {
-                    for _ in 0..rounds {
-                        c.base_backup(SessionId(sql + w), LabelKind::Plain).unwrap();
-                    }
+                    (0..rounds)
+                        .map(|_| c.base_backup(SessionId(sql + w), LabelKind::Plain).unwrap())
+                        .collect()
                 }));
             }
             for writer in 0..2u8 {
@@ -155,29 +157,27 @@ fn many_threads_at_once_keep_every_invariant_at_every_release_of_the_lock() {
                     for i in 0..200u32 {
                         c.write_page(writer, (i % 2) as u8 + 2 * writer).unwrap();
                     }
+                    Vec::new()
                 }));
             }
-            for t in threads {
-                t.join().expect("worker thread");
-            }
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().expect("worker thread"))
+                .collect::<Vec<_>>()
         });
         let state = c.snapshot();
         assert_eq!(c.violations(), vec![], "{design}");
         assert_eq!(state.shared.backups, 0, "{design}");
         assert!(!state.shared.force_page_writes, "{design}");
-        let stopped = state
-            .backups
-            .iter()
-            .filter(|b| b.phase == BackupPhase::Stopped)
-            .count();
         let expected = usize::from(sql) * (rounds - rounds / 5) + usize::from(walsenders) * rounds;
-        assert_eq!(stopped, expected, "{design}");
-        let mut starts: Vec<_> = state.backups.iter().map(|b| b.start).collect();
+        assert_eq!(stopped.len(), expected, "{design}");
+        assert!(state.backups.is_empty(), "{design}: every backup ended");
+        let mut starts: Vec<_> = stopped.iter().map(|b| b.start).collect();
         starts.sort();
         starts.dedup();
         assert_eq!(
             starts.len(),
-            state.backups.len(),
+            stopped.len(),
             "{design}: start points are unique"
         );
     }

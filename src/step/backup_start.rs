@@ -22,7 +22,7 @@ impl Cluster {
         command: Command,
     ) -> EventKind {
         let rules = self.rules();
-        let id = BackupId(self.backups.len() as u32);
+        let id = BackupId(self.next_backup);
         let state = self.session(session).state;
         if rules.session_state && state == SessionBackupState::Running {
             return EventKind::CommandRejected {
@@ -36,7 +36,9 @@ impl Cluster {
                 error: error.into(),
             };
         }
+        self.next_backup += 1;
         self.backups.push(Backup {
+            id,
             session,
             mode,
             label,
@@ -48,6 +50,7 @@ impl Cluster {
             unit: Unit::NotYet,
             torn: false,
             picked_up: None,
+            label_handed_out: false,
         });
         let first = self.first_pc(command);
         let s = self.session_mut(session);
@@ -105,7 +108,7 @@ impl Cluster {
             Pc::StartSwitch
         };
         let backup = s.backup.expect("a starting session has its backup");
-        self.backup_mut(backup).unit = Unit::Held;
+        self.update_backup(backup, |b| b.unit = Unit::Held);
         EventKind::BackupCounted {
             backup,
             backups: self.shared.backups,
@@ -144,10 +147,11 @@ impl Cluster {
         s.checkpoint = checkpoint;
         s.pc = Pc::StartUniqueCheck;
         let backup = s.backup.expect("a starting session has its backup");
-        let b = self.backup_mut(backup);
-        b.start = redo;
-        b.checkpoint = checkpoint;
-        b.torn = torn;
+        self.update_backup(backup, |b| {
+            b.start = redo;
+            b.checkpoint = checkpoint;
+            b.torn = torn;
+        });
         EventKind::ControlFileRead { checkpoint, redo }
     }
 
@@ -201,7 +205,7 @@ impl Cluster {
             .session(session)
             .backup
             .expect("a starting session has its backup");
-        self.backup_mut(backup).accepted = true;
+        self.update_backup(backup, |b| b.accepted = true);
         if self.writes_label_file(self.session(session).mode) {
             self.session_mut(session).pc = Pc::StartWriteLabel;
             EventKind::StartPointAccepted {
@@ -287,7 +291,10 @@ impl Cluster {
         if mode == BackupMode::Exclusive && rules.exclusive == ExclusiveRule::StateMachine {
             self.shared.exclusive = ExclusiveState::InProgress;
         }
-        self.backup_mut(backup).phase = BackupPhase::Running;
+        self.update_backup(backup, |b| {
+            b.phase = BackupPhase::Running;
+            b.label_handed_out = true;
+        });
         EventKind::BackupStarted {
             backup,
             start,

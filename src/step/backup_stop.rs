@@ -82,10 +82,11 @@ impl Cluster {
             let Some(file) = self.data_dir.backup_label.take() else {
                 return self.raise_error(session, StepError::NotInProgress);
             };
+            let live = self.backup(file.backup).is_some();
             let s = self.session_mut(session);
             s.start = file.start;
             s.checkpoint = file.checkpoint;
-            s.backup = Some(file.backup);
+            s.backup = live.then_some(file.backup);
             s.armed.disarm(Armed::STOP_CALLBACK);
             s.pc = if rules.exclusive == ExclusiveRule::Flag {
                 Pc::StopEndRecord
@@ -107,10 +108,11 @@ impl Cluster {
         };
         let file = self.data_dir.temp_labels.remove(index);
         if let Some(own) = self.session(session).backup {
-            let backup = self.backup_mut(own);
-            if file.backup != own && backup.picked_up.is_none() {
-                backup.picked_up = Some(PickedUp::TempLabel(file.backup));
-            }
+            self.update_backup(own, |backup| {
+                if file.backup != own && backup.picked_up.is_none() {
+                    backup.picked_up = Some(PickedUp::TempLabel);
+                }
+            });
         }
         let s = self.session_mut(session);
         s.armed.disarm(Armed::TEMP_LABEL);
@@ -130,8 +132,11 @@ impl Cluster {
         if mode == BackupMode::Exclusive {
             self.shared.exclusive = ExclusiveState::None;
             if let Some(holder) = self.exclusive_holder() {
-                self.backup_mut(holder).unit = Unit::Released;
-                if self.backups[holder.0 as usize].phase == BackupPhase::Running {
+                self.update_backup(holder, |b| b.unit = Unit::Released);
+                if self
+                    .backup(holder)
+                    .is_some_and(|b| b.phase == BackupPhase::Running)
+                {
                     self.end_copy(holder);
                     if self.session(session).backup.is_none() {
                         self.session_mut(session).backup = Some(holder);
@@ -170,7 +175,7 @@ impl Cluster {
         s.stop = record.end;
         s.pc = Pc::StopSwitch;
         if let Some(own) = s.backup {
-            self.backup_mut(own).stop = record.end;
+            self.update_backup(own, |b| b.stop = record.end);
         }
         EventKind::EndRecordInserted {
             at: record.start,
@@ -239,10 +244,11 @@ impl Cluster {
         s.armed.disarm(Armed::BASE_BACKUP_CLEANUP);
         s.end_command();
         if let Some(id) = backup {
-            let b = self.backup_mut(id);
-            if b.phase == BackupPhase::Stopping {
-                b.phase = BackupPhase::Stopped;
-            }
+            self.update_backup(id, |b| {
+                if b.phase == BackupPhase::Stopping {
+                    b.phase = BackupPhase::Stopped;
+                }
+            });
         }
         EventKind::BackupStopped {
             backup,

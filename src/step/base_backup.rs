@@ -31,29 +31,24 @@ impl Cluster {
         };
         let mut picked_up = None;
         if !rules.copy_skips_label_files {
-            if let Some(file) = self.data_dir.backup_label {
-                picked_up = Some(PickedUp::ExclusiveLabel(file.backup));
-            } else if let Some(file) = self
-                .data_dir
-                .temp_labels
-                .iter()
-                .find(|f| f.backup != backup)
-            {
-                picked_up = Some(PickedUp::TempLabel(file.backup));
+            if self.data_dir.backup_label.is_some() {
+                picked_up = Some(PickedUp::ExclusiveLabel);
+            } else if self.data_dir.temp_labels.iter().any(|f| f.backup != backup) {
+                picked_up = Some(PickedUp::TempLabel);
             }
         }
         if rules.label_delivery == LabelDelivery::TemporaryFile {
             match self.data_dir.temp_labels.iter().find(|f| f.start == start) {
                 None => return self.raise_error(session, StepError::TempLabelMissing),
-                Some(file) if file.backup != backup => {
-                    picked_up = Some(PickedUp::TempLabel(file.backup))
-                }
+                Some(file) if file.backup != backup => picked_up = Some(PickedUp::TempLabel),
                 Some(_) => {}
             }
         }
-        if picked_up.is_some() && self.backups[backup.0 as usize].picked_up.is_none() {
-            self.backup_mut(backup).picked_up = picked_up;
-        }
+        self.update_backup(backup, |b| {
+            if b.picked_up.is_none() {
+                b.picked_up = picked_up;
+            }
+        });
         let first_stop = self.first_stop_pc(BackupMode::Streamed);
         let s = self.session_mut(session);
         if !rules.stop_in_cleanup {

@@ -44,6 +44,8 @@ impl Cluster {
             in_progress: None,
         };
         self.ghost.in_progress_redo_torn = false;
+        self.ghost.leaked_units = 0;
+        self.ghost.leaked_exclusive = false;
 
         let mut label_renamed = false;
         if let Some(label) = self.data_dir.backup_label {

@@ -13,6 +13,7 @@ mod backup_stop;
 mod base_backup;
 mod checkpoint;
 mod crash;
+mod ghost;
 mod page_write;
 mod session_abort;
 
@@ -163,6 +164,7 @@ impl Cluster {
                 kind: self.crash(),
             },
         };
+        self.settle_ghost();
         Ok(event)
     }
 
@@ -328,8 +330,16 @@ impl Cluster {
         &self.sessions[usize::from(session.0)]
     }
 
-    pub(crate) fn backup_mut(&mut self, id: BackupId) -> &mut crate::state::Backup {
-        &mut self.backups[id.0 as usize]
+    /// Ghost bookkeeping on a live backup; nothing if it was retired meanwhile (9.1's stops can
+    /// race over one exclusive label, so a stop may refer to a backup another stop ended).
+    pub(crate) fn update_backup(
+        &mut self,
+        id: BackupId,
+        update: impl FnOnce(&mut crate::state::Backup),
+    ) {
+        if let Some(backup) = self.backups.iter_mut().find(|b| b.id == id) {
+            update(backup);
+        }
     }
 
     /// Inserts a WAL record of `bytes` at the insert position.
@@ -372,12 +382,14 @@ impl Cluster {
             self.fail_assertion(Assertion::CounterPositive, session);
         }
         self.shared.backups -= 1;
-        let held = self.session(session).backup.filter(|&b| {
-            self.backups[b.0 as usize].mode.counts()
-                && self.backups[b.0 as usize].unit == Unit::Held
-        });
+        let held = self
+            .session(session)
+            .backup
+            .and_then(|b| self.backup(b))
+            .filter(|b| b.mode.counts() && b.unit == Unit::Held)
+            .map(|b| b.id);
         match held {
-            Some(b) => self.backup_mut(b).unit = Unit::Released,
+            Some(b) => self.update_backup(b, |b| b.unit = Unit::Released),
             None => {
                 if self.ghost.spurious_release.is_none() {
                     self.ghost.spurious_release = Some(session);
@@ -390,16 +402,17 @@ impl Cluster {
     pub(crate) fn exclusive_holder(&self) -> Option<BackupId> {
         self.backups
             .iter()
-            .position(|b| b.mode == BackupMode::Exclusive && b.unit == Unit::Held)
-            .map(|i| BackupId(i as u32))
+            .find(|b| b.mode == BackupMode::Exclusive && b.unit == Unit::Held)
+            .map(|b| b.id)
     }
 
     /// Moves a backup whose copy just ended to `Stopping`.
     pub(crate) fn end_copy(&mut self, id: BackupId) {
-        let backup = self.backup_mut(id);
-        if backup.phase == BackupPhase::Running {
-            backup.phase = BackupPhase::Stopping;
-        }
+        self.update_backup(id, |backup| {
+            if backup.phase == BackupPhase::Running {
+                backup.phase = BackupPhase::Stopping;
+            }
+        });
     }
 
     /// Whether the running command writes a label file at start.

@@ -134,9 +134,11 @@ impl Cluster {
             }
             self.shared.exclusive = ExclusiveState::None;
             if let Some(own) = self.session(session).backup {
-                if self.backups[own.0 as usize].unit == Unit::Held {
-                    self.backup_mut(own).unit = Unit::Released;
-                }
+                self.update_backup(own, |backup| {
+                    if backup.unit == Unit::Held {
+                        backup.unit = Unit::Released;
+                    }
+                });
             }
         } else {
             self.decrement_counter(session);
@@ -197,7 +199,10 @@ impl Cluster {
         let Some(id) = self.session(session).backup else {
             return;
         };
-        let backup = self.backups[id.0 as usize];
+        let Some(&backup) = self.backup(id) else {
+            self.session_mut(session).backup = None;
+            return;
+        };
         let goes_on = backup.phase == BackupPhase::Running
             && !pc.in_start()
             && match backup.mode {
@@ -211,7 +216,7 @@ impl Cluster {
                 BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
             )
         {
-            self.backup_mut(id).phase = BackupPhase::Failed;
+            self.update_backup(id, |b| b.phase = BackupPhase::Failed);
         }
         let keep = goes_on && backup.mode == BackupMode::NonExclusive;
         self.session_mut(session).backup = if keep { Some(id) } else { None };

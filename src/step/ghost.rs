@@ -1,0 +1,121 @@
+//! Ghost bookkeeping after every step, so that the state stays bounded however long a run is:
+//! a finished backup (stopped, failed, lost) is checked one last time, any property it breaks
+//! is latched, and it is retired; start points, backup-end records and history file names are
+//! kept only while some backup could still collide with them.
+//!
+//! Why forgetting is sound: a start point is always the redo point of the control file at the
+//! moment a session reads it, and the control file's redo point only grows (every checkpoint,
+//! including the end-of-recovery one after a crash, begins at the insert position, beyond all
+//! earlier WAL). So a start point below the control file's redo can only reappear through
+//! something that already holds it: a live backup, a session (between reading the control file
+//! and its stop), the exclusive `backup_label`, or a temporary label file.
+
+use crate::invariants::backup_violations;
+use crate::lsn::Lsn;
+use crate::state::{BackupMode, Cluster, Latched, Unit};
+
+impl Cluster {
+    /// Retires finished backups and forgets start points no backup can reach any more.
+    pub(super) fn settle_ghost(&mut self) {
+        if self.backups.iter().any(|b| b.is_finished()) {
+            self.retire_finished_backups();
+        }
+        self.forget_unreachable_starts();
+    }
+
+    fn retire_finished_backups(&mut self) {
+        let mut index = 0;
+        while index < self.backups.len() {
+            if !self.backups[index].is_finished() {
+                index += 1;
+                continue;
+            }
+            let backup = self.backups.remove(index);
+            for property in backup_violations(self, &backup) {
+                if !self.ghost.latched.iter().any(|l| l.property == property) {
+                    self.ghost.latched.push(Latched {
+                        property,
+                        backup: backup.id,
+                        session: backup.session,
+                        start: backup.start,
+                        stop: backup.stop,
+                        phase: backup.phase,
+                    });
+                }
+            }
+            if backup.unit == Unit::Held {
+                if backup.mode == BackupMode::Exclusive {
+                    self.ghost.leaked_exclusive = true;
+                } else {
+                    self.ghost.leaked_units += 1;
+                }
+            }
+            if backup.accepted {
+                self.ghost.retired_starts.push(backup.start);
+            }
+        }
+        self.ghost.retired_starts.sort_unstable();
+        for session in &mut self.sessions {
+            if session
+                .backup
+                .is_some_and(|id| !self.backups.iter().any(|b| b.id == id))
+            {
+                session.backup = None;
+            }
+        }
+    }
+
+    /// Whether some backup could still get, or still write records for, start point `start`.
+    pub fn start_still_reachable(&self, start: Lsn) -> bool {
+        start >= self.control.redo
+            || self.backups.iter().any(|b| b.start == start)
+            || self.sessions.iter().any(|s| s.start == start)
+            || self.data_dir.backup_label.is_some_and(|f| f.start == start)
+            || self.data_dir.temp_labels.iter().any(|f| f.start == start)
+    }
+
+    fn forget_unreachable_starts(&mut self) {
+        let floor = self.control.redo;
+        let stale = |start: Lsn| start < floor;
+        let any_stale = self.ghost.retired_starts.first().is_some_and(|&s| stale(s))
+            || self.wal.end_records.iter().any(|&(_, s)| stale(s))
+            || self
+                .data_dir
+                .history
+                .first()
+                .is_some_and(|h| stale(h.start));
+        if !any_stale {
+            return;
+        }
+        let keep: Vec<bool> = self
+            .ghost
+            .retired_starts
+            .iter()
+            .map(|&s| self.start_still_reachable(s))
+            .collect();
+        let mut flags = keep.into_iter();
+        self.ghost
+            .retired_starts
+            .retain(|_| flags.next().unwrap_or(true));
+        let keep: Vec<bool> = self
+            .wal
+            .end_records
+            .iter()
+            .map(|&(_, s)| self.start_still_reachable(s))
+            .collect();
+        let mut flags = keep.into_iter();
+        self.wal
+            .end_records
+            .retain(|_| flags.next().unwrap_or(true));
+        let keep: Vec<bool> = self
+            .data_dir
+            .history
+            .iter()
+            .map(|h| self.start_still_reachable(h.start))
+            .collect();
+        let mut flags = keep.into_iter();
+        self.data_dir
+            .history
+            .retain(|_| flags.next().unwrap_or(true));
+    }
+}
