@@ -13,6 +13,7 @@ use crate::state::{
     SessionId, Unit,
 };
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::fmt;
 use thiserror::Error;
 
@@ -82,7 +83,7 @@ impl Property {
     ];
 
     /// The stable name used in reports.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Property::CounterMatchesBackups => "counter matches backups",
             Property::ForcingWhileBackupRuns => "page writes forced while a backup runs",
@@ -226,30 +227,29 @@ fn ids(cluster: &Cluster, pred: impl Fn(&Backup) -> bool) -> Vec<BackupId> {
         .collect()
 }
 
-/// The properties one backup breaks on its own (checked while it lives, and once more when it
-/// is retired, where the finding is latched): a torn page in a backup that stopped
+/// Whether one backup breaks `property` on its own (checked while it lives, and once more when
+/// it is retired, where the finding is latched): a torn page in a backup that stopped
 /// successfully, a unit it never gave back, a label that does not round-trip, a label that is
 /// not its own.
-pub fn backup_violations(cluster: &Cluster, backup: &Backup) -> Vec<Property> {
-    let mut out = Vec::new();
-    if backup.phase == BackupPhase::Stopped && backup.torn {
-        out.push(Property::NoTornPageInStoppedBackup);
+pub fn backup_violates(cluster: &Cluster, backup: &Backup, property: Property) -> bool {
+    match property {
+        Property::NoTornPageInStoppedBackup => backup.phase == BackupPhase::Stopped && backup.torn,
+        Property::UnitsReleasedOnce => backup.unit == Unit::Held && !backup.phase.is_live(),
+        Property::LabelsRoundTrip => {
+            backup.label_handed_out && !backup.label.survives_round_trip(cluster.rules().label_format)
+        }
+        Property::LabelsNeverShared => backup.picked_up.is_some(),
+        _ => false,
     }
-    if backup.unit == Unit::Held && !backup.phase.is_live() {
-        out.push(Property::UnitsReleasedOnce);
-    }
-    if backup.label_handed_out
-        && !backup
-            .label
-            .survives_round_trip(cluster.rules().label_format)
-    {
-        out.push(Property::LabelsRoundTrip);
-    }
-    if backup.picked_up.is_some() {
-        out.push(Property::LabelsNeverShared);
-    }
-    out
 }
+
+/// The properties [`backup_violates`] can report.
+pub const PER_BACKUP: [Property; 4] = [
+    Property::NoTornPageInStoppedBackup,
+    Property::UnitsReleasedOnce,
+    Property::LabelsRoundTrip,
+    Property::LabelsNeverShared,
+];
 
 /// The violation of `property` by a live backup, or latched when a backup was retired.
 fn per_backup(
@@ -260,7 +260,7 @@ fn per_backup(
     let live = cluster
         .backups
         .iter()
-        .find(|b| backup_violations(cluster, b).contains(&property));
+        .find(|b| backup_violates(cluster, b, property));
     if let Some(b) = live {
         return Err(Violation::new(property, detail(b.id, b.phase))
             .sessions([b.session])
@@ -284,9 +284,11 @@ fn per_backup(
 /// I1.
 pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
     let counter = cluster.shared.backups;
-    let holders = ids(cluster, |b| b.mode.counts() && b.unit == Unit::Held);
+    let holding = |b: &Backup| b.mode.counts() && b.unit == Unit::Held;
+    let held = cluster.backups.iter().filter(|b| holding(b)).count();
     let leaked = cluster.ghost.leaked_units;
-    if counter < 0 || i64::from(counter) != holders.len() as i64 + i64::from(leaked) {
+    if counter < 0 || i64::from(counter) != held as i64 + i64::from(leaked) {
+        let holders = ids(cluster, holding);
         return Err(Violation::new(
             Property::CounterMatchesBackups,
             format!(
@@ -296,12 +298,11 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
         )
         .backups(holders));
     }
-    let exclusive_holders = ids(cluster, |b| {
-        b.mode == BackupMode::Exclusive && b.unit == Unit::Held
-    });
+    let holding_exclusive = |b: &Backup| b.mode == BackupMode::Exclusive && b.unit == Unit::Held;
     let taken = cluster.shared.exclusive != ExclusiveState::None;
-    let held = !exclusive_holders.is_empty() || cluster.ghost.leaked_exclusive;
+    let held = cluster.backups.iter().any(|b| holding_exclusive(b)) || cluster.ghost.leaked_exclusive;
     if taken != held {
+        let exclusive_holders = ids(cluster, holding_exclusive);
         return Err(Violation::new(
             Property::CounterMatchesBackups,
             format!(
@@ -355,7 +356,7 @@ pub fn no_torn_page_in_stopped_backup(cluster: &Cluster) -> Result<(), Violation
 
 /// I4: start points and end records.
 pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
-    let mut starts: Vec<(Lsn, Option<BackupId>)> = cluster
+    let mut starts: SmallVec<[(Lsn, Option<BackupId>); 8]> = cluster
         .backups
         .iter()
         .filter(|b| b.accepted)
@@ -378,7 +379,7 @@ pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
         .backups(backups)
         .lsns([pair[0].0]));
     }
-    let mut ends: Vec<(Lsn, Lsn)> = cluster
+    let mut ends: SmallVec<[(Lsn, Lsn); 4]> = cluster
         .wal
         .end_records
         .iter()
@@ -417,10 +418,9 @@ pub fn history_files_never_overwritten(cluster: &Cluster) -> Result<(), Violatio
 
 /// I5: one exclusive backup at a time.
 pub fn exclusive_backup_alone(cluster: &Cluster) -> Result<(), Violation> {
-    let live = ids(cluster, |b| {
-        b.mode == BackupMode::Exclusive && b.needs_forcing()
-    });
-    if live.len() > 1 {
+    let running = |b: &Backup| b.mode == BackupMode::Exclusive && b.needs_forcing();
+    if cluster.backups.iter().filter(|b| running(b)).count() > 1 {
+        let live = ids(cluster, running);
         let sessions: Vec<SessionId> = live
             .iter()
             .filter_map(|&b| cluster.backup(b))

@@ -13,6 +13,7 @@ use crate::lsn::{Lsn, WalSegmentSize};
 use crate::variant::{Rules, Variant};
 use crate::walfile::HistoryFileName;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::fmt;
 
 /// A session's index: SQL sessions first, then WAL senders.
@@ -150,7 +151,7 @@ pub struct Wal {
     pub oldest_segment: u64,
     /// The `XLOG_BACKUP_END` records (record location, start point it carries) whose start
     /// point a backup could still collide with.
-    pub end_records: Vec<(Lsn, Lsn)>,
+    pub end_records: SmallVec<[(Lsn, Lsn); 2]>,
 }
 
 /// The exclusive backup's `backup_label` in the data directory.
@@ -186,11 +187,11 @@ pub struct DataDirectory {
     /// The exclusive backup's `backup_label`.
     pub backup_label: Option<LabelFile>,
     /// Option 2's temporary label files, by start point (their name).
-    pub temp_labels: Vec<LabelFile>,
+    pub temp_labels: SmallVec<[LabelFile; 2]>,
     /// Backup history files, by start point (their name, on the cluster's one timeline); only
     /// those whose name a backup could still collide with are kept (the others can never be
     /// written again, see `Cluster::start_still_reachable`).
-    pub history: Vec<HistoryFile>,
+    pub history: SmallVec<[HistoryFile; 2]>,
 }
 
 /// A page-writing backend.
@@ -378,7 +379,7 @@ impl Armed {
 }
 
 /// One session: its kind, the step it takes next, and its process-local variables.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Session {
     /// SQL session or WAL sender.
     pub kind: SessionKind,
@@ -593,13 +594,13 @@ pub struct Ghost {
     pub restart_refused: Option<BackupId>,
     /// Accepted start points of retired backups that a live or future backup could still
     /// collide with (see `Cluster::start_still_reachable`).
-    pub retired_starts: Vec<Lsn>,
+    pub retired_starts: SmallVec<[Lsn; 2]>,
     /// Counter units held by backups that were retired without giving them back.
     pub leaked_units: i16,
     /// The exclusive state was held by a backup retired without giving it back.
     pub leaked_exclusive: bool,
     /// Violations found on retired backups.
-    pub latched: Vec<Latched>,
+    pub latched: SmallVec<[Latched; 1]>,
 }
 
 /// How much of each configured budget has been used.
@@ -635,13 +636,13 @@ pub struct Cluster {
     /// The data directory's backup files.
     pub data_dir: DataDirectory,
     /// Each page's LSN.
-    pub pages: Vec<Lsn>,
+    pub pages: SmallVec<[Lsn; 4]>,
     /// Page-writing backends.
-    pub writers: Vec<Writer>,
+    pub writers: SmallVec<[Writer; 2]>,
     /// Sessions.
-    pub sessions: Vec<Session>,
+    pub sessions: SmallVec<[Session; 4]>,
     /// Live backups, by number (ghost).
-    pub backups: Vec<Backup>,
+    pub backups: SmallVec<[Backup; 4]>,
     /// The number the next backup gets.
     pub next_backup: u32,
     /// Budgets used.
@@ -692,17 +693,17 @@ impl Cluster {
             },
             wal: Wal {
                 oldest_segment: seg.segment_of(INITIAL_CHECKPOINT),
-                end_records: Vec::new(),
+                end_records: SmallVec::new(),
             },
             data_dir: DataDirectory {
                 backup_label: None,
-                temp_labels: Vec::new(),
-                history: Vec::new(),
+                temp_labels: SmallVec::new(),
+                history: SmallVec::new(),
             },
-            pages: vec![INITIAL_CHECKPOINT; usize::from(config.pages)],
-            writers: vec![Writer::Idle; usize::from(config.writers)],
-            sessions,
-            backups: Vec::new(),
+            pages: smallvec::smallvec![INITIAL_CHECKPOINT; usize::from(config.pages)],
+            writers: smallvec::smallvec![Writer::Idle; usize::from(config.writers)],
+            sessions: sessions.into(),
+            backups: SmallVec::new(),
             next_backup: 0,
             used: Used::default(),
             ghost: Ghost::default(),

@@ -10,7 +10,7 @@
 //! something that already holds it: a live backup, a session (between reading the control file
 //! and its stop), the exclusive `backup_label`, or a temporary label file.
 
-use crate::invariants::backup_violations;
+use crate::invariants::{backup_violates, PER_BACKUP};
 use crate::lsn::Lsn;
 use crate::state::{BackupMode, Cluster, Latched, Unit};
 
@@ -31,7 +31,9 @@ impl Cluster {
                 continue;
             }
             let backup = self.backups.remove(index);
-            for property in backup_violations(self, &backup) {
+            let broken: smallvec::SmallVec<[_; 4]> =
+                PER_BACKUP.into_iter().filter(|&p| backup_violates(self, &backup, p)).collect();
+            for property in broken {
                 if !self.ghost.latched.iter().any(|l| l.property == property) {
                     self.ghost.latched.push(Latched {
                         property,

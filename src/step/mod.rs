@@ -25,6 +25,7 @@ use crate::state::{
     SessionId, SessionKind, Unit,
 };
 use crate::variant::{ExclusiveRule, LabelDelivery, LockMode};
+use smallvec::SmallVec;
 
 impl Cluster {
     /// True once a restart was refused: nothing can happen any more.
@@ -173,13 +174,13 @@ impl Cluster {
     }
 
     /// The commands a client may send to an idle session, before their guards, in a fixed order.
-    fn candidate_commands(&self, session: SessionId) -> Vec<Command> {
+    fn candidate_commands(&self, session: SessionId) -> SmallVec<[Command; 16]> {
         let labels: &[LabelKind] = if self.config.hostile_labels {
             &LabelKind::ALL
         } else {
             &[LabelKind::Plain]
         };
-        let mut out = Vec::new();
+        let mut out = SmallVec::new();
         match self.sessions[usize::from(session.0)].kind {
             SessionKind::Sql => {
                 for mode in [BackupMode::Exclusive, BackupMode::NonExclusive] {

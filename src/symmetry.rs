@@ -1,0 +1,230 @@
+//! Symmetry: sessions of the same kind are interchangeable, and backup numbers are only names.
+//! [`Cluster::representative`] maps every state to one canonical member of its class, so that
+//! a checker can store one state per class.
+//!
+//! Canonical means: two states that differ only by a permutation of same-kind sessions and a
+//! consistent renaming of backups get the *same* representative (whatever the order in which a
+//! search meets them, so state counts do not depend on thread timing). It is built in three
+//! steps: sessions are sorted, within their kind, by a key that contains everything about a
+//! session and its backup except names; where keys tie and the tied sessions carry references,
+//! every order of the tied sessions is tried and the smallest resulting state is kept; then
+//! backups are renumbered in the order the canonical session order first reaches them.
+
+use crate::state::{Backup, BackupId, Cluster, Session, SessionId};
+use smallvec::SmallVec;
+
+/// Everything about a backup except its names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct BackupKey {
+    content: Backup,
+    in_label_file: bool,
+    owns_temp_label: bool,
+    owns_history: bool,
+}
+
+/// Everything about a session and its backup except names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SessionKey {
+    session: Session,
+    backup: Option<BackupKey>,
+    /// How many live backups (its own excepted) name it as the session that began them.
+    began: usize,
+    spurious_release: bool,
+    failed_assertion: bool,
+    latched: usize,
+}
+
+impl SessionKey {
+    /// Whether the session is tied to anything a permutation must carry along.
+    fn has_references(&self) -> bool {
+        self.backup.is_some()
+            || self.began > 0
+            || self.spurious_release
+            || self.failed_assertion
+            || self.latched > 0
+    }
+}
+
+impl Cluster {
+    fn backup_key(&self, backup: &Backup) -> BackupKey {
+        BackupKey {
+            content: Backup { id: BackupId(0), session: SessionId(0), ..*backup },
+            in_label_file: self.data_dir.backup_label.is_some_and(|f| f.backup == backup.id),
+            owns_temp_label: self
+                .data_dir
+                .temp_labels
+                .iter()
+                .any(|f| f.backup == backup.id && f.start == backup.start),
+            owns_history: self.data_dir.history.iter().any(|h| h.backup == backup.id && h.start == backup.start),
+        }
+    }
+
+    fn session_key(&self, index: usize) -> SessionKey {
+        let session = &self.sessions[index];
+        let id = SessionId(index as u8);
+        let own = session.backup.and_then(|b| self.backup(b));
+        SessionKey {
+            session: Session { backup: None, ..*session },
+            backup: own.map(|b| self.backup_key(b)),
+            began: self.backups.iter().filter(|b| b.session == id && Some(b.id) != session.backup).count(),
+            spurious_release: self.ghost.spurious_release == Some(id),
+            failed_assertion: self.ghost.failed_assertion.is_some_and(|(_, s)| s == id),
+            latched: self.ghost.latched.iter().filter(|l| l.session == id).count(),
+        }
+    }
+
+    /// The canonical member of this state's symmetry class (see the module documentation).
+    pub fn representative(&self) -> Cluster {
+        let keys: SmallVec<[SessionKey; 4]> = (0..self.sessions.len()).map(|i| self.session_key(i)).collect();
+        let mut order: SmallVec<[usize; 8]> = (0..self.sessions.len()).collect();
+        // Sessions keep their kind's block (SQL sessions first): sort inside each block.
+        order.sort_by(|&a, &b| {
+            (self.sessions[a].kind, &keys[a]).cmp(&(self.sessions[b].kind, &keys[b])).then(a.cmp(&b))
+        });
+        let ties = tie_groups(&order, &keys);
+        if ties.is_empty() {
+            return self.renamed(&order);
+        }
+        let mut best: Option<Cluster> = None;
+        for candidate in permutations_within(&order, &ties) {
+            let state = self.renamed(&candidate);
+            if best.as_ref().is_none_or(|b| state < *b) {
+                best = Some(state);
+            }
+        }
+        best.unwrap_or_else(|| self.renamed(&order))
+    }
+
+    /// This state with session `order[i]` moved to position `i` and backups renumbered in the
+    /// order that session order first reaches them.
+    fn renamed(&self, order: &[usize]) -> Cluster {
+        let mut session_of_old: SmallVec<[SessionId; 8]> = smallvec::smallvec![SessionId(0); order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            session_of_old[old] = SessionId(new as u8);
+        }
+        let session_map = |s: SessionId| session_of_old.get(usize::from(s.0)).copied().unwrap_or(s);
+
+        // Old number -> new number, in the order the canonical traversal first meets them.
+        let mut ids: SmallVec<[(BackupId, BackupId); 8]> = SmallVec::new();
+        let assign = |id: BackupId, ids: &mut SmallVec<[(BackupId, BackupId); 8]>| {
+            if !ids.iter().any(|(old, _)| *old == id) {
+                let next = BackupId(ids.len() as u32);
+                ids.push((id, next));
+            }
+        };
+        for &old in order {
+            if let Some(b) = self.sessions[old].backup {
+                assign(b, &mut ids);
+            }
+        }
+        let mut unowned: SmallVec<[&Backup; 4]> =
+            self.backups.iter().filter(|b| !ids.iter().any(|(old, _)| *old == b.id)).collect();
+        if unowned.len() > 1 {
+            unowned.sort_by_key(|b| (session_map(b.session), self.backup_key(b)));
+        }
+        for b in unowned {
+            assign(b.id, &mut ids);
+        }
+        if let Some(file) = self.data_dir.backup_label {
+            assign(file.backup, &mut ids);
+        }
+        for file in &self.data_dir.temp_labels {
+            assign(file.backup, &mut ids);
+        }
+        for file in &self.data_dir.history {
+            assign(file.backup, &mut ids);
+        }
+        let mut latched = self.ghost.latched.clone();
+        latched.sort_by_key(|l| l.property);
+        for l in &latched {
+            assign(l.backup, &mut ids);
+        }
+        if let Some(b) = self.ghost.restart_refused {
+            assign(b, &mut ids);
+        }
+        let backup_map = |b: BackupId| ids.iter().find(|(old, _)| *old == b).map(|(_, new)| *new).unwrap_or(b);
+
+        let mut out = self.clone();
+        for (slot, &old) in out.sessions.iter_mut().zip(order) {
+            *slot = self.sessions[old];
+            slot.backup = slot.backup.map(backup_map);
+        }
+        for b in &mut out.backups {
+            b.id = backup_map(b.id);
+            b.session = session_map(b.session);
+        }
+        if out.backups.len() > 1 {
+            out.backups.sort_by_key(|b| b.id);
+        }
+        if let Some(file) = &mut out.data_dir.backup_label {
+            file.backup = backup_map(file.backup);
+        }
+        for file in &mut out.data_dir.temp_labels {
+            file.backup = backup_map(file.backup);
+        }
+        for file in &mut out.data_dir.history {
+            file.backup = backup_map(file.backup);
+        }
+        for l in &mut latched {
+            l.backup = backup_map(l.backup);
+            l.session = session_map(l.session);
+        }
+        out.ghost.latched = latched;
+        out.ghost.restart_refused = out.ghost.restart_refused.map(backup_map);
+        out.ghost.spurious_release = out.ghost.spurious_release.map(session_map);
+        out.ghost.failed_assertion = out.ghost.failed_assertion.map(|(a, s)| (a, session_map(s)));
+        out.next_backup = ids.len() as u32;
+        out
+    }
+}
+
+/// Runs of equal keys (same kind, same key) in `order` whose sessions carry references: the
+/// only places where the order between sessions is not already fixed by their keys.
+fn tie_groups(order: &[usize], keys: &[SessionKey]) -> SmallVec<[std::ops::Range<usize>; 2]> {
+    let mut groups = SmallVec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && keys[order[end]] == keys[order[start]] {
+            end += 1;
+        }
+        if end - start > 1 && keys[order[start]].has_references() {
+            groups.push(start..end);
+        }
+        start = end;
+    }
+    groups
+}
+
+/// Every order obtained from `order` by permuting the positions inside each tie group.
+fn permutations_within(order: &[usize], ties: &[std::ops::Range<usize>]) -> Vec<Vec<usize>> {
+    let mut out = vec![order.to_vec()];
+    for group in ties {
+        let mut next = Vec::new();
+        for base in &out {
+            for perm in permutations(&base[group.clone()]) {
+                let mut candidate = base.clone();
+                candidate[group.clone()].copy_from_slice(&perm);
+                next.push(candidate);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            out.push(tail);
+        }
+    }
+    out
+}

@@ -1,0 +1,103 @@
+//! The symmetry representative is canonical (equal for every permutation of same-kind sessions
+//! and renaming of backups), idempotent, and behaviour-preserving (same invariant verdicts and
+//! the same number of enabled actions as the state it stands for).
+
+use backup_coordinator::invariants::check_all;
+use backup_coordinator::state::{BackupId, SessionId};
+use backup_coordinator::{Cluster, Config, Design, Variant};
+
+/// The state with sessions reordered (within their kinds) by `order` and every backup number
+/// shifted by `shift`: a member of the same symmetry class, built independently of the core's
+/// own renaming code.
+fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
+    let mut new_of_old = vec![0u8; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of_old[old] = new as u8;
+    }
+    let s = |id: SessionId| SessionId(new_of_old[usize::from(id.0)]);
+    let b = |id: BackupId| BackupId(id.0 + shift);
+    let mut out = c.clone();
+    out.sessions = order.iter().map(|&old| c.sessions[old].clone()).collect();
+    for session in &mut out.sessions {
+        session.backup = session.backup.map(b);
+    }
+    for backup in &mut out.backups {
+        backup.id = b(backup.id);
+        backup.session = s(backup.session);
+    }
+    out.backups.reverse();
+    out.backups.sort_by_key(|x| x.id);
+    if let Some(f) = &mut out.data_dir.backup_label {
+        f.backup = b(f.backup);
+    }
+    out.data_dir.temp_labels.iter_mut().for_each(|f| f.backup = b(f.backup));
+    out.data_dir.history.iter_mut().for_each(|f| f.backup = b(f.backup));
+    out.ghost.latched.iter_mut().for_each(|l| {
+        l.backup = b(l.backup);
+        l.session = s(l.session);
+    });
+    out.ghost.latched.reverse();
+    out.ghost.restart_refused = out.ghost.restart_refused.map(b);
+    out.ghost.spurious_release = out.ghost.spurious_release.map(s);
+    out.ghost.failed_assertion = out.ghost.failed_assertion.map(|(a, x)| (a, s(x)));
+    out.next_backup += shift;
+    out
+}
+
+/// Orders that keep SQL sessions first and WAL senders after.
+fn kind_preserving_orders(sql: usize, walsenders: usize) -> Vec<Vec<usize>> {
+    fn perms(items: &[usize]) -> Vec<Vec<usize>> {
+        if items.is_empty() {
+            return vec![vec![]];
+        }
+        let mut out = Vec::new();
+        for (i, &first) in items.iter().enumerate() {
+            let rest: Vec<usize> = items.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, &x)| x).collect();
+            for tail in perms(&rest) {
+                out.push([vec![first], tail].concat());
+            }
+        }
+        out
+    }
+    let sql_orders = perms(&(0..sql).collect::<Vec<_>>());
+    let wal_orders = perms(&(sql..sql + walsenders).collect::<Vec<_>>());
+    sql_orders.iter().flat_map(|a| wal_orders.iter().map(move |b| [a.clone(), b.clone()].concat())).collect()
+}
+
+#[test]
+fn representative_is_canonical_idempotent_and_behaviour_preserving() {
+    for design in Design::ALL {
+        let config = Config {
+            sql_sessions: 3,
+            walsenders: 2,
+            backups_per_session: 2,
+            crashes: 1,
+            faults: 2,
+            timed_checkpoints: 1,
+            ..Config::default()
+        };
+        let orders = kind_preserving_orders(3, 2);
+        let mut c = Cluster::new(Variant::of(design), config).unwrap();
+        let mut pick = 3usize;
+        for step in 0..400 {
+            let rep = c.representative();
+            assert_eq!(rep.representative(), rep, "{design} step {step}: idempotent");
+            assert_eq!(
+                check_all(&rep).iter().map(|v| v.property).collect::<Vec<_>>(),
+                check_all(&c).iter().map(|v| v.property).collect::<Vec<_>>(),
+                "{design} step {step}: same verdicts"
+            );
+            assert_eq!(rep.actions().len(), c.actions().len(), "{design} step {step}: same choices");
+            for (n, order) in orders.iter().enumerate().step_by(7) {
+                let other = permuted(&c, order, (n as u32 % 5) * 3);
+                assert_eq!(other.representative(), rep, "{design} step {step}: order {order:?}");
+            }
+            let actions = c.actions();
+            if actions.is_empty() {
+                break;
+            }
+            pick = pick.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            c.apply(actions[(pick >> 8) % actions.len()]).unwrap();
+        }
+    }
+}
