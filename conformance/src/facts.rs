@@ -149,8 +149,14 @@ pub fn label_shape(label: &BackupLabel, given: &str, text: &str, seg: WalSegment
     )
 }
 
-/// The lines of a history file that do not depend on LSNs or the clock.
-pub fn history_shape(history: &BackupHistory, text: &str, seg: WalSegmentSize) -> String {
+/// The lines of a history file that do not depend on LSNs or the clock: the fields of its
+/// label lines (as [`label_shape`]) and of its stop lines.
+pub fn history_shape(
+    history: &BackupHistory,
+    given: &str,
+    text: &str,
+    seg: WalSegmentSize,
+) -> String {
     let stop_tli = history
         .stop_timeline
         .map_or("none".to_string(), |t| t.to_string());
@@ -162,14 +168,9 @@ pub fn history_shape(history: &BackupHistory, text: &str, seg: WalSegmentSize) -
     } else {
         "ELSEWHERE"
     };
-    let method = match &history.label.method {
-        Some(BackupMethod::Streamed) => "streamed",
-        Some(_) => "other",
-        None => "none",
-    };
     format!(
-        "{} lines, {method}, stop tli {stop_tli}, stop file {stop_file}",
-        text.lines().count()
+        "{}, stop tli {stop_tli}, stop file {stop_file}",
+        label_shape(&history.label, given, text, seg)
     )
 }
 
@@ -438,7 +439,10 @@ pub fn compare_backups(
                     Ok(_) => "label NOT repeated",
                     Err(_) => "label unparsable",
                 };
-                format!("{}, {same_label}", history_shape(&history, text, seg))
+                format!(
+                    "{}, {same_label}",
+                    history_shape(&history, &b.given_label, text, seg)
+                )
             }
             Err(e) => e,
         })
@@ -497,6 +501,18 @@ START TIMELINE: 1\n";
             "7 lines, streamed, primary, tli 1, label as given, file of start"
         );
         assert!(label_shape(&label, "b", LABEL, SEG).contains("NOT as given"));
+    }
+
+    #[test]
+    fn history_shape_of_a_real_file_names_its_stop_file_rule() {
+        let text =
+            include_str!("../../tests/fixtures/pg15/000000010000000000000015.000000D8.backup");
+        let history = BackupHistory::parse(text, SEG).unwrap();
+        assert_eq!(
+            history_shape(&history, "bb_on_3", text, SEG),
+            "10 lines, streamed, primary, tli 1, label as given, file of start, \
+             stop tli 1, stop file of stop's last byte"
+        );
     }
 
     fn facts(start: u64, carries: &[u64]) -> SideFacts {
