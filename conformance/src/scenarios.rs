@@ -653,6 +653,7 @@ impl<'a> Suite<'a> {
     /// A session holding a backup vanishes; forcing must be released and no label left.
     fn vanishing_session(&mut self, vanish: Vanish) -> Result<(), Error> {
         let scenario = vanish.scenario();
+        let log_from = self.args.server.log_offset()?;
         let started = self.core.start(sql(0))?.map_err(core_refused)?;
         let label = self.label(started.backup)?;
         let (pid, server_start, held) = match vanish {
@@ -712,7 +713,7 @@ impl<'a> Suite<'a> {
                 )))
             }
         }
-        let server_aborted = self.args.server.logged_abort_at_exit(pid)?;
+        let server_aborted = self.args.server.logged_abort_at_exit(pid, log_from)?;
         let word = |aborted: bool| {
             if aborted {
                 "aborted at exit"

@@ -120,16 +120,28 @@ impl ServerSpec {
         self.pgdata.join("backup_label").symlink_metadata().is_ok()
     }
 
-    /// Whether the server logged that backend `pid` aborted its backup at exit
-    /// (`do_pg_abort_backup`'s "aborting backup due to backend exiting before pg_backup_stop
-    /// was called"). The log line prefix is `%m [%p] `.
-    pub fn logged_abort_at_exit(&self, pid: i32) -> Result<bool, Error> {
+    /// The server log's current length: where lines logged from now on begin.
+    pub fn log_offset(&self) -> Result<u64, Error> {
+        std::fs::metadata(&self.server_log)
+            .map(|m| m.len())
+            .map_err(|source| Error::Io {
+                what: "reading the server log",
+                path: self.server_log.clone(),
+                source,
+            })
+    }
+
+    /// Whether the server logged, after byte `since` of its log, that backend `pid` aborted
+    /// its backup at exit (`do_pg_abort_backup`'s "aborting backup due to backend exiting
+    /// before pg_backup_stop was called"). The log line prefix is `%m [%p] `.
+    pub fn logged_abort_at_exit(&self, pid: i32, since: u64) -> Result<bool, Error> {
         let text = std::fs::read(&self.server_log).map_err(|source| Error::Io {
             what: "reading the server log",
             path: self.server_log.clone(),
             source,
         })?;
-        let text = String::from_utf8_lossy(&text);
+        let start = usize::try_from(since).unwrap_or(usize::MAX).min(text.len());
+        let text = String::from_utf8_lossy(&text[start..]);
         let marker = format!("[{pid}] WARNING:  aborting backup due to backend exiting");
         Ok(text.lines().any(|line| line.contains(&marker)))
     }
