@@ -236,7 +236,10 @@ pub fn backup_violates(cluster: &Cluster, backup: &Backup, property: Property) -
         Property::NoTornPageInStoppedBackup => backup.phase == BackupPhase::Stopped && backup.torn,
         Property::UnitsReleasedOnce => backup.unit == Unit::Held && !backup.phase.is_live(),
         Property::LabelsRoundTrip => {
-            backup.label_handed_out && !backup.label.survives_round_trip(cluster.rules().label_format)
+            backup.label_handed_out
+                && !backup
+                    .label
+                    .survives_round_trip(cluster.rules().label_format)
         }
         Property::LabelsNeverShared => backup.picked_up.is_some(),
         _ => false,
@@ -300,7 +303,8 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
     }
     let holding_exclusive = |b: &Backup| b.mode == BackupMode::Exclusive && b.unit == Unit::Held;
     let taken = cluster.shared.exclusive != ExclusiveState::None;
-    let held = cluster.backups.iter().any(|b| holding_exclusive(b)) || cluster.ghost.leaked_exclusive;
+    let held =
+        cluster.backups.iter().any(|b| holding_exclusive(b)) || cluster.ghost.leaked_exclusive;
     if taken != held {
         let exclusive_holders = ids(cluster, holding_exclusive);
         return Err(Violation::new(

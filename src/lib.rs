@@ -44,10 +44,10 @@ pub mod invariants;
 pub mod label;
 pub mod lsn;
 pub mod state;
-pub mod trace;
 mod step;
 mod symmetry;
 mod sync;
+pub mod trace;
 pub mod variant;
 pub mod walfile;
 

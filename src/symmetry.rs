@@ -48,14 +48,25 @@ impl SessionKey {
 impl Cluster {
     fn backup_key(&self, backup: &Backup) -> BackupKey {
         BackupKey {
-            content: Backup { id: BackupId(0), session: SessionId(0), ..*backup },
-            in_label_file: self.data_dir.backup_label.is_some_and(|f| f.backup == backup.id),
+            content: Backup {
+                id: BackupId(0),
+                session: SessionId(0),
+                ..*backup
+            },
+            in_label_file: self
+                .data_dir
+                .backup_label
+                .is_some_and(|f| f.backup == backup.id),
             owns_temp_label: self
                 .data_dir
                 .temp_labels
                 .iter()
                 .any(|f| f.backup == backup.id && f.start == backup.start),
-            owns_history: self.data_dir.history.iter().any(|h| h.backup == backup.id && h.start == backup.start),
+            owns_history: self
+                .data_dir
+                .history
+                .iter()
+                .any(|h| h.backup == backup.id && h.start == backup.start),
         }
     }
 
@@ -64,22 +75,38 @@ impl Cluster {
         let id = SessionId(index as u8);
         let own = session.backup.and_then(|b| self.backup(b));
         SessionKey {
-            session: Session { backup: None, ..*session },
+            session: Session {
+                backup: None,
+                ..*session
+            },
             backup: own.map(|b| self.backup_key(b)),
-            began: self.backups.iter().filter(|b| b.session == id && Some(b.id) != session.backup).count(),
+            began: self
+                .backups
+                .iter()
+                .filter(|b| b.session == id && Some(b.id) != session.backup)
+                .count(),
             spurious_release: self.ghost.spurious_release == Some(id),
             failed_assertion: self.ghost.failed_assertion.is_some_and(|(_, s)| s == id),
-            latched: self.ghost.latched.iter().filter(|l| l.session == id).count(),
+            latched: self
+                .ghost
+                .latched
+                .iter()
+                .filter(|l| l.session == id)
+                .count(),
         }
     }
 
     /// The canonical member of this state's symmetry class (see the module documentation).
     pub fn representative(&self) -> Cluster {
-        let keys: SmallVec<[SessionKey; 4]> = (0..self.sessions.len()).map(|i| self.session_key(i)).collect();
+        let keys: SmallVec<[SessionKey; 4]> = (0..self.sessions.len())
+            .map(|i| self.session_key(i))
+            .collect();
         let mut order: SmallVec<[usize; 8]> = (0..self.sessions.len()).collect();
         // Sessions keep their kind's block (SQL sessions first): sort inside each block.
         order.sort_by(|&a, &b| {
-            (self.sessions[a].kind, &keys[a]).cmp(&(self.sessions[b].kind, &keys[b])).then(a.cmp(&b))
+            (self.sessions[a].kind, &keys[a])
+                .cmp(&(self.sessions[b].kind, &keys[b]))
+                .then(a.cmp(&b))
         });
         let ties = tie_groups(&order, &keys);
         if ties.is_empty() {
@@ -98,7 +125,8 @@ impl Cluster {
     /// This state with session `order[i]` moved to position `i` and backups renumbered in the
     /// order that session order first reaches them.
     fn renamed(&self, order: &[usize]) -> Cluster {
-        let mut session_of_old: SmallVec<[SessionId; 8]> = smallvec::smallvec![SessionId(0); order.len()];
+        let mut session_of_old: SmallVec<[SessionId; 8]> =
+            smallvec::smallvec![SessionId(0); order.len()];
         for (new, &old) in order.iter().enumerate() {
             session_of_old[old] = SessionId(new as u8);
         }
@@ -117,8 +145,11 @@ impl Cluster {
                 assign(b, &mut ids);
             }
         }
-        let mut unowned: SmallVec<[&Backup; 4]> =
-            self.backups.iter().filter(|b| !ids.iter().any(|(old, _)| *old == b.id)).collect();
+        let mut unowned: SmallVec<[&Backup; 4]> = self
+            .backups
+            .iter()
+            .filter(|b| !ids.iter().any(|(old, _)| *old == b.id))
+            .collect();
         if unowned.len() > 1 {
             unowned.sort_by_key(|b| (session_map(b.session), self.backup_key(b)));
         }
@@ -142,7 +173,12 @@ impl Cluster {
         if let Some(b) = self.ghost.restart_refused {
             assign(b, &mut ids);
         }
-        let backup_map = |b: BackupId| ids.iter().find(|(old, _)| *old == b).map(|(_, new)| *new).unwrap_or(b);
+        let backup_map = |b: BackupId| {
+            ids.iter()
+                .find(|(old, _)| *old == b)
+                .map(|(_, new)| *new)
+                .unwrap_or(b)
+        };
 
         let mut out = self.clone();
         for (slot, &old) in out.sessions.iter_mut().zip(order) {

@@ -56,18 +56,41 @@ pub enum ReplayError {
 
 impl Trace {
     /// Replays `actions` from the initial state of `variant` with `config`.
-    pub fn replay(variant: Variant, config: Config, actions: &[Action]) -> Result<Trace, ReplayError> {
+    pub fn replay(
+        variant: Variant,
+        config: Config,
+        actions: &[Action],
+    ) -> Result<Trace, ReplayError> {
         let mut cluster = Cluster::new(variant, config)?;
         let mut violated: Vec<Property> = check_all(&cluster).iter().map(|v| v.property).collect();
         let mut steps = Vec::with_capacity(actions.len());
         for (index, &action) in actions.iter().enumerate() {
-            let event = cluster.apply(action).map_err(|source| ReplayError::NotEnabled { step: index + 1, source })?;
+            let event = cluster
+                .apply(action)
+                .map_err(|source| ReplayError::NotEnabled {
+                    step: index + 1,
+                    source,
+                })?;
             let now: Vec<Property> = check_all(&cluster).iter().map(|v| v.property).collect();
-            let newly_violated = now.iter().copied().filter(|p| !violated.contains(p)).collect();
+            let newly_violated = now
+                .iter()
+                .copied()
+                .filter(|p| !violated.contains(p))
+                .collect();
             violated = now;
-            steps.push(TraceStep { number: index + 1, action, event, newly_violated });
+            steps.push(TraceStep {
+                number: index + 1,
+                action,
+                event,
+                newly_violated,
+            });
         }
-        Ok(Trace { variant, config, steps, violations: check_all(&cluster) })
+        Ok(Trace {
+            variant,
+            config,
+            steps,
+            violations: check_all(&cluster),
+        })
     }
 
     /// The actions, in order.
@@ -79,11 +102,22 @@ impl Trace {
     /// violations at the end (marking the step where each first appeared).
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "variant: {} ({})", self.variant, self.variant.design.summary());
+        let _ = writeln!(
+            out,
+            "variant: {} ({})",
+            self.variant,
+            self.variant.design.summary()
+        );
         let _ = writeln!(out, "bounds:  {}", describe_config(&self.config));
         let width = self.steps.len().to_string().len();
         for step in &self.steps {
-            let _ = writeln!(out, "{:>width$}. {:<42} {}", step.number, step.action.to_string(), step.event.kind);
+            let _ = writeln!(
+                out,
+                "{:>width$}. {:<42} {}",
+                step.number,
+                step.action.to_string(),
+                step.event.kind
+            );
             for property in &step.newly_violated {
                 let _ = writeln!(out, "{:>width$}  ^ violates: {}", "", property.name());
             }

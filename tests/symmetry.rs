@@ -30,8 +30,14 @@ fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
     if let Some(f) = &mut out.data_dir.backup_label {
         f.backup = b(f.backup);
     }
-    out.data_dir.temp_labels.iter_mut().for_each(|f| f.backup = b(f.backup));
-    out.data_dir.history.iter_mut().for_each(|f| f.backup = b(f.backup));
+    out.data_dir
+        .temp_labels
+        .iter_mut()
+        .for_each(|f| f.backup = b(f.backup));
+    out.data_dir
+        .history
+        .iter_mut()
+        .for_each(|f| f.backup = b(f.backup));
     out.ghost.latched.iter_mut().for_each(|l| {
         l.backup = b(l.backup);
         l.session = s(l.session);
@@ -52,7 +58,12 @@ fn kind_preserving_orders(sql: usize, walsenders: usize) -> Vec<Vec<usize>> {
         }
         let mut out = Vec::new();
         for (i, &first) in items.iter().enumerate() {
-            let rest: Vec<usize> = items.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, &x)| x).collect();
+            let rest: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, &x)| x)
+                .collect();
             for tail in perms(&rest) {
                 out.push([vec![first], tail].concat());
             }
@@ -61,7 +72,14 @@ fn kind_preserving_orders(sql: usize, walsenders: usize) -> Vec<Vec<usize>> {
     }
     let sql_orders = perms(&(0..sql).collect::<Vec<_>>());
     let wal_orders = perms(&(sql..sql + walsenders).collect::<Vec<_>>());
-    sql_orders.iter().flat_map(|a| wal_orders.iter().map(move |b| [a.clone(), b.clone()].concat())).collect()
+    sql_orders
+        .iter()
+        .flat_map(|a| {
+            wal_orders
+                .iter()
+                .map(move |b| [a.clone(), b.clone()].concat())
+        })
+        .collect()
 }
 
 #[test]
@@ -81,16 +99,31 @@ fn representative_is_canonical_idempotent_and_behaviour_preserving() {
         let mut pick = 3usize;
         for step in 0..400 {
             let rep = c.representative();
-            assert_eq!(rep.representative(), rep, "{design} step {step}: idempotent");
             assert_eq!(
-                check_all(&rep).iter().map(|v| v.property).collect::<Vec<_>>(),
+                rep.representative(),
+                rep,
+                "{design} step {step}: idempotent"
+            );
+            assert_eq!(
+                check_all(&rep)
+                    .iter()
+                    .map(|v| v.property)
+                    .collect::<Vec<_>>(),
                 check_all(&c).iter().map(|v| v.property).collect::<Vec<_>>(),
                 "{design} step {step}: same verdicts"
             );
-            assert_eq!(rep.actions().len(), c.actions().len(), "{design} step {step}: same choices");
+            assert_eq!(
+                rep.actions().len(),
+                c.actions().len(),
+                "{design} step {step}: same choices"
+            );
             for (n, order) in orders.iter().enumerate().step_by(7) {
                 let other = permuted(&c, order, (n as u32 % 5) * 3);
-                assert_eq!(other.representative(), rep, "{design} step {step}: order {order:?}");
+                assert_eq!(
+                    other.representative(),
+                    rep,
+                    "{design} step {step}: order {order:?}"
+                );
             }
             let actions = c.actions();
             if actions.is_empty() {

@@ -49,7 +49,9 @@ impl Model for BackupModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<Cluster> {
-        Cluster::new(self.variant, self.config).into_iter().collect()
+        Cluster::new(self.variant, self.config)
+            .into_iter()
+            .collect()
     }
 
     fn actions(&self, state: &Cluster, actions: &mut Vec<Action>) {
@@ -63,9 +65,18 @@ impl Model for BackupModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        let mut out: Vec<Property<Self>> = ALWAYS.iter().map(|&(name, f)| Property::always(name, f)).collect();
-        out.extend(self.reachable_cases().into_iter().map(|(name, f)| Property::sometimes(name, f)));
-        out.push(Property::eventually(EVENTUALLY, |_, s| every_backup_ended(s)));
+        let mut out: Vec<Property<Self>> = ALWAYS
+            .iter()
+            .map(|&(name, f)| Property::always(name, f))
+            .collect();
+        out.extend(
+            self.reachable_cases()
+                .into_iter()
+                .map(|(name, f)| Property::sometimes(name, f)),
+        );
+        out.push(Property::eventually(EVENTUALLY, |_, s| {
+            every_backup_ended(s)
+        }));
         out
     }
 
@@ -83,20 +94,48 @@ type Condition = fn(&BackupModel, &Cluster) -> bool;
 
 /// One `always` property per core invariant, named as the core names it.
 const ALWAYS: [(&str, Condition); 14] = [
-    (INVARIANTS[0].0.name(), |_, s| invariants::counter_matches_backups(s).is_ok()),
-    (INVARIANTS[1].0.name(), |_, s| invariants::forcing_while_backup_runs(s).is_ok()),
-    (INVARIANTS[2].0.name(), |_, s| invariants::no_torn_page_in_stopped_backup(s).is_ok()),
-    (INVARIANTS[3].0.name(), |_, s| invariants::unique_start_points(s).is_ok()),
-    (INVARIANTS[4].0.name(), |_, s| invariants::history_files_never_overwritten(s).is_ok()),
-    (INVARIANTS[5].0.name(), |_, s| invariants::exclusive_backup_alone(s).is_ok()),
-    (INVARIANTS[6].0.name(), |_, s| invariants::no_stale_backup_label(s).is_ok()),
-    (INVARIANTS[7].0.name(), |_, s| invariants::session_state_matches_unit(s).is_ok()),
-    (INVARIANTS[8].0.name(), |_, s| invariants::units_released_once(s).is_ok()),
-    (INVARIANTS[9].0.name(), |_, s| invariants::start_point_is_real_wal(s).is_ok()),
-    (INVARIANTS[10].0.name(), |_, s| invariants::labels_round_trip(s).is_ok()),
-    (INVARIANTS[11].0.name(), |_, s| invariants::labels_never_shared(s).is_ok()),
-    (INVARIANTS[12].0.name(), |_, s| invariants::assertions_hold(s).is_ok()),
-    (INVARIANTS[13].0.name(), |_, s| invariants::restart_succeeds(s).is_ok()),
+    (INVARIANTS[0].0.name(), |_, s| {
+        invariants::counter_matches_backups(s).is_ok()
+    }),
+    (INVARIANTS[1].0.name(), |_, s| {
+        invariants::forcing_while_backup_runs(s).is_ok()
+    }),
+    (INVARIANTS[2].0.name(), |_, s| {
+        invariants::no_torn_page_in_stopped_backup(s).is_ok()
+    }),
+    (INVARIANTS[3].0.name(), |_, s| {
+        invariants::unique_start_points(s).is_ok()
+    }),
+    (INVARIANTS[4].0.name(), |_, s| {
+        invariants::history_files_never_overwritten(s).is_ok()
+    }),
+    (INVARIANTS[5].0.name(), |_, s| {
+        invariants::exclusive_backup_alone(s).is_ok()
+    }),
+    (INVARIANTS[6].0.name(), |_, s| {
+        invariants::no_stale_backup_label(s).is_ok()
+    }),
+    (INVARIANTS[7].0.name(), |_, s| {
+        invariants::session_state_matches_unit(s).is_ok()
+    }),
+    (INVARIANTS[8].0.name(), |_, s| {
+        invariants::units_released_once(s).is_ok()
+    }),
+    (INVARIANTS[9].0.name(), |_, s| {
+        invariants::start_point_is_real_wal(s).is_ok()
+    }),
+    (INVARIANTS[10].0.name(), |_, s| {
+        invariants::labels_round_trip(s).is_ok()
+    }),
+    (INVARIANTS[11].0.name(), |_, s| {
+        invariants::labels_never_shared(s).is_ok()
+    }),
+    (INVARIANTS[12].0.name(), |_, s| {
+        invariants::assertions_hold(s).is_ok()
+    }),
+    (INVARIANTS[13].0.name(), |_, s| {
+        invariants::restart_succeeds(s).is_ok()
+    }),
 ];
 
 /// The `eventually` property's name.
@@ -106,7 +145,10 @@ pub const EVENTUALLY: &str = "every started backup ends";
 /// done, and every session has used its budget of backups (or the server is down). False in
 /// the initial state, so a path satisfies it only by getting every backup to its end.
 fn every_backup_ended(s: &Cluster) -> bool {
-    let budgets_used = s.sessions.iter().all(|x| x.starts >= s.config.backups_per_session);
+    let budgets_used = s
+        .sessions
+        .iter()
+        .all(|x| x.starts >= s.config.backups_per_session);
     s.backups.is_empty() && invariants::quiescent(s) && (budgets_used || s.is_down())
 }
 
@@ -122,16 +164,24 @@ impl BackupModel {
         let sessions = usize::from(c.sql_sessions) + usize::from(c.walsenders);
         let exclusive = rules.has_exclusive() && c.exclusive_backups;
         let mut out: Vec<Case> = Vec::new();
-        out.push(("a backup stops successfully", |_, s| !s.data_dir.history.is_empty()));
+        out.push(("a backup stops successfully", |_, s| {
+            !s.data_dir.history.is_empty()
+        }));
         if sessions >= 2 {
             out.push(("two backups active at once", |_, s| {
                 s.backups.iter().filter(|b| b.needs_forcing()).count() >= 2
             }));
-            out.push(("one checkpoint serves two starts", |_, s| one_checkpoint_serves_two(s)));
+            out.push(("one checkpoint serves two starts", |_, s| {
+                one_checkpoint_serves_two(s)
+            }));
         }
         if exclusive && c.sql_sessions >= 1 && c.walsenders >= 1 {
             out.push(("an exclusive and a streamed backup at once", |_, s| {
-                let live = |mode| s.backups.iter().any(|b| b.mode == mode && b.needs_forcing());
+                let live = |mode| {
+                    s.backups
+                        .iter()
+                        .any(|b| b.mode == mode && b.needs_forcing())
+                };
                 live(BackupMode::Exclusive) && live(BackupMode::Streamed)
             }));
         }
@@ -153,7 +203,10 @@ impl BackupModel {
             out.push(("a fault can strike a running backup", |_, s| {
                 (0..s.sessions.len()).any(|i| {
                     let session = SessionId(i as u8);
-                    let holds = s.sessions[i].backup.and_then(|b| s.backup(b)).is_some_and(|b| b.needs_forcing());
+                    let holds = s.sessions[i]
+                        .backup
+                        .and_then(|b| s.backup(b))
+                        .is_some_and(|b| b.needs_forcing());
                     holds
                         && [Fault::Error, Fault::Cancel, Fault::Disconnect]
                             .into_iter()
@@ -206,7 +259,13 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { search: Search::Dfs, threads: 2, symmetry: true, timeout: None, shortest_counterexamples: true }
+        CheckOptions {
+            search: Search::Dfs,
+            threads: 2,
+            symmetry: true,
+            timeout: None,
+            shortest_counterexamples: true,
+        }
     }
 }
 
@@ -306,14 +365,23 @@ impl ModelReport {
 
     /// The names of the violated properties (always and eventually), sorted.
     pub fn violated(&self) -> BTreeSet<&'static str> {
-        self.properties.iter().filter(|p| matches!(p.verdict, Verdict::Violated { .. })).map(|p| p.name).collect()
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.verdict, Verdict::Violated { .. }))
+            .map(|p| p.name)
+            .collect()
     }
 
     /// A summary for a terminal.
     pub fn render_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let _ = writeln!(out, "model check of {} ({})", self.variant, self.variant.design.summary());
+        let _ = writeln!(
+            out,
+            "model check of {} ({})",
+            self.variant,
+            self.variant.design.summary()
+        );
         let _ = writeln!(out, "bounds: {}", self.bounds_text);
         let _ = writeln!(
             out,
@@ -328,14 +396,23 @@ impl ModelReport {
             self.states_per_second,
             self.peak_memory_bytes.map(|b| format!(", peak memory {} MiB", b / (1024 * 1024))).unwrap_or_default(),
         );
-        let _ = writeln!(out, "fingerprint collision probability: {:.1e}", self.collision_probability);
+        let _ = writeln!(
+            out,
+            "fingerprint collision probability: {:.1e}",
+            self.collision_probability
+        );
         if !self.complete {
-            let _ = writeln!(out, "INCOMPLETE: the search stopped before exploring every state");
+            let _ = writeln!(
+                out,
+                "INCOMPLETE: the search stopped before exploring every state"
+            );
         }
         for p in &self.properties {
             let verdict = match &p.verdict {
                 Verdict::Holds => "holds".to_string(),
-                Verdict::Violated { length, .. } => format!("VIOLATED (counterexample of {length} steps)"),
+                Verdict::Violated { length, .. } => {
+                    format!("VIOLATED (counterexample of {length} steps)")
+                }
                 Verdict::Reached { length } => format!("reached (in {length} steps)"),
                 Verdict::NotReached => "NOT REACHED: the bounds do not test this case".to_string(),
             };
@@ -410,24 +487,44 @@ impl BackupModel {
         let mut outcomes = Vec::new();
         for property in &properties {
             let expectation = self.expectation_of(property.name);
-            let verdict = match (expectation, discoveries.iter().find(|(n, _)| *n == property.name)) {
-                (Expectation::Sometimes, Some((_, path))) => Verdict::Reached { length: path.len() },
+            let verdict = match (
+                expectation,
+                discoveries.iter().find(|(n, _)| *n == property.name),
+            ) {
+                (Expectation::Sometimes, Some((_, path))) => {
+                    Verdict::Reached { length: path.len() }
+                }
                 (Expectation::Sometimes, None) => Verdict::NotReached,
                 (_, None) => Verdict::Holds,
                 (_, Some((_, path))) => {
                     let shortest = if options.shortest_counterexamples
-                        && (options.search != Search::Bfs || options.threads > 1 || options.symmetry)
+                        && (options.search != Search::Bfs
+                            || options.threads > 1
+                            || options.symmetry)
                     {
-                        self.shortest_counterexample(property.name, path.len()).unwrap_or_else(|| path.clone())
+                        self.shortest_counterexample(property.name, path.len())
+                            .unwrap_or_else(|| path.clone())
                     } else {
                         path.clone()
                     };
-                    let trace = Trace::replay(self.variant, self.config, &shortest)
-                        .map_err(|source| ModelError::Replay { property: property.name, source })?;
-                    Verdict::Violated { length: shortest.len(), trace }
+                    let trace =
+                        Trace::replay(self.variant, self.config, &shortest).map_err(|source| {
+                            ModelError::Replay {
+                                property: property.name,
+                                source,
+                            }
+                        })?;
+                    Verdict::Violated {
+                        length: shortest.len(),
+                        trace,
+                    }
                 }
             };
-            outcomes.push(PropertyOutcome { name: property.name, expectation, verdict });
+            outcomes.push(PropertyOutcome {
+                name: property.name,
+                expectation,
+                verdict,
+            });
         }
         let n = unique as f64;
         Ok(ModelReport {
@@ -451,7 +548,11 @@ impl BackupModel {
 
     /// A shortest path to a violation of `property`: one-thread BFS without symmetry, bounded
     /// by the length of a path already found.
-    pub fn shortest_counterexample(&self, property: &'static str, known_length: usize) -> Option<Vec<Action>> {
+    pub fn shortest_counterexample(
+        &self,
+        property: &'static str,
+        known_length: usize,
+    ) -> Option<Vec<Action>> {
         let checker = self
             .clone()
             .checker()
@@ -474,9 +575,18 @@ type Found = Vec<(&'static str, Vec<Action>)>;
 impl<A: Checker<BackupModel>, B: Checker<BackupModel>> CheckerRun<A, B> {
     fn summary(&self) -> (usize, usize, usize, Found) {
         fn of<C: Checker<BackupModel>>(c: &C) -> (usize, usize, usize, Found) {
-            let mut found: Found = c.discoveries().into_iter().map(|(n, p)| (n, p.into_actions())).collect();
+            let mut found: Found = c
+                .discoveries()
+                .into_iter()
+                .map(|(n, p)| (n, p.into_actions()))
+                .collect();
             found.sort_by_key(|(n, _)| *n);
-            (c.unique_state_count(), c.state_count(), c.max_depth(), found)
+            (
+                c.unique_state_count(),
+                c.state_count(),
+                c.max_depth(),
+                found,
+            )
         }
         match self {
             CheckerRun::Bfs(c) => of(c),

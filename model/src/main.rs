@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "backup-model", version, about = "Exhaustive model check of the backup coordinator")]
+#[command(
+    name = "backup-model",
+    version,
+    about = "Exhaustive model check of the backup coordinator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -138,7 +142,11 @@ impl Bounds {
                     "errors" => k.errors = true,
                     "cancels" => k.cancels = true,
                     "disconnects" => k.disconnects = true,
-                    other => return Err(format!("unknown fault kind {other:?}: expected errors, cancels or disconnects")),
+                    other => {
+                        return Err(format!(
+                            "unknown fault kind {other:?}: expected errors, cancels or disconnects"
+                        ))
+                    }
                 }
             }
             c.fault_kinds = k;
@@ -160,8 +168,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Check { bounds, search, threads, no_symmetry, timeout, json } => {
-            let model = BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
+        Command::Check {
+            bounds,
+            search,
+            threads,
+            no_symmetry,
+            timeout,
+            json,
+        } => {
+            let model =
+                BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
             let options = CheckOptions {
                 search: match search {
                     SearchArg::Bfs => Search::Bfs,
@@ -176,16 +192,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", report.render_text());
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-                write_atomically(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                write_atomically(&path, &text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
-            Ok(if report.failures().next().is_some() || !report.complete { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if report.failures().next().is_some() || !report.complete {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Explore { bounds, addr } => {
             if !addr.ip().is_loopback() {
-                return Err(format!("{addr} is not a loopback address: the Explorer is served on loopback only"));
+                return Err(format!(
+                    "{addr} is not a loopback address: the Explorer is served on loopback only"
+                ));
             }
-            let model = BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
-            eprintln!("serving the Explorer for {} on http://{addr}/ (Ctrl-C to stop)", bounds.variant);
+            let model =
+                BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
+            eprintln!(
+                "serving the Explorer for {} on http://{addr}/ (Ctrl-C to stop)",
+                bounds.variant
+            );
             use stateright::Model;
             model.checker().serve(addr);
             Ok(ExitCode::SUCCESS)

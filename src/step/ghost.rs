@@ -31,8 +31,10 @@ impl Cluster {
                 continue;
             }
             let backup = self.backups.remove(index);
-            let broken: smallvec::SmallVec<[_; 4]> =
-                PER_BACKUP.into_iter().filter(|&p| backup_violates(self, &backup, p)).collect();
+            let broken: smallvec::SmallVec<[_; 4]> = PER_BACKUP
+                .into_iter()
+                .filter(|&p| backup_violates(self, &backup, p))
+                .collect();
             for property in broken {
                 if !self.ghost.latched.iter().any(|l| l.property == property) {
                     self.ghost.latched.push(Latched {

@@ -1,0 +1,1077 @@
+//! The scenarios. Each runs on the server and through the core with the same sequence of
+//! commands, and adds its rows to the report. They run in a fixed order on one server and
+//! one core cluster, the immediate shutdown last but one.
+
+use crate::args::RunArgs;
+use crate::core_run::{CoreRun, Started, Stopped};
+use crate::error::Error;
+use crate::facts::{compare_backups, BackupFacts, CheckpointRecord, EndRecord, SideFacts};
+use crate::report::{Report, Verdict};
+use crate::server::{checkpoint_redo, wait_program, HeldBackup, ServerError, Session, SqlStop};
+use backup_coordinator::action::StepError;
+use backup_coordinator::label::{LabelError, LabelKind};
+use backup_coordinator::lsn::{record_bytes, Lsn, TimeLineId, WalSegmentSize};
+use backup_coordinator::state::{Armed, BackupId, SessionId};
+use backup_coordinator::walfile::HistoryFileName;
+use std::collections::BTreeSet;
+use std::sync::Barrier;
+
+/// How a session vanishes mid-backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vanish {
+    /// The client closes its connection (Terminate message).
+    CleanDisconnect,
+    /// The client process is killed with SIGKILL: the socket closes without a word.
+    ClientKilled,
+    /// `pg_terminate_backend(pid)`: FATAL in the backend.
+    Terminated,
+    /// `pg_ctl stop -m immediate`, then a restart with crash recovery.
+    ImmediateShutdown,
+}
+
+impl Vanish {
+    fn scenario(self) -> &'static str {
+        match self {
+            Vanish::CleanDisconnect => "vanish: disconnect",
+            Vanish::ClientKilled => "vanish: client killed",
+            Vanish::Terminated => "vanish: terminated",
+            Vanish::ImmediateShutdown => "vanish: immediate stop",
+        }
+    }
+}
+
+/// Maps PostgreSQL's message for a refused backup command to the core's error for it.
+/// `label_bytes` is the length of the label that was sent (the message does not repeat it).
+pub fn classify(error: &ServerError, label_bytes: usize) -> Option<StepError> {
+    match error.message.as_str() {
+        "a backup is already in progress in this session" => {
+            Some(StepError::BackupInProgressInSession)
+        }
+        // 15+ says "backup is not in progress"; 9.x-14 said "a backup is not in progress".
+        "backup is not in progress" | "a backup is not in progress" => {
+            Some(StepError::NotInProgress)
+        }
+        "a backup is already in progress" => Some(StepError::BackupInProgress),
+        "exclusive backup not in progress" => Some(StepError::ExclusiveNotInProgress),
+        "non-exclusive backup in progress" => Some(StepError::NonExclusiveInProgress),
+        m if m.starts_with("backup label too long") => {
+            Some(StepError::Label(LabelError::TooLong { bytes: label_bytes }))
+        }
+        _ => None,
+    }
+}
+
+/// The suite: the server, the core, and the report they fill.
+pub struct Suite<'a> {
+    args: &'a RunArgs,
+    core: CoreRun,
+    mon: Session,
+    /// The report.
+    pub report: Report,
+    seg: WalSegmentSize,
+    timeline: TimeLineId,
+    tables: u32,
+    /// Start points handed out so far (core, server).
+    starts: (Vec<Lsn>, Vec<Lsn>),
+    /// Start points of the server's backups that stopped (their history files are archived).
+    server_stopped: Vec<Lsn>,
+    /// Lengths of the server's page-change records seen in the image phases: (image, bytes).
+    page_changes: BTreeSet<(bool, u32)>,
+    /// The core's backups that stopped.
+    core_stopped: Vec<BackupId>,
+}
+
+fn sql(i: u8) -> SessionId {
+    SessionId(i)
+}
+
+impl<'a> Suite<'a> {
+    /// Connects, loads pg_walinspect, and builds a core cluster with the server's WAL
+    /// segment size.
+    pub fn new(args: &'a RunArgs) -> Result<Self, Error> {
+        let mut mon = args.server.connect("conformance-monitor")?;
+        mon.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")?;
+        let version = mon.text("SELECT version()", &[])?;
+        let seg_text = mon.text(
+            "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'",
+            &[],
+        )?;
+        let seg_bytes: u64 = seg_text
+            .parse()
+            .map_err(|_| Error::Unexpected(format!("wal_segment_size {seg_text:?}")))?;
+        let seg = WalSegmentSize::new(seg_bytes)
+            .map_err(|e| Error::Unexpected(format!("wal_segment_size: {e}")))?;
+        let fpw = mon.text("SHOW full_page_writes", &[])?;
+        if fpw != "off" {
+            return Err(Error::Unexpected(format!(
+                "full_page_writes is {fpw}; the suite needs it off"
+            )));
+        }
+        let sql_sessions = args.sessions.max(2);
+        let core = CoreRun::new(sql_sessions, 3, args.pages, seg)?;
+        let timeline = core.cluster.config.timeline;
+        let report = Report {
+            server_version: version,
+            core_design: core.cluster.variant.to_string(),
+            pages: args.pages,
+            sessions: args.sessions,
+            ..Report::default()
+        };
+        Ok(Suite {
+            args,
+            core,
+            mon,
+            report,
+            seg,
+            timeline,
+            tables: 0,
+            starts: (Vec::new(), Vec::new()),
+            server_stopped: Vec::new(),
+            core_stopped: Vec::new(),
+            page_changes: BTreeSet::new(),
+        })
+    }
+
+    fn walsender(&self, i: u8) -> SessionId {
+        SessionId(self.core.cluster.config.sql_sessions + i)
+    }
+
+    /// Runs every scenario.
+    pub fn run(mut self) -> Result<Report, Error> {
+        self.two_sql_backups()?;
+        self.three_base_backups()?;
+        self.simultaneous_starts()?;
+        self.session_rules()?;
+        for vanish in [
+            Vanish::CleanDisconnect,
+            Vanish::ClientKilled,
+            Vanish::Terminated,
+            Vanish::ImmediateShutdown,
+        ] {
+            self.vanishing_session(vanish)?;
+        }
+        self.archive()?;
+        self.page_change_sizes();
+        Ok(self.report)
+    }
+
+    // ----- full-page images -----
+
+    /// On the server: a fresh table with one row on each of N pages, a CHECKPOINT, one
+    /// update per page (by ctid, so no other page is read or pruned), then the records with a
+    /// full-page image between the checkpoint and the last commit. Through the core: the
+    /// same writes. One row.
+    fn fpi_phase(&mut self, scenario: &str, when: &str) -> Result<(), Error> {
+        let core_images = self.core.fpi_phase()?;
+        let (forcing, counter) = self.core.forcing();
+        self.tables += 1;
+        let table = format!("fpi_{}", self.tables);
+        let pages = u32::from(self.args.pages);
+        self.mon.execute(&format!(
+            "CREATE TABLE {table} (id int, pad text) WITH (fillfactor = 10, autovacuum_enabled = off); \
+             INSERT INTO {table} SELECT g, repeat('x', 1000) FROM generate_series(1, {pages}) g"
+        ))?;
+        let ctids = self
+            .mon
+            .texts(&format!("SELECT ctid::text FROM {table} ORDER BY id"))?;
+        let expected: Vec<String> = (0..pages).map(|p| format!("({p},1)")).collect();
+        if ctids != expected {
+            return Err(Error::Unexpected(format!(
+                "{table} should hold one row per page, found rows at {ctids:?}"
+            )));
+        }
+        let filenode = self.mon.text(
+            &format!("SELECT pg_relation_filenode('{table}')::text"),
+            &[],
+        )?;
+        self.mon.execute("CHECKPOINT")?;
+        let from = self.mon.insert_lsn()?;
+        for ctid in &expected {
+            self.mon
+                .execute(&format!("UPDATE {table} SET id = id WHERE ctid = '{ctid}'"))?;
+        }
+        let to = self.mon.flush_lsn()?;
+        let records = self.mon.wal_records(from, to)?;
+        let marker = format!("/{filenode} ");
+        let on_table = |r: &crate::server::WalRecord| r.block_ref.contains(&marker);
+        let changes = records.iter().filter(|r| on_table(r)).count();
+        if changes < expected.len() {
+            return Err(Error::Unexpected(format!(
+                "the WAL from {from} to {to} holds {changes} changes of {table}, not {}",
+                expected.len()
+            )));
+        }
+        self.page_changes.extend(
+            records
+                .iter()
+                .filter(|r| on_table(r))
+                .map(|r| (r.fpi_length > 0, r.length)),
+        );
+        let imaged: Vec<_> = records.iter().filter(|r| r.fpi_length > 0).collect();
+        let imaged_on_table = imaged.iter().filter(|r| on_table(r)).count();
+        let details = vec![
+            format!(
+                "core: forcePageWrites {} with {counter} backup(s) counted",
+                if forcing { "on" } else { "off" }
+            ),
+            format!(
+                "server: {} records from {from} to {to}, {changes} of them changes of {table}; \
+                 {} with an image, {imaged_on_table} of them on {table}'s pages",
+                records.len(),
+                imaged.len()
+            ),
+        ];
+        self.report.compare(
+            scenario,
+            &format!("full-page images, {pages} pages changed: {when}"),
+            format!("{core_images} images"),
+            format!("{} images", imaged.len()),
+            details,
+        );
+        Ok(())
+    }
+
+    // ----- facts -----
+
+    /// The core's account of its stopped backups and of the end records written since
+    /// `end_records_before`.
+    fn core_facts(
+        &self,
+        stopped: &[(String, Started, Stopped)],
+        end_records_before: usize,
+    ) -> SideFacts {
+        let mut side = SideFacts::default();
+        for (name, started, stop) in stopped {
+            side.backups.push(BackupFacts {
+                name: name.clone(),
+                given_label: self.core.label_of(started.backup).unwrap_or_default(),
+                start: started.start,
+                stop: Some(stop.stop),
+                label_file: self.core.label_text(started.backup).unwrap_or_default(),
+                history: self.core.history(started.backup),
+            });
+        }
+        side.end_records = self
+            .core
+            .end_records()
+            .into_iter()
+            .skip(end_records_before)
+            .map(|(at, end, start)| EndRecord {
+                at,
+                end,
+                length: record_bytes::BACKUP_END as u32,
+                carries: start.to_string(),
+            })
+            .collect();
+        for b in &side.backups {
+            if let Some(checkpoint) = self.core.checkpoint_of(b.start) {
+                side.checkpoints.insert(
+                    checkpoint,
+                    CheckpointRecord {
+                        redo: self.core.checkpoints.get(&checkpoint).copied(),
+                        length: record_bytes::CHECKPOINT as u32,
+                    },
+                );
+            }
+        }
+        side
+    }
+
+    /// The server's account: end records between `from` and now, the checkpoint records the
+    /// labels name, and the archived history file of each backup.
+    fn server_facts(
+        &mut self,
+        mut backups: Vec<BackupFacts>,
+        from: Lsn,
+    ) -> Result<SideFacts, Error> {
+        let starts: Vec<Lsn> = backups.iter().map(|b| b.start).collect();
+        // A history file that never arrives shows as "no history file" in the rows.
+        let _all_archived = self.args.server.wait_for_history_files(&starts)?;
+        let archived = self.args.server.archived_history_files()?;
+        for b in &mut backups {
+            let line = format!("START WAL LOCATION: {} ", b.start);
+            b.history = archived
+                .iter()
+                .find(|(_, text)| text.starts_with(&line))
+                .cloned();
+        }
+        let to = self.mon.flush_lsn()?;
+        let end_records = self
+            .mon
+            .wal_records(from, to)?
+            .into_iter()
+            .filter(|r| r.rmgr == "XLOG" && r.kind == "BACKUP_END")
+            .map(|r| EndRecord {
+                at: r.start,
+                end: r.end,
+                length: r.length,
+                carries: r.description,
+            })
+            .collect();
+        let mut checkpoints = std::collections::BTreeMap::new();
+        for b in &backups {
+            if let Some(location) = label_checkpoint(&b.label_file) {
+                let record = self.mon.wal_record(location)?;
+                let redo = if record.kind.starts_with("CHECKPOINT") {
+                    checkpoint_redo(&record.description)
+                } else {
+                    None
+                };
+                checkpoints.insert(
+                    location,
+                    CheckpointRecord {
+                        redo,
+                        length: record.length,
+                    },
+                );
+            }
+        }
+        Ok(SideFacts {
+            backups,
+            end_records,
+            checkpoints,
+        })
+    }
+
+    fn compare(&mut self, scenario: &str, core: &SideFacts, server: &SideFacts, sql: bool) {
+        compare_backups(
+            &mut self.report,
+            scenario,
+            core,
+            server,
+            sql,
+            self.timeline,
+            self.seg,
+        );
+        self.server_stopped
+            .extend(server.backups.iter().map(|b| b.start));
+    }
+
+    fn note_core_stopped(&mut self, stopped: &[(String, Started, Stopped)]) {
+        self.core_stopped
+            .extend(stopped.iter().map(|(_, started, _)| started.backup));
+    }
+
+    fn sql_backup(name: &str, label: &str, start: Lsn, stop: SqlStop) -> BackupFacts {
+        BackupFacts {
+            name: name.to_string(),
+            given_label: label.to_string(),
+            start,
+            stop: Some(stop.stop),
+            label_file: stop.label_file,
+            history: None,
+        }
+    }
+
+    // ----- scenarios -----
+
+    /// Two SQL backups open at once in two sessions, with full-page images counted before,
+    /// while both run, while one runs, and after both stopped.
+    fn two_sql_backups(&mut self) -> Result<(), Error> {
+        const S: &str = "two SQL backups";
+        self.fpi_phase(S, "no backup running")?;
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+
+        let a = self.core.start(sql(0))?.map_err(core_refused)?;
+        let b = self.core.start(sql(1))?.map_err(core_refused)?;
+        let (label_a, label_b) = (self.label(a.backup)?, self.label(b.backup)?);
+        let mut session_a = self.args.server.connect("conformance-sql-a")?;
+        let mut session_b = self.args.server.connect("conformance-sql-b")?;
+        let start_a = session_a.backup_start(&label_a)?.map_err(server_refused)?;
+        let start_b = session_b.backup_start(&label_b)?.map_err(server_refused)?;
+        self.note_starts(&[a.start, b.start], &[start_a, start_b]);
+        self.fpi_phase(S, "A and B running")?;
+
+        let stop_a_core = self.core.stop(sql(0))?.map_err(core_refused)?;
+        let stop_a = session_a.backup_stop()?.map_err(server_refused)?;
+        self.fpi_phase(S, "A stopped, B running")?;
+
+        let stop_b_core = self.core.stop(sql(1))?.map_err(core_refused)?;
+        let stop_b = session_b.backup_stop()?.map_err(server_refused)?;
+        self.fpi_phase(S, "A and B stopped")?;
+        session_a.close()?;
+        session_b.close()?;
+
+        let core_stopped = vec![
+            ("A".to_string(), a, stop_a_core),
+            ("B".to_string(), b, stop_b_core),
+        ];
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(
+            vec![
+                Self::sql_backup("A", &label_a, start_a, stop_a),
+                Self::sql_backup("B", &label_b, start_b, stop_b),
+            ],
+            from,
+        )?;
+        self.compare(S, &core, &server, true);
+        Ok(())
+    }
+
+    /// Three `pg_basebackup -Ft` at once.
+    fn three_base_backups(&mut self) -> Result<(), Error> {
+        const S: &str = "three pg_basebackup";
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let walsenders: Vec<SessionId> = (0..3).map(|i| self.walsender(i)).collect();
+        let results = self.core.base_backups(&walsenders)?;
+        let mut core_stopped = Vec::new();
+        let mut labels = Vec::new();
+        for (i, result) in results.into_iter().enumerate() {
+            let stop = result.map_err(core_refused)?;
+            let started = Started {
+                backup: stop.backup,
+                start: stop.start,
+            };
+            labels.push(self.label(stop.backup)?);
+            core_stopped.push((format!("bb-{}", i + 1), started, stop));
+        }
+        let mut children = Vec::new();
+        for label in &labels {
+            let dir = self.args.server.work_path(label);
+            children.push((dir.clone(), self.args.server.spawn_basebackup(label, &dir)?));
+        }
+        let mut server_backups = Vec::new();
+        for (i, ((dir, child), label)) in children.into_iter().zip(&labels).enumerate() {
+            wait_program(child, &format!("pg_basebackup -l {label}"))?;
+            let text = self.args.server.streamed_label(&dir)?;
+            let start = label_start(&text).ok_or_else(|| {
+                Error::Unexpected(format!("streamed backup_label without a start: {text:?}"))
+            })?;
+            let _ = std::fs::remove_dir_all(&dir);
+            server_backups.push(BackupFacts {
+                name: format!("bb-{}", i + 1),
+                given_label: label.clone(),
+                start,
+                stop: None,
+                label_file: text,
+                history: None,
+            });
+        }
+        let core_starts: Vec<Lsn> = core_stopped.iter().map(|(_, s, _)| s.start).collect();
+        let server_starts: Vec<Lsn> = server_backups.iter().map(|b| b.start).collect();
+        self.note_starts(&core_starts, &server_starts);
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(server_backups, from)?;
+        self.compare(S, &core, &server, false);
+        Ok(())
+    }
+
+    /// K sessions call `pg_backup_start` at the same moment; then all stop at once.
+    fn simultaneous_starts(&mut self) -> Result<(), Error> {
+        let k = self.args.sessions;
+        let scenario = format!("{k} simultaneous starts");
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let sessions: Vec<SessionId> = (0..k).map(sql).collect();
+        let core_started: Vec<Started> = self
+            .core
+            .start_all(&sessions)?
+            .into_iter()
+            .map(|r| r.map_err(core_refused))
+            .collect::<Result<_, _>>()?;
+        let labels: Vec<String> = core_started
+            .iter()
+            .map(|s| self.label(s.backup))
+            .collect::<Result<_, _>>()?;
+        let mut server_sessions: Vec<Session> = (0..k)
+            .map(|i| {
+                self.args
+                    .server
+                    .connect(&format!("conformance-simultaneous-{i}"))
+            })
+            .collect::<Result<_, _>>()?;
+
+        let barrier = Barrier::new(usize::from(k));
+        let starts: Vec<Result<Lsn, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = server_sessions
+                .iter_mut()
+                .zip(&labels)
+                .map(|(session, label)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        session.backup_start(label)?.map_err(server_refused)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        let server_starts: Vec<Lsn> = starts.into_iter().collect::<Result<_, _>>()?;
+        let core_starts: Vec<Lsn> = core_started.iter().map(|s| s.start).collect();
+        self.note_starts(&core_starts, &server_starts);
+
+        let core_stops: Vec<Stopped> = self
+            .core
+            .stop_all(&sessions)?
+            .into_iter()
+            .map(|r| r.map_err(core_refused))
+            .collect::<Result<_, _>>()?;
+        let stops: Vec<Result<SqlStop, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = server_sessions
+                .iter_mut()
+                .map(|session| scope.spawn(move || session.backup_stop()?.map_err(server_refused)))
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        let server_stops: Vec<SqlStop> = stops.into_iter().collect::<Result<_, _>>()?;
+        for session in server_sessions {
+            session.close()?;
+        }
+
+        let core_stopped: Vec<(String, Started, Stopped)> = core_started
+            .into_iter()
+            .zip(core_stops)
+            .enumerate()
+            .map(|(i, (started, stop))| (format!("S{i}"), started, stop))
+            .collect();
+        self.note_core_stopped(&core_stopped);
+        let server_backups = server_starts
+            .iter()
+            .zip(server_stops)
+            .zip(&labels)
+            .enumerate()
+            .map(|(i, ((start, stop), label))| {
+                Self::sql_backup(&format!("S{i}"), label, *start, stop)
+            })
+            .collect();
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(server_backups, from)?;
+        self.compare(&scenario, &core, &server, true);
+        Ok(())
+    }
+
+    /// A second start in one session, stops without a start, and the label length rule.
+    fn session_rules(&mut self) -> Result<(), Error> {
+        const S: &str = "session rules";
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let mut one = self.args.server.connect("conformance-rules-1")?;
+        let mut two = self.args.server.connect("conformance-rules-2")?;
+
+        let core = self.core.stop(sql(1))?.map(|_| ());
+        let server = two.backup_stop()?.map(|_| ());
+        self.error_row(S, "pg_backup_stop, no backup anywhere", core, server, 0);
+
+        let first = self.core.start(sql(0))?.map_err(core_refused)?;
+        let first_label = self.label(first.backup)?;
+        let first_start = one.backup_start(&first_label)?.map_err(server_refused)?;
+        self.note_starts(&[first.start], &[first_start]);
+
+        let second_label = "refused-second-start";
+        let core = self.core.start(sql(0))?.map(|_| ());
+        let server = one.backup_start(second_label)?.map(|_| ());
+        self.error_row(
+            S,
+            "second pg_backup_start in one session",
+            core,
+            server,
+            second_label.len(),
+        );
+
+        let core = self.core.stop(sql(1))?.map(|_| ());
+        let server = two.backup_stop()?.map(|_| ());
+        self.error_row(
+            S,
+            "pg_backup_stop in a session without one, another running",
+            core,
+            server,
+            0,
+        );
+
+        let first_stop_core = self.core.stop(sql(0))?;
+        let first_stop = one.backup_stop()?;
+        self.report.compare(
+            S,
+            "the first backup still stops after the refusals",
+            outcome(&first_stop_core, "stopped"),
+            outcome(&first_stop, "stopped"),
+            vec![],
+        );
+        let first_stop_core = first_stop_core.map_err(core_refused)?;
+        let first_stop = first_stop.map_err(server_refused)?;
+
+        let too_long = self.core.next_label_of(LabelKind::TooLong);
+        let core = self
+            .core
+            .start_with(sql(0), LabelKind::TooLong)?
+            .map(|_| ());
+        let server = one.backup_start(&too_long)?.map(|_| ());
+        self.error_row(
+            S,
+            &format!("pg_backup_start with a {}-byte label", too_long.len()),
+            core,
+            server,
+            too_long.len(),
+        );
+
+        let longest_label = self.core.next_label_of(LabelKind::Longest);
+        let longest = self.core.start_with(sql(0), LabelKind::Longest)?;
+        let longest_start = one.backup_start(&longest_label)?;
+        self.report.compare(
+            S,
+            &format!("pg_backup_start with a {}-byte label", longest_label.len()),
+            outcome(&longest, "started"),
+            outcome(&longest_start, "started"),
+            vec![],
+        );
+        let longest = longest.map_err(core_refused)?;
+        let longest_start = longest_start.map_err(server_refused)?;
+        self.note_starts(&[longest.start], &[longest_start]);
+        let longest_stop_core = self.core.stop(sql(0))?.map_err(core_refused)?;
+        let longest_stop = one.backup_stop()?.map_err(server_refused)?;
+        one.close()?;
+        two.close()?;
+
+        let core_stopped = vec![
+            ("first".to_string(), first, first_stop_core),
+            ("1024-byte".to_string(), longest, longest_stop_core),
+        ];
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(
+            vec![
+                Self::sql_backup("first", &first_label, first_start, first_stop),
+                Self::sql_backup("1024-byte", &longest_label, longest_start, longest_stop),
+            ],
+            from,
+        )?;
+        self.compare(S, &core, &server, true);
+        Ok(())
+    }
+
+    /// A session holding a backup vanishes; forcing must be released and no label left.
+    fn vanishing_session(&mut self, vanish: Vanish) -> Result<(), Error> {
+        let scenario = vanish.scenario();
+        let log_from = self.args.server.log_offset()?;
+        let started = self.core.start(sql(0))?.map_err(core_refused)?;
+        let label = self.label(started.backup)?;
+        let (pid, server_start, held) = match vanish {
+            Vanish::ClientKilled => {
+                let held = HeldBackup::spawn(&self.args.server, &label)?;
+                (held.pid, held.start, Held::Process(held))
+            }
+            _ => {
+                let mut session = self.args.server.connect("conformance-vanishing")?;
+                let start = session.backup_start(&label)?.map_err(server_refused)?;
+                (session.pid, start, Held::Session(Box::new(session)))
+            }
+        };
+        self.note_starts(&[started.start], &[server_start]);
+        self.fpi_phase(scenario, "while its backup runs")?;
+
+        let counted_before = self.core.forcing().1;
+        let core_aborted = match vanish {
+            Vanish::ImmediateShutdown => {
+                self.core.crash()?;
+                false
+            }
+            _ => {
+                let cleanups = self.core.disconnect(sql(0))?;
+                cleanups.0 & Armed::EXIT_HOOK.0 != 0 && self.core.forcing().1 == counted_before - 1
+            }
+        };
+        match (vanish, held) {
+            (Vanish::CleanDisconnect, Held::Session(session)) => {
+                session.close()?;
+                self.mon.wait_backend_gone(pid)?;
+            }
+            (Vanish::ClientKilled, Held::Process(held)) => {
+                held.kill()?;
+                self.mon.wait_backend_gone(pid)?;
+            }
+            (Vanish::Terminated, Held::Session(session)) => {
+                if !self.mon.terminate(pid)? {
+                    return Err(Error::Timeout {
+                        what: format!("pg_terminate_backend({pid})"),
+                        seconds: 10,
+                    });
+                }
+                self.mon.wait_backend_gone(pid)?;
+                session.abandon();
+            }
+            (Vanish::ImmediateShutdown, Held::Session(session)) => {
+                self.args.server.stop_immediate()?;
+                session.abandon();
+                self.args.server.start()?;
+                let fresh = self.args.server.connect("conformance-monitor")?;
+                std::mem::replace(&mut self.mon, fresh).abandon();
+            }
+            (vanish, _) => {
+                return Err(Error::Unexpected(format!(
+                    "no way to make {vanish:?} happen"
+                )))
+            }
+        }
+        let server_aborted = self.args.server.logged_abort_at_exit(pid, log_from)?;
+        let word = |aborted: bool| {
+            if aborted {
+                "aborted at exit"
+            } else {
+                "not aborted at exit"
+            }
+        };
+        self.report.compare(
+            scenario,
+            "the backup's exit cleanup",
+            word(core_aborted),
+            word(server_aborted),
+            vec![format!(
+                "server: backend {pid}; looked for its WARNING \"aborting backup due to backend exiting before pg_backup_stop was called\""
+            )],
+        );
+        self.fpi_phase(scenario, "after the session vanished")?;
+        self.label_file_row(scenario)?;
+
+        if vanish == Vanish::ImmediateShutdown {
+            self.after_restart()?;
+        }
+        Ok(())
+    }
+
+    /// After the restart: a new backup's start point lies beyond every earlier one, and it
+    /// stops with its own end record and history file.
+    fn after_restart(&mut self) -> Result<(), Error> {
+        const S: &str = "after restart";
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let started = self.core.start(sql(1))?.map_err(core_refused)?;
+        let label = self.label(started.backup)?;
+        let mut session = self.args.server.connect("conformance-after-restart")?;
+        let start = session.backup_start(&label)?.map_err(server_refused)?;
+        let beyond = |earlier: &[Lsn], start: Lsn| {
+            let later = earlier.iter().all(|&e| start > e);
+            format!(
+                "{} all {} earlier start points",
+                if later { "beyond" } else { "NOT beyond" },
+                earlier.len()
+            )
+        };
+        let (core_earlier, server_earlier) = self.starts.clone();
+        self.report.compare(
+            S,
+            "first start point after the restart",
+            beyond(&core_earlier, started.start),
+            beyond(&server_earlier, start),
+            vec![format!("core: {}; server: {start}", started.start)],
+        );
+        self.note_starts(&[started.start], &[start]);
+        let stop_core = self.core.stop(sql(1))?.map_err(core_refused)?;
+        let stop = session.backup_stop()?.map_err(server_refused)?;
+        session.close()?;
+        let core_stopped = vec![("R".to_string(), started, stop_core)];
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(vec![Self::sql_backup("R", &label, start, stop)], from)?;
+        self.compare(S, &core, &server, true);
+        Ok(())
+    }
+
+    /// Every history file the server archived, against the backups that stopped.
+    fn archive(&mut self) -> Result<(), Error> {
+        const S: &str = "archive";
+        let archived = self.args.server.archived_history_files()?;
+        let core_files: Vec<(String, String)> = self
+            .core_stopped
+            .iter()
+            .filter_map(|&b| self.core.history(b))
+            .collect();
+        let round_trip = |files: &[(String, String)]| {
+            let mut details = Vec::new();
+            let ok = files
+                .iter()
+                .filter(|(name, text)| {
+                    match backup_coordinator::label::BackupHistory::parse(text, self.seg) {
+                        Ok(h) if h.render() == *text => true,
+                        Ok(_) => {
+                            details.push(format!("{name}: renders back differently"));
+                            false
+                        }
+                        Err(e) => {
+                            details.push(format!("{name}: {e}"));
+                            false
+                        }
+                    }
+                })
+                .count();
+            (format!("{ok} of {}", files.len()), details)
+        };
+        let (core_value, mut details) = round_trip(&core_files);
+        let (server_value, server_details) = round_trip(&archived);
+        details.extend(server_details);
+        self.report.compare(
+            S,
+            "every history file parses, renders back byte for byte",
+            core_value,
+            server_value,
+            details,
+        );
+        self.report.compare(
+            S,
+            "history files (one per stopped backup)",
+            format!("{} files", self.core.history_files_written()),
+            format!("{} files", archived.len()),
+            vec![],
+        );
+        // The names the core computes from the start point and timeline of every backup the
+        // server stopped, against the names of the files the server archived.
+        let computed: BTreeSet<String> = self
+            .server_stopped
+            .iter()
+            .map(|&start| HistoryFileName::new(self.timeline, start, self.seg).to_string())
+            .collect();
+        let names: BTreeSet<String> = archived.iter().map(|(name, _)| name.clone()).collect();
+        let details: Vec<String> = computed
+            .difference(&names)
+            .map(|n| format!("computed, not archived: {n}"))
+            .chain(
+                names
+                    .difference(&computed)
+                    .map(|n| format!("archived, not computed: {n}")),
+            )
+            .collect();
+        let verdict = if computed == names {
+            Verdict::Same
+        } else {
+            Verdict::Differs
+        };
+        self.report.push(
+            S,
+            "archived file names = names the core computes",
+            format!("{} names", computed.len()),
+            format!("{} names", names.len()),
+            verdict,
+            details,
+        );
+        self.label_file_row(S)?;
+        Ok(())
+    }
+
+    /// The sizes of page-change records: the core sizes a change and a full-page image with
+    /// fixed constants, which only move its LSNs; no compared fact depends on them. Reported
+    /// so that the modelling choice is visible, never silently equal.
+    fn page_change_sizes(&mut self) {
+        let describe = |sizes: &BTreeSet<(bool, u32)>| {
+            let list = |image: bool| {
+                let v: Vec<String> = sizes
+                    .iter()
+                    .filter(|(i, _)| *i == image)
+                    .map(|(_, n)| n.to_string())
+                    .collect();
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join("/")
+                }
+            };
+            format!("{} B; {} B with an image", list(false), list(true))
+        };
+        let change = record_bytes::PAGE_CHANGE as u32;
+        let core: BTreeSet<(bool, u32)> = [
+            (false, change),
+            (true, change + record_bytes::PAGE_IMAGE as u32),
+        ]
+        .into();
+        let (core, server) = (describe(&core), describe(&self.page_changes));
+        let verdict = if core == server {
+            Verdict::Same
+        } else {
+            Verdict::Accepted
+        };
+        self.report.push(
+            "page changes",
+            "WAL record length of one page change",
+            core,
+            server,
+            verdict,
+            vec![
+                "accepted modelling choice: the core sizes a page change and its image with the \
+                 constants record_bytes::PAGE_CHANGE and PAGE_IMAGE (a whole page, the free-space \
+                 hole not compressed away); they only move the core's LSNs, and no compared \
+                 fact depends on them"
+                    .to_string(),
+            ],
+        );
+    }
+
+    // ----- helpers -----
+
+    fn label(&self, backup: BackupId) -> Result<String, Error> {
+        self.core
+            .label_of(backup)
+            .ok_or_else(|| Error::CoreStuck(format!("{backup} has no label")))
+    }
+
+    fn note_starts(&mut self, core: &[Lsn], server: &[Lsn]) {
+        self.starts.0.extend_from_slice(core);
+        self.starts.1.extend_from_slice(server);
+    }
+
+    fn label_file_row(&mut self, scenario: &str) -> Result<(), Error> {
+        let word = |present: bool| if present { "present" } else { "absent" };
+        self.report.compare(
+            scenario,
+            "backup_label in the data directory",
+            word(self.core.cluster.data_dir.backup_label.is_some()),
+            word(self.args.server.backup_label_present()),
+            vec![],
+        );
+        Ok(())
+    }
+
+    /// A row for a command that should be refused: the core's typed error against the
+    /// server's message, mapped by [`classify`].
+    fn error_row(
+        &mut self,
+        scenario: &str,
+        check: &str,
+        core: Result<(), StepError>,
+        server: Result<(), ServerError>,
+        label_bytes: usize,
+    ) {
+        let core_text = match &core {
+            Ok(()) => "succeeded".to_string(),
+            Err(e) => format!("StepError::{}", variant_name(e)),
+        };
+        let (server_text, mapped) = match &server {
+            Ok(()) => ("succeeded".to_string(), None),
+            Err(e) => {
+                let mapped = classify(e, label_bytes);
+                let name = mapped.as_ref().map_or("unrecognised".to_string(), |m| {
+                    format!("StepError::{}", variant_name(m))
+                });
+                (format!("{name} ({}: {})", e.code, e.message), mapped)
+            }
+        };
+        let verdict = match (&core, &server, &mapped) {
+            (Ok(()), Ok(()), _) => Verdict::Same,
+            (Err(c), Err(_), Some(m)) if c == m => Verdict::Same,
+            _ => Verdict::Differs,
+        };
+        let details = match &core {
+            Err(e) => vec![format!("core: {e}")],
+            Ok(()) => vec![],
+        };
+        self.report
+            .push(scenario, check, core_text, server_text, verdict, details);
+    }
+}
+
+/// A session or a client process holding a backup.
+enum Held {
+    Session(Box<Session>),
+    Process(HeldBackup),
+}
+
+/// The core error's variant, as the report names it.
+fn variant_name(error: &StepError) -> &'static str {
+    match error {
+        StepError::Label(LabelError::TooLong { .. }) => "Label(TooLong)",
+        StepError::Label(LabelError::NotOneLine { .. }) => "Label(NotOneLine)",
+        StepError::BackupInProgress => "BackupInProgress",
+        StepError::LabelFileExists => "LabelFileExists",
+        StepError::BackupInProgressInSession => "BackupInProgressInSession",
+        StepError::NonExclusiveInProgress => "NonExclusiveInProgress",
+        StepError::NotInProgress => "NotInProgress",
+        StepError::ExclusiveNotInProgress => "ExclusiveNotInProgress",
+        StepError::TempLabelExists => "TempLabelExists",
+        StepError::TempLabelMissing => "TempLabelMissing",
+        StepError::HistoryFileExists => "HistoryFileExists",
+        StepError::Io(_) => "Io",
+        StepError::Cancelled => "Cancelled",
+    }
+}
+
+fn outcome<T, E: std::fmt::Display>(result: &Result<T, E>, success: &str) -> String {
+    match result {
+        Ok(_) => success.to_string(),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(Error::Unexpected("a session thread panicked".into())))
+}
+
+fn core_refused(error: StepError) -> Error {
+    Error::CoreStuck(format!(
+        "the core refused a command the script needs: {error}"
+    ))
+}
+
+fn server_refused(error: ServerError) -> Error {
+    Error::Unexpected(format!(
+        "the server refused a command the script needs: {error}"
+    ))
+}
+
+/// START WAL LOCATION of a label text (enough to find its backup even if the label does not
+/// parse; the parse itself is a compared check).
+fn label_start(text: &str) -> Option<Lsn> {
+    let rest = text.strip_prefix("START WAL LOCATION: ")?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// CHECKPOINT LOCATION of a label text.
+fn label_checkpoint(text: &str) -> Option<Lsn> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("CHECKPOINT LOCATION: "))
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(message: &str) -> ServerError {
+        ServerError {
+            code: "55000".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn postgres_messages_map_to_the_core_errors() {
+        assert_eq!(
+            classify(
+                &refused("a backup is already in progress in this session"),
+                0
+            ),
+            Some(StepError::BackupInProgressInSession)
+        );
+        assert_eq!(
+            classify(&refused("backup is not in progress"), 0),
+            Some(StepError::NotInProgress)
+        );
+        assert_eq!(
+            classify(&refused("backup label too long (max 1024 bytes)"), 1025),
+            Some(StepError::Label(LabelError::TooLong { bytes: 1025 }))
+        );
+        assert_eq!(classify(&refused("something else"), 0), None);
+    }
+
+    #[test]
+    fn error_names_are_the_variants() {
+        assert_eq!(
+            variant_name(&StepError::BackupInProgressInSession),
+            "BackupInProgressInSession"
+        );
+        assert_eq!(
+            variant_name(&StepError::Label(LabelError::TooLong { bytes: 3 })),
+            "Label(TooLong)"
+        );
+    }
+
+    #[test]
+    fn label_lines_are_found() {
+        let text = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+                    CHECKPOINT LOCATION: 0/2000060\n";
+        assert_eq!(label_start(text), Some(Lsn(0x0200_0028)));
+        assert_eq!(label_checkpoint(text), Some(Lsn(0x0200_0060)));
+    }
+}

@@ -1,0 +1,643 @@
+//! The real server: sessions (the `postgres` crate, one connection each, kept open across
+//! statements), WAL read back with `pg_walinspect`, `pg_ctl` for an immediate shutdown and a
+//! restart, `pg_basebackup` for streamed backups, and the data directory, archive and log.
+
+use crate::args::ServerSpec;
+use crate::error::Error;
+use backup_coordinator::lsn::Lsn;
+use postgres::{Client, NoTls};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the suite waits for anything the server does on its own.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// An ERROR the server answered a statement with: an observation, not a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    /// SQLSTATE.
+    pub code: String,
+    /// The primary message.
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ERROR {}: {}", self.code, self.message)
+    }
+}
+
+/// What `pg_backup_stop()` returned.
+#[derive(Clone, Debug)]
+pub struct SqlStop {
+    /// `lsn`: the stop point.
+    pub stop: Lsn,
+    /// `labelfile`: the backup_label text.
+    pub label_file: String,
+}
+
+/// One WAL record, as `pg_get_wal_records_info` shows it.
+#[derive(Clone, Debug)]
+pub struct WalRecord {
+    /// Where it begins.
+    pub start: Lsn,
+    /// Where it ends.
+    pub end: Lsn,
+    /// Resource manager (`XLOG`, `Heap`, ...).
+    pub rmgr: String,
+    /// Record type (`BACKUP_END`, `CHECKPOINT_ONLINE`, ...).
+    pub kind: String,
+    /// Total record length in bytes.
+    pub length: u32,
+    /// Bytes of full-page images in it.
+    pub fpi_length: u32,
+    /// The rmgr's description.
+    pub description: String,
+    /// Block references.
+    pub block_ref: String,
+}
+
+impl ServerSpec {
+    /// The connection string of a session named `app`.
+    pub fn conninfo(&self, app: &str) -> String {
+        format!(
+            "host={} port={} user={} dbname={} application_name={} connect_timeout=10",
+            self.host, self.port, self.user, self.dbname, app
+        )
+    }
+
+    /// Opens a session.
+    pub fn connect(&self, app: &str) -> Result<Session, Error> {
+        Session::connect(&self.conninfo(app), app)
+    }
+
+    /// Runs pg_ctl with `args` (as `pg_ctl_user` when set).
+    pub fn pg_ctl(&self, args: &[&str]) -> Result<(), Error> {
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let mut command = match &self.pg_ctl_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&pg_ctl);
+                c
+            }
+            None => Command::new(&pg_ctl),
+        };
+        command.args(args).stdin(Stdio::null());
+        let what = format!("pg_ctl {}", args.join(" "));
+        let output = command.output().map_err(|source| Error::Io {
+            what: "running",
+            path: pg_ctl.clone(),
+            source,
+        })?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Program {
+                what,
+                status: output.status.to_string(),
+                detail: last_line(&output.stderr, &output.stdout),
+            })
+        }
+    }
+
+    /// `pg_ctl stop -m immediate`: every process is killed, nothing is cleaned up.
+    pub fn stop_immediate(&self) -> Result<(), Error> {
+        let pgdata = self.pgdata.to_string_lossy().into_owned();
+        self.pg_ctl(&["-D", &pgdata, "-m", "immediate", "-w", "stop"])
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections (after crash recovery).
+    pub fn start(&self) -> Result<(), Error> {
+        let pgdata = self.pgdata.to_string_lossy().into_owned();
+        let log = self.server_log.to_string_lossy().into_owned();
+        self.pg_ctl(&["-D", &pgdata, "-l", &log, "-w", "-t", "60", "start"])
+    }
+
+    /// Whether the data directory holds a `backup_label`.
+    pub fn backup_label_present(&self) -> bool {
+        self.pgdata.join("backup_label").symlink_metadata().is_ok()
+    }
+
+    /// The server log's current length: where lines logged from now on begin.
+    pub fn log_offset(&self) -> Result<u64, Error> {
+        std::fs::metadata(&self.server_log)
+            .map(|m| m.len())
+            .map_err(|source| Error::Io {
+                what: "reading the server log",
+                path: self.server_log.clone(),
+                source,
+            })
+    }
+
+    /// Whether the server logged, after byte `since` of its log, that backend `pid` aborted
+    /// its backup at exit (`do_pg_abort_backup`'s "aborting backup due to backend exiting
+    /// before pg_backup_stop was called"). The log line prefix is `%m [%p] `.
+    pub fn logged_abort_at_exit(&self, pid: i32, since: u64) -> Result<bool, Error> {
+        let text = std::fs::read(&self.server_log).map_err(|source| Error::Io {
+            what: "reading the server log",
+            path: self.server_log.clone(),
+            source,
+        })?;
+        let start = usize::try_from(since).unwrap_or(usize::MAX).min(text.len());
+        let text = String::from_utf8_lossy(&text[start..]);
+        let marker = format!("[{pid}] WARNING:  aborting backup due to backend exiting");
+        Ok(text.lines().any(|line| line.contains(&marker)))
+    }
+
+    /// Starts `pg_basebackup -Ft -X fetch --checkpoint=fast` into `dir` with `label`.
+    pub fn spawn_basebackup(&self, label: &str, dir: &Path) -> Result<Child, Error> {
+        let program = self.bindir.join("pg_basebackup");
+        Command::new(&program)
+            .arg("-h")
+            .arg(&self.host)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-U")
+            .arg(&self.user)
+            .arg("-D")
+            .arg(dir)
+            .args(["-Ft", "-X", "fetch", "--checkpoint=fast", "--no-sync", "-l"])
+            .arg(label)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: program,
+                source,
+            })
+    }
+
+    /// The `backup_label` member of `dir/base.tar`, byte for byte.
+    pub fn streamed_label(&self, dir: &Path) -> Result<String, Error> {
+        let path = dir.join("base.tar");
+        let io = |source| Error::Io {
+            what: "reading",
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let mut archive = tar::Archive::new(file);
+        for entry in archive.entries().map_err(io)? {
+            let mut entry = entry.map_err(io)?;
+            if entry.path().map_err(io)?.as_os_str() == "backup_label" {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(io)?;
+                return Ok(text);
+            }
+        }
+        Err(Error::Unexpected(format!(
+            "{} has no backup_label member",
+            path.display()
+        )))
+    }
+
+    /// The history files in the archive: (file name, text), sorted by name.
+    pub fn archived_history_files(&self) -> Result<Vec<(String, String)>, Error> {
+        let io = |path: &Path, source| Error::Io {
+            what: "reading",
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&self.archive_dir).map_err(|e| io(&self.archive_dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&self.archive_dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".backup") {
+                let path = entry.path();
+                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                out.push((name, text));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Waits (up to [`WAIT`]) until the archive holds a history file for every start point
+    /// in `starts`: archiving is asynchronous for streamed backups, which stop without
+    /// waiting for it. False if some never arrived (the rows then show which is missing).
+    pub fn wait_for_history_files(&self, starts: &[Lsn]) -> Result<bool, Error> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let files = self.archived_history_files()?;
+            let missing = starts.iter().any(|start| {
+                let line = format!("START WAL LOCATION: {start} ");
+                !files.iter().any(|(_, text)| text.starts_with(&line))
+            });
+            if !missing {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A scratch directory for one pg_basebackup.
+    pub fn work_path(&self, name: &str) -> PathBuf {
+        self.work_dir.join(name)
+    }
+}
+
+fn last_line(stderr: &[u8], stdout: &[u8]) -> String {
+    let text = if stderr.iter().any(|b| !b.is_ascii_whitespace()) {
+        stderr
+    } else {
+        stdout
+    };
+    String::from_utf8_lossy(text)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)")
+        .trim()
+        .to_string()
+}
+
+/// Waits for `child` and fails with its last line of output if it failed.
+pub fn wait_program(child: Child, what: &str) -> Result<(), Error> {
+    let output = child.wait_with_output().map_err(|source| Error::Io {
+        what: "waiting for",
+        path: PathBuf::from(what),
+        source,
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Program {
+            what: what.to_string(),
+            status: output.status.to_string(),
+            detail: last_line(&output.stderr, &output.stdout),
+        })
+    }
+}
+
+/// One open connection to the server.
+pub struct Session {
+    client: Client,
+    /// Its backend's process id.
+    pub pid: i32,
+    /// Its name (application_name), for messages.
+    pub name: String,
+}
+
+fn parse_lsn(text: &str, what: &str) -> Result<Lsn, Error> {
+    text.parse()
+        .map_err(|e| Error::Unexpected(format!("{what}: {text:?} is not an LSN ({e})")))
+}
+
+impl Session {
+    /// Connects with `conninfo`.
+    pub fn connect(conninfo: &str, name: &str) -> Result<Session, Error> {
+        let mut client = Client::connect(conninfo, NoTls).map_err(|source| Error::Connect {
+            target: conninfo.to_string(),
+            source,
+        })?;
+        let row = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .map_err(|source| Error::Sql {
+                what: format!("{name}: pg_backend_pid()"),
+                source,
+            })?;
+        let pid = row.try_get(0).map_err(|source| Error::Sql {
+            what: format!("{name}: pg_backend_pid()"),
+            source,
+        })?;
+        Ok(Session {
+            client,
+            pid,
+            name: name.to_string(),
+        })
+    }
+
+    fn sql_error(&self, what: &str, source: postgres::Error) -> Error {
+        Error::Sql {
+            what: format!("{}: {what}", self.name),
+            source,
+        }
+    }
+
+    /// Runs statements that must succeed.
+    pub fn execute(&mut self, sql: &str) -> Result<(), Error> {
+        self.client
+            .batch_execute(sql)
+            .map_err(|e| self.sql_error(sql, e))
+    }
+
+    /// One text value from a query that must succeed.
+    pub fn text(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<String, Error> {
+        let row = self
+            .client
+            .query_one(sql, params)
+            .map_err(|e| self.sql_error(sql, e))?;
+        row.try_get(0).map_err(|e| self.sql_error(sql, e))
+    }
+
+    /// Every text value of the first column.
+    pub fn texts(&mut self, sql: &str) -> Result<Vec<String>, Error> {
+        let rows = self
+            .client
+            .query(sql, &[])
+            .map_err(|e| self.sql_error(sql, e))?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(|e| self.sql_error(sql, e)))
+            .collect()
+    }
+
+    /// An LSN from a query returning `pg_lsn::text`.
+    pub fn lsn(&mut self, sql: &str) -> Result<Lsn, Error> {
+        let text = self.text(sql, &[])?;
+        parse_lsn(&text, sql)
+    }
+
+    /// The WAL insert position.
+    pub fn insert_lsn(&mut self) -> Result<Lsn, Error> {
+        self.lsn("SELECT pg_current_wal_insert_lsn()::text")
+    }
+
+    /// The WAL flush position (everything before it can be read back).
+    pub fn flush_lsn(&mut self) -> Result<Lsn, Error> {
+        self.lsn("SELECT pg_current_wal_flush_lsn()::text")
+    }
+
+    /// Splits a statement's outcome into an answer, an ERROR the server gave (an
+    /// observation), or a failure of the connection (an error of the suite).
+    fn answer<T>(
+        &self,
+        what: &str,
+        result: Result<T, postgres::Error>,
+    ) -> Result<Result<T, ServerError>, Error> {
+        match result {
+            Ok(value) => Ok(Ok(value)),
+            Err(err) => match err.as_db_error() {
+                Some(db) => Ok(Err(ServerError {
+                    code: db.code().code().to_string(),
+                    message: db.message().to_string(),
+                })),
+                None => Err(self.sql_error(what, err)),
+            },
+        }
+    }
+
+    /// `pg_backup_start(label, true)`: the start point, or the server's ERROR.
+    pub fn backup_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
+        let sql = "SELECT pg_backup_start($1, true)::text";
+        let result = self
+            .client
+            .query_one(sql, &[&label])
+            .and_then(|row| row.try_get::<_, String>(0));
+        match self.answer(sql, result)? {
+            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_backup_start")?)),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `pg_backup_stop()` (waiting for archiving): stop point and label, or the server's ERROR.
+    pub fn backup_stop(&mut self) -> Result<Result<SqlStop, ServerError>, Error> {
+        let sql = "SELECT lsn::text, labelfile FROM pg_backup_stop()";
+        let result = self.client.query_one(sql, &[]).and_then(|row| {
+            let lsn: String = row.try_get(0)?;
+            let label: String = row.try_get(1)?;
+            Ok((lsn, label))
+        });
+        match self.answer(sql, result)? {
+            Ok((lsn, label_file)) => Ok(Ok(SqlStop {
+                stop: parse_lsn(&lsn, "pg_backup_stop")?,
+                label_file,
+            })),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// The WAL records from `from` up to `to`.
+    pub fn wal_records(&mut self, from: Lsn, to: Lsn) -> Result<Vec<WalRecord>, Error> {
+        let sql = "SELECT start_lsn::text, end_lsn::text, resource_manager, record_type, \
+                   record_length, fpi_length, description, coalesce(block_ref, '') \
+                   FROM pg_get_wal_records_info($1::text::pg_lsn, $2::text::pg_lsn)";
+        let rows = self
+            .client
+            .query(sql, &[&from.to_string(), &to.to_string()])
+            .map_err(|e| self.sql_error("pg_get_wal_records_info", e))?;
+        rows.iter().map(|row| self.wal_row(row)).collect()
+    }
+
+    /// The WAL record at `at`.
+    pub fn wal_record(&mut self, at: Lsn) -> Result<WalRecord, Error> {
+        let sql = "SELECT start_lsn::text, end_lsn::text, resource_manager, record_type, \
+                   record_length, fpi_length, description, coalesce(block_ref, '') \
+                   FROM pg_get_wal_record_info($1::text::pg_lsn)";
+        let row = self
+            .client
+            .query_one(sql, &[&at.to_string()])
+            .map_err(|e| self.sql_error("pg_get_wal_record_info", e))?;
+        self.wal_row(&row)
+    }
+
+    fn wal_row(&self, row: &postgres::Row) -> Result<WalRecord, Error> {
+        let get_text = |i: usize| -> Result<String, Error> {
+            row.try_get::<_, Option<String>>(i)
+                .map(Option::unwrap_or_default)
+                .map_err(|e| self.sql_error("reading a WAL record", e))
+        };
+        let get_int = |i: usize| -> Result<u32, Error> {
+            let n: Option<i32> = row
+                .try_get(i)
+                .map_err(|e| self.sql_error("reading a WAL record", e))?;
+            Ok(n.unwrap_or(0).max(0) as u32)
+        };
+        Ok(WalRecord {
+            start: parse_lsn(&get_text(0)?, "start_lsn")?,
+            end: parse_lsn(&get_text(1)?, "end_lsn")?,
+            rmgr: get_text(2)?,
+            kind: get_text(3)?,
+            length: get_int(4)?,
+            fpi_length: get_int(5)?,
+            description: get_text(6)?,
+            block_ref: get_text(7)?,
+        })
+    }
+
+    /// `pg_terminate_backend(pid, timeout)`: true once the backend has exited.
+    pub fn terminate(&mut self, pid: i32) -> Result<bool, Error> {
+        let sql = "SELECT pg_terminate_backend($1, 10000)";
+        let row = self
+            .client
+            .query_one(sql, &[&pid])
+            .map_err(|e| self.sql_error(sql, e))?;
+        row.try_get(0).map_err(|e| self.sql_error(sql, e))
+    }
+
+    /// Waits until backend `pid` has exited: it leaves `pg_stat_activity` only after its
+    /// `before_shmem_exit` callbacks (the backup abort among them) have run.
+    pub fn wait_backend_gone(&mut self, pid: i32) -> Result<(), Error> {
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let row = self
+                .client
+                .query_one(sql, &[&pid])
+                .map_err(|e| self.sql_error(sql, e))?;
+            let count: i64 = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+            if count == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("backend {pid} to exit"),
+                    seconds: WAIT.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Closes the connection cleanly (the client sends Terminate).
+    pub fn close(self) -> Result<(), Error> {
+        let name = self.name.clone();
+        self.client.close().map_err(|source| Error::Sql {
+            what: format!("{name}: closing the connection"),
+            source,
+        })
+    }
+
+    /// Drops a connection whose server is gone (after an immediate shutdown).
+    pub fn abandon(self) {
+        drop(self.client);
+    }
+}
+
+/// A client in its own process holding a backup open: killed with SIGKILL, it vanishes
+/// without a word to the server.
+pub struct HeldBackup {
+    child: Child,
+    /// The backend's pid.
+    pub pid: i32,
+    /// The start point `pg_backup_start` returned.
+    pub start: Lsn,
+}
+
+impl HeldBackup {
+    /// Starts `pg-conformance hold-backup` and waits until its backup has started.
+    pub fn spawn(spec: &ServerSpec, label: &str) -> Result<HeldBackup, Error> {
+        let exe = std::env::current_exe().map_err(|source| Error::Io {
+            what: "locating",
+            path: PathBuf::from("pg-conformance"),
+            source,
+        })?;
+        let mut child = Command::new(&exe)
+            .arg("hold-backup")
+            .arg(spec.conninfo("conformance-killed-client"))
+            .arg(label)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: exe.clone(),
+                source,
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Unexpected("the held client has no stdout".into()))?;
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let parsed = match read {
+            Ok(_) => {
+                let mut parts = line.split_whitespace();
+                match (parts.next().map(str::parse::<i32>), parts.next()) {
+                    (Some(Ok(pid)), Some(lsn)) => {
+                        parse_lsn(lsn, "held backup start").map(|start| (pid, start))
+                    }
+                    _ => Err(Error::Unexpected(format!(
+                        "the held client printed {line:?}, not \"<pid> <lsn>\""
+                    ))),
+                }
+            }
+            Err(source) => Err(Error::Io {
+                what: "reading from",
+                path: exe,
+                source,
+            }),
+        };
+        match parsed {
+            Ok((pid, start)) => Ok(HeldBackup { child, pid, start }),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err)
+            }
+        }
+    }
+
+    /// SIGKILL: the process dies; the kernel closes its socket.
+    pub fn kill(mut self) -> Result<(), Error> {
+        self.child.kill().map_err(|source| Error::Io {
+            what: "killing",
+            path: PathBuf::from("the held client"),
+            source,
+        })?;
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+/// The body of `pg-conformance hold-backup`: start a backup, say so, and wait (for SIGKILL,
+/// or for stdin to close, which ends the process normally).
+pub fn hold_backup(conninfo: &str, label: &str) -> Result<(), Error> {
+    let mut session = Session::connect(conninfo, "held client")?;
+    let start = match session.backup_start(label)? {
+        Ok(start) => start,
+        Err(refused) => return Err(Error::Unexpected(format!("pg_backup_start: {refused}"))),
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{} {start}", session.pid)
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Io {
+                what: "writing to",
+                path: PathBuf::from("stdout"),
+                source,
+            })?;
+    }
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    session.close()
+}
+
+/// Parses the redo point out of a checkpoint record's description (`redo 0/2000028; tli 1; ...`).
+pub fn checkpoint_redo(description: &str) -> Option<Lsn> {
+    let rest = description.strip_prefix("redo ")?;
+    let lsn = rest.split(';').next()?;
+    lsn.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redo_is_read_from_a_checkpoint_description() {
+        let d = "redo 0/6000028; tli 1; prev tli 1; fpw false; xid 0:735; oid 24576; online";
+        assert_eq!(checkpoint_redo(d), Some(Lsn(0x0600_0028)));
+        assert_eq!(checkpoint_redo("0/6000028"), None);
+    }
+
+    #[test]
+    fn last_line_prefers_stderr() {
+        assert_eq!(last_line(b"a\nb failed\n\n", b"out"), "b failed");
+        assert_eq!(last_line(b"  \n", b"only out\n"), "only out");
+        assert_eq!(last_line(b"", b""), "(no output)");
+    }
+}
