@@ -303,8 +303,7 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
     }
     let holding_exclusive = |b: &Backup| b.mode == BackupMode::Exclusive && b.unit == Unit::Held;
     let taken = cluster.shared.exclusive != ExclusiveState::None;
-    let held =
-        cluster.backups.iter().any(|b| holding_exclusive(b)) || cluster.ghost.leaked_exclusive;
+    let held = cluster.backups.iter().any(holding_exclusive) || cluster.ghost.leaked_exclusive;
     if taken != held {
         let exclusive_holders = ids(cluster, holding_exclusive);
         return Err(Violation::new(

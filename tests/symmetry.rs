@@ -17,7 +17,7 @@ fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
     let s = |id: SessionId| SessionId(new_of_old[usize::from(id.0)]);
     let b = |id: BackupId| BackupId(id.0 + shift);
     let mut out = c.clone();
-    out.sessions = order.iter().map(|&old| c.sessions[old].clone()).collect();
+    out.sessions = order.iter().map(|&old| c.sessions[old]).collect();
     for session in &mut out.sessions {
         session.backup = session.backup.map(b);
     }
