@@ -1,35 +1,28 @@
 //! An exhaustive stateright model of the backup coordinator. Its state is the core's
 //! [`Cluster`], its actions are exactly `Cluster::actions()` and its transitions
-//! `Cluster::apply()`: there is no protocol logic here, only the properties (each calling the
-//! core's invariant functions), the `sometimes` properties that prove the bounds reach the
-//! interesting cases, one `eventually` property, and the running and reporting of a check.
-//!
-//! Counterexamples are shortest: BFS with one thread finds shortest paths; a violation found
-//! by DFS, several threads or symmetry is searched again with a one-thread BFS bounded by the
-//! depth found. Every report states the bounds and the chance of a fingerprint collision.
+//! `Cluster::apply()`: there is no protocol logic here, only the properties (each `always`
+//! calling one of the core's invariant functions), the `sometimes` cases that prove the bounds
+//! reach what they claim to test, one `eventually` property, and the running and reporting of
+//! a check ([`report`]) with shortest counterexamples ([`shortest`]).
+
+pub mod report;
+pub mod shortest;
+
+pub use report::{
+    CheckOptions, Expectation, ModelError, ModelReport, PropertyOutcome, Search, Verdict,
+};
 
 use backup_coordinator::action::{Action, Fault};
 use backup_coordinator::invariants::{self, INVARIANTS};
-use backup_coordinator::state::{BackupMode, Pc, SessionId};
-use backup_coordinator::trace::{describe_config, Trace};
+use backup_coordinator::state::{BackupMode, BackupPhase, Pc, SessionId};
 use backup_coordinator::{Cluster, Config, Variant};
-use serde::Serialize;
-use stateright::{Checker, HasDiscoveries, Model, Property};
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
-
-/// The model: a design and its bounds.
-#[derive(Clone, Debug)]
-pub struct BackupModel {
-    /// The design under test.
-    pub variant: Variant,
-    /// The bounds and settings.
-    pub config: Config,
-}
+use stateright::{Model, Property};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The model's default bounds: two SQL sessions and one WAL sender, one backup each, one page
-/// writer with one write, and one fault (any kind). Exclusive backups are offered where the
-/// design has them.
+/// writer with one write to one page, and one fault (error, cancel or disconnect). Exclusive
+/// backups are offered where the design has them.
 pub fn default_bounds() -> Config {
     Config {
         sql_sessions: 2,
@@ -41,6 +34,66 @@ pub fn default_bounds() -> Config {
         pages: 1,
         page_writes: 1,
         ..Config::default()
+    }
+}
+
+/// The model: a design and its bounds.
+#[derive(Clone, Debug)]
+pub struct BackupModel {
+    /// The design under test.
+    pub variant: Variant,
+    /// The bounds and settings.
+    pub config: Config,
+    /// One latch per `always` property, then per `sometimes` case: set once the property has
+    /// its discovery in the current run. stateright 0.31 records a discovery again (cloning
+    /// its path) every time the condition triggers; after the latch the condition reports
+    /// "nothing new", which leaves every verdict as it is. Fresh for every run.
+    latches: Arc<[AtomicBool; LATCHES]>,
+    /// Set to stop the search: no new state is then within the boundary, so the search
+    /// drains. (stateright 0.31's own timeout is only consulted when a worker asks for work,
+    /// which a single DFS worker never does.)
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl BackupModel {
+    /// A model of `variant` within `config`'s bounds.
+    pub fn new(variant: Variant, config: Config) -> Result<Self, ModelError> {
+        config.validate()?;
+        Ok(BackupModel {
+            variant,
+            config,
+            latches: fresh_latches(),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The same model with fresh latches, for a new run.
+    pub(crate) fn fresh(&self) -> Self {
+        BackupModel {
+            latches: fresh_latches(),
+            stop: Arc::new(AtomicBool::new(false)),
+            ..self.clone()
+        }
+    }
+
+    /// The names of the `sometimes` cases these bounds can reach, and therefore must.
+    pub fn reachable_cases(&self) -> Vec<&'static str> {
+        CASES
+            .iter()
+            .filter(|c| (c.applies)(self))
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// What kind of property `name` is.
+    pub fn expectation_of(&self, name: &str) -> Expectation {
+        if name == EVENTUALLY {
+            Expectation::Eventually
+        } else if ALWAYS.iter().any(|(n, _)| *n == name) {
+            Expectation::Always
+        } else {
+            Expectation::Sometimes
+        }
     }
 }
 
@@ -67,17 +120,22 @@ impl Model for BackupModel {
     fn properties(&self) -> Vec<Property<Self>> {
         let mut out: Vec<Property<Self>> = ALWAYS
             .iter()
-            .map(|&(name, f)| Property::always(name, f))
+            .zip(LATCHED_ALWAYS)
+            .map(|(&(name, _), f)| Property::always(name, f))
             .collect();
-        out.extend(
-            self.reachable_cases()
-                .into_iter()
-                .map(|(name, f)| Property::sometimes(name, f)),
-        );
+        for (case, f) in CASES.iter().zip(LATCHED_CASES) {
+            if (case.applies)(self) {
+                out.push(Property::sometimes(case.name, f));
+            }
+        }
         out.push(Property::eventually(EVENTUALLY, |_, s| {
             every_backup_ended(s)
         }));
         out
+    }
+
+    fn within_boundary(&self, _state: &Cluster) -> bool {
+        !self.stop.load(Ordering::Relaxed)
     }
 
     fn format_action(&self, action: &Action) -> String {
@@ -90,10 +148,11 @@ impl Model for BackupModel {
     }
 }
 
-type Condition = fn(&BackupModel, &Cluster) -> bool;
+/// A property's condition.
+pub type Condition = fn(&BackupModel, &Cluster) -> bool;
 
 /// One `always` property per core invariant, named as the core names it.
-const ALWAYS: [(&str, Condition); 14] = [
+pub const ALWAYS: [(&str, Condition); 14] = [
     (INVARIANTS[0].0.name(), |_, s| {
         invariants::counter_matches_backups(s).is_ok()
     }),
@@ -144,7 +203,7 @@ pub const EVENTUALLY: &str = "every started backup ends";
 /// Every backup begun has ended (stopped, failed, or lost in a crash), no command is half
 /// done, and every session has used its budget of backups (or the server is down). False in
 /// the initial state, so a path satisfies it only by getting every backup to its end.
-fn every_backup_ended(s: &Cluster) -> bool {
+pub fn every_backup_ended(s: &Cluster) -> bool {
     let budgets_used = s
         .sessions
         .iter()
@@ -152,75 +211,96 @@ fn every_backup_ended(s: &Cluster) -> bool {
     s.backups.is_empty() && invariants::quiescent(s) && (budgets_used || s.is_down())
 }
 
-/// A `sometimes` property: a case the bounds must reach.
-pub type Case = (&'static str, Condition);
-
-impl BackupModel {
-    /// The cases these bounds can reach and therefore must: a `sometimes` property that is
-    /// never reached means the bounds are too small to test what they claim to.
-    pub fn reachable_cases(&self) -> Vec<Case> {
-        let c = &self.config;
-        let rules = self.variant.rules();
-        let sessions = usize::from(c.sql_sessions) + usize::from(c.walsenders);
-        let exclusive = rules.has_exclusive() && c.exclusive_backups;
-        let mut out: Vec<Case> = Vec::new();
-        out.push(("a backup stops successfully", |_, s| {
-            !s.data_dir.history.is_empty()
-        }));
-        if sessions >= 2 {
-            out.push(("two backups active at once", |_, s| {
-                s.backups.iter().filter(|b| b.needs_forcing()).count() >= 2
-            }));
-            out.push(("one checkpoint serves two starts", |_, s| {
-                one_checkpoint_serves_two(s)
-            }));
-        }
-        if exclusive && c.sql_sessions >= 1 && c.walsenders >= 1 {
-            out.push(("an exclusive and a streamed backup at once", |_, s| {
-                let live = |mode| {
-                    s.backups
-                        .iter()
-                        .any(|b| b.mode == mode && b.needs_forcing())
-                };
-                live(BackupMode::Exclusive) && live(BackupMode::Streamed)
-            }));
-        }
-        if c.crashes >= 1 {
-            out.push(("a crash can strike while a backup runs", |_, s| {
-                s.is_enabled(Action::Crash) && s.backups.iter().any(|b| b.needs_forcing())
-            }));
-        }
-        if c.writers >= 1 && c.page_writes >= 1 && c.pages >= 1 {
-            out.push(("a page is changed while a backup copies", |_, s| {
-                s.backups.iter().any(|b| {
-                    b.phase == backup_coordinator::state::BackupPhase::Running
-                        && b.accepted
-                        && s.pages.iter().any(|&lsn| lsn > b.start)
-                })
-            }));
-        }
-        if c.faults >= 1 {
-            out.push(("a fault can strike a running backup", |_, s| {
-                (0..s.sessions.len()).any(|i| {
-                    let session = SessionId(i as u8);
-                    let holds = s.sessions[i]
-                        .backup
-                        .and_then(|b| s.backup(b))
-                        .is_some_and(|b| b.needs_forcing());
-                    holds
-                        && [Fault::Error, Fault::Cancel, Fault::Disconnect]
-                            .into_iter()
-                            .any(|fault| s.is_enabled(Action::Fault { session, fault }))
-                })
-            }));
-        }
-        out
-    }
+/// A `sometimes` property: a case the bounds must reach when `applies` says they can.
+pub struct Case {
+    /// Its name.
+    pub name: &'static str,
+    /// Whether these bounds can reach it (then they must: a `sometimes` property that is never
+    /// reached means the bounds are too small to test what they claim to).
+    pub applies: fn(&BackupModel) -> bool,
+    /// The condition.
+    pub condition: Condition,
 }
+
+fn sessions(m: &BackupModel) -> usize {
+    usize::from(m.config.sql_sessions) + usize::from(m.config.walsenders)
+}
+
+/// Every case, in report order.
+pub const CASES: [Case; 7] = [
+    Case {
+        name: "a backup stops successfully",
+        applies: |_| true,
+        condition: |_, s| !s.data_dir.history.is_empty(),
+    },
+    Case {
+        name: "two backups active at once",
+        applies: |m| sessions(m) >= 2,
+        condition: |_, s| s.backups.iter().filter(|b| b.needs_forcing()).count() >= 2,
+    },
+    Case {
+        name: "one checkpoint serves two starts",
+        applies: |m| sessions(m) >= 2,
+        condition: |_, s| one_checkpoint_serves_two(s),
+    },
+    Case {
+        name: "an exclusive and a streamed backup at once",
+        applies: |m| {
+            let c = &m.config;
+            m.variant.rules().has_exclusive()
+                && c.exclusive_backups
+                && c.sql_sessions >= 1
+                && c.walsenders >= 1
+        },
+        condition: |_, s| {
+            let live = |mode| {
+                s.backups
+                    .iter()
+                    .any(|b| b.mode == mode && b.needs_forcing())
+            };
+            live(BackupMode::Exclusive) && live(BackupMode::Streamed)
+        },
+    },
+    Case {
+        name: "a crash can strike while a backup runs",
+        applies: |m| m.config.crashes >= 1,
+        condition: |_, s| {
+            s.is_enabled(Action::Crash) && s.backups.iter().any(|b| b.needs_forcing())
+        },
+    },
+    Case {
+        name: "a page is changed while a backup copies",
+        applies: |m| m.config.writers >= 1 && m.config.page_writes >= 1 && m.config.pages >= 1,
+        condition: |_, s| {
+            s.backups.iter().any(|b| {
+                b.phase == BackupPhase::Running
+                    && b.accepted
+                    && s.pages.iter().any(|&lsn| lsn > b.start)
+            })
+        },
+    },
+    Case {
+        name: "a fault can strike a running backup",
+        applies: |m| m.config.faults >= 1,
+        condition: |_, s| {
+            (0..s.sessions.len()).any(|i| {
+                let session = SessionId(i as u8);
+                let holds = s.sessions[i]
+                    .backup
+                    .and_then(|b| s.backup(b))
+                    .is_some_and(|b| b.needs_forcing());
+                holds
+                    && [Fault::Error, Fault::Cancel, Fault::Disconnect]
+                        .into_iter()
+                        .any(|fault| s.is_enabled(Action::Fault { session, fault }))
+            })
+        },
+    },
+];
 
 /// Two sessions waiting on (or just served by) the same completed checkpoint.
 fn one_checkpoint_serves_two(s: &Cluster) -> bool {
-    let waiting: Vec<u32> = s
+    let waiting: smallvec::SmallVec<[u32; 4]> = s
         .sessions
         .iter()
         .filter(|x| matches!(x.pc, Pc::StartWaitCheckpoint | Pc::StartReadControl))
@@ -232,373 +312,61 @@ fn one_checkpoint_serves_two(s: &Cluster) -> bool {
         .any(|(i, t)| s.checkpointer.done > *t && waiting[i + 1..].contains(t))
 }
 
-/// How to search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Search {
-    /// Breadth first: shortest paths (with one thread); holds whole states in its queue.
-    Bfs,
-    /// Depth first: little memory; honours symmetry reduction.
-    Dfs,
+const LATCHES: usize = ALWAYS.len() + CASES.len();
+
+fn fresh_latches() -> Arc<[AtomicBool; LATCHES]> {
+    Arc::new(std::array::from_fn(|_| AtomicBool::new(false)))
 }
 
-/// How to run a check.
-#[derive(Clone, Copy, Debug)]
-pub struct CheckOptions {
-    /// Search order.
-    pub search: Search,
-    /// Worker threads.
-    pub threads: usize,
-    /// Symmetry reduction (DFS only: stateright 0.31's BFS ignores it).
-    pub symmetry: bool,
-    /// Stop after this long (the report then says the check is incomplete).
-    pub timeout: Option<Duration>,
-    /// Re-derive a shortest counterexample for every violated property.
-    pub shortest_counterexamples: bool,
-}
-
-impl Default for CheckOptions {
-    fn default() -> Self {
-        CheckOptions {
-            search: Search::Dfs,
-            threads: 2,
-            symmetry: true,
-            timeout: None,
-            shortest_counterexamples: true,
-        }
+/// The `always` property `I`, latched once violated.
+fn always_property<const I: usize>(model: &BackupModel, state: &Cluster) -> bool {
+    let latch = &model.latches[I];
+    if latch.load(Ordering::Relaxed) {
+        return true;
     }
-}
-
-/// What kind of property.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expectation {
-    /// Must hold in every reachable state.
-    Always,
-    /// Must hold in some reachable state.
-    Sometimes,
-    /// Must hold at some point on every path.
-    Eventually,
-}
-
-/// A property's verdict.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum Verdict {
-    /// An `always` or `eventually` property held in every explored state or path.
-    Holds,
-    /// A counterexample.
-    Violated {
-        /// Its length in actions.
-        length: usize,
-        /// The counterexample, replayed through the core.
-        trace: Trace,
-    },
-    /// A `sometimes` property was reached.
-    Reached {
-        /// Length of the example path.
-        length: usize,
-    },
-    /// A `sometimes` property was never reached: the bounds do not test it.
-    NotReached,
-}
-
-/// One property's outcome.
-#[derive(Clone, Debug, Serialize)]
-pub struct PropertyOutcome {
-    /// Its name.
-    pub name: &'static str,
-    /// Its kind.
-    pub expectation: Expectation,
-    /// Its verdict.
-    #[serde(flatten)]
-    pub verdict: Verdict,
-}
-
-impl PropertyOutcome {
-    /// True when the outcome is a failure (a violation, or a case the bounds never reach).
-    pub fn is_failure(&self) -> bool {
-        matches!(self.verdict, Verdict::Violated { .. } | Verdict::NotReached)
+    let holds = (ALWAYS[I].1)(model, state);
+    if !holds {
+        latch.store(true, Ordering::Relaxed);
     }
+    holds
 }
 
-/// The result of a check.
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelReport {
-    /// The design.
-    pub variant: Variant,
-    /// The bounds.
-    pub bounds: Config,
-    /// The bounds, in words.
-    pub bounds_text: String,
-    /// Search order.
-    pub search: Search,
-    /// Threads.
-    pub threads: usize,
-    /// Symmetry reduction on.
-    pub symmetry: bool,
-    /// Distinct states (representatives, with symmetry).
-    pub unique_states: usize,
-    /// States generated, duplicates included.
-    pub generated_states: usize,
-    /// Longest path explored.
-    pub max_depth: usize,
-    /// Wall time of the search, in seconds.
-    pub seconds: f64,
-    /// Unique states per second.
-    pub states_per_second: f64,
-    /// Peak resident memory of the process, in bytes, where the OS tells it.
-    pub peak_memory_bytes: Option<u64>,
-    /// Chance that two distinct states share a 64-bit fingerprint at this state count.
-    pub collision_probability: f64,
-    /// The search explored everything (no timeout, no early stop).
-    pub complete: bool,
-    /// Every property's outcome.
-    pub properties: Vec<PropertyOutcome>,
+/// The `sometimes` case `I`, latched once reached.
+fn sometimes_property<const I: usize>(model: &BackupModel, state: &Cluster) -> bool {
+    let latch = &model.latches[ALWAYS.len() + I];
+    if latch.load(Ordering::Relaxed) {
+        return false;
+    }
+    let reached = (CASES[I].condition)(model, state);
+    if reached {
+        latch.store(true, Ordering::Relaxed);
+    }
+    reached
 }
 
-impl ModelReport {
-    /// The failing outcomes.
-    pub fn failures(&self) -> impl Iterator<Item = &PropertyOutcome> {
-        self.properties.iter().filter(|p| p.is_failure())
-    }
+const LATCHED_ALWAYS: [Condition; ALWAYS.len()] = [
+    always_property::<0>,
+    always_property::<1>,
+    always_property::<2>,
+    always_property::<3>,
+    always_property::<4>,
+    always_property::<5>,
+    always_property::<6>,
+    always_property::<7>,
+    always_property::<8>,
+    always_property::<9>,
+    always_property::<10>,
+    always_property::<11>,
+    always_property::<12>,
+    always_property::<13>,
+];
 
-    /// The names of the violated properties (always and eventually), sorted.
-    pub fn violated(&self) -> BTreeSet<&'static str> {
-        self.properties
-            .iter()
-            .filter(|p| matches!(p.verdict, Verdict::Violated { .. }))
-            .map(|p| p.name)
-            .collect()
-    }
-
-    /// A summary for a terminal.
-    pub fn render_text(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "model check of {} ({})",
-            self.variant,
-            self.variant.design.summary()
-        );
-        let _ = writeln!(out, "bounds: {}", self.bounds_text);
-        let _ = writeln!(
-            out,
-            "search: {:?}, {} thread(s), symmetry {}; {} unique states ({} generated), max depth {}, {:.2} s, {:.0} states/s{}",
-            self.search,
-            self.threads,
-            if self.symmetry { "on" } else { "off" },
-            self.unique_states,
-            self.generated_states,
-            self.max_depth,
-            self.seconds,
-            self.states_per_second,
-            self.peak_memory_bytes.map(|b| format!(", peak memory {} MiB", b / (1024 * 1024))).unwrap_or_default(),
-        );
-        let _ = writeln!(
-            out,
-            "fingerprint collision probability: {:.1e}",
-            self.collision_probability
-        );
-        if !self.complete {
-            let _ = writeln!(
-                out,
-                "INCOMPLETE: the search stopped before exploring every state"
-            );
-        }
-        for p in &self.properties {
-            let verdict = match &p.verdict {
-                Verdict::Holds => "holds".to_string(),
-                Verdict::Violated { length, .. } => {
-                    format!("VIOLATED (counterexample of {length} steps)")
-                }
-                Verdict::Reached { length } => format!("reached (in {length} steps)"),
-                Verdict::NotReached => "NOT REACHED: the bounds do not test this case".to_string(),
-            };
-            let kind = match p.expectation {
-                Expectation::Always => "always",
-                Expectation::Sometimes => "sometimes",
-                Expectation::Eventually => "eventually",
-            };
-            let _ = writeln!(out, "  {kind:<10} {:<44} {verdict}", p.name);
-        }
-        for p in &self.properties {
-            if let Verdict::Violated { trace, .. } = &p.verdict {
-                let _ = writeln!(out, "\ncounterexample for \"{}\":", p.name);
-                out.push_str(&trace.render_text());
-            }
-        }
-        out
-    }
-}
-
-/// Why a check could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// The configuration is invalid.
-    #[error("invalid bounds: {0}")]
-    Config(#[from] backup_coordinator::config::ConfigError),
-    /// A counterexample path could not be replayed (a bug in the model or the checker).
-    #[error("counterexample for {property} does not replay: {source}")]
-    Replay {
-        /// The property.
-        property: &'static str,
-        /// Why.
-        source: backup_coordinator::trace::ReplayError,
-    },
-}
-
-impl BackupModel {
-    /// A model of `variant` within `config`'s bounds.
-    pub fn new(variant: Variant, config: Config) -> Result<Self, ModelError> {
-        config.validate()?;
-        Ok(BackupModel { variant, config })
-    }
-
-    fn expectation_of(&self, name: &str) -> Expectation {
-        if name == EVENTUALLY {
-            Expectation::Eventually
-        } else if ALWAYS.iter().any(|(n, _)| *n == name) {
-            Expectation::Always
-        } else {
-            Expectation::Sometimes
-        }
-    }
-
-    /// Runs the check.
-    pub fn check(&self, options: CheckOptions) -> Result<ModelReport, ModelError> {
-        let started = Instant::now();
-        let mut builder = self.clone().checker().threads(options.threads.max(1));
-        if let Some(timeout) = options.timeout {
-            builder = builder.timeout(timeout);
-        }
-        if options.symmetry {
-            builder = builder.symmetry_fn(Cluster::representative);
-        }
-        let checker = match options.search {
-            Search::Bfs => CheckerRun::Bfs(builder.spawn_bfs().join()),
-            Search::Dfs => CheckerRun::Dfs(builder.spawn_dfs().join()),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        let (unique, generated, depth, discoveries) = checker.summary();
-        let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
-        let properties = self.properties();
-        let mut outcomes = Vec::new();
-        for property in &properties {
-            let expectation = self.expectation_of(property.name);
-            let verdict = match (
-                expectation,
-                discoveries.iter().find(|(n, _)| *n == property.name),
-            ) {
-                (Expectation::Sometimes, Some((_, path))) => {
-                    Verdict::Reached { length: path.len() }
-                }
-                (Expectation::Sometimes, None) => Verdict::NotReached,
-                (_, None) => Verdict::Holds,
-                (_, Some((_, path))) => {
-                    let shortest = if options.shortest_counterexamples
-                        && (options.search != Search::Bfs
-                            || options.threads > 1
-                            || options.symmetry)
-                    {
-                        self.shortest_counterexample(property.name, path.len())
-                            .unwrap_or_else(|| path.clone())
-                    } else {
-                        path.clone()
-                    };
-                    let trace =
-                        Trace::replay(self.variant, self.config, &shortest).map_err(|source| {
-                            ModelError::Replay {
-                                property: property.name,
-                                source,
-                            }
-                        })?;
-                    Verdict::Violated {
-                        length: shortest.len(),
-                        trace,
-                    }
-                }
-            };
-            outcomes.push(PropertyOutcome {
-                name: property.name,
-                expectation,
-                verdict,
-            });
-        }
-        let n = unique as f64;
-        Ok(ModelReport {
-            variant: self.variant,
-            bounds: self.config,
-            bounds_text: describe_config(&self.config),
-            search: options.search,
-            threads: options.threads.max(1),
-            symmetry: options.symmetry,
-            unique_states: unique,
-            generated_states: generated,
-            max_depth: depth,
-            seconds,
-            states_per_second: if seconds > 0.0 { n / seconds } else { 0.0 },
-            peak_memory_bytes: peak_memory_bytes(),
-            collision_probability: n * (n - 1.0) / 2.0 / 2f64.powi(64),
-            complete: !timed_out,
-            properties: outcomes,
-        })
-    }
-
-    /// A shortest path to a violation of `property`: one-thread BFS without symmetry, bounded
-    /// by the length of a path already found.
-    pub fn shortest_counterexample(
-        &self,
-        property: &'static str,
-        known_length: usize,
-    ) -> Option<Vec<Action>> {
-        let checker = self
-            .clone()
-            .checker()
-            .threads(1)
-            .target_max_depth(known_length + 2)
-            .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([property])))
-            .spawn_bfs()
-            .join();
-        checker.discovery(property).map(|path| path.into_actions())
-    }
-}
-
-enum CheckerRun<A, B> {
-    Bfs(A),
-    Dfs(B),
-}
-
-type Found = Vec<(&'static str, Vec<Action>)>;
-
-impl<A: Checker<BackupModel>, B: Checker<BackupModel>> CheckerRun<A, B> {
-    fn summary(&self) -> (usize, usize, usize, Found) {
-        fn of<C: Checker<BackupModel>>(c: &C) -> (usize, usize, usize, Found) {
-            let mut found: Found = c
-                .discoveries()
-                .into_iter()
-                .map(|(n, p)| (n, p.into_actions()))
-                .collect();
-            found.sort_by_key(|(n, _)| *n);
-            (
-                c.unique_state_count(),
-                c.state_count(),
-                c.max_depth(),
-                found,
-            )
-        }
-        match self {
-            CheckerRun::Bfs(c) => of(c),
-            CheckerRun::Dfs(c) => of(c),
-        }
-    }
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`).
-pub fn peak_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
+const LATCHED_CASES: [Condition; CASES.len()] = [
+    sometimes_property::<0>,
+    sometimes_property::<1>,
+    sometimes_property::<2>,
+    sometimes_property::<3>,
+    sometimes_property::<4>,
+    sometimes_property::<5>,
+    sometimes_property::<6>,
+];

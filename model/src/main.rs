@@ -186,7 +186,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 threads,
                 symmetry: !no_symmetry,
                 timeout: timeout.map(Duration::from_secs),
-                shortest_counterexamples: true,
             };
             let report = model.check(options).map_err(|e| e.to_string())?;
             print!("{}", report.render_text());

@@ -295,6 +295,12 @@ impl Cluster {
             b.phase = BackupPhase::Running;
             b.label_handed_out = true;
         });
+        if self.session(session).pc == Pc::SendStartPoint
+            && !self.fault_can_strike(Pc::SendStartPoint)
+        {
+            // A step that is only a place for a fault, where none can strike any more.
+            self.step_send_start(session);
+        }
         EventKind::BackupStarted {
             backup,
             start,

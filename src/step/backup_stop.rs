@@ -227,6 +227,9 @@ impl Cluster {
             SessionKind::Sql if self.config.archive_mode => Some(Pc::StopWaitArchive),
             SessionKind::Sql => None,
         };
+        // Sending the stop position and waiting for archiving are only places for faults;
+        // where none can strike any more, the stop ends with the history file.
+        let next = next.filter(|&pc| self.fault_can_strike(pc));
         match next {
             Some(pc) => {
                 self.session_mut(session).pc = pc;

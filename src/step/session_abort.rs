@@ -69,6 +69,19 @@ impl Cluster {
         }
     }
 
+    /// Whether some fault may still strike a session standing at `pc` (budget left and a
+    /// kind that applies there). Steps that are only places for faults are skipped when none
+    /// can: without their fault they change nothing, so skipping them removes only stuttering.
+    pub(super) fn fault_can_strike(&self, pc: Pc) -> bool {
+        let kinds = self.config.fault_kinds;
+        let budget = self.used.faults < self.config.faults;
+        let sends = matches!(pc, Pc::SendStartPoint | Pc::CopyFiles | Pc::SendStopPoint);
+        budget
+            && ((kinds.errors && pc.does_io())
+                || (kinds.cancels && pc.waits())
+                || (kinds.disconnects && (pc.waits() || sends)))
+    }
+
     pub(super) fn inject_fault(&mut self, session: SessionId, fault: Fault) -> EventKind {
         match fault {
             Fault::Error => {

@@ -1,0 +1,365 @@
+//! Running a check and reporting it: the search (stateright's BFS or DFS, threads, symmetry),
+//! each property's verdict, shortest counterexamples replayed through the core as traces, and
+//! the figures a report must state (bounds, unique states, states per second, peak memory,
+//! the chance of a fingerprint collision).
+
+use crate::shortest::shortest_paths;
+use crate::BackupModel;
+use backup_coordinator::trace::{describe_config, Trace};
+use backup_coordinator::{Action, Cluster, Config, Variant};
+use serde::Serialize;
+use stateright::{Checker, Model};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// How to search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// Breadth first; holds whole states in its queue.
+    Bfs,
+    /// Depth first: little memory; honours symmetry reduction.
+    Dfs,
+}
+
+/// How to run a check.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Search order.
+    pub search: Search,
+    /// Worker threads.
+    pub threads: usize,
+    /// Symmetry reduction (stateright 0.31 honours it in DFS only).
+    pub symmetry: bool,
+    /// Stop after this long (the report then says the check is incomplete).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for CheckOptions {
+    /// DFS, 2 threads, symmetry on.
+    fn default() -> Self {
+        CheckOptions {
+            search: Search::Dfs,
+            threads: 2,
+            symmetry: true,
+            timeout: None,
+        }
+    }
+}
+
+/// What kind of property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    /// Must hold in every reachable state.
+    Always,
+    /// Must hold in some reachable state.
+    Sometimes,
+    /// Must hold at some point on every path.
+    Eventually,
+}
+
+/// A property's verdict.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// An `always` or `eventually` property held everywhere the search went.
+    Holds,
+    /// A shortest counterexample.
+    Violated {
+        /// Its length in actions.
+        length: usize,
+        /// The counterexample, replayed through the core.
+        trace: Trace,
+    },
+    /// A `sometimes` case was reached.
+    Reached,
+    /// A `sometimes` case was never reached: the bounds do not test it.
+    NotReached,
+    /// An `eventually` property cannot be judged: the search stopped early, and states past
+    /// the cut look like dead ends.
+    NotJudged,
+}
+
+/// One property's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyOutcome {
+    /// Its name.
+    pub name: &'static str,
+    /// Its kind.
+    pub expectation: Expectation,
+    /// Its verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+impl PropertyOutcome {
+    /// True when the outcome is a failure: a violation, or a case the bounds never reach.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Violated { .. } | Verdict::NotReached | Verdict::NotJudged
+        )
+    }
+}
+
+/// The result of a check.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelReport {
+    /// The design.
+    pub variant: Variant,
+    /// The bounds.
+    pub bounds: Config,
+    /// The bounds, in words.
+    pub bounds_text: String,
+    /// Search order.
+    pub search: Search,
+    /// Threads.
+    pub threads: usize,
+    /// Symmetry reduction on (and honoured: DFS).
+    pub symmetry: bool,
+    /// Distinct states (representatives, with symmetry).
+    pub unique_states: usize,
+    /// States generated, duplicates included.
+    pub generated_states: usize,
+    /// Longest path explored.
+    pub max_depth: usize,
+    /// Wall time of the search, in seconds (shortest counterexamples excluded).
+    pub seconds: f64,
+    /// Unique states per second.
+    pub states_per_second: f64,
+    /// Peak resident memory of the process, in bytes, where the OS tells it.
+    pub peak_memory_bytes: Option<u64>,
+    /// Chance that two distinct states share a 64-bit fingerprint at this state count.
+    pub collision_probability: f64,
+    /// The search explored everything (no timeout).
+    pub complete: bool,
+    /// Every property's outcome.
+    pub properties: Vec<PropertyOutcome>,
+}
+
+impl ModelReport {
+    /// The failing outcomes.
+    pub fn failures(&self) -> impl Iterator<Item = &PropertyOutcome> {
+        self.properties.iter().filter(|p| p.is_failure())
+    }
+
+    /// The names of the violated properties, sorted.
+    pub fn violated(&self) -> BTreeSet<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.verdict, Verdict::Violated { .. }))
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// The names of the `sometimes` cases never reached, sorted.
+    pub fn not_reached(&self) -> BTreeSet<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.verdict, Verdict::NotReached))
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// A summary for a terminal, with every counterexample as a numbered trace.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "model check of {} ({})",
+            self.variant,
+            self.variant.design.summary()
+        );
+        let _ = writeln!(out, "bounds: {}", self.bounds_text);
+        let _ = writeln!(
+            out,
+            "search: {:?}, {} thread(s), symmetry {}: {} unique states ({} generated), max depth {}, {:.2} s, {:.0} states/s{}",
+            self.search,
+            self.threads,
+            if self.symmetry { "on" } else { "off" },
+            self.unique_states,
+            self.generated_states,
+            self.max_depth,
+            self.seconds,
+            self.states_per_second,
+            self.peak_memory_bytes.map(|b| format!(", peak memory {} MiB", b / (1024 * 1024))).unwrap_or_default(),
+        );
+        let _ = writeln!(
+            out,
+            "chance of a fingerprint collision: {:.1e}",
+            self.collision_probability
+        );
+        if !self.complete {
+            let _ = writeln!(
+                out,
+                "INCOMPLETE: the search stopped before exploring every state"
+            );
+        }
+        for p in &self.properties {
+            let verdict = match &p.verdict {
+                Verdict::Holds => "holds".to_string(),
+                Verdict::Violated { length, .. } => {
+                    format!("VIOLATED (shortest counterexample: {length} steps)")
+                }
+                Verdict::Reached => "reached".to_string(),
+                Verdict::NotReached => "NOT REACHED: the bounds do not test this case".to_string(),
+                Verdict::NotJudged => "not judged: the search was incomplete".to_string(),
+            };
+            let kind = match p.expectation {
+                Expectation::Always => "always",
+                Expectation::Sometimes => "sometimes",
+                Expectation::Eventually => "eventually",
+            };
+            let _ = writeln!(out, "  {kind:<10} {:<44} {verdict}", p.name);
+        }
+        for p in &self.properties {
+            if let Verdict::Violated { trace, .. } = &p.verdict {
+                let _ = writeln!(out, "\ncounterexample for \"{}\":", p.name);
+                out.push_str(&trace.render_text());
+            }
+        }
+        out
+    }
+}
+
+/// Why a check could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The configuration is invalid.
+    #[error("invalid bounds: {0}")]
+    Config(#[from] backup_coordinator::config::ConfigError),
+    /// A counterexample path could not be replayed (a bug in the model or the checker).
+    #[error("counterexample for {property} does not replay: {source}")]
+    Replay {
+        /// The property.
+        property: &'static str,
+        /// Why.
+        source: backup_coordinator::trace::ReplayError,
+    },
+}
+
+type Found = Vec<(&'static str, Vec<Action>)>;
+
+fn summary<C: Checker<BackupModel>>(c: &C) -> (usize, usize, usize, Found) {
+    let mut found: Found = c
+        .discoveries()
+        .into_iter()
+        .map(|(n, p)| (n, p.into_actions()))
+        .collect();
+    found.sort_by_key(|(n, _)| *n);
+    (
+        c.unique_state_count(),
+        c.state_count(),
+        c.max_depth(),
+        found,
+    )
+}
+
+impl BackupModel {
+    /// Runs the check: the search, then a shortest counterexample for every violation.
+    pub fn check(&self, options: CheckOptions) -> Result<ModelReport, ModelError> {
+        let model = self.fresh();
+        let started = Instant::now();
+        let mut builder = model.clone().checker().threads(options.threads.max(1));
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let timer = options.timeout.map(|timeout| {
+            let stop = std::sync::Arc::clone(&model.stop);
+            std::thread::spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    finished.recv_timeout(timeout)
+                {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        });
+        let symmetry = options.symmetry && options.search == Search::Dfs;
+        if symmetry {
+            builder = builder.symmetry_fn(Cluster::representative);
+        }
+        let (unique, generated, depth, discoveries) = match options.search {
+            Search::Bfs => summary(&builder.spawn_bfs().join()),
+            Search::Dfs => summary(&builder.spawn_dfs().join()),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let timed_out = model.stop.load(std::sync::atomic::Ordering::Relaxed);
+        drop(done);
+        if let Some(timer) = timer {
+            let _ = timer.join();
+        }
+        let judged = |name: &str| match self.expectation_of(name) {
+            Expectation::Sometimes => false,
+            Expectation::Eventually => !timed_out,
+            Expectation::Always => true,
+        };
+        let violated: Vec<(&'static str, usize)> = discoveries
+            .iter()
+            .filter(|(name, _)| judged(name))
+            .map(|(name, path)| (*name, path.len()))
+            .collect();
+        let goals: Vec<&'static str> = violated.iter().map(|(n, _)| *n).collect();
+        let bound = violated.iter().map(|(_, len)| *len).max().unwrap_or(0);
+        let shortest = if goals.is_empty() {
+            Default::default()
+        } else {
+            shortest_paths(self, &goals, bound, true)
+        };
+        let mut outcomes = Vec::new();
+        for property in model.properties() {
+            let expectation = self.expectation_of(property.name);
+            let found = discoveries.iter().find(|(n, _)| *n == property.name);
+            let verdict = match (expectation, found) {
+                (Expectation::Sometimes, Some(_)) => Verdict::Reached,
+                (Expectation::Sometimes, None) => Verdict::NotReached,
+                (Expectation::Eventually, _) if timed_out => Verdict::NotJudged,
+                (_, None) => Verdict::Holds,
+                (_, Some((_, path))) => {
+                    let path = shortest.get(property.name).unwrap_or(path);
+                    let trace =
+                        Trace::replay(self.variant, self.config, path).map_err(|source| {
+                            ModelError::Replay {
+                                property: property.name,
+                                source,
+                            }
+                        })?;
+                    Verdict::Violated {
+                        length: path.len(),
+                        trace,
+                    }
+                }
+            };
+            outcomes.push(PropertyOutcome {
+                name: property.name,
+                expectation,
+                verdict,
+            });
+        }
+        let n = unique as f64;
+        Ok(ModelReport {
+            variant: self.variant,
+            bounds: self.config,
+            bounds_text: describe_config(&self.config),
+            search: options.search,
+            threads: options.threads.max(1),
+            symmetry,
+            unique_states: unique,
+            generated_states: generated,
+            max_depth: depth,
+            seconds,
+            states_per_second: if seconds > 0.0 { n / seconds } else { 0.0 },
+            peak_memory_bytes: peak_memory_bytes(),
+            collision_probability: n * (n - 1.0) / 2.0 / 2f64.powi(64),
+            complete: !timed_out,
+            properties: outcomes,
+        })
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
