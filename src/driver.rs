@@ -409,6 +409,9 @@ impl Coordinator {
         }
         st.outcomes[index] = None;
         self.apply_locked(&mut st, begin);
+        // One step per acquisition, the first one too: other threads may run before the next.
+        drop(st);
+        st = self.lock();
         loop {
             if let Some(outcome) = st.outcomes[index].take() {
                 return outcome_result(outcome);

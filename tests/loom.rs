@@ -410,31 +410,35 @@ fn exclusive_stop_racing_exclusive_start_is_refused_safely() {
     });
 }
 
-/// B5 (PROTOCOL.md §6): 9.1's exclusive stop clears the flag first and unconditionally. A stop
-/// from another session while the start waits for its checkpoint turns forcing off under the
-/// start, and the page's first change after the start point then goes in without an image.
-/// Stopped later, the backup is declared complete with a page replay cannot repair.
+/// What B5 breaks in 9.1 (PROTOCOL.md §6). The exclusive stop clears the flag first and
+/// unconditionally, and only then reads the label. A stop from another session while the start
+/// waits for its checkpoint turns forcing off under the start. The page's first change after
+/// the start point then goes in without an image, and the backup, stopped later, is declared
+/// complete with a page replay cannot repair. Or the whole start runs between the stop's clear
+/// and its read of the label. The stop then ends the new backup (its end record, its history
+/// file) while the flag stays taken by a backup that is over.
+const B5_PROPERTIES: [Property; 3] = [
+    Property::ForcingWhileBackupRuns,
+    Property::NoTornPageInStoppedBackup,
+    Property::UnitsReleasedOnce,
+];
+
 #[test]
-fn pg91_b5_stop_racing_start_turns_forcing_off_and_tears_a_page() {
+fn pg91_b5_forcing_off_torn_page_and_a_flag_held_by_a_stopped_backup() {
     let run = Run {
         test: "pg91_b5_stop_racing_start",
         design: Design::Pg91,
         threads: 4,
         preemption_bound: 2,
     };
-    expect_violations(
-        &run,
-        &[
-            Property::ForcingWhileBackupRuns,
-            Property::NoTornPageInStoppedBackup,
-        ],
-        |design, on_violation| stop_racing_start(design, on_violation, true).0,
-    );
+    expect_violations(&run, &B5_PROPERTIES, |design, on_violation| {
+        stop_racing_start(design, on_violation, true).0
+    });
 }
 
 /// B5 with [`OnViolation::Panic`], as the safe tests run (without the page writer, to keep it
-/// short): the violation panics out of `loom::model` and names the property. So a safe test
-/// that meets a violation fails.
+/// short): the first violation loom meets panics out of `loom::model`, naming one of B5's
+/// properties. So a safe test that meets a violation fails.
 #[test]
 fn pg91_b5_panics_out_of_loom_as_a_safe_test_would() {
     let run = Run {
@@ -454,12 +458,18 @@ fn pg91_b5_panics_out_of_loom_as_a_safe_test_would() {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .expect("a panic message");
-    let expected = format!("): {}: ", Property::ForcingWhileBackupRuns.name());
     assert!(
         message.starts_with("invariant violated after "),
         "{message}"
     );
-    assert!(message.contains(&expected), "{message}");
+    // The message is "invariant violated after <step> (<event>): <property>: <detail>".
+    let named = Property::ALL
+        .into_iter()
+        .find(|p| message.contains(&format!("): {}: ", p.name())));
+    assert!(
+        named.is_some_and(|p| B5_PROPERTIES.contains(&p)),
+        "not one of B5's properties: {message}"
+    );
 }
 
 /// B7's shape. SQL sessions S0, S1 and S2 hold non-exclusive backups. The main thread starts
@@ -736,4 +746,60 @@ fn merged_checkpoint_requests_get_distinct_start_points_by_the_retry() {
     let merges = merges.load(Ordering::Relaxed);
     println!("loom: merged_requests design={design} executions with a merged checkpoint: {merges}");
     assert!(merges > 0, "no execution merged the two requests");
+}
+
+// ----- the driver itself -----
+
+/// The driver lets go of its lock after every step, a command's first step included: between
+/// a start's increment and its WAL switch, and between a stop's decrement and its backup-end
+/// record, other threads run (in PostgreSQL other backends insert WAL there). SQL session S0
+/// takes a backup (start, then stop) while the main thread looks at the state once. The
+/// executions where the probe finds S0 between those two steps are counted, and both kinds
+/// must exist.
+#[test]
+fn driver_lets_go_of_its_lock_between_a_commands_first_two_steps() {
+    let design = Design::Recommended;
+    let run = Run {
+        test: "lock_released_after_first_step",
+        design,
+        threads: 3,
+        preemption_bound: 2,
+    };
+    let after_increment = Witness::default();
+    let after_decrement = Witness::default();
+    let (increments, decrements) = (
+        StdArc::clone(&after_increment),
+        StdArc::clone(&after_decrement),
+    );
+    run.explore(move || {
+        let c = coordinator(design, 1, 0, 0, OnViolation::Panic);
+        let checkpointer = spawn_checkpointer(&c);
+        let backup = spawn(&c, |c| {
+            c.start_backup(S0, BackupMode::NonExclusive, LabelKind::Plain)
+                .expect("start");
+            c.stop_backup(S0, BackupMode::NonExclusive).expect("stop")
+        });
+        let probe = c.snapshot();
+        match probe.sessions[0].pc {
+            Pc::StartSwitch => increments.fetch_add(1, Ordering::Relaxed),
+            Pc::StopEndRecord => decrements.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        backup.join().expect("S0");
+        stop_checkpointer(&c, checkpointer);
+        assert_holds(&c, &[]);
+    });
+    let (increments, decrements) = (
+        after_increment.load(Ordering::Relaxed),
+        after_decrement.load(Ordering::Relaxed),
+    );
+    println!("loom: lock_released_after_first_step probes after the increment: {increments}, after the decrement: {decrements}");
+    assert!(
+        increments > 0,
+        "no thread ran between a start's first two steps"
+    );
+    assert!(
+        decrements > 0,
+        "no thread ran between a stop's first two steps"
+    );
 }
