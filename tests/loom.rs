@@ -536,6 +536,11 @@ fn disconnect_racing_a_stop_releases_every_unit_once() {
                 Err(other) => panic!("S0's stop ended with {other}"),
             }
             let state = assert_holds(&c, &PROPERTIES);
+            assert_eq!(
+                stopped.is_ok(),
+                state.backups[0].phase == BackupPhase::Stopped,
+                "S0's stop reports success exactly when its backup stopped: {stopped:?}"
+            );
             assert_eq!(state.shared.backups, 0);
             assert!(!state.shared.force_page_writes);
             assert_eq!(state.backups[2].phase, BackupPhase::Stopped);
