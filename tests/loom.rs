@@ -230,12 +230,13 @@ fn two_wal_senders(design: Design, on_violation: OnViolation) -> (Coordinator, [
     (c, [first, second])
 }
 
-/// Bound 2. Requests merge with no preemption at all, because each WAL sender blocks in its
-/// checkpoint wait. Reading a start point that another backup already took needs one: a WAL
-/// sender switched away between its wait, its read of the control file and its check. A second
-/// preemption lets the checkpointer's steps and the other backup's stop fall anywhere around
-/// that. The 9.1 race between check and set (B2) needs one preemption and is found at this
-/// bound (`pg91_b2_..`). Bound 3 would cost millions of executions per design.
+/// Bound 2. The race that matters needs one preemption: a WAL sender switched away between its
+/// read of the control file and its check, so that both read the redo point of one checkpoint
+/// (merged requests, or a read that comes late). 9.1's race between check and set (B2) needs one
+/// more switch, between the check and the set, and loom finds it at bound 1 already. The second
+/// preemption lets the other backup's stop and the checkpointer's steps fall anywhere around the
+/// first. From bound 1 to bound 2 the executions grow more than a hundredfold, and bound 3 would
+/// not fit the suite's time.
 #[test]
 fn two_wal_senders_get_distinct_start_points_forcing_and_counter_hold() {
     const PROPERTIES: [Property; 7] = [
@@ -307,10 +308,9 @@ fn exclusive_and_streamed(
     (c, started, stopped, streamed)
 }
 
-/// Bound 2. The threads' own blocking already lets the streamed backup's copy fall before,
-/// during or after the exclusive backup. One preemption puts the exclusive start's label write,
-/// or its stop's removal of the label, between any two steps of the streamed backup (its copy
-/// included). The second varies the checkpointer around that.
+/// Bound 2, as for (a). One preemption puts the exclusive start's label write, or its stop's
+/// removal of the label, between any two steps of the streamed backup (its copy included). The
+/// second varies the checkpointer and the other start point around that.
 #[test]
 fn exclusive_and_streamed_backup_keep_their_own_labels_and_forcing() {
     const PROPERTIES: [Property; 6] = [
@@ -377,10 +377,11 @@ fn stop_racing_start(
     (c, started, stop)
 }
 
-/// Bound 2, with the page writer (4 threads). The race needs one preemption: the stop must land
-/// between the start's increment and its end, and the start's checkpoint wait blocks, which
-/// gives that window away for free. The torn page needs the write to fall inside the window
-/// too. 9.1 breaks at this bound, both the flag and the end-to-end check (`pg91_b5_..`).
+/// Bound 2, with the page writer (4 threads). The race needs the stop to land between the
+/// start's increment and its end. The start blocks in its checkpoint wait there, so loom can
+/// switch to the stop without a preemption. The torn page needs the write in that window too.
+/// In 9.1 loom finds both the flag and the end-to-end violation at bound 1 already, and all
+/// three of B5's properties at this bound (`pg91_b5_..`).
 #[test]
 fn exclusive_stop_racing_exclusive_start_is_refused_safely() {
     const PROPERTIES: [Property; 7] = [
@@ -447,11 +448,24 @@ fn pg91_b5_panics_out_of_loom_as_a_safe_test_would() {
         threads: 3,
         preemption_bound: 2,
     };
+    let executions = Witness::default();
+    let counted = StdArc::clone(&executions);
+    let started = Instant::now();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run.explore(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
             let _ = stop_racing_start(Design::Pg91, OnViolation::Panic, false);
         })
     }));
+    println!(
+        "loom: {} design={} threads={} preemption-bound={} panicked at execution {} after {:.2}s",
+        run.test,
+        run.design,
+        run.threads,
+        run.preemption_bound,
+        executions.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
     let payload = caught.expect_err("loom must panic on the violation");
     let message = payload
         .downcast_ref::<String>()
@@ -504,10 +518,13 @@ fn disconnect_racing_stop(
     (c, stopped, aborted)
 }
 
-/// Bound 3 (two short commands beside the stop, after a sequential set-up). A disconnect
+/// Bound 3: two short commands beside the stop, after a set-up that runs alone. A disconnect
 /// strikes S0 only where S0 notices it: idle holding its backup, in its archive wait, or idle
 /// afterwards with its exit hook armed. One preemption puts it at each of those points around
-/// the stop's decrement; the others order S1's disconnect around both.
+/// the stop's decrement, and the others order S1's disconnect around both. No design here has
+/// B7's flaw (9.1 has no non-exclusive SQL backups, and 9.6 fixed it), so this test has no
+/// failing counterpart. The stop-racing-disconnect outcome check did fail before a driver fix
+/// (a completed stop was reported as disconnected).
 #[test]
 fn disconnect_racing_a_stop_releases_every_unit_once() {
     const PROPERTIES: [Property; 6] = [
@@ -568,8 +585,8 @@ fn disconnect_racing_base_backup(design: Design, on_violation: OnViolation) -> C
 
 /// Bound 3. The disconnect strikes where the WAL sender checks for it: its checkpoint wait,
 /// sending the start position, the copy, sending the stop position. One preemption reaches each
-/// point; the others vary the checkpointer around it. 9.1's leak (B3) is found at this bound
-/// (`pg91_b3_..`).
+/// point, and the others vary the checkpointer around it. 9.1's leak (B3) is found at this
+/// bound, and at bound 1 already (`pg91_b3_..`).
 #[test]
 fn disconnect_racing_a_base_backup_releases_its_unit() {
     const PROPERTIES: [Property; 4] = [
@@ -713,11 +730,10 @@ fn merged_requests(design: Design, on_violation: OnViolation) -> (Coordinator, b
     (c, merged, started)
 }
 
-/// Bound 2. Once both sessions have requested a checkpoint, the merge needs no preemption (each
-/// blocks in its wait). Getting both requests in before the probe takes two: at bound 1 loom
-/// finds no merge at all, and the witness below fails. The retry after a merge, and a start
-/// point read late from a later checkpoint, come from the same switches. Every execution with a
-/// merge is counted, and at least one must exist.
+/// Bound 2. The merge needs both requests in before the probe, and that takes two preemptions:
+/// at bound 1 loom finds no merge at all, and the witness below fails. Once both sessions wait,
+/// the retry after the merge follows. Every execution with a merge is counted, and at least one
+/// must exist.
 #[test]
 fn merged_checkpoint_requests_get_distinct_start_points_by_the_retry() {
     const PROPERTIES: [Property; 3] = [
