@@ -409,6 +409,9 @@ impl Coordinator {
         }
         st.outcomes[index] = None;
         self.apply_locked(&mut st, begin);
+        // One step per acquisition, the first one too: other threads may run before the next.
+        drop(st);
+        st = self.lock();
         loop {
             if let Some(outcome) = st.outcomes[index].take() {
                 return outcome_result(outcome);
@@ -466,7 +469,13 @@ impl Coordinator {
             | Action::Fault { session, .. }
                 if st.cluster.sessions[usize::from(session.0)].pc == Pc::Idle =>
             {
-                st.outcomes[usize::from(session.0)] = Some(event.kind.clone());
+                // The event that ended the command is its outcome. A later event of the idle
+                // session (its client going away after the reply) must not replace an outcome
+                // the command's caller has not collected yet.
+                let outcome = &mut st.outcomes[usize::from(session.0)];
+                if outcome.is_none() {
+                    *outcome = Some(event.kind.clone());
+                }
             }
             Action::Crash => {
                 for (index, busy) in busy_before.into_iter().enumerate() {

@@ -93,6 +93,12 @@ impl Cluster {
             } else {
                 Pc::StopDecrement
             };
+            if rules.exclusive == ExclusiveRule::Flag {
+                // 9.1 gives the flag back before it reads the label, and after B5 another
+                // session's failed stop has given it back already, so the decrement ended no
+                // copy. The label names the backup this stop completes: its copy ends here.
+                self.end_copy(file.backup);
+            }
             return EventKind::LabelFileRemoved {
                 backup: file.backup,
                 start: file.start,
