@@ -15,7 +15,7 @@ use crate::datadir::{DataDirError, DataDirectory};
 use crate::invariants::{check, Violation};
 use crate::label::{BackupLabel, LabelKind};
 use crate::lsn::Lsn;
-use crate::state::{BackupId, BackupMode, Cluster, PageId, Pc, SessionId, WriterId};
+use crate::state::{BackupId, BackupMode, BackupPhase, Cluster, PageId, Pc, SessionId, WriterId};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::variant::Variant;
 use std::collections::BTreeMap;
@@ -121,8 +121,13 @@ struct DriverState {
     /// Logical clock: one tick per step, used as START TIME / STOP TIME.
     clock: u32,
     start_clocks: BTreeMap<BackupId, u32>,
+    /// How the most recent backups ended (the core retires them; at most [`ENDED_KEPT`]).
+    ended: BTreeMap<BackupId, BackupPhase>,
     data_dir: Option<DataDirectory>,
 }
+
+/// How many ended backups the driver remembers for [`Coordinator::ended`].
+pub const ENDED_KEPT: usize = 4096;
 
 struct Inner {
     state: Mutex<DriverState>,
@@ -185,6 +190,7 @@ impl Coordinator {
                     outcomes: vec![None; sessions],
                     clock: 0,
                     start_clocks: BTreeMap::new(),
+                    ended: BTreeMap::new(),
                     data_dir,
                 }),
                 changed: Condvar::new(),
@@ -201,6 +207,12 @@ impl Coordinator {
     /// Every violation seen so far (with [`OnViolation::Record`]).
     pub fn violations(&self) -> Vec<Violation> {
         self.lock().violations.clone()
+    }
+
+    /// How `backup` ended (stopped, failed, or lost in a crash), if it has ended and is among
+    /// the last [`ENDED_KEPT`] to end.
+    pub fn ended(&self, backup: BackupId) -> Option<BackupPhase> {
+        self.lock().ended.get(&backup).copied()
     }
 
     /// The label a live backup was given (START TIME is the logical time it was built at).
@@ -447,10 +459,16 @@ impl Coordinator {
             .iter()
             .map(|s| s.pc != Pc::Idle)
             .collect();
-        let event = match st.cluster.apply(action) {
-            Ok(event) => event,
+        let (event, retired) = match st.cluster.apply_and_retire(action) {
+            Ok(done) => done,
             Err(err) => panic!("driver applied a disabled action: {err}"),
         };
+        for backup in retired {
+            st.ended.insert(backup.id, backup.phase);
+            if st.ended.len() > ENDED_KEPT {
+                st.ended.pop_first();
+            }
+        }
         if let EventKind::BackupStarted { backup, .. } = event.kind {
             st.start_clocks.entry(backup).or_insert(st.clock);
         }

@@ -44,7 +44,7 @@ pub mod invariants;
 pub mod label;
 pub mod lsn;
 pub mod state;
-mod step;
+pub mod step;
 mod symmetry;
 mod sync;
 pub mod trace;

@@ -43,7 +43,9 @@ use backup_coordinator::driver::{
 };
 use backup_coordinator::invariants::{check_all, invariant, Property};
 use backup_coordinator::label::LabelKind;
-use backup_coordinator::state::{BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionId};
+use backup_coordinator::state::{
+    BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionId,
+};
 use backup_coordinator::{Config, Coordinator, CoordinatorError, Design, Variant};
 use loom::thread::{self, JoinHandle};
 use std::collections::{BTreeMap, BTreeSet};
@@ -262,8 +264,10 @@ fn two_wal_senders_get_distinct_start_points_forcing_and_counter_hold() {
             let state = assert_holds(&c, &PROPERTIES);
             assert_eq!(state.shared.backups, 0, "the counter is back to 0");
             assert!(!state.shared.force_page_writes);
-            assert_eq!(state.wal.end_records.len(), 2);
-            assert_eq!(state.data_dir.history.len(), 2);
+            for id in [BackupId(0), BackupId(1)] {
+                assert_eq!(c.ended(id), Some(BackupPhase::Stopped), "{id} stopped");
+            }
+            assert!(state.backups.is_empty(), "both ended and were retired");
             assert!(state.data_dir.temp_labels.is_empty());
         });
     }
@@ -335,9 +339,10 @@ fn exclusive_and_streamed_backup_keep_their_own_labels_and_forcing() {
         assert_eq!(stopped.start, started.start);
         assert_ne!(streamed.start, started.start);
         let state = assert_holds(&c, &PROPERTIES);
-        for backup in &state.backups {
-            assert_eq!(backup.phase, BackupPhase::Stopped);
-            assert_eq!(backup.picked_up, None, "no copy carried another's label");
+        // Whether a copy carried another's label is `labels never shared`, checked above.
+        assert!(state.backups.is_empty(), "both ended and were retired");
+        for id in [BackupId(0), BackupId(1)] {
+            assert_eq!(c.ended(id), Some(BackupPhase::Stopped), "{id} stopped");
         }
         assert_eq!(state.shared.exclusive, ExclusiveState::None);
         assert_eq!(state.data_dir.backup_label, None);
@@ -407,7 +412,7 @@ fn exclusive_stop_racing_exclusive_start_is_refused_safely() {
         assert_eq!(state.shared.exclusive, ExclusiveState::None);
         assert_eq!(state.data_dir.backup_label, None);
         assert!(!state.shared.force_page_writes);
-        assert_eq!(state.backups[0].phase, BackupPhase::Stopped);
+        assert_eq!(c.ended(BackupId(0)), Some(BackupPhase::Stopped));
     });
 }
 
@@ -555,12 +560,12 @@ fn disconnect_racing_a_stop_releases_every_unit_once() {
             let state = assert_holds(&c, &PROPERTIES);
             assert_eq!(
                 stopped.is_ok(),
-                state.backups[0].phase == BackupPhase::Stopped,
+                c.ended(BackupId(0)) == Some(BackupPhase::Stopped),
                 "S0's stop reports success exactly when its backup stopped: {stopped:?}"
             );
             assert_eq!(state.shared.backups, 0);
             assert!(!state.shared.force_page_writes);
-            assert_eq!(state.backups[2].phase, BackupPhase::Stopped);
+            assert_eq!(c.ended(BackupId(2)), Some(BackupPhase::Stopped));
             assert!(state.data_dir.temp_labels.is_empty());
         });
     }
@@ -675,8 +680,8 @@ fn page_writer_during_a_backup_start_leaves_no_torn_page_in_the_stopped_backup()
         run.explore(move || {
             let (c, write, started, stopped) = page_write_during_start(design, OnViolation::Panic);
             let (started, stopped) = (started.expect("start"), stopped.expect("stop"));
-            let state = assert_holds(&c, &PROPERTIES);
-            assert_eq!(state.backups[0].phase, BackupPhase::Stopped);
+            assert_holds(&c, &PROPERTIES);
+            assert_eq!(c.ended(BackupId(0)), Some(BackupPhase::Stopped));
             if write.at > started.start && write.at < stopped.stop {
                 inside_count.fetch_add(1, Ordering::Relaxed);
                 if write.image {

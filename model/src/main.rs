@@ -2,8 +2,8 @@
 //! serves stateright's Explorer for it on a loopback address.
 
 use backup_coordinator::config::FaultKinds;
-use backup_coordinator::{Config, Variant};
-use backup_model::{default_bounds, BackupModel, CheckOptions, Search};
+use backup_coordinator::Variant;
+use backup_model::{default_profiles, profile, BackupModel, CheckOptions, Profile, Search};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,23 +24,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Explore every reachable state within the bounds and check every property.
-    /// Exit status: 0 all hold, 1 a property is violated or a case is never reached, 2 bad usage.
+    /// Exit status: 0 all hold, 1 a property is violated, a case is never reached or the
+    /// search was cut short, 2 bad usage.
     Check {
         #[command(flatten)]
         bounds: Bounds,
-        /// Search order: dfs (honours symmetry, little memory) or bfs (shortest paths).
+        /// Search order: dfs (honours symmetry, little memory) or bfs.
         #[arg(long, value_enum, default_value = "dfs")]
         search: SearchArg,
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Turn symmetry reduction off (it is on by default; BFS ignores it).
+        /// Turn symmetry reduction off (it is on by default; stateright's BFS ignores it).
         #[arg(long)]
         no_symmetry: bool,
-        /// Stop after this many seconds (the report then says it is incomplete).
+        /// Stop each search after this many seconds (the report then says it is incomplete).
         #[arg(long)]
         timeout: Option<u64>,
-        /// Also write the report as JSON to this file.
+        /// Also write the reports as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -61,12 +62,17 @@ enum SearchArg {
     Dfs,
 }
 
-/// The design and the bounds (defaults: the model's default bounds).
+/// The design and the bounds. Without any bound flag every default profile is checked; bound
+/// flags change the profile given with --profile (concurrency if none).
 #[derive(Args)]
 struct Bounds {
     /// Design: pg91, pg91-option2, pg96, pg15, recommended, recommended-option2.
     #[arg(long, default_value = "recommended")]
     variant: Variant,
+    /// Start from this profile: concurrency (two SQL sessions and a WAL sender, no faults) or
+    /// faults (a SQL session and a WAL sender with a fault, a crash and a page write).
+    #[arg(long)]
+    profile: Option<String>,
     /// SQL sessions.
     #[arg(long)]
     sql: Option<u8>,
@@ -118,8 +124,34 @@ struct Bounds {
 }
 
 impl Bounds {
-    fn config(&self) -> Result<Config, String> {
-        let mut c = default_bounds();
+    fn overridden(&self) -> bool {
+        self.sql.is_some()
+            || self.walsenders.is_some()
+            || self.backups.is_some()
+            || self.crashes.is_some()
+            || self.faults.is_some()
+            || self.page_writes.is_some()
+            || self.pages.is_some()
+            || self.writers.is_some()
+            || self.timed_checkpoints.is_some()
+            || self.wal_switches.is_some()
+            || self.full_page_writes
+            || self.no_archive
+            || self.no_exclusive
+            || self.hostile_labels
+            || self.client_misuse
+            || self.fault_kinds.is_some()
+    }
+
+    /// The profiles to check: every default profile, or one (possibly changed by flags).
+    fn profiles(&self) -> Result<Vec<Profile>, String> {
+        if self.profile.is_none() && !self.overridden() {
+            return Ok(default_profiles().to_vec());
+        }
+        let name = self.profile.as_deref().unwrap_or("concurrency");
+        let base = profile(name)
+            .ok_or_else(|| format!("unknown profile {name:?}: expected concurrency or faults"))?;
+        let mut c = base.config;
         c.sql_sessions = self.sql.unwrap_or(c.sql_sessions);
         c.walsenders = self.walsenders.unwrap_or(c.walsenders);
         c.backups_per_session = self.backups.unwrap_or(c.backups_per_session);
@@ -152,7 +184,16 @@ impl Bounds {
             c.fault_kinds = k;
         }
         c.validate().map_err(|e| e.to_string())?;
-        Ok(c)
+        let name = if self.overridden() {
+            "custom"
+        } else {
+            base.name
+        };
+        Ok(vec![Profile {
+            name,
+            purpose: base.purpose,
+            config: c,
+        }])
     }
 }
 
@@ -176,8 +217,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             timeout,
             json,
         } => {
-            let model =
-                BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
             let options = CheckOptions {
                 search: match search {
                     SearchArg::Bfs => Search::Bfs,
@@ -187,14 +226,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 symmetry: !no_symmetry,
                 timeout: timeout.map(Duration::from_secs),
             };
-            let report = model.check(options).map_err(|e| e.to_string())?;
-            print!("{}", report.render_text());
+            let mut reports = Vec::new();
+            let mut failed = false;
+            for profile in bounds.profiles()? {
+                let model =
+                    BackupModel::new(bounds.variant, profile.config).map_err(|e| e.to_string())?;
+                let report = model.check(options).map_err(|e| e.to_string())?;
+                println!("== profile {}: {}", profile.name, profile.purpose);
+                print!("{}", report.render_text());
+                failed |= report.failures().next().is_some() || !report.complete;
+                reports.push(serde_json::json!({ "profile": profile.name, "report": report }));
+            }
             if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
                 write_atomically(&path, &text)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
-            Ok(if report.failures().next().is_some() || !report.complete {
+            Ok(if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -206,8 +254,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "{addr} is not a loopback address: the Explorer is served on loopback only"
                 ));
             }
+            let profiles = bounds.profiles()?;
+            let [profile] = profiles.as_slice() else {
+                return Err(
+                    "choose the bounds to explore with --profile (or bound flags)".to_string(),
+                );
+            };
             let model =
-                BackupModel::new(bounds.variant, bounds.config()?).map_err(|e| e.to_string())?;
+                BackupModel::new(bounds.variant, profile.config).map_err(|e| e.to_string())?;
             eprintln!(
                 "serving the Explorer for {} on http://{addr}/ (Ctrl-C to stop)",
                 bounds.variant

@@ -12,18 +12,24 @@
 
 use crate::invariants::{backup_violates, PER_BACKUP};
 use crate::lsn::Lsn;
-use crate::state::{BackupMode, Cluster, Latched, Unit};
+use crate::state::{Backup, BackupMode, Cluster, Latched, Unit};
+
+/// The backups one step retired, with their last ghost record.
+pub type Retired = smallvec::SmallVec<[Backup; 2]>;
 
 impl Cluster {
     /// Retires finished backups and forgets start points no backup can reach any more.
-    pub(super) fn settle_ghost(&mut self) {
+    /// Returns the backups retired (their last ghost record).
+    pub(super) fn settle_ghost(&mut self) -> Retired {
+        let mut retired = Retired::new();
         if self.backups.iter().any(|b| b.is_finished()) {
-            self.retire_finished_backups();
+            self.retire_finished_backups(&mut retired);
         }
         self.forget_unreachable_starts();
+        retired
     }
 
-    fn retire_finished_backups(&mut self) {
+    fn retire_finished_backups(&mut self, retired: &mut Retired) {
         let mut index = 0;
         while index < self.backups.len() {
             if !self.backups[index].is_finished() {
@@ -57,6 +63,7 @@ impl Cluster {
             if backup.accepted {
                 self.ghost.retired_starts.push(backup.start);
             }
+            retired.push(backup);
         }
         self.ghost.retired_starts.sort_unstable();
         for session in &mut self.sessions {

@@ -14,6 +14,8 @@ mod base_backup;
 mod checkpoint;
 mod crash;
 mod ghost;
+
+pub use ghost::Retired;
 mod page_write;
 mod session_abort;
 
@@ -118,6 +120,15 @@ impl Cluster {
 
     /// Performs one atomic step. Refuses an action that is not enabled.
     pub fn apply(&mut self, action: Action) -> Result<Event, ApplyError> {
+        self.apply_and_retire(action).map(|(event, _)| event)
+    }
+
+    /// Like [`Cluster::apply`], and also returns the backups the step ended (stopped, failed,
+    /// lost), with their last ghost record, which the state no longer holds.
+    pub fn apply_and_retire(
+        &mut self,
+        action: Action,
+    ) -> Result<(Event, ghost::Retired), ApplyError> {
         if !self.is_enabled(action) {
             return Err(ApplyError::NotEnabled(action));
         }
@@ -165,8 +176,8 @@ impl Cluster {
                 kind: self.crash(),
             },
         };
-        self.settle_ghost();
-        Ok(event)
+        let retired = self.settle_ghost();
+        Ok((event, retired))
     }
 
     fn session_exists(&self, session: SessionId) -> bool {

@@ -1,0 +1,267 @@
+//! The model's tests: every design at the default profiles (recommended designs pass and reach
+//! every case; the historical ones fail as PROTOCOL.md says they should), shortest
+//! counterexamples, symmetry soundness and canonicity, and bounds that cannot reach a case.
+
+use backup_coordinator::action::{Action, Command};
+use backup_coordinator::label::LabelKind;
+use backup_coordinator::state::{BackupMode, SessionId};
+use backup_coordinator::{Config, Design, Variant};
+use backup_model::{
+    default_profiles, profile, BackupModel, CheckOptions, ModelReport, Search, Verdict,
+};
+use std::collections::BTreeSet;
+
+fn check(design: Design, config: Config, options: CheckOptions) -> ModelReport {
+    BackupModel::new(Variant::of(design), config)
+        .unwrap()
+        .check(options)
+        .unwrap()
+}
+
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+fn small(sql: u8, walsenders: u8) -> Config {
+    Config {
+        sql_sessions: sql,
+        walsenders,
+        backups_per_session: 1,
+        faults: 1,
+        crashes: 1,
+        writers: 1,
+        pages: 1,
+        page_writes: 0,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn recommended_designs_pass_every_default_profile_and_reach_every_case() {
+    // Unique states with symmetry (DFS): pinned, so that any change to the state space shows.
+    let expected = [
+        (Design::Recommended, [2_088_592, 301_159]),
+        (Design::RecommendedOption2, [3_074_702, 428_168]),
+        (Design::Pg15, [2_088_592, 301_159]),
+    ];
+    for (design, counts) in expected {
+        for (profile, count) in default_profiles().iter().zip(counts) {
+            let report = check(design, profile.config, CheckOptions::default());
+            let failures: Vec<_> = report.failures().map(|p| p.name).collect();
+            assert!(
+                failures.is_empty(),
+                "{design} {}: {failures:?}",
+                profile.name
+            );
+            assert!(report.complete);
+            assert_eq!(report.unique_states, count, "{design} {}", profile.name);
+        }
+    }
+}
+
+#[test]
+fn pg96_only_fails_to_restart_after_a_crash_during_an_exclusive_backup() {
+    let [concurrency, faults] = default_profiles();
+    let report = check(Design::Pg96, concurrency.config, CheckOptions::default());
+    assert_eq!(report.failures().count(), 0, "{}", report.render_text());
+    let report = check(Design::Pg96, faults.config, CheckOptions::default());
+    assert_eq!(report.violated(), set(&["restart succeeds"]));
+    assert_eq!(report.not_reached(), BTreeSet::new());
+    let trace = report
+        .properties
+        .iter()
+        .find_map(|p| match &p.verdict {
+            Verdict::Violated { length, trace } => Some((*length, trace)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(trace.0, 15, "{}", trace.1.render_text());
+    assert_eq!(trace.1.actions().last(), Some(&Action::Crash));
+}
+
+#[test]
+fn pg91_b5_race_is_found_with_its_three_step_counterexample() {
+    for design in [Design::Pg91, Design::Pg91Option2] {
+        let config = Config {
+            walsenders: 0,
+            ..profile("concurrency").unwrap().config
+        };
+        let report = check(design, config, CheckOptions::default());
+        let forcing = report
+            .properties
+            .iter()
+            .find(|p| p.name == "page writes forced while a backup runs")
+            .unwrap();
+        let Verdict::Violated { length, trace } = &forcing.verdict else {
+            panic!("{design}: B5 not found")
+        };
+        assert_eq!(*length, 3);
+        let start = Command::StartBackup {
+            mode: BackupMode::Exclusive,
+            label: LabelKind::Plain,
+        };
+        let stop = Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        };
+        let expected = vec![
+            Action::Begin {
+                session: SessionId(0),
+                command: start,
+            },
+            Action::Step {
+                session: SessionId(0),
+            },
+            Action::Begin {
+                session: SessionId(1),
+                command: stop,
+            },
+        ];
+        assert_eq!(trace.actions(), expected, "{design}");
+        assert!(trace.render_text().contains("forcing off"));
+        for property in [
+            "exclusive backup alone",
+            "no stale backup_label",
+            "assertions hold",
+            "unique start points",
+        ] {
+            assert!(
+                report.violated().contains(property),
+                "{design}: {property} not found"
+            );
+        }
+    }
+}
+
+#[test]
+fn symmetry_reduction_is_sound_for_every_design() {
+    for design in Design::ALL {
+        let page_write = Config {
+            crashes: 0,
+            faults: 0,
+            page_writes: 1,
+            ..small(2, 0)
+        };
+        for config in [small(2, 0), small(1, 1), page_write] {
+            let with = check(
+                design,
+                config,
+                CheckOptions {
+                    threads: 1,
+                    ..CheckOptions::default()
+                },
+            );
+            let without = check(
+                design,
+                config,
+                CheckOptions {
+                    threads: 1,
+                    symmetry: false,
+                    ..CheckOptions::default()
+                },
+            );
+            assert_eq!(with.violated(), without.violated(), "{design} {config:?}");
+            assert_eq!(
+                with.not_reached(),
+                without.not_reached(),
+                "{design} {config:?}"
+            );
+            assert!(with.unique_states <= without.unique_states, "{design}");
+            if config.sql_sessions >= 2 {
+                assert!(
+                    with.unique_states < without.unique_states,
+                    "{design}: symmetry reduces nothing"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn symmetric_state_counts_do_not_depend_on_thread_timing() {
+    let config = Config {
+        faults: 0,
+        crashes: 0,
+        page_writes: 1,
+        ..small(3, 0)
+    };
+    for design in [Design::Recommended, Design::Pg91] {
+        let one = check(
+            design,
+            config,
+            CheckOptions {
+                threads: 1,
+                ..CheckOptions::default()
+            },
+        );
+        for _ in 0..2 {
+            let two = check(
+                design,
+                config,
+                CheckOptions {
+                    threads: 2,
+                    ..CheckOptions::default()
+                },
+            );
+            assert_eq!(one.unique_states, two.unique_states, "{design}");
+        }
+    }
+}
+
+#[test]
+fn bfs_and_dfs_agree_on_the_verdicts() {
+    for design in [Design::Recommended, Design::Pg91] {
+        let config = small(2, 0);
+        let dfs = check(
+            design,
+            config,
+            CheckOptions {
+                threads: 1,
+                symmetry: false,
+                ..CheckOptions::default()
+            },
+        );
+        let bfs = check(
+            design,
+            config,
+            CheckOptions {
+                search: Search::Bfs,
+                threads: 1,
+                symmetry: false,
+                timeout: None,
+            },
+        );
+        assert_eq!(dfs.unique_states, bfs.unique_states, "{design}");
+        assert_eq!(dfs.violated(), bfs.violated(), "{design}");
+    }
+}
+
+#[test]
+fn a_case_the_bounds_cannot_reach_is_reported_as_a_failure() {
+    // A crash is allowed but no backup can ever start: "a crash while a backup runs" applies
+    // to these bounds and is never reached.
+    let config = Config {
+        backups_per_session: 0,
+        ..small(1, 1)
+    };
+    let report = check(Design::Recommended, config, CheckOptions::default());
+    assert!(report
+        .not_reached()
+        .contains("a crash can strike while a backup runs"));
+    assert!(report.failures().count() >= 1);
+}
+
+#[test]
+fn report_serializes_with_its_counterexamples() {
+    let report = check(Design::Pg91, small(2, 0), CheckOptions::default());
+    let json = serde_json::to_value(&report).unwrap();
+    let properties = json["properties"].as_array().unwrap();
+    let violated = properties
+        .iter()
+        .find(|p| p["verdict"] == "violated")
+        .unwrap();
+    assert!(
+        violated["trace"]["steps"].as_array().unwrap().len()
+            == violated["length"].as_u64().unwrap() as usize
+    );
+    assert!(json["collision_probability"].as_f64().unwrap() < 1e-6);
+}
