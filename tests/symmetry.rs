@@ -134,3 +134,112 @@ fn representative_is_canonical_idempotent_and_behaviour_preserving() {
         }
     }
 }
+
+/// The representatives of a state's successors, each with the action that led there, sorted
+/// by representative.
+fn successor_classes(c: &Cluster) -> Vec<(Cluster, String)> {
+    let mut out: Vec<(Cluster, String)> = c
+        .actions()
+        .into_iter()
+        .map(|a| {
+            let mut next = c.clone();
+            let event = next.apply(a).unwrap();
+            (next.representative(), format!("{a} -> {event}"))
+        })
+        .collect();
+    out.sort_by(|x, y| x.0.cmp(&y.0));
+    out.dedup_by(|x, y| x.0 == y.0);
+    out
+}
+
+/// Panics with the successor classes one state has and the other lacks.
+fn assert_same_classes(state: &Cluster, other: &Cluster, context: &str) {
+    let ours = successor_classes(state);
+    let theirs = successor_classes(other);
+    let only = |a: &[(Cluster, String)], b: &[(Cluster, String)]| -> Vec<String> {
+        a.iter()
+            .filter(|x| !b.iter().any(|y| y.0 == x.0))
+            .map(|x| x.1.clone())
+            .collect()
+    };
+    let (mine, yours) = (only(&ours, &theirs), only(&theirs, &ours));
+    assert!(
+        mine.is_empty() && yours.is_empty(),
+        "{context}: successor classes differ\nonly from the state: {mine:#?}\nonly from the other: {yours:#?}\nstate: {state:?}\nother: {other:?}"
+    );
+}
+
+#[test]
+fn symmetry_is_an_automorphism_every_member_of_a_class_has_the_same_successor_classes() {
+    let configs = [
+        Config {
+            sql_sessions: 3,
+            walsenders: 0,
+            backups_per_session: 1,
+            crashes: 0,
+            faults: 0,
+            writers: 1,
+            pages: 1,
+            page_writes: 1,
+            ..Config::default()
+        },
+        Config {
+            sql_sessions: 3,
+            walsenders: 2,
+            backups_per_session: 2,
+            crashes: 1,
+            faults: 2,
+            timed_checkpoints: 1,
+            ..Config::default()
+        },
+        Config {
+            sql_sessions: 2,
+            walsenders: 2,
+            backups_per_session: 2,
+            crashes: 1,
+            faults: 1,
+            hostile_labels: true,
+            client_misuse: true,
+            wal_switches: 1,
+            ..Config::default()
+        },
+    ];
+    for design in Design::ALL {
+        for (k, config) in configs.iter().enumerate() {
+            let orders = kind_preserving_orders(
+                usize::from(config.sql_sessions),
+                usize::from(config.walsenders),
+            );
+            for walk in 0..walks() {
+                let mut c = Cluster::new(Variant::of(design), *config).unwrap();
+                let mut pick = walk.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for step in 0..200 {
+                    let rep = c.representative();
+                    let context = format!("{design} config {k} walk {walk} step {step}");
+                    assert_same_classes(&c, &rep, &format!("{context}: representative"));
+                    for (n, order) in orders.iter().enumerate().step_by(5) {
+                        let other = permuted(&c, order, (n as u64 % 4) as u32 * 2);
+                        assert_same_classes(&c, &other, &format!("{context}: order {order:?}"));
+                    }
+                    let actions = c.actions();
+                    if actions.is_empty() {
+                        break;
+                    }
+                    pick ^= pick << 13;
+                    pick ^= pick >> 7;
+                    pick ^= pick << 17;
+                    c.apply(actions[(pick % actions.len() as u64) as usize])
+                        .unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Random walks per design and configuration (`SYMMETRY_WALKS` raises it for a longer hunt).
+fn walks() -> u64 {
+    std::env::var("SYMMETRY_WALKS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(40)
+}

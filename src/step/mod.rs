@@ -410,7 +410,8 @@ impl Cluster {
         }
     }
 
-    /// The backup holding the exclusive state (ghost).
+    /// The backup holding the exclusive state (ghost). There is at most one: a start takes
+    /// the state only when it is free, and every step that frees it releases its holder.
     pub(crate) fn exclusive_holder(&self) -> Option<BackupId> {
         self.backups
             .iter()

@@ -145,13 +145,11 @@ impl Cluster {
             if self.shared.exclusive != expected {
                 self.fail_assertion(Assertion::StartCallbackExclusive, session);
             }
+            // The flag is one bit: clearing it takes it from whichever backup set it. After B5
+            // that can be another session's backup, which then runs on without it.
             self.shared.exclusive = ExclusiveState::None;
-            if let Some(own) = self.session(session).backup {
-                self.update_backup(own, |backup| {
-                    if backup.unit == Unit::Held {
-                        backup.unit = Unit::Released;
-                    }
-                });
+            if let Some(holder) = self.exclusive_holder() {
+                self.update_backup(holder, |backup| backup.unit = Unit::Released);
             }
         } else {
             self.decrement_counter(session);
