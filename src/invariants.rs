@@ -359,7 +359,7 @@ pub fn no_torn_page_in_stopped_backup(cluster: &Cluster) -> Result<(), Violation
 
 /// I4: start points and end records.
 pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
-    let mut starts: SmallVec<[(Lsn, Option<BackupId>); 8]> = cluster
+    let mut starts: SmallVec<[(Lsn, Option<BackupId>); 32]> = cluster
         .backups
         .iter()
         .filter(|b| b.accepted)
@@ -382,7 +382,7 @@ pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
         .backups(backups)
         .lsns([pair[0].0]));
     }
-    let mut ends: SmallVec<[(Lsn, Lsn); 4]> = cluster
+    let mut ends: SmallVec<[(Lsn, Lsn); 16]> = cluster
         .wal
         .end_records
         .iter()
@@ -619,4 +619,112 @@ pub fn restart_succeeds(cluster: &Cluster) -> Result<(), Violation> {
 /// True if some session is between steps of a start or stop (used by quiescence checks).
 pub fn quiescent(cluster: &Cluster) -> bool {
     cluster.sessions.iter().all(|s| s.pc == Pc::Idle)
+}
+
+/// The name of the liveness property: once faults stop and every session is driven to finish,
+/// every backup that was started ends (stopped, failed, or lost in a crash) and the cluster
+/// returns to its idle values. The model checks it as an `eventually` property; the
+/// simulator checks [`settled`] at the end of its liveness phase.
+pub const EVERY_BACKUP_ENDS: &str = "every started backup ends";
+
+/// Why a cluster that should be idle is not.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("{EVERY_BACKUP_ENDS}: {detail}")]
+pub struct NotSettled {
+    /// Sessions still busy or still holding something.
+    pub sessions: Vec<SessionId>,
+    /// Backups that have not ended.
+    pub backups: Vec<BackupId>,
+    /// What is left, in a sentence.
+    pub detail: String,
+}
+
+/// The idle values every run must return to once everything has ended: no session half way
+/// through a command, holding a backup or saying it runs a non-exclusive backup, no live
+/// backup, the counter at 0, the exclusive state free, `forcePageWrites` off, no
+/// `backup_label` and no temporary label file in the data directory. A server that refused
+/// to restart is settled (nothing can happen any more; the safety property "restart succeeds"
+/// reports it).
+///
+/// A session state left at `SESSION_BACKUP_EXCLUSIVE` after another session stopped the
+/// exclusive backup is allowed: in 9.6 to 14 nothing reads it (a new start refuses only a
+/// session running a non-exclusive backup, and the exit hook acts only on one).
+pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
+    if cluster.is_down() {
+        return Ok(());
+    }
+    let unsettled = |detail: String| NotSettled {
+        sessions: Vec::new(),
+        backups: Vec::new(),
+        detail,
+    };
+    let busy: Vec<SessionId> = (0..cluster.sessions.len())
+        .filter(|&i| {
+            let s = &cluster.sessions[i];
+            s.pc != Pc::Idle || s.state == SessionBackupState::Running || s.backup.is_some()
+        })
+        .map(|i| SessionId(i as u8))
+        .collect();
+    if !busy.is_empty() {
+        return Err(NotSettled {
+            sessions: busy.clone(),
+            ..unsettled(format!(
+                "{} session(s) still busy or holding a backup: {}",
+                busy.len(),
+                list(&busy)
+            ))
+        });
+    }
+    if !cluster.backups.is_empty() {
+        let live = ids(cluster, |_| true);
+        return Err(NotSettled {
+            backups: live.clone(),
+            ..unsettled(format!("backups never ended: {}", list(&live)))
+        });
+    }
+    let shared = &cluster.shared;
+    if shared.backups != 0 {
+        return Err(unsettled(format!(
+            "the counter is {} with no backup running",
+            shared.backups
+        )));
+    }
+    if shared.exclusive != ExclusiveState::None {
+        return Err(unsettled(format!(
+            "the exclusive state is {:?} with no backup running",
+            shared.exclusive
+        )));
+    }
+    if shared.force_page_writes {
+        return Err(unsettled(
+            "forcePageWrites is still on with no backup running".to_string(),
+        ));
+    }
+    if let Some(file) = cluster.data_dir.backup_label {
+        return Err(NotSettled {
+            backups: vec![file.backup],
+            ..unsettled(format!(
+                "backup_label of {} is still in the data directory",
+                file.backup
+            ))
+        });
+    }
+    if let Some(file) = cluster.data_dir.temp_labels.first() {
+        return Err(NotSettled {
+            backups: vec![file.backup],
+            ..unsettled(format!(
+                "the temporary label file of {} is still in the data directory",
+                file.backup
+            ))
+        });
+    }
+    Ok(())
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

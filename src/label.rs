@@ -726,19 +726,15 @@ impl LabelKind {
             LabelFormat::PG11,
             LabelFormat::PG14,
         ];
-        static TABLE: OnceLock<Vec<(LabelFormat, LabelKind, bool)>> = OnceLock::new();
+        // Computed once by rendering and parsing; the invariants ask on every step.
+        static TABLE: OnceLock<[[bool; LabelKind::ALL.len()]; FORMATS.len()]> = OnceLock::new();
         let table = TABLE.get_or_init(|| {
-            let mut rows = Vec::new();
-            for format in FORMATS {
-                for kind in LabelKind::ALL {
-                    rows.push((format, kind, round_trips(format, kind)));
-                }
-            }
-            rows
+            FORMATS.map(|format| LabelKind::ALL.map(|kind| round_trips(format, kind)))
         });
-        match table.iter().find(|(f, k, _)| *f == format && *k == self) {
-            Some(&(_, _, ok)) => ok,
-            None => round_trips(format, self),
+        let kind = LabelKind::ALL.iter().position(|&k| k == self);
+        match (FORMATS.iter().position(|&f| f == format), kind) {
+            (Some(f), Some(k)) => table[f][k],
+            _ => round_trips(format, self),
         }
     }
 }

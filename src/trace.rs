@@ -1,11 +1,13 @@
 //! Traces: an action list replayed through the core, as numbered steps (who, which action,
 //! what happened, with LSNs) plus the invariants violated at the end. Every engine's
 //! counterexample (the model's shortest path, the simulator's shrunk schedule) becomes a
-//! `Trace` the same way, so that a reviewer reads one format whatever found the bug.
+//! `Trace` the same way, so that a reviewer reads one format whatever found the bug: as
+//! numbered text ([`Trace::render_text`]), JSON (serde), or a Mermaid sequence diagram
+//! ([`Trace::render_mermaid`]) to paste into a review.
 
-use crate::action::{Action, ApplyError, Event};
+use crate::action::{Action, Actor, ApplyError, Event, EventKind};
 use crate::config::{Config, ConfigError};
-use crate::invariants::{check_all, Property, Violation};
+use crate::invariants::{check_all, NotSettled, Property, Violation};
 use crate::state::Cluster;
 use crate::variant::Variant;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,92 @@ pub struct Trace {
     pub steps: Vec<TraceStep>,
     /// Every property violated in the final state.
     pub violations: Vec<Violation>,
+    /// The 1-based number of the first step of the liveness phase, where faults stopped and
+    /// every session was driven to finish (simulator traces of liveness failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_from: Option<usize>,
+    /// What was left unfinished at the end, when the trace ends in a liveness failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_settled: Option<NotSettled>,
+}
+
+/// Replays actions one at a time into a [`Trace`].
+#[derive(Clone, Debug)]
+pub struct TraceBuilder {
+    cluster: Cluster,
+    violated: Vec<Property>,
+    trace: Trace,
+}
+
+impl TraceBuilder {
+    /// Starts from the initial state of `variant` with `config`.
+    pub fn new(variant: Variant, config: Config) -> Result<Self, ConfigError> {
+        let cluster = Cluster::new(variant, config)?;
+        let violated = check_all(&cluster).iter().map(|v| v.property).collect();
+        Ok(TraceBuilder {
+            cluster,
+            violated,
+            trace: Trace {
+                variant,
+                config,
+                steps: Vec::new(),
+                violations: Vec::new(),
+                drain_from: None,
+                not_settled: None,
+            },
+        })
+    }
+
+    /// The state reached so far.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The steps so far.
+    pub fn steps(&self) -> &[TraceStep] {
+        &self.trace.steps
+    }
+
+    /// Marks the next step as the first of the liveness phase.
+    pub fn mark_drain(&mut self) {
+        self.trace.drain_from = Some(self.trace.steps.len() + 1);
+    }
+
+    /// Applies `action` and records the step.
+    pub fn push(&mut self, action: Action) -> Result<&TraceStep, ReplayError> {
+        let number = self.trace.steps.len() + 1;
+        let event = self
+            .cluster
+            .apply(action)
+            .map_err(|source| ReplayError::NotEnabled {
+                step: number,
+                source,
+            })?;
+        let now: Vec<Property> = check_all(&self.cluster)
+            .iter()
+            .map(|v| v.property)
+            .collect();
+        let newly_violated = now
+            .iter()
+            .copied()
+            .filter(|p| !self.violated.contains(p))
+            .collect();
+        self.violated = now;
+        self.trace.steps.push(TraceStep {
+            number,
+            action,
+            event,
+            newly_violated,
+        });
+        Ok(&self.trace.steps[number - 1])
+    }
+
+    /// The trace, with the violations of the final state.
+    pub fn finish(mut self, not_settled: Option<NotSettled>) -> Trace {
+        self.trace.violations = check_all(&self.cluster);
+        self.trace.not_settled = not_settled;
+        self.trace
+    }
 }
 
 /// Why an action list cannot be replayed.
@@ -61,36 +149,11 @@ impl Trace {
         config: Config,
         actions: &[Action],
     ) -> Result<Trace, ReplayError> {
-        let mut cluster = Cluster::new(variant, config)?;
-        let mut violated: Vec<Property> = check_all(&cluster).iter().map(|v| v.property).collect();
-        let mut steps = Vec::with_capacity(actions.len());
-        for (index, &action) in actions.iter().enumerate() {
-            let event = cluster
-                .apply(action)
-                .map_err(|source| ReplayError::NotEnabled {
-                    step: index + 1,
-                    source,
-                })?;
-            let now: Vec<Property> = check_all(&cluster).iter().map(|v| v.property).collect();
-            let newly_violated = now
-                .iter()
-                .copied()
-                .filter(|p| !violated.contains(p))
-                .collect();
-            violated = now;
-            steps.push(TraceStep {
-                number: index + 1,
-                action,
-                event,
-                newly_violated,
-            });
+        let mut builder = TraceBuilder::new(variant, config)?;
+        for &action in actions {
+            builder.push(action)?;
         }
-        Ok(Trace {
-            variant,
-            config,
-            steps,
-            violations: check_all(&cluster),
-        })
+        Ok(builder.finish(None))
     }
 
     /// The actions, in order.
@@ -111,6 +174,13 @@ impl Trace {
         let _ = writeln!(out, "bounds:  {}", describe_config(&self.config));
         let width = self.steps.len().to_string().len();
         for step in &self.steps {
+            if self.drain_from == Some(step.number) {
+                let _ = writeln!(
+                    out,
+                    "{:>width$}  -- liveness phase: faults stop, every session is driven to finish --",
+                    ""
+                );
+            }
             let _ = writeln!(
                 out,
                 "{:>width$}. {:<42} {}",
@@ -122,14 +192,153 @@ impl Trace {
                 let _ = writeln!(out, "{:>width$}  ^ violates: {}", "", property.name());
             }
         }
-        if self.violations.is_empty() {
+        if self.violations.is_empty() && self.not_settled.is_none() {
             let _ = writeln!(out, "no property is violated at the end");
         }
         for violation in &self.violations {
             let _ = writeln!(out, "violated: {violation}");
         }
+        if let Some(not_settled) = &self.not_settled {
+            let _ = writeln!(out, "violated: {not_settled}");
+        }
         out
     }
+
+    /// A Mermaid sequence diagram: one participant per session that acts, the checkpointer,
+    /// the page writers, shared memory, WAL and the data directory; one arrow per step, from
+    /// the actor to what the step touched, labelled with the step's number and event; a note
+    /// where a property is first violated.
+    pub fn render_mermaid(&self) -> String {
+        let mut out = String::from("sequenceDiagram\n");
+        let mut actors: Vec<Actor> = Vec::new();
+        for step in &self.steps {
+            if !actors.contains(&step.event.actor) {
+                actors.push(step.event.actor);
+            }
+        }
+        actors.sort_by_key(|a| match a {
+            Actor::Session(s) => (0, u32::from(s.0)),
+            Actor::Writer(w) => (1, u32::from(*w)),
+            Actor::Checkpointer => (2, 0),
+            Actor::Environment => (3, 0),
+        });
+        for actor in &actors {
+            let _ = writeln!(
+                out,
+                "    participant {} as {}",
+                mermaid_id(*actor),
+                mermaid_name(*actor, &self.config)
+            );
+        }
+        let _ = writeln!(out, "    participant SHM as shared memory");
+        let _ = writeln!(out, "    participant WAL as WAL");
+        let _ = writeln!(out, "    participant DD as data directory");
+        let _ = writeln!(
+            out,
+            "    Note over {},DD: {} ({})",
+            actors.first().map(|a| mermaid_id(*a)).unwrap_or("SHM"),
+            self.variant,
+            mermaid_text(&describe_config(&self.config))
+        );
+        for step in &self.steps {
+            if self.drain_from == Some(step.number) {
+                let _ = writeln!(out, "    Note over SHM,DD: liveness phase: faults stop, every session is driven to finish");
+            }
+            let from = mermaid_id(step.event.actor);
+            let to = mermaid_target(&step.event.kind, step.event.actor);
+            let text = mermaid_text(&format!("{}. {}", step.number, step.event.kind));
+            if to == from {
+                let _ = writeln!(out, "    Note over {from}: {text}");
+            } else {
+                let _ = writeln!(out, "    {from}->>{to}: {text}");
+            }
+            for property in &step.newly_violated {
+                let _ = writeln!(
+                    out,
+                    "    Note over {from},DD: violates: {}",
+                    mermaid_text(property.name())
+                );
+            }
+        }
+        if let Some(not_settled) = &self.not_settled {
+            let _ = writeln!(
+                out,
+                "    Note over SHM,DD: {}",
+                mermaid_text(&not_settled.to_string())
+            );
+        }
+        out
+    }
+}
+
+fn mermaid_id(actor: Actor) -> &'static str {
+    // Mermaid ids must be plain words; sessions and writers are few, so a table suffices.
+    const SESSIONS: [&str; 64] = [
+        "S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S13",
+        "S14", "S15", "S16", "S17", "S18", "S19", "S20", "S21", "S22", "S23", "S24", "S25", "S26",
+        "S27", "S28", "S29", "S30", "S31", "S32", "S33", "S34", "S35", "S36", "S37", "S38", "S39",
+        "S40", "S41", "S42", "S43", "S44", "S45", "S46", "S47", "S48", "S49", "S50", "S51", "S52",
+        "S53", "S54", "S55", "S56", "S57", "S58", "S59", "S60", "S61", "S62", "S63",
+    ];
+    const WRITERS: [&str; 16] = [
+        "W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13",
+        "W14", "W15",
+    ];
+    match actor {
+        Actor::Session(s) => SESSIONS.get(usize::from(s.0)).copied().unwrap_or("S"),
+        Actor::Writer(w) => WRITERS.get(usize::from(w)).copied().unwrap_or("W"),
+        Actor::Checkpointer => "CKPT",
+        Actor::Environment => "ENV",
+    }
+}
+
+fn mermaid_name(actor: Actor, config: &Config) -> String {
+    match actor {
+        Actor::Session(s) if s.0 < config.sql_sessions => format!("{s} (SQL)"),
+        Actor::Session(s) => format!("{s} (WAL sender)"),
+        Actor::Writer(w) => format!("W{w} (page writer)"),
+        Actor::Checkpointer => "checkpointer".to_string(),
+        Actor::Environment => "environment".to_string(),
+    }
+}
+
+/// Where a step's arrow points: what the step touched.
+fn mermaid_target(kind: &EventKind, actor: Actor) -> &'static str {
+    match kind {
+        EventKind::CommandRejected { .. }
+        | EventKind::CommandAccepted { .. }
+        | EventKind::CommandFailed { .. }
+        | EventKind::SessionExited { .. }
+        | EventKind::StartPointSent { .. }
+        | EventKind::ArchiveWaited
+        | EventKind::BackupStopped { .. }
+        | EventKind::PageAssembled { .. }
+        | EventKind::PageReassembled { .. } => mermaid_id(actor),
+        EventKind::CheckpointRequested { .. } | EventKind::CheckpointWaited { .. } => "CKPT",
+        EventKind::WalSwitched { .. }
+        | EventKind::EndRecordInserted { .. }
+        | EventKind::PageWritten { .. }
+        | EventKind::CheckpointCompleted { .. } => "WAL",
+        EventKind::ControlFileRead { .. }
+        | EventKind::BackupStarted { .. }
+        | EventKind::FilesCopied { .. }
+        | EventKind::LabelFileRemoved { .. }
+        | EventKind::HistoryFileWritten { .. }
+        | EventKind::Restarted { .. } => "DD",
+        _ => "SHM",
+    }
+}
+
+/// Text safe inside a Mermaid message: no `;`, `#` or line breaks, which Mermaid would read
+/// as syntax.
+fn mermaid_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            ';' => ',',
+            '#' | '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 /// One line describing a configuration's bounds and settings.

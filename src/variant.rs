@@ -76,12 +76,18 @@ impl Design {
     }
 
     /// True for the designs this project recommends (expected to pass every check).
-    pub fn is_recommended(self) -> bool {
+    pub const fn is_recommended(self) -> bool {
         matches!(self, Design::Recommended | Design::RecommendedOption2)
     }
 
-    /// The behaviour switches of this design.
+    /// The behaviour switches of this design (from a table built at compile time: the steps
+    /// consult them on every call, so they must cost no more than a copy).
+    #[inline]
     pub fn rules(self) -> Rules {
+        DESIGN_RULES[self as usize]
+    }
+
+    const fn build_rules(self) -> Rules {
         use Design::*;
         let era91 = matches!(self, Pg91 | Pg91Option2);
         let recommended = self.is_recommended();
@@ -130,6 +136,17 @@ impl Design {
         }
     }
 }
+
+/// [`Design::rules`] of every design, in declaration order.
+const DESIGN_RULES: [Rules; Design::ALL.len()] = {
+    let mut table = [Design::Pg91.build_rules(); Design::ALL.len()];
+    let mut i = 0;
+    while i < Design::ALL.len() {
+        table[Design::ALL[i] as usize] = Design::ALL[i].build_rules();
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Display for Design {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

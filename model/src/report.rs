@@ -71,7 +71,7 @@ pub enum Verdict {
         /// Its length in actions.
         length: usize,
         /// The counterexample, replayed through the core.
-        trace: Trace,
+        trace: Box<Trace>,
     },
     /// A `sometimes` case was reached.
     Reached,
@@ -325,7 +325,7 @@ impl BackupModel {
                         })?;
                     Verdict::Violated {
                         length: path.len(),
-                        trace,
+                        trace: Box::new(trace),
                     }
                 }
             };

@@ -98,7 +98,7 @@ impl Cluster {
         if !any_stale {
             return;
         }
-        let keep: Vec<bool> = self
+        let keep: smallvec::SmallVec<[bool; 32]> = self
             .ghost
             .retired_starts
             .iter()
@@ -108,7 +108,7 @@ impl Cluster {
         self.ghost
             .retired_starts
             .retain(|_| flags.next().unwrap_or(true));
-        let keep: Vec<bool> = self
+        let keep: smallvec::SmallVec<[bool; 32]> = self
             .wal
             .end_records
             .iter()
@@ -118,7 +118,7 @@ impl Cluster {
         self.wal
             .end_records
             .retain(|_| flags.next().unwrap_or(true));
-        let keep: Vec<bool> = self
+        let keep: smallvec::SmallVec<[bool; 32]> = self
             .data_dir
             .history
             .iter()

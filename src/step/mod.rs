@@ -27,7 +27,65 @@ use crate::state::{
     SessionId, SessionKind, Unit,
 };
 use crate::variant::{ExclusiveRule, LabelDelivery, LockMode};
-use smallvec::SmallVec;
+
+/// An SQL session's commands with plain labels: the exclusive start, the non-exclusive start,
+/// then the exclusive and the non-exclusive stop.
+const SQL_COMMANDS_PLAIN: [Command; 4] = [
+    Command::StartBackup {
+        mode: BackupMode::Exclusive,
+        label: LabelKind::Plain,
+    },
+    Command::StartBackup {
+        mode: BackupMode::NonExclusive,
+        label: LabelKind::Plain,
+    },
+    Command::StopBackup {
+        mode: BackupMode::Exclusive,
+    },
+    Command::StopBackup {
+        mode: BackupMode::NonExclusive,
+    },
+];
+
+/// The same with every label kind: exclusive starts, one per label, then non-exclusive
+/// starts, then the two stops.
+const SQL_COMMANDS_ALL_LABELS: [Command; LabelKind::ALL.len() * 2 + 2] = {
+    let n = LabelKind::ALL.len();
+    let mut out = [SQL_COMMANDS_PLAIN[2]; LabelKind::ALL.len() * 2 + 2];
+    let mut i = 0;
+    while i < n {
+        out[i] = Command::StartBackup {
+            mode: BackupMode::Exclusive,
+            label: LabelKind::ALL[i],
+        };
+        out[n + i] = Command::StartBackup {
+            mode: BackupMode::NonExclusive,
+            label: LabelKind::ALL[i],
+        };
+        i += 1;
+    }
+    out[2 * n] = SQL_COMMANDS_PLAIN[2];
+    out[2 * n + 1] = SQL_COMMANDS_PLAIN[3];
+    out
+};
+
+/// A WAL sender's command with a plain label.
+const WALSENDER_COMMANDS_PLAIN: [Command; 1] = [Command::BaseBackup {
+    label: LabelKind::Plain,
+}];
+
+/// A WAL sender's commands, one per label kind.
+const WALSENDER_COMMANDS_ALL_LABELS: [Command; LabelKind::ALL.len()] = {
+    let mut out = [WALSENDER_COMMANDS_PLAIN[0]; LabelKind::ALL.len()];
+    let mut i = 0;
+    while i < LabelKind::ALL.len() {
+        out[i] = Command::BaseBackup {
+            label: LabelKind::ALL[i],
+        };
+        i += 1;
+    }
+    out
+};
 
 impl Cluster {
     /// True once a restart was refused: nothing can happen any more.
@@ -51,7 +109,7 @@ impl Cluster {
         for index in 0..self.sessions.len() {
             let session = SessionId(index as u8);
             if self.sessions[index].pc == Pc::Idle {
-                for command in self.candidate_commands(session) {
+                for &command in self.candidate_commands(session) {
                     if self.command_enabled(session, command) {
                         out.push(Action::Begin { session, command });
                     }
@@ -72,9 +130,11 @@ impl Cluster {
             out.push(Action::CheckpointEnd);
         }
         for writer in 0..self.writers.len() as u8 {
-            for page in 0..self.pages.len() as u8 {
-                if self.page_assemble_enabled(writer, page) {
-                    out.push(Action::PageAssemble { writer, page });
+            if self.writer_may_assemble(writer) {
+                for page in 0..self.pages.len() as u8 {
+                    if self.page_assemble_enabled(writer, page) {
+                        out.push(Action::PageAssemble { writer, page });
+                    }
                 }
             }
             if self.page_insert_enabled(writer) {
@@ -185,34 +245,14 @@ impl Cluster {
     }
 
     /// The commands a client may send to an idle session, before their guards, in a fixed order.
-    fn candidate_commands(&self, session: SessionId) -> SmallVec<[Command; 16]> {
-        let labels: &[LabelKind] = if self.config.hostile_labels {
-            &LabelKind::ALL
-        } else {
-            &[LabelKind::Plain]
-        };
-        let mut out = SmallVec::new();
-        match self.sessions[usize::from(session.0)].kind {
-            SessionKind::Sql => {
-                for mode in [BackupMode::Exclusive, BackupMode::NonExclusive] {
-                    out.extend(
-                        labels
-                            .iter()
-                            .map(|&label| Command::StartBackup { mode, label }),
-                    );
-                }
-                out.push(Command::StopBackup {
-                    mode: BackupMode::Exclusive,
-                });
-                out.push(Command::StopBackup {
-                    mode: BackupMode::NonExclusive,
-                });
-            }
-            SessionKind::WalSender => {
-                out.extend(labels.iter().map(|&label| Command::BaseBackup { label }))
-            }
+    fn candidate_commands(&self, session: SessionId) -> &'static [Command] {
+        let hostile = self.config.hostile_labels;
+        match (self.sessions[usize::from(session.0)].kind, hostile) {
+            (SessionKind::Sql, false) => &SQL_COMMANDS_PLAIN,
+            (SessionKind::Sql, true) => &SQL_COMMANDS_ALL_LABELS,
+            (SessionKind::WalSender, false) => &WALSENDER_COMMANDS_PLAIN,
+            (SessionKind::WalSender, true) => &WALSENDER_COMMANDS_ALL_LABELS,
         }
-        out
     }
 
     /// Whether the client may send `command` to the idle `session` now. Commands whose first

@@ -11,10 +11,16 @@ use crate::state::{Cluster, PageId, Writer, WriterId};
 
 impl Cluster {
     pub(super) fn page_assemble_enabled(&self, writer: WriterId, page: PageId) -> bool {
-        let idle = self.writers.get(usize::from(writer)) == Some(&Writer::Idle);
         let exists = usize::from(page) < self.pages.len();
         let unlocked = self.writers.iter().all(|w| w.page() != Some(page));
-        idle && exists && unlocked && self.used.page_writes < self.config.page_writes
+        self.writer_may_assemble(writer) && exists && unlocked
+    }
+
+    /// The part of [`Cluster::page_assemble_enabled`] that does not depend on the page: the
+    /// writer is idle and page writes are left.
+    pub(super) fn writer_may_assemble(&self, writer: WriterId) -> bool {
+        let idle = self.writers.get(usize::from(writer)) == Some(&Writer::Idle);
+        idle && self.used.page_writes < self.config.page_writes
     }
 
     pub(super) fn page_insert_enabled(&self, writer: WriterId) -> bool {

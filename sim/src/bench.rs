@@ -1,0 +1,175 @@
+//! `backup-check bench`: the engines' speed on this machine, measured by the project's own
+//! code: the model's unique states and states per second at the default bounds (DFS with
+//! symmetry, one and two threads), and the simulator's steps per second (one thread, then
+//! every core), each the median of several runs.
+
+use crate::campaign::{run_campaign, CampaignOptions, SeedRange, Shard};
+use crate::run::RunSpec;
+use backup_coordinator::Variant;
+use backup_model::{default_profiles, BackupModel, CheckOptions, Search};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+
+/// One measured row.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// What was measured.
+    pub engine: String,
+    /// Its bounds or sizes.
+    pub setting: String,
+    /// Threads.
+    pub threads: usize,
+    /// Unique states (model) or steps (simulator) per run.
+    pub work: u64,
+    /// Median seconds per run.
+    pub seconds: f64,
+    /// Median rate: unique states or steps per second.
+    pub rate: f64,
+    /// Peak resident memory of the process after the runs, bytes (model rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// Every run's seconds.
+    pub runs: Vec<f64>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The variant.
+    pub variant: String,
+    /// Cores available.
+    pub cores: usize,
+    /// Rows.
+    pub rows: Vec<BenchRow>,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs the benchmarks, `runs` times each.
+pub fn run_bench(
+    variant: Variant,
+    runs: usize,
+    sim: &RunSpec,
+    seeds: u64,
+) -> Result<BenchReport, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::new();
+    for profile in default_profiles() {
+        for threads in [1, 2] {
+            let model = BackupModel::new(variant, profile.config).map_err(|e| e.to_string())?;
+            let mut times = Vec::new();
+            let mut work = 0;
+            for _ in 0..runs.max(1) {
+                let report = model
+                    .check(CheckOptions {
+                        search: Search::Dfs,
+                        threads,
+                        symmetry: true,
+                        timeout: None,
+                    })
+                    .map_err(|e| e.to_string())?;
+                work = report.unique_states as u64;
+                times.push(report.seconds);
+            }
+            let seconds = median(times.clone());
+            rows.push(BenchRow {
+                engine: "model (DFS, symmetry)".to_string(),
+                setting: format!("profile {}", profile.name),
+                threads,
+                work,
+                seconds,
+                rate: if seconds > 0.0 {
+                    work as f64 / seconds
+                } else {
+                    0.0
+                },
+                peak_memory_bytes: backup_model::report::peak_memory_bytes(),
+                runs: times,
+            });
+        }
+    }
+    let never = AtomicBool::new(false);
+    for threads in [1, cores] {
+        let options = CampaignOptions {
+            spec: sim.clone(),
+            seeds: SeedRange {
+                start: 0,
+                end: seeds.max(1),
+            },
+            shard: Shard::default(),
+            threads,
+            check_determinism: false,
+            shrink: false,
+            shrink_replays_max: 0,
+            out: None,
+            progress: false,
+        };
+        let mut times = Vec::new();
+        let mut work = 0;
+        for _ in 0..runs.max(1) {
+            let report = run_campaign(&options, &never).map_err(|e| e.to_string())?;
+            work = report.steps;
+            times.push(report.seconds);
+        }
+        let seconds = median(times.clone());
+        rows.push(BenchRow {
+            engine: "simulator (invariants every step)".to_string(),
+            setting: format!("{} seeds x {} steps", seeds, sim.steps),
+            threads,
+            work,
+            seconds,
+            rate: if seconds > 0.0 {
+                work as f64 / seconds
+            } else {
+                0.0
+            },
+            peak_memory_bytes: None,
+            runs: times,
+        });
+        if cores == 1 {
+            break;
+        }
+    }
+    Ok(BenchReport {
+        variant: variant.to_string(),
+        cores,
+        rows,
+    })
+}
+
+impl BenchReport {
+    /// The table.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "bench: variant {}, {} core(s); medians of the runs",
+            self.variant, self.cores
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:<26} {:>7} {:>14} {:>9} {:>14} {:>10}",
+            "engine", "setting", "threads", "states/steps", "seconds", "per second", "peak MiB"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                out,
+                "{:<34} {:<26} {:>7} {:>14} {:>9.2} {:>14.0} {:>10}",
+                r.engine,
+                r.setting,
+                r.threads,
+                r.work,
+                r.seconds,
+                r.rate,
+                r.peak_memory_bytes
+                    .map(|b| (b / (1024 * 1024)).to_string())
+                    .unwrap_or_else(|| "-".to_string())
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,194 @@
+//! What kind of step an action is ([`ActionKind`]), the unit in which the simulator weighs
+//! its choices and counts its coverage ([`Coverage`]).
+
+use backup_coordinator::state::BackupMode;
+use backup_coordinator::{Action, Command, Fault};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of action, each with a weight in a [`crate::profile::Weights`] and a count in
+/// [`Coverage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// `pg_start_backup(.., exclusive)`.
+    StartExclusive,
+    /// `pg_backup_start()` / a non-exclusive `pg_start_backup`.
+    StartNonExclusive,
+    /// `BASE_BACKUP` on a WAL sender.
+    BaseBackup,
+    /// `pg_stop_backup()` / `pg_backup_stop()`.
+    Stop,
+    /// A busy session's next step.
+    Step,
+    /// An ERROR at an I/O or send step.
+    Error,
+    /// A query cancel during a wait.
+    Cancel,
+    /// The client goes away or the backend is terminated.
+    Disconnect,
+    /// The checkpointer begins a checkpoint.
+    CheckpointBegin,
+    /// The checkpointer completes one.
+    CheckpointEnd,
+    /// A writer assembles a page change.
+    PageAssemble,
+    /// A writer inserts it (or re-assembles).
+    PageInsert,
+    /// Someone else switches WAL.
+    WalSwitch,
+    /// The server crashes and restarts.
+    Crash,
+}
+
+impl ActionKind {
+    /// Every kind, in report order.
+    pub const ALL: [ActionKind; 14] = [
+        ActionKind::StartExclusive,
+        ActionKind::StartNonExclusive,
+        ActionKind::BaseBackup,
+        ActionKind::Stop,
+        ActionKind::Step,
+        ActionKind::Error,
+        ActionKind::Cancel,
+        ActionKind::Disconnect,
+        ActionKind::CheckpointBegin,
+        ActionKind::CheckpointEnd,
+        ActionKind::PageAssemble,
+        ActionKind::PageInsert,
+        ActionKind::WalSwitch,
+        ActionKind::Crash,
+    ];
+
+    /// Number of kinds.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The kind of `action`.
+    pub fn of(action: &Action) -> ActionKind {
+        match action {
+            Action::Begin { command, .. } => match command {
+                Command::StartBackup {
+                    mode: BackupMode::Exclusive,
+                    ..
+                } => ActionKind::StartExclusive,
+                Command::StartBackup { .. } => ActionKind::StartNonExclusive,
+                Command::BaseBackup { .. } => ActionKind::BaseBackup,
+                Command::StopBackup { .. } => ActionKind::Stop,
+            },
+            Action::Step { .. } => ActionKind::Step,
+            Action::Fault { fault, .. } => match fault {
+                Fault::Error => ActionKind::Error,
+                Fault::Cancel => ActionKind::Cancel,
+                Fault::Disconnect => ActionKind::Disconnect,
+            },
+            Action::CheckpointBegin => ActionKind::CheckpointBegin,
+            Action::CheckpointEnd => ActionKind::CheckpointEnd,
+            Action::PageAssemble { .. } => ActionKind::PageAssemble,
+            Action::PageInsert { .. } => ActionKind::PageInsert,
+            Action::WalSwitch => ActionKind::WalSwitch,
+            Action::Crash => ActionKind::Crash,
+        }
+    }
+
+    /// The stable name (`start-exclusive`, `step`, `crash`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::StartExclusive => "start-exclusive",
+            ActionKind::StartNonExclusive => "start-non-exclusive",
+            ActionKind::BaseBackup => "base-backup",
+            ActionKind::Stop => "stop",
+            ActionKind::Step => "step",
+            ActionKind::Error => "error",
+            ActionKind::Cancel => "cancel",
+            ActionKind::Disconnect => "disconnect",
+            ActionKind::CheckpointBegin => "checkpoint-begin",
+            ActionKind::CheckpointEnd => "checkpoint-end",
+            ActionKind::PageAssemble => "page-assemble",
+            ActionKind::PageInsert => "page-insert",
+            ActionKind::WalSwitch => "wal-switch",
+            ActionKind::Crash => "crash",
+        }
+    }
+
+    /// True for the kinds the environment injects (they stop in the liveness phase).
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Error
+                | ActionKind::Cancel
+                | ActionKind::Disconnect
+                | ActionKind::WalSwitch
+                | ActionKind::Crash
+        )
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An action kind name that is not known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown action kind {0:?}: expected one of {names}", names = ActionKind::ALL.map(ActionKind::name).join(", "))]
+pub struct UnknownKind(pub String);
+
+impl FromStr for ActionKind {
+    type Err = UnknownKind;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ActionKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownKind(name.to_string()))
+    }
+}
+
+/// How often each kind of action ran, and in how many runs each `sometimes` case of the model
+/// was reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Steps taken, per kind, in [`ActionKind::ALL`] order.
+    pub actions: [u64; ActionKind::COUNT],
+    /// Runs that reached each case, in `backup_model::CASES` order.
+    pub cases: [u64; backup_model::CASES.len()],
+    /// Whether each case applies to the runs' variant and configuration (a case that does
+    /// not, such as an exclusive backup in a design without them, is not expected).
+    pub cases_apply: [bool; backup_model::CASES.len()],
+}
+
+impl Coverage {
+    /// Adds another run's (or campaign's) coverage.
+    pub fn add(&mut self, other: &Coverage) {
+        for (a, b) in self.actions.iter_mut().zip(other.actions) {
+            *a += b;
+        }
+        for (a, b) in self.cases.iter_mut().zip(other.cases) {
+            *a += b;
+        }
+        for (a, b) in self.cases_apply.iter_mut().zip(other.cases_apply) {
+            *a |= b;
+        }
+    }
+
+    /// Steps taken in all.
+    pub fn steps(&self) -> u64 {
+        self.actions.iter().sum()
+    }
+
+    /// `(kind, count)` pairs.
+    pub fn by_kind(&self) -> impl Iterator<Item = (ActionKind, u64)> + '_ {
+        ActionKind::ALL
+            .into_iter()
+            .zip(self.actions.iter().copied())
+    }
+
+    /// `(case name, runs that reached it)` pairs, `None` where the case does not apply.
+    pub fn by_case(&self) -> impl Iterator<Item = (&'static str, Option<u64>)> + '_ {
+        backup_model::CASES
+            .iter()
+            .zip(self.cases.iter().zip(&self.cases_apply))
+            .map(|(c, (&n, &applies))| (c.name, applies.then_some(n)))
+    }
+}

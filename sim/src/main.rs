@@ -1,0 +1,720 @@
+//! `backup-check`: the command line of the backup-coordinator harness. `check` is the CI gate;
+//! `model`, `sim` and `replay` run one engine each; `variants` lists the designs; `bench`
+//! measures the engines. Exit status: 0 all hold, 1 a safety violation, 3 a liveness failure,
+//! 2 bad usage or input, 130 interrupted.
+
+use backup_coordinator::config::FaultKinds;
+use backup_coordinator::{Config, Design, Variant};
+use backup_model::{default_profiles, profile, BackupModel, CheckOptions, Profile, Search};
+use backup_sim::campaign::{run_campaign, CampaignOptions, CampaignReport, SeedRange, Shard};
+use backup_sim::gate::{render_campaign, run_gate, save_model_counterexamples, shows, GateOptions};
+use backup_sim::kind::ActionKind;
+use backup_sim::profile::{default_config, Weights, STEPS_DEFAULT};
+use backup_sim::replay_file::{write_atomically, ReplayFile};
+use backup_sim::run::{FailureClass, RunSpec};
+use backup_sim::shrink::REPLAYS_MAX;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Set by Ctrl-C: campaigns stop taking new seeds.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+const EXIT_SAFETY: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_LIVENESS: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "backup-check",
+    version,
+    about = "Checks a concurrent base-backup coordinator (PostgreSQL's, in every design it shipped) with an exhaustive model, a seeded simulator and replayable counterexamples",
+    after_help = "Exit status: 0 every property holds; 1 a safety property is violated (or a case the model's bounds never reach); 3 a liveness failure (a backup never ends once faults stop); 2 bad usage or input; 130 interrupted."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The CI gate: replay the regression corpus, check the model of the variant at the
+    /// default bounds, then run the simulator over a seed range. Prints a one-screen summary
+    /// and saves every failure as a replay file.
+    Check(CheckArgs),
+    /// Exhaustive model check of one variant within chosen bounds (every default profile if
+    /// no bound is given), or its Explorer on a loopback address.
+    Model(ModelArgs),
+    /// Seeded simulation: one run per seed, faults then a liveness phase, failures shrunk and
+    /// saved.
+    Sim(SimArgs),
+    /// Re-run a saved failure (from the simulator or the model) through the core and print
+    /// its trace. Exit 0 if it still shows the failure it records, 1 if it does not.
+    Replay(ReplayArgs),
+    /// List the protocol variants, one line each.
+    Variants,
+    /// Measure the engines on this machine: model states per second and state counts at the
+    /// default bounds, simulator steps per second.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The variant under test (see `backup-check variants`).
+    #[arg(long, default_value = "recommended")]
+    variant: Variant,
+    /// Simulator seeds, A..B (A up to B-1).
+    #[arg(long, default_value = "0..500")]
+    seeds: SeedRange,
+    /// Simulator fault-phase steps per seed.
+    #[arg(long, default_value_t = STEPS_DEFAULT)]
+    steps: u32,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write the machine-readable report here (JSON).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where failures are saved as replay files.
+    #[arg(long, default_value = "backup-check-failures")]
+    out: PathBuf,
+    /// The regression corpus (default: ./regressions, else the one in the source tree).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Skip the regression corpus.
+    #[arg(long)]
+    no_corpus: bool,
+    /// Skip the model stage.
+    #[arg(long)]
+    no_model: bool,
+    /// Skip the simulator stage.
+    #[arg(long)]
+    no_sim: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Bounds and settings shared by `model` and `sim`; each flag overrides the base
+/// configuration (the model's profile, or the simulator's defaults).
+#[derive(Args, Clone)]
+struct BoundFlags {
+    /// SQL sessions.
+    #[arg(long)]
+    sql: Option<u8>,
+    /// WAL senders.
+    #[arg(long)]
+    walsenders: Option<u8>,
+    /// Backups each session may start.
+    #[arg(long)]
+    backups: Option<u32>,
+    /// Crashes (each followed by restart and crash recovery).
+    #[arg(long)]
+    crashes: Option<u32>,
+    /// Faults in all (errors, cancels, disconnects).
+    #[arg(long)]
+    faults: Option<u32>,
+    /// Page writes in all.
+    #[arg(long)]
+    page_writes: Option<u32>,
+    /// Pages.
+    #[arg(long)]
+    pages: Option<u8>,
+    /// Page-writing backends.
+    #[arg(long)]
+    writers: Option<u8>,
+    /// Checkpoints that start on their own (timed).
+    #[arg(long)]
+    timed_checkpoints: Option<u32>,
+    /// WAL switches requested by someone else.
+    #[arg(long)]
+    wal_switches: Option<u32>,
+    /// Turn full_page_writes on (it is off so that forcing is what protects backups).
+    #[arg(long)]
+    full_page_writes: bool,
+    /// Turn archive_mode off (no archive wait at stop).
+    #[arg(long)]
+    no_archive: bool,
+    /// Do not offer exclusive backups.
+    #[arg(long)]
+    no_exclusive: bool,
+    /// Offer every label kind (1024 bytes, too long, newline, carriage return, NUL).
+    #[arg(long)]
+    hostile_labels: bool,
+    /// Offer commands a careful client would not send (a second start, a stop without start).
+    #[arg(long)]
+    client_misuse: bool,
+    /// Only these fault kinds (comma-separated: errors,cancels,disconnects).
+    #[arg(long, value_delimiter = ',')]
+    fault_kinds: Option<Vec<String>>,
+}
+
+impl BoundFlags {
+    fn any(&self) -> bool {
+        self.sql.is_some()
+            || self.walsenders.is_some()
+            || self.backups.is_some()
+            || self.crashes.is_some()
+            || self.faults.is_some()
+            || self.page_writes.is_some()
+            || self.pages.is_some()
+            || self.writers.is_some()
+            || self.timed_checkpoints.is_some()
+            || self.wal_switches.is_some()
+            || self.full_page_writes
+            || self.no_archive
+            || self.no_exclusive
+            || self.hostile_labels
+            || self.client_misuse
+            || self.fault_kinds.is_some()
+    }
+
+    fn apply(&self, base: Config) -> Result<Config, String> {
+        let mut c = base;
+        c.sql_sessions = self.sql.unwrap_or(c.sql_sessions);
+        c.walsenders = self.walsenders.unwrap_or(c.walsenders);
+        c.backups_per_session = self.backups.unwrap_or(c.backups_per_session);
+        c.crashes = self.crashes.unwrap_or(c.crashes);
+        c.faults = self.faults.unwrap_or(c.faults);
+        c.page_writes = self.page_writes.unwrap_or(c.page_writes);
+        c.pages = self.pages.unwrap_or(c.pages);
+        c.writers = self.writers.unwrap_or(c.writers);
+        c.timed_checkpoints = self.timed_checkpoints.unwrap_or(c.timed_checkpoints);
+        c.wal_switches = self.wal_switches.unwrap_or(c.wal_switches);
+        c.full_page_writes |= self.full_page_writes;
+        c.archive_mode &= !self.no_archive;
+        c.exclusive_backups &= !self.no_exclusive;
+        c.hostile_labels |= self.hostile_labels;
+        c.client_misuse |= self.client_misuse;
+        if let Some(kinds) = &self.fault_kinds {
+            let mut k = FaultKinds::NONE;
+            for kind in kinds {
+                match kind.as_str() {
+                    "errors" => k.errors = true,
+                    "cancels" => k.cancels = true,
+                    "disconnects" => k.disconnects = true,
+                    other => {
+                        return Err(format!(
+                            "unknown fault kind {other:?}: expected errors, cancels or disconnects"
+                        ))
+                    }
+                }
+            }
+            c.fault_kinds = k;
+        }
+        c.validate().map_err(|e| format!("invalid bounds: {e}"))?;
+        Ok(c)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SearchArg {
+    Bfs,
+    Dfs,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// The variant (see `backup-check variants`).
+    #[arg(long, default_value = "recommended")]
+    variant: Variant,
+    /// Start from this profile: concurrency (two SQL sessions and a WAL sender racing, no
+    /// faults) or faults (a SQL session and a WAL sender with a fault, a crash and a page
+    /// write). Without a profile or bound flags, every profile is checked.
+    #[arg(long)]
+    profile: Option<String>,
+    #[command(flatten)]
+    bounds: BoundFlags,
+    /// Search order: dfs (honours symmetry, little memory) or bfs.
+    #[arg(long, value_enum, default_value = "dfs")]
+    search: SearchArg,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Turn symmetry reduction off (stateright's BFS ignores it anyway).
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Stop each search after this many seconds (the report then says it is incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Also write the reports as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where counterexamples are saved as replay files.
+    #[arg(long, default_value = "backup-check-failures")]
+    out: PathBuf,
+    /// Instead of checking, serve stateright's Explorer (a web UI to walk the state space)
+    /// on this loopback address, e.g. 127.0.0.1:3000.
+    #[arg(long)]
+    explore: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// The variant (see `backup-check variants`).
+    #[arg(long, default_value = "recommended")]
+    variant: Variant,
+    /// Seeds, A..B (A up to B-1).
+    #[arg(long, default_value = "0..1000", conflicts_with = "seed")]
+    seeds: SeedRange,
+    /// One seed (the same as --seeds N..N+1): what a failure report tells you to re-run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fault-phase steps per seed (the liveness phase follows).
+    #[arg(long, default_value_t = STEPS_DEFAULT)]
+    steps: u32,
+    /// Swarm testing: each seed also draws which action kinds are on and their weights.
+    #[arg(long)]
+    swarm: bool,
+    /// Weight of an action kind, as kind=N (repeatable; 0 turns a kind off). Kinds:
+    /// start-exclusive, start-non-exclusive, base-backup, stop, step, error, cancel,
+    /// disconnect, checkpoint-begin, checkpoint-end, page-assemble, page-insert, wal-switch,
+    /// crash.
+    #[arg(long = "weight", value_name = "KIND=N")]
+    weights: Vec<String>,
+    #[command(flatten)]
+    bounds: BoundFlags,
+    /// Run only shard K of N (seeds s with s % N == K-1), to split a campaign across machines.
+    #[arg(long, default_value = "1/1")]
+    shard: Shard,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where failures are saved as replay files.
+    #[arg(long, default_value = "backup-check-failures")]
+    out: PathBuf,
+    /// Append results as JSON lines (one per failure group, then a summary) to this file.
+    #[arg(long)]
+    jsonl: Option<PathBuf>,
+    /// Write the whole report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Most steps of the liveness phase (default: 200 + 60 per session).
+    #[arg(long)]
+    drain_steps: Option<u64>,
+    /// Run every seed twice and require identical runs.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Do not shrink failures (save the whole failing run).
+    #[arg(long)]
+    no_shrink: bool,
+    /// Most replays spent shrinking one failure.
+    #[arg(long, default_value_t = REPLAYS_MAX)]
+    shrink_replays: u64,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Mermaid,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The replay file.
+    file: PathBuf,
+    /// Output: numbered text, JSON, or a Mermaid sequence diagram for a review.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The variant measured.
+    #[arg(long, default_value = "recommended")]
+    variant: Variant,
+    /// Runs of each measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Simulator seeds per run.
+    #[arg(long, default_value_t = 200)]
+    seeds: u64,
+    /// Simulator fault-phase steps per seed.
+    #[arg(long, default_value_t = STEPS_DEFAULT)]
+    steps: u32,
+    /// Also write the table as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("backup-check: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, String> {
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Model(args) => model(args),
+        Command::Sim(args) => sim(args),
+        Command::Replay(args) => replay(args),
+        Command::Variants => {
+            for design in Design::ALL {
+                let default = if Variant::of(design) == Variant::default() {
+                    " (default)"
+                } else {
+                    ""
+                };
+                println!("{:<22} {}{default}", design.name(), design.summary());
+            }
+            Ok(0)
+        }
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn threads(requested: Option<usize>) -> Result<usize, String> {
+    match requested {
+        Some(0) => Err("--threads: expected at least 1".to_string()),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+fn show_progress(disabled: bool) -> bool {
+    !disabled && std::io::stderr().is_terminal()
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    text.push('\n');
+    write_atomically(path, &text).map_err(|e| e.to_string())
+}
+
+fn default_corpus() -> Option<PathBuf> {
+    let here = PathBuf::from("regressions");
+    if here.is_dir() {
+        return Some(here);
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../regressions");
+    source.is_dir().then_some(source)
+}
+
+fn check(args: CheckArgs) -> Result<u8, String> {
+    let threads = threads(args.threads)?;
+    let corpus = if args.no_corpus {
+        None
+    } else {
+        match args.corpus {
+            Some(dir) if !dir.is_dir() => {
+                return Err(format!("--corpus {}: not a directory", dir.display()))
+            }
+            Some(dir) => Some(dir),
+            None => default_corpus(),
+        }
+    };
+    let sim = (!args.no_sim).then(|| CampaignOptions {
+        spec: RunSpec {
+            variant: args.variant,
+            config: default_config(),
+            steps: args.steps,
+            weights: Weights::default(),
+            swarm: false,
+            drain_steps: None,
+        },
+        seeds: args.seeds,
+        shard: Shard::default(),
+        threads,
+        check_determinism: false,
+        shrink: true,
+        shrink_replays_max: REPLAYS_MAX,
+        out: Some(args.out.clone()),
+        progress: show_progress(args.no_progress),
+    });
+    let options = GateOptions {
+        variant: args.variant,
+        corpus,
+        model: !args.no_model,
+        model_threads: threads.min(2),
+        sim,
+        out: args.out,
+    };
+    let report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
+    print!("{}", report.render_text());
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    if report.exit_code == 0 && INTERRUPTED.load(Ordering::SeqCst) {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(report.exit_code)
+}
+
+fn model_profiles(args: &ModelArgs) -> Result<Vec<Profile>, String> {
+    if args.profile.is_none() && !args.bounds.any() {
+        return Ok(default_profiles().to_vec());
+    }
+    let name = args.profile.as_deref().unwrap_or("concurrency");
+    let base = profile(name)
+        .ok_or_else(|| format!("unknown profile {name:?}: expected concurrency or faults"))?;
+    let config = args.bounds.apply(base.config)?;
+    Ok(vec![Profile {
+        name: if args.bounds.any() {
+            "custom"
+        } else {
+            base.name
+        },
+        purpose: base.purpose,
+        config,
+    }])
+}
+
+fn model(args: ModelArgs) -> Result<u8, String> {
+    let profiles = model_profiles(&args)?;
+    if let Some(addr) = args.explore {
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "--explore {addr}: not a loopback address; the Explorer is served on loopback only"
+            ));
+        }
+        let [profile] = profiles.as_slice() else {
+            return Err("--explore: choose the bounds with --profile or bound flags".to_string());
+        };
+        let model = BackupModel::new(args.variant, profile.config).map_err(|e| e.to_string())?;
+        eprintln!(
+            "serving the Explorer for {} ({}) on http://{addr}/ (Ctrl-C to stop)",
+            args.variant,
+            backup_coordinator::trace::describe_config(&profile.config)
+        );
+        use stateright::Model;
+        model.checker().serve(addr);
+        return Ok(0);
+    }
+    if args.threads == 0 {
+        return Err("--threads: expected at least 1".to_string());
+    }
+    let options = CheckOptions {
+        search: match args.search {
+            SearchArg::Bfs => Search::Bfs,
+            SearchArg::Dfs => Search::Dfs,
+        },
+        threads: args.threads,
+        symmetry: !args.no_symmetry,
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    let mut reports = Vec::new();
+    let mut code = 0;
+    for profile in profiles {
+        let model = BackupModel::new(args.variant, profile.config).map_err(|e| e.to_string())?;
+        let report = model.check(options).map_err(|e| e.to_string())?;
+        println!("== profile {}: {}", profile.name, profile.purpose);
+        print!("{}", report.render_text());
+        for file in save_model_counterexamples(&report, &args.out).map_err(|e| e.to_string())? {
+            println!(
+                "saved: {} (backup-check replay {})",
+                file.display(),
+                file.display()
+            );
+        }
+        let safety = report
+            .failures()
+            .any(|p| p.name != backup_coordinator::invariants::EVERY_BACKUP_ENDS)
+            || !report.complete;
+        let liveness = report
+            .failures()
+            .any(|p| p.name == backup_coordinator::invariants::EVERY_BACKUP_ENDS);
+        code = match (code, safety, liveness) {
+            (EXIT_SAFETY, _, _) | (_, true, _) => EXIT_SAFETY,
+            (_, _, true) => EXIT_LIVENESS,
+            (c, _, _) => c,
+        };
+        reports.push(serde_json::json!({ "profile": profile.name, "report": report }));
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &reports)?;
+    }
+    Ok(code)
+}
+
+fn sim(args: SimArgs) -> Result<u8, String> {
+    let mut weights = Weights::default();
+    for text in &args.weights {
+        let (kind, weight) = Weights::parse_one(text)?;
+        weights.set(kind, weight);
+    }
+    if ActionKind::ALL.iter().all(|&k| weights.get(k) == 0) {
+        return Err("--weight: every action kind is off".to_string());
+    }
+    let seeds = match args.seed {
+        Some(seed) => SeedRange {
+            start: seed,
+            end: seed.checked_add(1).ok_or("--seed: too large")?,
+        },
+        None => args.seeds,
+    };
+    let config = args.bounds.apply(default_config())?;
+    let options = CampaignOptions {
+        spec: RunSpec {
+            variant: args.variant,
+            config,
+            steps: args.steps,
+            weights,
+            swarm: args.swarm,
+            drain_steps: args.drain_steps,
+        },
+        seeds,
+        shard: args.shard,
+        threads: threads(args.threads)?,
+        check_determinism: args.check_determinism,
+        shrink: !args.no_shrink,
+        shrink_replays_max: args.shrink_replays,
+        out: Some(args.out.clone()),
+        progress: show_progress(args.no_progress),
+    };
+    eprintln!(
+        "sim: variant {}, seeds {}..{} shard {}/{}, {} steps each{}, weights {}",
+        args.variant,
+        seeds.start,
+        seeds.end,
+        args.shard.index,
+        args.shard.count,
+        args.steps,
+        if args.swarm { ", swarm" } else { "" },
+        weights
+    );
+    let report = run_campaign(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
+    print!("{}", render_campaign(&report));
+    for group in &report.failures {
+        println!(
+            "repro: backup-check sim --variant {} --seed {} --steps {}{}",
+            args.variant,
+            group.first_seed,
+            args.steps,
+            if args.swarm { " --swarm" } else { "" }
+        );
+    }
+    if let Some(path) = &args.jsonl {
+        append_jsonl(path, &report)?;
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    Ok(match report.worst() {
+        Some(FailureClass::Safety) => EXIT_SAFETY,
+        Some(FailureClass::Liveness) => EXIT_LIVENESS,
+        None if !report.nondeterministic_seeds.is_empty() => EXIT_SAFETY,
+        None if report.interrupted => EXIT_INTERRUPTED,
+        None => 0,
+    })
+}
+
+/// One line per failure group, then a summary line: files from several shards concatenate
+/// into one campaign's results.
+fn append_jsonl(path: &Path, report: &CampaignReport) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut lines = String::new();
+    for group in &report.failures {
+        let line = serde_json::json!({
+            "type": "failure",
+            "variant": report.variant,
+            "seeds": report.seeds,
+            "shard": report.shard,
+            "group": group,
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let summary = serde_json::json!({
+        "type": "summary",
+        "variant": report.variant,
+        "bounds": report.bounds,
+        "steps_per_seed": report.steps_per_seed,
+        "swarm": report.swarm,
+        "seeds": report.seeds,
+        "shard": report.shard,
+        "seeds_run": report.seeds_run,
+        "steps": report.steps,
+        "seconds": report.seconds,
+        "failing_seeds": report.failures.iter().map(|g| g.seeds).sum::<u64>(),
+        "interrupted": report.interrupted,
+        "coverage": report.coverage,
+    });
+    lines.push_str(&summary.to_string());
+    lines.push('\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.write_all(lines.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn replay(args: ReplayArgs) -> Result<u8, String> {
+    let file = ReplayFile::load(&args.file).map_err(|e| e.to_string())?;
+    let replayed = file
+        .schedule()
+        .replay()
+        .map_err(|e| format!("{}: does not replay: {e}", args.file.display()))?;
+    let reproduces = shows(&file.expect, &replayed);
+    match args.format {
+        Format::Text => {
+            println!(
+                "replay of {} ({} from {}{})",
+                args.file.display(),
+                file.expect.class.name(),
+                match file.engine {
+                    backup_sim::replay_file::Engine::Sim => "the simulator",
+                    backup_sim::replay_file::Engine::Model => "the model",
+                },
+                file.seed.map(|s| format!(", seed {s}")).unwrap_or_default()
+            );
+            print!("{}", replayed.trace.render_text());
+            println!(
+                "{} \"{}\": {}",
+                file.expect.class.name(),
+                file.expect.property,
+                if reproduces {
+                    "reproduced"
+                } else {
+                    "NOT reproduced"
+                }
+            );
+        }
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&serde_json::json!({
+                "file": args.file,
+                "expect": file.expect,
+                "reproduced": reproduces,
+                "trace": replayed.trace,
+            }))
+            .map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
+        Format::Mermaid => print!("{}", replayed.trace.render_mermaid()),
+    }
+    Ok(if reproduces { 0 } else { EXIT_SAFETY })
+}
+
+fn bench(args: BenchArgs) -> Result<u8, String> {
+    let spec = RunSpec {
+        variant: args.variant,
+        config: default_config(),
+        steps: args.steps,
+        weights: Weights::default(),
+        swarm: false,
+        drain_steps: None,
+    };
+    let report = backup_sim::bench::run_bench(args.variant, args.runs, &spec, args.seeds)?;
+    print!("{}", report.render_text());
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    Ok(0)
+}

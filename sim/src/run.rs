@@ -1,0 +1,389 @@
+//! One simulator run: a seed, a fault phase and a liveness phase over the real core.
+//!
+//! * **Fault phase.** A ChaCha8 generator seeded from the seed first draws the run's profile
+//!   (with `--swarm`), then picks each step among `Cluster::actions()` with the profile's
+//!   weights, for at most the step budget. Every invariant is checked after every step
+//!   ([`invariants::check`]); the first violation ends the run as a safety failure.
+//! * **Liveness phase** ([`drain`]). Faults, crashes, outside WAL switches, new backups and new
+//!   page changes stop; every session is driven to finish by a fair, deterministic scheduler
+//!   (round robin over what is still allowed: steps, checkpoints, inserting changes already
+//!   assembled, and stop commands). Within [`drain_steps_max`] steps the cluster must be
+//!   [`invariants::settled`]: every backup ended, counters and forcing back to idle. If it is
+//!   not, or nothing allowed is left to do before it is, the run is a liveness failure.
+//!
+//! Nothing here reads a clock or iterates a hash map: the same seed, variant, configuration,
+//! profile and version take the same steps, which [`RunResult::digest`] summarises.
+
+use crate::kind::{ActionKind, Coverage};
+use crate::profile::Weights;
+use backup_coordinator::invariants::{self, NotSettled, Violation};
+use backup_coordinator::{Action, Cluster, Command, Config, Variant};
+use backup_model::BackupModel;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
+
+/// What a run is: everything but the seed.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The design under test.
+    pub variant: Variant,
+    /// Sizes and budgets.
+    pub config: Config,
+    /// Steps in the fault phase.
+    pub steps: u32,
+    /// Weights of the action kinds.
+    pub weights: Weights,
+    /// Draw each seed's weights from these (swarm testing).
+    pub swarm: bool,
+    /// Most steps of the liveness phase (`None`: [`drain_steps_max`] of the configuration).
+    pub drain_steps: Option<u64>,
+}
+
+/// The class of a failure, which decides the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// An invariant broke (exit status 1).
+    Safety,
+    /// The cluster did not return to idle once faults stopped (exit status 3).
+    Liveness,
+}
+
+impl FailureClass {
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Safety => "safety",
+            FailureClass::Liveness => "liveness",
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "kebab-case")]
+pub enum Failure {
+    /// An invariant broke at `step` (1-based).
+    Safety {
+        /// The step.
+        step: u64,
+        /// The first violated invariant (in `INVARIANTS` order).
+        violation: Violation,
+    },
+    /// The liveness phase ended, after `step` steps in all, with the cluster not settled.
+    Liveness {
+        /// The last step.
+        step: u64,
+        /// What was left.
+        not_settled: NotSettled,
+    },
+}
+
+impl Failure {
+    /// Safety or liveness.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Failure::Safety { .. } => FailureClass::Safety,
+            Failure::Liveness { .. } => FailureClass::Liveness,
+        }
+    }
+
+    /// The name of the property that failed.
+    pub fn property(&self) -> &'static str {
+        match self {
+            Failure::Safety { violation, .. } => violation.property.name(),
+            Failure::Liveness { .. } => invariants::EVERY_BACKUP_ENDS,
+        }
+    }
+
+    /// One line: class, property and what is wrong.
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::Safety { step, violation } => {
+                format!("safety failure at step {step}: {violation}")
+            }
+            Failure::Liveness { step, not_settled } => {
+                format!("liveness failure after {step} steps: {not_settled}")
+            }
+        }
+    }
+}
+
+/// The result of one seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// Steps taken (both phases).
+    pub steps: u64,
+    /// Steps of the fault phase.
+    pub fault_steps: u64,
+    /// The failure, if any.
+    pub failure: Option<Failure>,
+    /// What ran.
+    pub coverage: Coverage,
+    /// A digest of every action taken, in order (FNV-1a over their encoding).
+    pub digest: u64,
+}
+
+/// Where a run puts the actions it takes: nowhere (the fast path), or a list.
+pub trait Recorder {
+    /// One action was applied.
+    fn record(&mut self, action: Action);
+    /// The liveness phase begins.
+    fn mark_drain(&mut self) {}
+}
+
+impl Recorder for () {
+    #[inline]
+    fn record(&mut self, _action: Action) {}
+}
+
+/// A recorded run: every action, and where the liveness phase began.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// The actions applied, both phases.
+    pub actions: Vec<Action>,
+    /// How many of them belong to the fault phase (the rest are the liveness phase's).
+    pub fault_phase: Option<usize>,
+}
+
+impl Recorder for Recording {
+    fn record(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+    fn mark_drain(&mut self) {
+        self.fault_phase = Some(self.actions.len());
+    }
+}
+
+/// FNV-1a, 64 bits: a hash whose value depends only on the bytes fed to it.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Most steps the liveness phase may take: enough for every session to finish a stop and
+/// wait for two checkpoints, with room to spare.
+pub fn drain_steps_max(config: &Config) -> u64 {
+    200 + 60 * config.sessions() as u64
+}
+
+/// Whether the liveness phase may take `action`: the steps of commands under way, requested
+/// checkpoints, inserting changes already assembled, and stop commands.
+pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
+    match action {
+        Action::CheckpointBegin => cluster.checkpointer.requested,
+        Action::Step { .. } | Action::CheckpointEnd | Action::PageInsert { .. } => true,
+        Action::Begin { command, .. } => matches!(command, Command::StopBackup { .. }),
+        Action::Fault { .. } | Action::PageAssemble { .. } | Action::WalSwitch | Action::Crash => {
+            false
+        }
+    }
+}
+
+/// The liveness phase's scheduler: round robin over the allowed actions, so that no session
+/// or checkpointer waits forever while another moves.
+#[derive(Clone, Debug, Default)]
+pub struct Drain {
+    cursor: usize,
+    steps: u64,
+}
+
+impl Drain {
+    /// The next action, or `None` if nothing allowed is enabled.
+    pub fn next(&mut self, cluster: &Cluster, buffer: &mut Vec<Action>) -> Option<Action> {
+        buffer.clear();
+        cluster.actions_into(buffer);
+        buffer.retain(|a| drain_allows(cluster, a));
+        if buffer.is_empty() {
+            return None;
+        }
+        let action = buffer[self.cursor % buffer.len()];
+        self.cursor = self.cursor.wrapping_add(1);
+        self.steps += 1;
+        Some(action)
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+}
+
+/// Which of the model's `sometimes` cases apply to a run, and which it reached.
+struct Cases<'a> {
+    model: &'a BackupModel,
+    pending: Vec<usize>,
+    reached: [u64; backup_model::CASES.len()],
+    apply: [bool; backup_model::CASES.len()],
+}
+
+impl<'a> Cases<'a> {
+    fn new(model: &'a BackupModel) -> Self {
+        let apply = backup_model::CASES.each_ref().map(|c| (c.applies)(model));
+        let pending = (0..backup_model::CASES.len())
+            .filter(|&i| apply[i])
+            .collect();
+        Cases {
+            model,
+            pending,
+            reached: [0; backup_model::CASES.len()],
+            apply,
+        }
+    }
+
+    #[inline]
+    fn observe(&mut self, cluster: &Cluster) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (model, reached) = (self.model, &mut self.reached);
+        self.pending.retain(|&i| {
+            let hit = (backup_model::CASES[i].condition)(model, cluster);
+            if hit {
+                reached[i] = 1;
+            }
+            !hit
+        });
+    }
+}
+
+/// Runs `seed`. `model` is the model of the same variant and configuration (for its
+/// `sometimes` cases, counted as coverage).
+pub fn run_seed(
+    spec: &RunSpec,
+    model: &BackupModel,
+    seed: u64,
+    recorder: &mut impl Recorder,
+) -> Result<RunResult, backup_coordinator::config::ConfigError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let weights = if spec.swarm {
+        spec.weights.swarm(&mut rng)
+    } else {
+        spec.weights
+    };
+    let mut cluster = Cluster::new(spec.variant, spec.config)?;
+    let mut coverage = Coverage::default();
+    let mut cases = Cases::new(model);
+    let mut digest = Fnv::default();
+    let mut actions: Vec<Action> = Vec::with_capacity(64);
+    let mut cumulative: Vec<u64> = Vec::with_capacity(64);
+    let mut steps: u64 = 0;
+    let mut failure = None;
+
+    // Fault phase.
+    while steps < u64::from(spec.steps) {
+        actions.clear();
+        cluster.actions_into(&mut actions);
+        cumulative.clear();
+        let mut total = 0u64;
+        for action in &actions {
+            total += u64::from(weights.get(ActionKind::of(action)));
+            cumulative.push(total);
+        }
+        if total == 0 {
+            break;
+        }
+        let pick = rng.random_range(0..total);
+        let action = actions[cumulative.partition_point(|&c| c <= pick)];
+        steps += 1;
+        if let Some(f) = take(
+            &mut cluster,
+            action,
+            steps,
+            &mut coverage,
+            &mut digest,
+            recorder,
+        ) {
+            failure = Some(f);
+            break;
+        }
+        cases.observe(&cluster);
+    }
+    let fault_steps = steps;
+
+    // Liveness phase.
+    if failure.is_none() {
+        recorder.mark_drain();
+        let mut drain = Drain::default();
+        let max = spec
+            .drain_steps
+            .unwrap_or_else(|| drain_steps_max(&spec.config));
+        while invariants::settled(&cluster).is_err() && drain.steps() < max {
+            let Some(action) = drain.next(&cluster, &mut actions) else {
+                break;
+            };
+            steps += 1;
+            if let Some(f) = take(
+                &mut cluster,
+                action,
+                steps,
+                &mut coverage,
+                &mut digest,
+                recorder,
+            ) {
+                failure = Some(f);
+                break;
+            }
+        }
+        if failure.is_none() {
+            if let Err(not_settled) = invariants::settled(&cluster) {
+                failure = Some(Failure::Liveness {
+                    step: steps,
+                    not_settled,
+                });
+            }
+        }
+    }
+    coverage.cases = cases.reached;
+    coverage.cases_apply = cases.apply;
+    Ok(RunResult {
+        seed,
+        steps,
+        fault_steps,
+        failure,
+        coverage,
+        digest: digest.finish(),
+    })
+}
+
+/// Applies one enabled action, counts and records it, and checks every invariant.
+#[inline]
+fn take(
+    cluster: &mut Cluster,
+    action: Action,
+    step: u64,
+    coverage: &mut Coverage,
+    digest: &mut Fnv,
+    recorder: &mut impl Recorder,
+) -> Option<Failure> {
+    if let Err(refused) = cluster.apply(action) {
+        // The action came from `actions()`; a refusal is a bug in the core.
+        unreachable!("the core refused an action it offered: {refused}");
+    }
+    coverage.actions[ActionKind::of(&action) as usize] += 1;
+    action.hash(digest);
+    recorder.record(action);
+    invariants::check(cluster)
+        .err()
+        .map(|violation| Failure::Safety { step, violation })
+}
