@@ -414,7 +414,7 @@ pub fn history_files_never_overwritten(cluster: &Cluster) -> Result<(), Violatio
                 h.writes
             ),
         )
-        .backups([h.backup])
+        .backups(h.backup)
         .lsns([h.start])),
     }
 }

@@ -175,8 +175,9 @@ pub struct HistoryFile {
     pub start: Lsn,
     /// STOP WAL LOCATION.
     pub stop: Lsn,
-    /// Whose history it is.
-    pub backup: BackupId,
+    /// Whose history it is, where the stop could tell (9.1's exclusive stop of a backup whose
+    /// start another stop already ended cannot).
+    pub backup: Option<BackupId>,
     /// Times it was written (more than once means an overwrite).
     pub writes: u8,
 }

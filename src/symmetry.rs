@@ -66,7 +66,7 @@ impl Cluster {
                 .data_dir
                 .history
                 .iter()
-                .any(|h| h.backup == backup.id && h.start == backup.start),
+                .any(|h| h.backup == Some(backup.id) && h.start == backup.start),
         }
     }
 
@@ -163,7 +163,9 @@ impl Cluster {
             assign(file.backup, &mut ids);
         }
         for file in &self.data_dir.history {
-            assign(file.backup, &mut ids);
+            if let Some(owner) = file.backup {
+                assign(owner, &mut ids);
+            }
         }
         let mut latched = self.ghost.latched.clone();
         latched.sort_by_key(|l| l.property);
@@ -199,7 +201,7 @@ impl Cluster {
             file.backup = backup_map(file.backup);
         }
         for file in &mut out.data_dir.history {
-            file.backup = backup_map(file.backup);
+            file.backup = file.backup.map(backup_map);
         }
         for l in &mut latched {
             l.backup = backup_map(l.backup);

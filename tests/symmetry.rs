@@ -6,16 +6,40 @@ use backup_coordinator::invariants::check_all;
 use backup_coordinator::state::{BackupId, SessionId};
 use backup_coordinator::{Cluster, Config, Design, Variant};
 
-/// The state with sessions reordered (within their kinds) by `order` and every backup number
-/// shifted by `shift`: a member of the same symmetry class, built independently of the core's
-/// own renaming code.
+/// The state with sessions reordered (within their kinds) by `order` and backups renamed by a
+/// bijection that depends on `shift` (numbers XOR-ed with its low bits, which reorders them,
+/// then shifted): a member of the same symmetry class, built independently of the core's own
+/// renaming code.
 fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
+    let mut out = permuted_by(c, order, &|id: BackupId| {
+        BackupId((id.0 ^ (shift & 3)) + shift)
+    });
+    out.next_backup = c.next_backup + shift + 4;
+    out
+}
+
+/// Every backup number a state mentions.
+fn backup_ids(c: &Cluster) -> Vec<BackupId> {
+    let mut ids: Vec<BackupId> = c.backups.iter().map(|b| b.id).collect();
+    ids.extend(c.sessions.iter().filter_map(|s| s.backup));
+    ids.extend(c.data_dir.backup_label.map(|f| f.backup));
+    ids.extend(c.data_dir.temp_labels.iter().map(|f| f.backup));
+    ids.extend(c.data_dir.history.iter().filter_map(|f| f.backup));
+    ids.extend(c.ghost.latched.iter().map(|l| l.backup));
+    ids.extend(c.ghost.restart_refused);
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The state with sessions reordered by `order` and backups renamed by `b`, which must be a
+/// bijection on [`backup_ids`] whose values stay below `next_backup`.
+fn permuted_by(c: &Cluster, order: &[usize], b: &dyn Fn(BackupId) -> BackupId) -> Cluster {
     let mut new_of_old = vec![0u8; order.len()];
     for (new, &old) in order.iter().enumerate() {
         new_of_old[old] = new as u8;
     }
     let s = |id: SessionId| SessionId(new_of_old[usize::from(id.0)]);
-    let b = |id: BackupId| BackupId(id.0 + shift);
     let mut out = c.clone();
     out.sessions = order.iter().map(|&old| c.sessions[old]).collect();
     for session in &mut out.sessions {
@@ -37,7 +61,7 @@ fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
     out.data_dir
         .history
         .iter_mut()
-        .for_each(|f| f.backup = b(f.backup));
+        .for_each(|f| f.backup = f.backup.map(b));
     out.ghost.latched.iter_mut().for_each(|l| {
         l.backup = b(l.backup);
         l.session = s(l.session);
@@ -46,7 +70,6 @@ fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
     out.ghost.restart_refused = out.ghost.restart_refused.map(b);
     out.ghost.spurious_release = out.ghost.spurious_release.map(s);
     out.ghost.failed_assertion = out.ghost.failed_assertion.map(|(a, x)| (a, s(x)));
-    out.next_backup += shift;
     out
 }
 
@@ -242,4 +265,112 @@ fn walks() -> u64 {
         .ok()
         .and_then(|w| w.parse().ok())
         .unwrap_or(40)
+}
+
+fn fingerprint(c: &Cluster) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    c.hash(&mut h);
+    h.finish()
+}
+
+/// Fingerprints of the representatives of a state's successors, sorted.
+fn successor_fingerprints(c: &Cluster) -> Vec<u64> {
+    let mut out: Vec<u64> = c
+        .actions()
+        .into_iter()
+        .map(|a| {
+            let mut next = c.clone();
+            next.apply(a).unwrap();
+            fingerprint(&next.representative())
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every reachable state (breadth first, one per symmetry class) has the same successor
+/// classes as its representative. Exhaustive, so slow: `SYMMETRY_EXHAUSTIVE=design` runs it.
+#[test]
+#[ignore = "exhaustive; run with SYMMETRY_EXHAUSTIVE=<design> cargo test --release -- --ignored"]
+fn symmetry_is_an_automorphism_in_every_reachable_state() {
+    let design: Design = match std::env::var("SYMMETRY_EXHAUSTIVE") {
+        Ok(name) => name.parse::<Variant>().unwrap().design,
+        Err(_) => Design::Pg91,
+    };
+    let config = Config {
+        sql_sessions: 2,
+        walsenders: 1,
+        backups_per_session: 1,
+        crashes: 0,
+        faults: 0,
+        writers: 1,
+        pages: 1,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let orders = kind_preserving_orders(2, 1);
+    let mut pick = 1u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = std::collections::VecDeque::new();
+    let init = Cluster::new(Variant::of(design), config).unwrap();
+    seen.insert(fingerprint(&init.representative()));
+    queue.push_back(init);
+    let mut checked = 0u64;
+    // SYMMETRY_ORDER=dfs explores depth first instead, meeting other members of each class.
+    let depth_first = std::env::var("SYMMETRY_ORDER").is_ok_and(|o| o == "dfs");
+    while let Some(c) = if depth_first {
+        queue.pop_back()
+    } else {
+        queue.pop_front()
+    } {
+        let rep = c.representative();
+        let ours = successor_fingerprints(&c);
+        if successor_fingerprints(&rep) != ours {
+            panic!("{design}: state {checked} differs from its representative\nstate: {c:?}");
+        }
+        for (n, order) in orders.iter().enumerate() {
+            let other = permuted(&c, order, n as u32 + 1);
+            if other.representative() != rep {
+                panic!("{design}: state {checked}: order {order:?} has another representative\nstate: {c:?}\nother: {other:?}");
+            }
+            if successor_fingerprints(&other) != ours {
+                panic!("{design}: state {checked}: order {order:?} has other successors\nstate: {c:?}\nother: {other:?}");
+            }
+            // Any renaming of the backups: the numbers a state mentions, shuffled.
+            let ids = backup_ids(&c);
+            let mut shuffled = ids.clone();
+            pick = pick
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let mut r = pick;
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, (r % (i as u64 + 1)) as usize);
+                r = r.rotate_left(7) ^ (r >> 3);
+            }
+            let rename = |id: BackupId| {
+                ids.iter()
+                    .position(|&x| x == id)
+                    .map_or(id, |i| shuffled[i])
+            };
+            let other = permuted_by(&c, order, &rename);
+            if other.representative() != rep {
+                panic!("{design}: state {checked}: renaming {ids:?} -> {shuffled:?} has another representative\nstate: {c:?}\nother: {other:?}");
+            }
+            if successor_fingerprints(&other) != ours {
+                let mine: Vec<String> = c.actions().iter().map(|a| a.to_string()).collect();
+                panic!("{design}: state {checked}: order {order:?}, renaming {ids:?} -> {shuffled:?} has other successors\nactions: {mine:?}\nstate: {c:?}\nother: {other:?}");
+            }
+        }
+        checked += 1;
+        for a in c.actions() {
+            let mut next = c.clone();
+            next.apply(a).unwrap();
+            if seen.insert(fingerprint(&next.representative())) {
+                queue.push_back(next);
+            }
+        }
+    }
+    eprintln!("{design}: {checked} classes checked");
 }

@@ -190,9 +190,18 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
     let expected = [
         (Design::Recommended, 495_611),
         (Design::RecommendedOption2, 761_663),
-        (Design::Pg91, 4_924_249),
+        (Design::Pg91, 5_207_347),
     ];
-    for (design, count) in expected {
+    // 9.1's concurrency profile, where the count once varied by a few states between runs:
+    // two backups that finish in one step both breaking a property latched the
+    // lower-numbered one, and a history file whose owner the stop could not tell carried a
+    // sentinel number that the representative renamed like a real backup.
+    let concurrency = profile("concurrency").unwrap().config;
+    let cases = expected
+        .into_iter()
+        .map(|(design, count)| (design, config, count))
+        .chain([(Design::Pg91, concurrency, 9_530_535)]);
+    for (design, config, count) in cases {
         for threads in [1, 2] {
             let report = check(
                 design,

@@ -292,6 +292,14 @@ pub fn render_coverage(coverage: &Coverage, runs: u64) -> String {
         .map(|(k, n)| format!("{} {}", k.name(), thousands(n)))
         .collect();
     let _ = writeln!(out, "  actions: {}", kinds.join(", "));
+    let [stopped, failed, lost] = coverage.backups_ended;
+    let _ = writeln!(
+        out,
+        "  backups ended: {} stopped, {} failed or aborted, {} lost in a crash",
+        thousands(stopped),
+        thousands(failed),
+        thousands(lost)
+    );
     let cases: Vec<String> = coverage
         .by_case()
         .map(|(c, n)| match n {

@@ -156,6 +156,8 @@ pub struct Coverage {
     /// Whether each case applies to the runs' variant and configuration (a case that does
     /// not, such as an exclusive backup in a design without them, is not expected).
     pub cases_apply: [bool; backup_model::CASES.len()],
+    /// Backups that ended: stopped successfully, failed (or aborted), lost in a crash.
+    pub backups_ended: [u64; 3],
 }
 
 impl Coverage {
@@ -169,6 +171,22 @@ impl Coverage {
         }
         for (a, b) in self.cases_apply.iter_mut().zip(other.cases_apply) {
             *a |= b;
+        }
+        for (a, b) in self.backups_ended.iter_mut().zip(other.backups_ended) {
+            *a += b;
+        }
+    }
+
+    /// Counts the backups a step ended, by how they ended.
+    #[inline]
+    pub fn count_ended(&mut self, retired: &[backup_coordinator::state::Backup]) {
+        use backup_coordinator::state::BackupPhase;
+        for backup in retired {
+            match backup.phase {
+                BackupPhase::Stopped => self.backups_ended[0] += 1,
+                BackupPhase::Lost => self.backups_ended[2] += 1,
+                _ => self.backups_ended[1] += 1,
+            }
         }
     }
 

@@ -69,7 +69,7 @@ struct CheckArgs {
     #[arg(long, default_value = "recommended")]
     variant: Variant,
     /// Simulator seeds, A..B (A up to B-1).
-    #[arg(long, default_value = "0..500")]
+    #[arg(long, default_value = "0..2000")]
     seeds: SeedRange,
     /// Simulator fault-phase steps per seed.
     #[arg(long, default_value_t = STEPS_DEFAULT)]
@@ -347,7 +347,10 @@ struct BenchArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -356,6 +359,31 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Help and version go to stdout with status 0; a usage error is one line on stderr with
+/// status 2 (clap's own message, without its follow-up lines).
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = error.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let text = error.to_string();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ");
+    eprintln!("backup-check: {line} (see backup-check --help)");
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn run(cli: Cli) -> Result<u8, String> {

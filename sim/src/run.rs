@@ -376,9 +376,10 @@ fn take(
     digest: &mut Fnv,
     recorder: &mut impl Recorder,
 ) -> Option<Failure> {
-    if let Err(refused) = cluster.apply(action) {
+    match cluster.apply_and_retire(action) {
+        Ok((_, retired)) => coverage.count_ended(&retired),
         // The action came from `actions()`; a refusal is a bug in the core.
-        unreachable!("the core refused an action it offered: {refused}");
+        Err(refused) => unreachable!("the core refused an action it offered: {refused}"),
     }
     coverage.actions[ActionKind::of(&action) as usize] += 1;
     action.hash(digest);

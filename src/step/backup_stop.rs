@@ -203,11 +203,10 @@ impl Cluster {
             let s = self.session(session);
             (s.start, s.stop, s.backup)
         };
-        let owner = backup.unwrap_or(crate::state::BackupId(u32::MAX));
         let written = HistoryFile {
             start,
             stop,
-            backup: owner,
+            backup,
             writes: 1,
         };
         let overwritten = match self

@@ -12,7 +12,7 @@
 
 use crate::invariants::{backup_violates, PER_BACKUP};
 use crate::lsn::Lsn;
-use crate::state::{Backup, BackupMode, Cluster, Latched, Unit};
+use crate::state::{Backup, BackupId, BackupMode, Cluster, Latched, SessionId, Unit};
 
 /// The backups one step retired, with their last ghost record.
 pub type Retired = smallvec::SmallVec<[Backup; 2]>;
@@ -30,13 +30,26 @@ impl Cluster {
     }
 
     fn retire_finished_backups(&mut self, retired: &mut Retired) {
+        let mut finished = Retired::new();
         let mut index = 0;
         while index < self.backups.len() {
-            if !self.backups[index].is_finished() {
+            if self.backups[index].is_finished() {
+                finished.push(self.backups.remove(index));
+            } else {
                 index += 1;
-                continue;
             }
-            let backup = self.backups.remove(index);
+        }
+        // Backups that finish in the same step are taken in an order that does not depend on
+        // their numbers or their sessions' (only the first of them to break a property is
+        // latched), so that renaming backups or permuting sessions commutes with the step.
+        if finished.len() > 1 {
+            finished.sort_by_key(|b| Backup {
+                id: BackupId(0),
+                session: SessionId(0),
+                ..*b
+            });
+        }
+        for backup in finished {
             let broken: smallvec::SmallVec<[_; 4]> = PER_BACKUP
                 .into_iter()
                 .filter(|&p| backup_violates(self, &backup, p))

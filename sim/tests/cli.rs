@@ -1,0 +1,250 @@
+//! The command line, end to end: exit statuses (0 pass, 1 safety, 2 bad usage or input),
+//! one-line errors, a saved failure replayed byte for byte in every format, JSON reports and
+//! JSON lines that merge across shards.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn backup_check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_backup-check"))
+        .args(args)
+        .output()
+        .expect("backup-check runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_passes_on_the_recommended_variant_and_writes_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = dir.path().join("failures");
+    let o = backup_check(&[
+        "check",
+        "--seeds",
+        "0..40",
+        "--steps",
+        "5000",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("verdict: PASS"), "{text}");
+    assert!(text.contains("model concurrency"), "{text}");
+    assert!(text.contains("cases reached"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["sim"]["seeds_run"], 40);
+    assert!(
+        report["model"][0]["report"]["unique_states"]
+            .as_u64()
+            .unwrap()
+            > 1000
+    );
+    let corpus = report["corpus"].as_array().unwrap();
+    assert!(!corpus.is_empty(), "the regression corpus is replayed");
+    assert!(corpus.iter().all(|e| e["reproduces"] == true));
+    assert!(!out.exists(), "nothing failed, nothing saved");
+}
+
+#[test]
+fn check_fails_on_9_1_with_a_short_counterexample_saved_for_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("failures");
+    let o = backup_check(&[
+        "check",
+        "--variant",
+        "pg91",
+        "--no-model",
+        "--seeds",
+        "0..20",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("verdict: SAFETY FAILURE"), "{text}");
+    assert!(
+        text.contains("safety failure \"page writes forced while a backup runs\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("to 3 actions"),
+        "B5 shrinks to three steps: {text}"
+    );
+    let saved = std::fs::read_dir(&out).unwrap().count();
+    assert!(saved >= 3, "{saved} files");
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(
+        &malformed,
+        "{\"format\": \"backup-check-replay\", \"version\": 1,",
+    )
+    .unwrap();
+    let other_version = dir.path().join("v2.json");
+    std::fs::write(
+        &other_version,
+        "{\"format\": \"backup-check-replay\", \"version\": 2}",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["check", "--variant", "pg99"], "pg99"),
+        (vec!["sim", "--seeds", "5..1"], "empty"),
+        (vec!["sim", "--shard", "3/2"], "shard"),
+        (vec!["sim", "--weight", "crash=lots"], "crash=lots"),
+        (
+            vec!["replay", malformed.to_str().unwrap()],
+            "not a valid replay file",
+        ),
+        (vec!["replay", other_version.to_str().unwrap()], "version"),
+        (vec!["replay", "/nonexistent/file.json"], "cannot read"),
+        (vec!["model", "--explore", "0.0.0.0:3000"], "loopback"),
+        (vec!["model", "--sql", "0", "--walsenders", "0"], "sessions"),
+        (vec!["frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let o = backup_check(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+}
+
+fn saved_sim_failure(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("failures");
+    let o = backup_check(&[
+        "sim",
+        "--variant",
+        "pg91",
+        "--seed",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("repro: backup-check sim --variant pg91 --seed 6"));
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[test]
+fn replay_reproduces_a_saved_failure_byte_for_byte_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved_sim_failure(dir.path());
+    let path = file.to_str().unwrap();
+    let first = backup_check(&["replay", path]);
+    let second = backup_check(&["replay", path]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(first.stdout, second.stdout, "byte for byte");
+    let text = stdout(&first);
+    assert!(text.contains("reproduced"), "{text}");
+    assert!(text.contains("^ violates"), "{text}");
+
+    let mermaid = backup_check(&["replay", path, "--format", "mermaid"]);
+    assert_eq!(mermaid.status.code(), Some(0));
+    let diagram = stdout(&mermaid);
+    assert!(diagram.starts_with("sequenceDiagram\n"), "{diagram}");
+    assert!(diagram.contains("participant S0"), "{diagram}");
+    assert!(diagram.contains("violates:"), "{diagram}");
+    assert!(
+        !diagram.contains(';'),
+        "no Mermaid statement separators in messages"
+    );
+
+    let json = backup_check(&["replay", path, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["reproduced"], true);
+    assert!(!value["trace"]["steps"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn sim_results_from_shards_concatenate_into_one_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("results.jsonl");
+    for shard in ["1/3", "2/3", "3/3"] {
+        let o = backup_check(&[
+            "sim",
+            "--variant",
+            "pg91-option2",
+            "--seeds",
+            "0..30",
+            "--steps",
+            "2000",
+            "--shard",
+            shard,
+            "--no-shrink",
+            "--out",
+            dir.path().join("failures").to_str().unwrap(),
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--no-progress",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summaries: Vec<_> = lines.iter().filter(|l| l["type"] == "summary").collect();
+    assert_eq!(summaries.len(), 3);
+    let seeds: u64 = summaries
+        .iter()
+        .map(|s| s["seeds_run"].as_u64().unwrap())
+        .sum();
+    assert_eq!(seeds, 30);
+    let failing: u64 = summaries
+        .iter()
+        .map(|s| s["failing_seeds"].as_u64().unwrap())
+        .sum();
+    let grouped: u64 = lines
+        .iter()
+        .filter(|l| l["type"] == "failure")
+        .map(|l| l["group"]["seeds"].as_u64().unwrap())
+        .sum();
+    assert_eq!(failing, grouped);
+    assert!(failing > 0);
+}
+
+#[test]
+fn variants_lists_every_design_and_help_documents_every_command() {
+    let o = backup_check(&["variants"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for design in backup_coordinator::Design::ALL {
+        assert!(text.contains(design.name()), "{text}");
+    }
+    assert!(text.contains("(default)"));
+    let help = stdout(&backup_check(&["--help"]));
+    for command in ["check", "model", "sim", "replay", "variants", "bench"] {
+        assert!(help.contains(command), "{help}");
+    }
+    for command in ["check", "model", "sim", "replay", "bench"] {
+        let o = backup_check(&[command, "--help"]);
+        assert_eq!(o.status.code(), Some(0), "{command}");
+    }
+}
