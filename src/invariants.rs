@@ -359,16 +359,33 @@ pub fn no_torn_page_in_stopped_backup(cluster: &Cluster) -> Result<(), Violation
 
 /// I4: start points and end records.
 pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
-    let mut starts: SmallVec<[(Lsn, Option<BackupId>); 32]> = cluster
+    // The smallest start point held twice among accepted live backups and retired ones
+    // (retired starts are kept sorted), reported with the two first holders in the order
+    // (start point, retired before live, lower backup number first).
+    let mut live: SmallVec<[(Lsn, BackupId); 16]> = cluster
         .backups
         .iter()
         .filter(|b| b.accepted)
-        .map(|b| (b.start, Some(b.id)))
-        .chain(cluster.ghost.retired_starts.iter().map(|&s| (s, None)))
+        .map(|b| (b.start, b.id))
         .collect();
-    starts.sort_unstable();
-    if let Some(pair) = starts.windows(2).find(|w| w[0].0 == w[1].0) {
-        let backups: Vec<BackupId> = pair.iter().filter_map(|(_, id)| *id).collect();
+    live.sort_unstable();
+    let retired = &cluster.ghost.retired_starts;
+    let mut shared: Option<(Lsn, SmallVec<[BackupId; 2]>)> = None;
+    let mut consider = |start: Lsn, holders: SmallVec<[BackupId; 2]>| {
+        if shared.as_ref().is_none_or(|(s, _)| start < *s) {
+            shared = Some((start, holders));
+        }
+    };
+    if let Some(w) = retired.windows(2).find(|w| w[0] == w[1]) {
+        consider(w[0], SmallVec::new());
+    }
+    if let Some(&(start, id)) = live.iter().find(|(s, _)| retired.binary_search(s).is_ok()) {
+        consider(start, smallvec::smallvec![id]);
+    }
+    if let Some(w) = live.windows(2).find(|w| w[0].0 == w[1].0) {
+        consider(w[0].0, smallvec::smallvec![w[0].1, w[1].1]);
+    }
+    if let Some((start, backups)) = shared {
         let sessions: Vec<SessionId> = backups
             .iter()
             .filter_map(|&id| cluster.backup(id))
@@ -376,28 +393,34 @@ pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
             .collect();
         return Err(Violation::new(
             Property::UniqueStartPoints,
-            format!("two backups have start point {}", pair[0].0),
+            format!("two backups have start point {start}"),
         )
         .sessions(sessions)
         .backups(backups)
-        .lsns([pair[0].0]));
+        .lsns([start]));
     }
-    let mut ends: SmallVec<[(Lsn, Lsn); 16]> = cluster
-        .wal
-        .end_records
-        .iter()
-        .map(|&(at, start)| (start, at))
-        .collect();
-    ends.sort_unstable();
-    if let Some(pair) = ends.windows(2).find(|w| w[0].0 == w[1].0) {
+    // Backup-end records: the smallest start point two carry, with its two first records.
+    let ends = &cluster.wal.end_records;
+    let mut pair: Option<(Lsn, Lsn, Lsn)> = None;
+    for (i, &(at_a, start)) in ends.iter().enumerate() {
+        for &(at_b, other) in &ends[i + 1..] {
+            if other != start {
+                continue;
+            }
+            let candidate = (start, at_a.min(at_b), at_a.max(at_b));
+            if pair.is_none_or(|p| candidate < p) {
+                pair = Some(candidate);
+            }
+        }
+    }
+    if let Some((start, first, second)) = pair {
         return Err(Violation::new(
             Property::UniqueStartPoints,
             format!(
-                "backup-end records at {} and {} both carry start point {}: recovery of either backup stops at the first",
-                pair[0].1, pair[1].1, pair[0].0
+                "backup-end records at {first} and {second} both carry start point {start}: recovery of either backup stops at the first"
             ),
         )
-        .lsns([pair[0].0, pair[0].1, pair[1].1]));
+        .lsns([start, first, second]));
     }
     Ok(())
 }

@@ -111,35 +111,16 @@ impl Cluster {
         if !any_stale {
             return;
         }
-        let keep: smallvec::SmallVec<[bool; 32]> = self
-            .ghost
-            .retired_starts
-            .iter()
-            .map(|&s| self.start_still_reachable(s))
-            .collect();
-        let mut flags = keep.into_iter();
-        self.ghost
-            .retired_starts
-            .retain(|_| flags.next().unwrap_or(true));
-        let keep: smallvec::SmallVec<[bool; 32]> = self
-            .wal
-            .end_records
-            .iter()
-            .map(|&(_, s)| self.start_still_reachable(s))
-            .collect();
-        let mut flags = keep.into_iter();
-        self.wal
-            .end_records
-            .retain(|_| flags.next().unwrap_or(true));
-        let keep: smallvec::SmallVec<[bool; 32]> = self
-            .data_dir
-            .history
-            .iter()
-            .map(|h| self.start_still_reachable(h.start))
-            .collect();
-        let mut flags = keep.into_iter();
-        self.data_dir
-            .history
-            .retain(|_| flags.next().unwrap_or(true));
+        // Each list is taken out while it is filtered, so that the test can read the rest of
+        // the state without copying anything.
+        let mut starts = std::mem::take(&mut self.ghost.retired_starts);
+        starts.retain(|s| self.start_still_reachable(*s));
+        self.ghost.retired_starts = starts;
+        let mut ends = std::mem::take(&mut self.wal.end_records);
+        ends.retain(|(_, s)| self.start_still_reachable(*s));
+        self.wal.end_records = ends;
+        let mut history = std::mem::take(&mut self.data_dir.history);
+        history.retain(|h| self.start_still_reachable(h.start));
+        self.data_dir.history = history;
     }
 }
