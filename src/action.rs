@@ -31,6 +31,8 @@ pub enum Command {
         /// The label.
         label: LabelKind,
     },
+    /// A query whose JIT compilation registers its own exit callback (`llvm_shutdown`).
+    JitQuery,
 }
 
 impl fmt::Display for Command {
@@ -50,6 +52,7 @@ impl fmt::Display for Command {
             } => write!(f, "pg_stop_backup(exclusive)"),
             Command::StopBackup { .. } => write!(f, "pg_backup_stop()"),
             Command::BaseBackup { label } => write!(f, "BASE_BACKUP(label={})", label.name()),
+            Command::JitQuery => write!(f, "a JIT-compiled query"),
         }
     }
 }
@@ -172,6 +175,9 @@ pub enum StepError {
     /// The history file to create exists already (create-new designs).
     #[error("backup history file already exists")]
     HistoryFileExists,
+    /// "recovery is in progress": an exclusive backup cannot be taken on a standby.
+    #[error("recovery is in progress")]
+    RecoveryInProgress,
     /// An injected I/O or send failure.
     #[error("I/O error at {0}")]
     Io(String),
@@ -276,6 +282,8 @@ pub enum EventKind {
         /// The command.
         command: Command,
     },
+    /// A JIT-compiled query registered its exit callback.
+    JitCallbackRegistered,
     /// A WAL switch moved the insert position to the next segment (`from == to`: the segment
     /// was empty and nothing was written).
     WalSwitched {
@@ -459,6 +467,7 @@ impl EventKind {
         match self {
             EventKind::CommandRejected { .. } => "command.rejected",
             EventKind::CommandAccepted { .. } => "command.accepted",
+            EventKind::JitCallbackRegistered => "jit.register-callback",
             EventKind::WalSwitched { .. } => "wal.switch",
             EventKind::BackupCounted { .. } => "start.increment",
             EventKind::CheckpointRequested { .. } => "start.request-checkpoint",
@@ -495,6 +504,7 @@ impl fmt::Display for EventKind {
         match self {
             EventKind::CommandRejected { command, error } => write!(f, ": {command}: {error}"),
             EventKind::CommandAccepted { command } => write!(f, ": {command}"),
+            EventKind::JitCallbackRegistered => Ok(()),
             EventKind::WalSwitched { from, to } if from == to => {
                 write!(f, ": segment empty, nothing written")
             }

@@ -49,6 +49,10 @@ pub struct Config {
     pub sql_sessions: u8,
     /// WAL senders (`BASE_BACKUP`); they follow the SQL sessions.
     pub walsenders: u8,
+    /// `replication=database` sessions, which run both SQL backup functions and
+    /// `BASE_BACKUP`; they follow the WAL senders.
+    #[serde(default)]
+    pub replication_sessions: u8,
     /// Backups each session may start.
     pub backups_per_session: u32,
     /// Crashes (each followed by restart and crash recovery).
@@ -65,8 +69,16 @@ pub struct Config {
     pub page_writes: u32,
     /// Checkpoints that start on their own (timed), beyond those backups request.
     pub timed_checkpoints: u32,
-    /// WAL switches requested by someone else (`pg_switch_wal()`, archive_timeout).
+    /// WAL switches requested by someone else (`pg_switch_wal()`, archive_timeout). On a
+    /// standby: WAL replayed from the primary up to the next segment.
     pub wal_switches: u32,
+    /// Queries whose JIT compilation registers its own exit callback (SQL sessions).
+    #[serde(default)]
+    pub jit_queries: u32,
+    /// The cluster is a standby in recovery: backups are taken from it, with no WAL switch, no
+    /// end record and no history file; exclusive backups are refused; no page writes.
+    #[serde(default)]
+    pub standby: bool,
     /// The `full_page_writes` setting. Off by default so that forcing is what protects backups.
     pub full_page_writes: bool,
     /// `archive_mode`: stop waits for its history file and last segment to be archived.
@@ -93,6 +105,7 @@ impl Default for Config {
         Config {
             sql_sessions: 2,
             walsenders: 1,
+            replication_sessions: 0,
             backups_per_session: 1,
             crashes: 0,
             faults: 0,
@@ -102,6 +115,8 @@ impl Default for Config {
             page_writes: 2,
             timed_checkpoints: 0,
             wal_switches: 0,
+            jit_queries: 0,
+            standby: false,
             full_page_writes: false,
             archive_mode: true,
             fast_checkpoint: true,
@@ -132,12 +147,20 @@ pub enum ConfigError {
     /// Timeline 0 does not exist.
     #[error("timeline: 0 is not a valid timeline")]
     Timeline,
+    /// More JIT callbacks than a session's hook stack holds.
+    #[error("jit_queries: {0}; expected at most {max}", max = crate::state::HOOKS_MAX - 1)]
+    JitQueries(u32),
+    /// A standby replays page changes; it makes none of its own.
+    #[error("standby: a standby makes no page writes of its own (page_writes must be 0)")]
+    StandbyPageWrites,
 }
 
 impl Config {
     /// Total number of sessions.
     pub fn sessions(&self) -> usize {
-        usize::from(self.sql_sessions) + usize::from(self.walsenders)
+        usize::from(self.sql_sessions)
+            + usize::from(self.walsenders)
+            + usize::from(self.replication_sessions)
     }
 
     /// Checks the bounds.
@@ -157,6 +180,12 @@ impl Config {
         }
         if self.timeline.0 == 0 {
             return Err(ConfigError::Timeline);
+        }
+        if self.jit_queries as usize >= crate::state::HOOKS_MAX {
+            return Err(ConfigError::JitQueries(self.jit_queries));
+        }
+        if self.standby && self.page_writes > 0 {
+            return Err(ConfigError::StandbyPageWrites);
         }
         Ok(())
     }

@@ -48,7 +48,8 @@ pub enum Property {
     /// unit left held by a backup that failed or ended.
     UnitsReleasedOnce,
     /// I8: an accepted start point is a real WAL record position (not beyond the insert
-    /// position), so the label's `(file ...)` names the segment holding it.
+    /// position), and the label's `(file ...)` names it on the start checkpoint's timeline
+    /// (never 0): the file holding the start point.
     StartPointIsRealWal,
     /// The label a backup was given survives being written into its backup_label and read
     /// back (a newline, carriage return or NUL in the user's label does not).
@@ -365,7 +366,7 @@ pub fn unique_start_points(cluster: &Cluster) -> Result<(), Violation> {
     let mut live: SmallVec<[(Lsn, BackupId); 16]> = cluster
         .backups
         .iter()
-        .filter(|b| b.accepted)
+        .filter(|b| b.accepted && !b.from_standby)
         .map(|b| (b.start, b.id))
         .collect();
     live.sort_unstable();
@@ -553,12 +554,23 @@ pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
     let seg = cluster.seg();
     for backup in cluster.backups.iter().filter(|b| b.accepted) {
         let on_boundary = seg.record_start(seg.byte_pos(backup.start)) == backup.start;
-        if !on_boundary || backup.start > cluster.shared.insert || cluster.config.timeline.0 == 0 {
+        if !on_boundary || backup.start > cluster.shared.insert {
             return Err(Violation::new(
                 Property::StartPointIsRealWal,
                 format!(
                     "{}'s start point {} is not a WAL record position",
                     backup.id, backup.start
+                ),
+            )
+            .backups([backup.id])
+            .lsns([backup.start]));
+        }
+        if backup.start_timeline != cluster.config.timeline {
+            return Err(Violation::new(
+                Property::StartPointIsRealWal,
+                format!(
+                    "{}'s label names its start WAL file on timeline {}, but its start checkpoint is on timeline {}",
+                    backup.id, backup.start_timeline, cluster.config.timeline
                 ),
             )
             .backups([backup.id])

@@ -803,7 +803,7 @@ impl BackupLabel {
 
 impl BackupHistory {
     /// Builds the history file a server of `format`'s era writes at stop (stop file named
-    /// by `XLByteToPrevSeg`, as up to 15).
+    /// by `XLByteToPrevSeg`, as up to 15; see [`BackupHistory::with_stop_file_holding_end`]).
     pub fn for_backup(
         format: LabelFormat,
         label: BackupLabel,
@@ -819,6 +819,15 @@ impl BackupHistory {
             stop_time,
             stop_timeline: format.timelines.then_some(stop_timeline),
         }
+    }
+}
+
+impl BackupHistory {
+    /// 16+: the stop file is the segment holding the stop point (`XLByteToSeg`); the two
+    /// rules differ only when the end record ends exactly on a segment boundary.
+    pub fn with_stop_file_holding_end(mut self, seg: WalSegmentSize) -> Self {
+        self.stop_file = WalFileName::containing(self.stop_file.timeline, self.stop, seg);
+        self
     }
 }
 

@@ -48,6 +48,8 @@ pub enum SessionKind {
     Sql,
     /// A WAL sender running `BASE_BACKUP`.
     WalSender,
+    /// A `replication=database` WAL sender: it runs SQL backup functions and `BASE_BACKUP`.
+    Replication,
 }
 
 /// Which kind of backup.
@@ -358,7 +360,8 @@ impl Armed {
     pub const STOP_CALLBACK: Armed = Armed(2);
     /// BASE_BACKUP's cleanup block: `do_pg_abort_backup`.
     pub const BASE_BACKUP_CLEANUP: Armed = Armed(4);
-    /// The SQL session's exit hook (9.6+; persistent from 13): `do_pg_abort_backup` at exit.
+    /// Reported (in [`crate::action::Cleanups`]) when an exit hook's `do_pg_abort_backup` ran;
+    /// the hooks themselves are in [`Session::hooks`].
     pub const EXIT_HOOK: Armed = Armed(8);
     /// Option 2: this session created its temporary label file and its abort removes it.
     pub const TEMP_LABEL: Armed = Armed(16);
@@ -379,6 +382,65 @@ impl Armed {
     }
 }
 
+/// A `before_shmem_exit` callback a session registered outside a cleanup block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Hook {
+    /// `do_pg_abort_backup` (the backup's exit hook).
+    AbortBackup,
+    /// A callback a JIT-compiled query registered (it does nothing for backups).
+    Jit,
+}
+
+/// Most hooks a session's stack holds (the configuration bounds JIT queries below this).
+pub const HOOKS_MAX: usize = 4;
+
+/// A session's `before_shmem_exit` stack: callbacks run newest first at exit, and
+/// `cancel_before_shmem_exit` removes a callback only if it is the newest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hooks {
+    stack: [Option<Hook>; HOOKS_MAX],
+}
+
+impl Hooks {
+    /// Registers `hook` as the newest.
+    pub fn push(&mut self, hook: Hook) {
+        if let Some(slot) = self.stack.iter_mut().find(|h| h.is_none()) {
+            *slot = Some(hook);
+        }
+    }
+
+    /// `cancel_before_shmem_exit(hook)`: removes it only if it is the newest; returns whether
+    /// it did.
+    pub fn cancel(&mut self, hook: Hook) -> bool {
+        match self.stack.iter_mut().rev().find(|h| h.is_some()) {
+            Some(top) if *top == Some(hook) => {
+                *top = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes and returns the newest callback.
+    pub fn pop(&mut self) -> Option<Hook> {
+        self.stack
+            .iter_mut()
+            .rev()
+            .find(|h| h.is_some())
+            .and_then(Option::take)
+    }
+
+    /// Whether `hook` is registered.
+    pub fn contains(&self, hook: Hook) -> bool {
+        self.stack.contains(&Some(hook))
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.stack.iter().all(Option::is_none)
+    }
+}
+
 /// One session: its kind, the step it takes next, and its process-local variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Session {
@@ -396,6 +458,8 @@ pub struct Session {
     pub state: SessionBackupState,
     /// Armed cleanups.
     pub armed: Armed,
+    /// Its `before_shmem_exit` callbacks outside cleanup blocks.
+    pub hooks: Hooks,
     /// The checkpoint count seen when it requested a checkpoint.
     pub ticket: u32,
     /// The start point it read or accepted (the label's START WAL LOCATION).
@@ -416,13 +480,14 @@ impl Session {
             kind,
             pc: Pc::Idle,
             mode: match kind {
-                SessionKind::Sql => BackupMode::NonExclusive,
                 SessionKind::WalSender => BackupMode::Streamed,
+                SessionKind::Sql | SessionKind::Replication => BackupMode::NonExclusive,
             },
             label: LabelKind::Plain,
             backup: None,
             state: SessionBackupState::None,
             armed: Armed::default(),
+            hooks: Hooks::default(),
             ticket: 0,
             start: Lsn::INVALID,
             checkpoint: Lsn::INVALID,
@@ -522,6 +587,10 @@ pub struct Backup {
     pub accepted: bool,
     /// Its start checkpoint's location.
     pub checkpoint: Lsn,
+    /// The timeline its label names its start WAL file with.
+    pub start_timeline: crate::lsn::TimeLineId,
+    /// Taken on a standby (no end record, no history file, no unique start point needed).
+    pub from_standby: bool,
     /// The end of its backup-end record, once written.
     pub stop: Lsn,
     /// Its counter unit or exclusive state.
@@ -560,6 +629,13 @@ pub enum Assertion {
     CounterPositive,
     /// `Assert(state == STOPPING)` in the exclusive stop's cleanup.
     StopCallbackStopping,
+    /// 9.6–12's abort at exit assumes a non-exclusive backup (`Assert(NON_EXCLUSIVE)`).
+    AbortWithoutNonExclusive,
+    /// 16 dev's merged abort: `Assert(during_start XOR session running)` (B12).
+    AbortDuringStartXorRunning,
+    /// `pg_backup_stop` found the session RUNNING but no backup state to stop (a NULL
+    /// dereference: the backend crashes, B11).
+    StopWithoutBackupState,
 }
 
 /// A violation found on a backup as it was retired, kept so that the invariant keeps
@@ -617,6 +693,8 @@ pub struct Used {
     pub timed_checkpoints: u32,
     /// Outside WAL switches.
     pub wal_switches: u32,
+    /// JIT queries.
+    pub jit_queries: u32,
 }
 
 /// The whole cluster.
@@ -703,6 +781,9 @@ impl Cluster {
         let mut sessions = Vec::with_capacity(config.sessions());
         sessions.extend((0..config.sql_sessions).map(|_| Session::new(SessionKind::Sql)));
         sessions.extend((0..config.walsenders).map(|_| Session::new(SessionKind::WalSender)));
+        sessions.extend(
+            (0..config.replication_sessions).map(|_| Session::new(SessionKind::Replication)),
+        );
         Ok(Cluster {
             variant,
             config,
@@ -747,8 +828,9 @@ impl Cluster {
     }
 
     /// The rules of the design under test.
-    pub fn rules(&self) -> Rules {
-        self.variant.rules()
+    #[inline]
+    pub fn rules(&self) -> &'static Rules {
+        self.variant.rules_ref()
     }
 
     /// The WAL segment size.
@@ -772,10 +854,10 @@ impl Cluster {
         };
         let facts = LabelFacts {
             start: backup.start,
-            timeline: self.config.timeline,
+            timeline: backup.start_timeline,
             checkpoint: backup.checkpoint,
             method,
-            from_standby: false,
+            from_standby: backup.from_standby,
             start_time: LabelTime::logical(clock),
             label: backup.label.text(id.0),
         };
@@ -796,14 +878,18 @@ impl Cluster {
     ) -> Option<BackupHistory> {
         let label = self.render_label(id, start_clock)?;
         let backup = self.backup(id)?;
-        Some(BackupHistory::for_backup(
+        let history = BackupHistory::for_backup(
             self.rules().label_format,
             label,
             backup.stop,
             self.config.timeline,
             LabelTime::logical(stop_clock),
             self.seg(),
-        ))
+        );
+        Some(match self.rules().stop_file {
+            crate::variant::StopFile::HoldsLastByte => history,
+            crate::variant::StopFile::HoldsEnd => history.with_stop_file_holding_end(self.seg()),
+        })
     }
 
     /// The name of the history file for start point `start`.

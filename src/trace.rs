@@ -169,7 +169,7 @@ impl Trace {
             out,
             "variant: {} ({})",
             self.variant,
-            self.variant.design.summary()
+            self.variant.summary()
         );
         let _ = writeln!(out, "bounds:  {}", describe_config(&self.config));
         let width = self.steps.len().to_string().len();
@@ -295,7 +295,10 @@ fn mermaid_id(actor: Actor) -> &'static str {
 fn mermaid_name(actor: Actor, config: &Config) -> String {
     match actor {
         Actor::Session(s) if s.0 < config.sql_sessions => format!("{s} (SQL)"),
-        Actor::Session(s) => format!("{s} (WAL sender)"),
+        Actor::Session(s) if s.0 < config.sql_sessions.saturating_add(config.walsenders) => {
+            format!("{s} (WAL sender)")
+        }
+        Actor::Session(s) => format!("{s} (replication=database)"),
         Actor::Writer(w) => format!("W{w} (page writer)"),
         Actor::Checkpointer => "checkpointer".to_string(),
         Actor::Environment => "environment".to_string(),
@@ -376,5 +379,26 @@ pub fn describe_config(config: &Config) -> String {
         if config.exclusive_backups { "" } else { ", no exclusive backups" },
         if config.hostile_labels { ", hostile labels" } else { "" },
         if config.client_misuse { ", client misuse" } else { "" },
-    )
+    ) + &extra_config(config)
+}
+
+/// The settings most configurations leave at their defaults, said only when set.
+fn extra_config(config: &Config) -> String {
+    let mut out = String::new();
+    if config.replication_sessions > 0 {
+        out.push_str(&format!(
+            ", {} replication=database sessions",
+            config.replication_sessions
+        ));
+    }
+    if config.jit_queries > 0 {
+        out.push_str(&format!(", {} JIT queries", config.jit_queries));
+    }
+    if config.standby {
+        out.push_str(", a standby");
+    }
+    if config.timeline.0 != 1 {
+        out.push_str(&format!(", timeline {}", config.timeline.0));
+    }
+    out
 }

@@ -32,6 +32,10 @@ pub enum Design {
     Pg96,
     /// PostgreSQL 15 (§2.5): no exclusive backups; `runningBackups` counter.
     Pg15,
+    /// PostgreSQL 16+ (§2.6): no `forcePageWrites` flag (writes are forced while
+    /// `runningBackups > 0`); the start's cleanup is `do_pg_abort_backup(during_start = true)`;
+    /// the stop file is named by `XLByteToSeg`.
+    Pg16,
     /// The recommended design (the default): PostgreSQL 15's protocol, plus a label rule that
     /// refuses labels that cannot round-trip and history files created with "create new"
     /// semantics so that a collision is an error, never an overwrite.
@@ -42,11 +46,12 @@ pub enum Design {
 
 impl Design {
     /// Every design, in a fixed order.
-    pub const ALL: [Design; 6] = [
+    pub const ALL: [Design; 7] = [
         Design::Pg91,
         Design::Pg91Option2,
         Design::Pg96,
         Design::Pg15,
+        Design::Pg16,
         Design::Recommended,
         Design::RecommendedOption2,
     ];
@@ -58,6 +63,7 @@ impl Design {
             Design::Pg91Option2 => "pg91-option2",
             Design::Pg96 => "pg96",
             Design::Pg15 => "pg15",
+            Design::Pg16 => "pg16",
             Design::Recommended => "recommended",
             Design::RecommendedOption2 => "recommended-option2",
         }
@@ -70,6 +76,7 @@ impl Design {
             Design::Pg91Option2 => "seed option 2 on 9.1: streamed backups' labels in per-backup temporary files",
             Design::Pg96 => "fixed design of 9.6-14: exclusive state machine, SQL non-exclusive backups, session state",
             Design::Pg15 => "PostgreSQL 15: no exclusive backups, runningBackups counter",
+            Design::Pg16 => "PostgreSQL 16+: no forcePageWrites flag, start cleanup merged into do_pg_abort_backup",
             Design::Recommended => "PostgreSQL 15's protocol with strict labels and create-new history files (default)",
             Design::RecommendedOption2 => "the recommended design with per-backup temporary label files",
         }
@@ -78,6 +85,16 @@ impl Design {
     /// True for the designs this project recommends (expected to pass every check).
     pub const fn is_recommended(self) -> bool {
         matches!(self, Design::Recommended | Design::RecommendedOption2)
+    }
+
+    /// True for the designs expected to keep every property in every check: the recommended
+    /// ones and PostgreSQL 15 and 16. (9.1 has the flaws of its code; 9.6–14's exclusive
+    /// backups make a crash leave a server that refuses to start.)
+    pub fn expected_to_pass(self) -> bool {
+        matches!(
+            self,
+            Design::Recommended | Design::RecommendedOption2 | Design::Pg15 | Design::Pg16
+        )
     }
 
     /// The behaviour switches of this design (from a table built at compile time: the steps
@@ -95,19 +112,40 @@ impl Design {
             exclusive: match self {
                 Pg91 | Pg91Option2 => ExclusiveRule::Flag,
                 Pg96 => ExclusiveRule::StateMachine,
-                Pg15 | Recommended | RecommendedOption2 => ExclusiveRule::Unavailable,
+                Pg15 | Pg16 | Recommended | RecommendedOption2 => ExclusiveRule::Unavailable,
             },
             sql_non_exclusive: !era91,
             switch_before_increment: era91,
+            unique_start_check: true,
             unique_check_lock: if era91 {
                 LockMode::Shared
             } else {
                 LockMode::Exclusive
             },
             session_state: !era91,
+            session_state_after_return: false,
             send_start_in_cleanup: !era91,
             stop_in_cleanup: !era91,
-            abort_checks_session_state: !era91,
+            abort_when: if era91 {
+                AbortWhen::Always
+            } else {
+                AbortWhen::SessionRunsNonExclusive
+            },
+            abort_resets_session_state: !era91,
+            abort_xor_assert: false,
+            start_cleanup: if matches!(self, Pg16) {
+                StartCleanup::AbortDuringStart
+            } else {
+                StartCleanup::Callback
+            },
+            exit_hook: if era91 {
+                ExitHook::None
+            } else {
+                ExitHook::Persistent
+            },
+            base_backup_checks_session: !era91,
+            page_recheck_when_turned_on: true,
+            standby_label_timeline: StandbyTimeline::Checkpoint,
             label_delivery: match self {
                 Pg91Option2 | RecommendedOption2 => LabelDelivery::TemporaryFile,
                 _ => LabelDelivery::Returned,
@@ -121,6 +159,11 @@ impl Design {
                 LabelFormat::PG91
             } else {
                 LabelFormat::PG14
+            },
+            stop_file: if matches!(self, Pg16) {
+                StopFile::HoldsEnd
+            } else {
+                StopFile::HoldsLastByte
             },
             wal_retention: if era91 {
                 WalRetention::PriorCheckpoint
@@ -136,6 +179,24 @@ impl Design {
         }
     }
 }
+
+/// [`Variant::rules`] of every design (rows, in declaration order) without a bug (column 0)
+/// and with each bug (column `bug + 1`).
+static VARIANT_RULES: [[Rules; Bug::ALL.len() + 1]; Design::ALL.len()] = {
+    let mut table = [[DESIGN_RULES[0]; Bug::ALL.len() + 1]; Design::ALL.len()];
+    let mut d = 0;
+    while d < Design::ALL.len() {
+        let base = DESIGN_RULES[d];
+        table[d][0] = base;
+        let mut b = 0;
+        while b < Bug::ALL.len() {
+            table[d][Bug::ALL[b] as usize + 1] = Bug::ALL[b].apply(base);
+            b += 1;
+        }
+        d += 1;
+    }
+    table
+};
 
 /// [`Design::rules`] of every design, in declaration order.
 const DESIGN_RULES: [Rules; Design::ALL.len()] = {
@@ -154,10 +215,200 @@ impl fmt::Display for Design {
     }
 }
 
-/// A seeded historical bug (PROTOCOL.md §6). The catalogue is added by a later change; until
-/// then no value exists and every variant is a plain design.
+/// A seeded historical bug (PROTOCOL.md §6): one flaw PostgreSQL shipped or nearly shipped,
+/// put back into the closest fixed design at the step where the real code differed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Bug {}
+#[serde(rename_all = "lowercase")]
+pub enum Bug {
+    /// B1 (9.1 dev, fixed by `6d8096e2f3`): no unique-start-point check, so two backups
+    /// served by one merged checkpoint share a start point.
+    B1,
+    /// B2 (9.1–9.3, code rewritten in 9.4 by `9a20a9b21b`): `lastBackupStart` checked and set
+    /// under the insertion lock in *shared* mode, so two holders both pass the check.
+    B2,
+    /// B3 (9.1–9.3, fixed by `8232d6df4c`): the WAL sender sends the start position before
+    /// arming its cleanup block, so a client gone at that moment leaks the counter unit.
+    B3,
+    /// B4 (9.6 beta, fixed by `87d84d67bb`): a backup taken on a standby names its start WAL
+    /// file with timeline 0 (`ThisTimeLineID` is 0 in a standby session).
+    B4,
+    /// B5 (9.1–9.6.1, fixed by `974ece58bb`): the exclusive stop clears the flag first and
+    /// unconditionally, so a stop racing a start turns forcing off under a running backup.
+    B5,
+    /// B6 (9.6.0, fixed by `78874531ba`): the session's backup state lives in booleans set
+    /// after the start returns and cleared after the stop returns, and the exit hook aborts
+    /// unconditionally: a stop cancelled after its decrement decrements again at exit.
+    B6,
+    /// B7 (9.6, fixed by `56a95ee511`): `do_pg_abort_backup` decrements whether or not the
+    /// session still runs a backup: a stop cancelled after its decrement decrements again.
+    B7,
+    /// B8 (9.5, fixed by `bc153c941d`): the re-check at insertion misses "full-page writes
+    /// were turned on since assembly", so a change assembled before a backup raised forcing
+    /// goes in without an image after the backup's start point.
+    B8,
+    /// B9 (9.6–12, fixed by `303640199d`): the exit hook is registered per backup and removed
+    /// with `cancel_before_shmem_exit`, which only pops the newest callback; after a JIT
+    /// query registers its own, removal silently fails and the hook aborts at exit.
+    B9,
+    /// B10 (fixed by `ee79647769`): `BASE_BACKUP` is accepted in a `replication=database`
+    /// session that already runs an SQL backup; its stop clears the session state and the
+    /// SQL backup's unit is never given back.
+    B10,
+    /// B11 (fixed by `b24b2be119`): `do_pg_abort_backup` does not reset the session state,
+    /// so a session aborted by its cleanup block is aborted again by its exit hook.
+    B11,
+    /// B12 (16 dev, `df3737a651`, fixed by `8328a15f8f`): the merged abort asserts "during
+    /// start XOR session running", which fails at exit after a successful backup.
+    B12,
+}
+
+impl Bug {
+    /// Every bug, in catalogue order.
+    pub const ALL: [Bug; 12] = [
+        Bug::B1,
+        Bug::B2,
+        Bug::B3,
+        Bug::B4,
+        Bug::B5,
+        Bug::B6,
+        Bug::B7,
+        Bug::B8,
+        Bug::B9,
+        Bug::B10,
+        Bug::B11,
+        Bug::B12,
+    ];
+
+    /// The stable name (`b1` .. `b12`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::B1 => "b1",
+            Bug::B2 => "b2",
+            Bug::B3 => "b3",
+            Bug::B4 => "b4",
+            Bug::B5 => "b5",
+            Bug::B6 => "b6",
+            Bug::B7 => "b7",
+            Bug::B8 => "b8",
+            Bug::B9 => "b9",
+            Bug::B10 => "b10",
+            Bug::B11 => "b11",
+            Bug::B12 => "b12",
+        }
+    }
+
+    /// The PostgreSQL versions that had it.
+    pub fn era(self) -> &'static str {
+        match self {
+            Bug::B1 => "9.1 dev",
+            Bug::B2 => "9.1-9.3",
+            Bug::B3 => "9.1-9.3",
+            Bug::B4 => "9.6 beta",
+            Bug::B5 => "9.1-9.6.1",
+            Bug::B6 => "9.6.0",
+            Bug::B7 => "9.6",
+            Bug::B8 => "9.5-11",
+            Bug::B9 => "9.6-12",
+            Bug::B10 => "10-15",
+            Bug::B11 => "9.6-15",
+            Bug::B12 => "16 dev",
+        }
+    }
+
+    /// The commit that fixed it (or, for B2, rewrote the code).
+    pub fn fix(self) -> &'static str {
+        match self {
+            Bug::B1 => "6d8096e2f3",
+            Bug::B2 => "9a20a9b21b",
+            Bug::B3 => "8232d6df4c",
+            Bug::B4 => "87d84d67bb",
+            Bug::B5 => "974ece58bb",
+            Bug::B6 => "78874531ba",
+            Bug::B7 => "56a95ee511",
+            Bug::B8 => "bc153c941d",
+            Bug::B9 => "303640199d",
+            Bug::B10 => "ee79647769",
+            Bug::B11 => "b24b2be119",
+            Bug::B12 => "8328a15f8f",
+        }
+    }
+
+    /// The fixed design the flaw is put into.
+    pub const fn base(self) -> Design {
+        match self {
+            Bug::B10 | Bug::B11 => Design::Pg15,
+            Bug::B12 => Design::Pg16,
+            _ => Design::Pg96,
+        }
+    }
+
+    /// One line: what the flaw is.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Bug::B1 => {
+                "no unique-start-point check: a merged checkpoint gives two backups one start point"
+            }
+            Bug::B2 => "start-point check and set under a shared lock: both holders pass",
+            Bug::B3 => {
+                "start position sent before the cleanup block: a vanished client leaks the unit"
+            }
+            Bug::B4 => "standby backup names its start WAL file with timeline 0",
+            Bug::B5 => {
+                "exclusive stop clears the flag first: a stop racing a start turns forcing off"
+            }
+            Bug::B6 => {
+                "session booleans set after the calls return: a cancelled stop decrements twice"
+            }
+            Bug::B7 => {
+                "abort decrements without a running backup: a cancelled stop decrements twice"
+            }
+            Bug::B8 => {
+                "insertion re-check misses forcing turned on since assembly: a change without image"
+            }
+            Bug::B9 => "per-backup exit hook not removed after a JIT callback: abort at exit",
+            Bug::B10 => "BASE_BACKUP accepted in a session running an SQL backup: a leaked unit",
+            Bug::B11 => "abort leaves the session state: cleanup block and exit hook both abort",
+            Bug::B12 => "merged abort's XOR assertion fails at exit after a successful backup",
+        }
+    }
+
+    /// The rules of the base design with this flaw.
+    const fn apply(self, mut rules: Rules) -> Rules {
+        match self {
+            Bug::B1 => rules.unique_start_check = false,
+            Bug::B2 => rules.unique_check_lock = LockMode::Shared,
+            Bug::B3 => rules.send_start_in_cleanup = false,
+            Bug::B4 => rules.standby_label_timeline = StandbyTimeline::SessionZero,
+            Bug::B5 => rules.exclusive = ExclusiveRule::Flag,
+            Bug::B6 => {
+                rules.session_state_after_return = true;
+                rules.abort_when = AbortWhen::Always;
+                rules.exit_hook = ExitHook::PerBackup;
+            }
+            // 9.6's exit hook was registered once the start had returned and removed after a
+            // successful stop; 13's persistent hook, which the fixed design uses, came later.
+            Bug::B7 => {
+                rules.abort_when = AbortWhen::Always;
+                rules.exit_hook = ExitHook::PerBackup;
+            }
+            Bug::B8 => rules.page_recheck_when_turned_on = false,
+            Bug::B9 => {
+                rules.exit_hook = ExitHook::PerBackup;
+                rules.abort_when = AbortWhen::SessionHasBackup;
+            }
+            Bug::B10 => rules.base_backup_checks_session = false,
+            Bug::B11 => rules.abort_resets_session_state = false,
+            Bug::B12 => rules.abort_xor_assert = true,
+        }
+        rules
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The protocol design under test: a design, plus at most one seeded bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -174,13 +425,52 @@ impl Variant {
         Variant { design, bug: None }
     }
 
-    /// The behaviour switches in force.
-    pub fn rules(self) -> Rules {
-        let rules = self.design.rules();
-        match self.bug {
-            None => rules,
-            Some(bug) => match bug {},
+    /// A seeded bug in its base design.
+    pub const fn bug(bug: Bug) -> Self {
+        Variant {
+            design: bug.base(),
+            bug: Some(bug),
         }
+    }
+
+    /// The behaviour switches in force.
+    #[inline]
+    pub fn rules(self) -> Rules {
+        *self.rules_ref()
+    }
+
+    /// The behaviour switches in force, from a table built at compile time (the steps consult
+    /// them many times per step).
+    #[inline]
+    pub fn rules_ref(self) -> &'static Rules {
+        let column = match self.bug {
+            None => 0,
+            Some(bug) => bug as usize + 1,
+        };
+        &VARIANT_RULES[self.design as usize][column]
+    }
+
+    /// One line describing the variant.
+    pub fn summary(self) -> String {
+        match self.bug {
+            None => self.design.summary().to_string(),
+            Some(bug) => format!(
+                "{} ({}, {}): {}",
+                bug.name().to_uppercase(),
+                bug.era(),
+                bug.fix(),
+                bug.summary()
+            ),
+        }
+    }
+
+    /// Every design, then every seeded bug.
+    pub fn all() -> Vec<Variant> {
+        Design::ALL
+            .into_iter()
+            .map(Variant::of)
+            .chain(Bug::ALL.into_iter().map(Variant::bug))
+            .collect()
     }
 }
 
@@ -192,24 +482,41 @@ impl Default for Variant {
 }
 
 impl fmt::Display for Variant {
+    /// `design`, or `design+bug` (`pg96+b5`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.design)
+        match self.bug {
+            None => write!(f, "{}", self.design),
+            Some(bug) => write!(f, "{}+{}", self.design, bug),
+        }
     }
 }
 
 /// A variant name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown variant {0:?}: expected one of pg91, pg91-option2, pg96, pg15, recommended, recommended-option2")]
+#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, recommended, recommended-option2), a bug (b1 .. b12), or design+bug (pg96+b5)")]
 pub struct UnknownVariant(pub String);
 
 impl FromStr for Variant {
     type Err = UnknownVariant;
+    /// `design`, `bug` (in its base design), or `design+bug`.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Design::ALL
-            .into_iter()
-            .find(|design| design.name() == name)
-            .map(Variant::of)
-            .ok_or_else(|| UnknownVariant(name.to_string()))
+        let unknown = || UnknownVariant(name.to_string());
+        let design = |text: &str| Design::ALL.into_iter().find(|d| d.name() == text);
+        let bug = |text: &str| {
+            Bug::ALL
+                .into_iter()
+                .find(|b| b.name() == text.to_ascii_lowercase())
+        };
+        match name.split_once('+') {
+            Some((d, b)) => Ok(Variant {
+                design: design(d).ok_or_else(unknown)?,
+                bug: Some(bug(b).ok_or_else(unknown)?),
+            }),
+            None => design(name)
+                .map(Variant::of)
+                .or_else(|| bug(name).map(Variant::bug))
+                .ok_or_else(unknown),
+        }
     }
 }
 
@@ -252,6 +559,57 @@ pub enum LabelDelivery {
     TemporaryFile,
 }
 
+/// When `do_pg_abort_backup` gives back the session's counter unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AbortWhen {
+    /// Always (9.1; 9.6.0, B6/B7): a second call decrements again.
+    Always,
+    /// Unless the session state is NONE (9.6 after `56a95ee511`, up to 12): an exclusive
+    /// session state passes too.
+    SessionHasBackup,
+    /// Only while the session runs a non-exclusive backup (13+).
+    SessionRunsNonExclusive,
+}
+
+/// What undoes a failed start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StartCleanup {
+    /// Its own callback (`pg_start_backup_callback`, up to 15).
+    Callback,
+    /// `do_pg_abort_backup(during_start = true)` (16+).
+    AbortDuringStart,
+}
+
+/// How the SQL session's exit hook (`do_pg_abort_backup` at exit) is installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExitHook {
+    /// There is none (9.1 has no non-exclusive SQL backups).
+    None,
+    /// Registered after each successful start, removed after the stop with
+    /// `cancel_before_shmem_exit`, which only pops the newest callback (9.6–12).
+    PerBackup,
+    /// Registered once per session, before the first start, never removed (13+).
+    Persistent,
+}
+
+/// Which timeline a standby's backup label names its start WAL file with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StandbyTimeline {
+    /// The start checkpoint's timeline.
+    Checkpoint,
+    /// The session's `ThisTimeLineID`, which is 0 on a standby (B4).
+    SessionZero,
+}
+
+/// How the history file's STOP WAL LOCATION names its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopFile {
+    /// The segment holding the end record's last byte (`XLByteToPrevSeg`, up to 15).
+    HoldsLastByte,
+    /// The segment holding the stop point (`XLByteToSeg`, 16+).
+    HoldsEnd,
+}
+
 /// Which WAL segments a checkpoint lets go of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WalRetention {
@@ -279,23 +637,44 @@ pub struct Rules {
     pub sql_non_exclusive: bool,
     /// 9.1 switches WAL before taking the counter unit; 9.2 (`2dd9322ba6`) moved it after.
     pub switch_before_increment: bool,
+    /// The start point must be newer than `lastBackupStart` (`6d8096e2f3`; B1 without).
+    pub unique_start_check: bool,
     /// The lock under which `lastBackupStart` is checked and set: shared in 9.1 to 9.3 (B2).
     pub unique_check_lock: LockMode,
     /// `sessionBackupState` exists (9.6+, `78874531ba`).
     pub session_state: bool,
+    /// The session's state is set only after the start function returns and cleared only
+    /// after the stop function returns (9.6.0's booleans, B6), not with the counter.
+    pub session_state_after_return: bool,
     /// The walsender sends the start position inside its cleanup block (2014, `8232d6df4c`).
     pub send_start_in_cleanup: bool,
     /// The walsender's stop runs inside its cleanup block (2017, `56a95ee511`).
     pub stop_in_cleanup: bool,
-    /// `do_pg_abort_backup` does nothing unless the session runs a non-exclusive backup
-    /// (`56a95ee511`), and clears the session state (`b24b2be119`).
-    pub abort_checks_session_state: bool,
+    /// When `do_pg_abort_backup` gives back a unit.
+    pub abort_when: AbortWhen,
+    /// `do_pg_abort_backup` clears the session state (`b24b2be119`; B11 without).
+    pub abort_resets_session_state: bool,
+    /// 16 dev's merged abort asserts "during start XOR session running" (B12).
+    pub abort_xor_assert: bool,
+    /// What undoes a start that fails.
+    pub start_cleanup: StartCleanup,
+    /// How the SQL session's exit hook is installed.
+    pub exit_hook: ExitHook,
+    /// `BASE_BACKUP` is refused in a session running an SQL backup (`ee79647769`; B10 without).
+    pub base_backup_checks_session: bool,
+    /// The insertion re-check also retries when full-page writes were turned on since the
+    /// change was assembled (`bc153c941d`; B8 without).
+    pub page_recheck_when_turned_on: bool,
+    /// Which timeline a standby's backup label names its start WAL file with.
+    pub standby_label_timeline: StandbyTimeline,
     /// Where labels of non-exclusive backups live between start and stop.
     pub label_delivery: LabelDelivery,
     /// Which labels are refused at start.
     pub label_rule: LabelRule,
     /// Which lines a label carries.
     pub label_format: LabelFormat,
+    /// How the history file names the stop WAL file.
+    pub stop_file: StopFile,
     /// WAL recycling at checkpoints.
     pub wal_retention: WalRetention,
     /// How history files and temporary label files are written.
@@ -317,11 +696,28 @@ mod tests {
 
     #[test]
     fn variant_names_round_trip() {
-        for design in Design::ALL {
-            assert_eq!(design.name().parse::<Variant>(), Ok(Variant::of(design)));
+        for variant in Variant::all() {
+            assert_eq!(variant.to_string().parse::<Variant>(), Ok(variant));
         }
+        assert_eq!("b5".parse::<Variant>(), Ok(Variant::bug(Bug::B5)));
+        assert_eq!("pg96+b5".parse::<Variant>(), Ok(Variant::bug(Bug::B5)));
+        assert_eq!(
+            "pg15+B7".parse::<Variant>(),
+            Ok(Variant {
+                design: Design::Pg15,
+                bug: Some(Bug::B7)
+            })
+        );
         assert!("pg99".parse::<Variant>().is_err());
+        assert!("pg96+b13".parse::<Variant>().is_err());
         assert_eq!(Variant::default().design, Design::Recommended);
+    }
+
+    #[test]
+    fn each_bug_changes_its_base_design() {
+        for bug in Bug::ALL {
+            assert_ne!(Variant::bug(bug).rules(), bug.base().rules(), "{bug}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! interleaving of its threads that loom enumerates within a preemption bound.
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p backup-coordinator --release --test loom
 //! ```
 //!
 //! Under `--cfg loom` the driver's mutex and condition variable come from loom (`src/sync.rs`),

@@ -293,7 +293,7 @@ fn successor_fingerprints(c: &Cluster) -> Vec<u64> {
 /// Every reachable state (breadth first, one per symmetry class) has the same successor
 /// classes as its representative. Exhaustive, so slow: `SYMMETRY_EXHAUSTIVE=design` runs it.
 #[test]
-#[ignore = "exhaustive; run with SYMMETRY_EXHAUSTIVE=<design> cargo test --release -- --ignored"]
+#[ignore = "exhaustive; run with SYMMETRY_EXHAUSTIVE=<design> cargo test -p backup-coordinator --release --test symmetry -- --ignored"]
 fn symmetry_is_an_automorphism_in_every_reachable_state() {
     let design: Design = match std::env::var("SYMMETRY_EXHAUSTIVE") {
         Ok(name) => name.parse::<Variant>().unwrap().design,

@@ -982,6 +982,7 @@ fn variant_name(error: &StepError) -> &'static str {
         StepError::HistoryFileExists => "HistoryFileExists",
         StepError::Io(_) => "Io",
         StepError::Cancelled => "Cancelled",
+        StepError::RecoveryInProgress => "RecoveryInProgress",
     }
 }
 

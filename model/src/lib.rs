@@ -5,6 +5,7 @@
 //! reach what they claim to test, one `eventually` property, and the running and reporting of
 //! a check ([`report`]) with shortest counterexamples ([`shortest`]).
 
+pub mod bugs;
 pub mod report;
 pub mod shortest;
 
@@ -242,7 +243,7 @@ pub const ALWAYS: [(&str, Condition); 14] = [
 ];
 
 /// The `eventually` property's name.
-pub const EVENTUALLY: &str = "every started backup ends";
+pub const EVENTUALLY: &str = invariants::EVERY_BACKUP_ENDS;
 
 /// Every backup begun has ended (stopped, failed, or lost in a crash), no command is half
 /// done, and every session has used its budget of backups (or the server is down). False in
@@ -267,14 +268,15 @@ pub struct Case {
 }
 
 fn sessions(m: &BackupModel) -> usize {
-    usize::from(m.config.sql_sessions) + usize::from(m.config.walsenders)
+    m.config.sessions()
 }
 
 /// Every case, in report order.
 pub const CASES: [Case; 7] = [
     Case {
         name: "a backup stops successfully",
-        applies: |_| true,
+        // Seen by its history file, which a standby does not write.
+        applies: |m| !m.config.standby,
         condition: |_, s| !s.data_dir.history.is_empty(),
     },
     Case {
@@ -293,6 +295,7 @@ pub const CASES: [Case; 7] = [
             let c = &m.config;
             m.variant.rules().has_exclusive()
                 && c.exclusive_backups
+                && !c.standby
                 && c.sql_sessions >= 1
                 && c.walsenders >= 1
         },

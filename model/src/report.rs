@@ -170,7 +170,7 @@ impl ModelReport {
             out,
             "model check of {} ({})",
             self.variant,
-            self.variant.design.summary()
+            self.variant.summary()
         );
         let _ = writeln!(out, "bounds: {}", self.bounds_text);
         let _ = writeln!(

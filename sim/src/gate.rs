@@ -228,7 +228,7 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
         };
     Ok(GateReport {
         variant: options.variant.to_string(),
-        variant_summary: options.variant.design.summary().to_string(),
+        variant_summary: options.variant.summary(),
         corpus,
         model,
         sim,

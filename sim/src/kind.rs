@@ -40,11 +40,13 @@ pub enum ActionKind {
     WalSwitch,
     /// The server crashes and restarts.
     Crash,
+    /// A JIT-compiled query registers its own exit callback.
+    JitQuery,
 }
 
 impl ActionKind {
     /// Every kind, in report order.
-    pub const ALL: [ActionKind; 14] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::StartExclusive,
         ActionKind::StartNonExclusive,
         ActionKind::BaseBackup,
@@ -59,6 +61,7 @@ impl ActionKind {
         ActionKind::PageInsert,
         ActionKind::WalSwitch,
         ActionKind::Crash,
+        ActionKind::JitQuery,
     ];
 
     /// Number of kinds.
@@ -75,6 +78,7 @@ impl ActionKind {
                 Command::StartBackup { .. } => ActionKind::StartNonExclusive,
                 Command::BaseBackup { .. } => ActionKind::BaseBackup,
                 Command::StopBackup { .. } => ActionKind::Stop,
+                Command::JitQuery => ActionKind::JitQuery,
             },
             Action::Step { .. } => ActionKind::Step,
             Action::Fault { fault, .. } => match fault {
@@ -108,6 +112,7 @@ impl ActionKind {
             ActionKind::PageInsert => "page-insert",
             ActionKind::WalSwitch => "wal-switch",
             ActionKind::Crash => "crash",
+            ActionKind::JitQuery => "jit-query",
         }
     }
 

@@ -23,6 +23,7 @@ pub mod bench;
 pub mod campaign;
 pub mod gate;
 pub mod kind;
+pub mod mutants;
 pub mod profile;
 pub mod replay_file;
 pub mod run;

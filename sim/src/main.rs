@@ -56,7 +56,11 @@ enum Command {
     /// Re-run a saved failure (from the simulator or the model) through the core and print
     /// its trace. Exit 0 if it still shows the failure it records, 1 if it does not.
     Replay(ReplayArgs),
-    /// List the protocol variants, one line each.
+    /// Run every seeded historical bug (b1 .. b12) through the model and the simulator, and the
+    /// recommended designs too: a table of what caught what. Exit 0 only if every bug is caught
+    /// and every recommended design passes.
+    Mutants(MutantsArgs),
+    /// List the protocol variants (designs, then seeded bugs), one line each.
     Variants,
     /// Measure the engines on this machine: model states per second and state counts at the
     /// default bounds, simulator steps per second.
@@ -110,6 +114,18 @@ struct BoundFlags {
     /// WAL senders.
     #[arg(long)]
     walsenders: Option<u8>,
+    /// `replication=database` sessions (SQL backup functions and BASE_BACKUP in one session).
+    #[arg(long)]
+    replication_sessions: Option<u8>,
+    /// Queries whose JIT compilation registers an exit callback (SQL sessions).
+    #[arg(long)]
+    jit_queries: Option<u32>,
+    /// The cluster is a standby in recovery (backups taken from it; no page writes).
+    #[arg(long)]
+    standby: bool,
+    /// The timeline the cluster runs on.
+    #[arg(long)]
+    timeline: Option<u32>,
     /// Backups each session may start.
     #[arg(long)]
     backups: Option<u32>,
@@ -158,6 +174,10 @@ impl BoundFlags {
     fn any(&self) -> bool {
         self.sql.is_some()
             || self.walsenders.is_some()
+            || self.replication_sessions.is_some()
+            || self.jit_queries.is_some()
+            || self.standby
+            || self.timeline.is_some()
             || self.backups.is_some()
             || self.crashes.is_some()
             || self.faults.is_some()
@@ -178,6 +198,15 @@ impl BoundFlags {
         let mut c = base;
         c.sql_sessions = self.sql.unwrap_or(c.sql_sessions);
         c.walsenders = self.walsenders.unwrap_or(c.walsenders);
+        c.replication_sessions = self.replication_sessions.unwrap_or(c.replication_sessions);
+        c.jit_queries = self.jit_queries.unwrap_or(c.jit_queries);
+        c.standby |= self.standby;
+        if c.standby && self.page_writes.is_none() {
+            c.page_writes = 0;
+        }
+        if let Some(timeline) = self.timeline {
+            c.timeline = backup_coordinator::lsn::TimeLineId(timeline);
+        }
         c.backups_per_session = self.backups.unwrap_or(c.backups_per_session);
         c.crashes = self.crashes.unwrap_or(c.crashes);
         c.faults = self.faults.unwrap_or(c.faults);
@@ -328,6 +357,29 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+struct MutantsArgs {
+    /// Simulator seeds per bug, A..B.
+    #[arg(long, default_value = "0..200")]
+    seeds: SeedRange,
+    /// Simulator fault-phase steps per seed.
+    #[arg(long, default_value_t = STEPS_DEFAULT)]
+    steps: u32,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Trials for the median time to the first failure (each from its own seed offset).
+    #[arg(long, default_value_t = 5)]
+    trials: u32,
+    /// Also write the table as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Instead, regenerate the generated part of each bug's page in this directory
+    /// (docs/bugs): the model's shortest counterexample as text and Mermaid.
+    #[arg(long)]
+    write_docs: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// The variant measured.
     #[arg(long, default_value = "recommended")]
@@ -392,6 +444,7 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Model(args) => model(args),
         Command::Sim(args) => sim(args),
         Command::Replay(args) => replay(args),
+        Command::Mutants(args) => mutants(args),
         Command::Variants => {
             for design in Design::ALL {
                 let default = if Variant::of(design) == Variant::default() {
@@ -400,6 +453,10 @@ fn run(cli: Cli) -> Result<u8, String> {
                     ""
                 };
                 println!("{:<22} {}{default}", design.name(), design.summary());
+            }
+            for bug in backup_coordinator::variant::Bug::ALL {
+                let variant = Variant::bug(bug);
+                println!("{:<22} {}", bug.name(), variant.summary());
             }
             Ok(0)
         }
@@ -745,4 +802,32 @@ fn bench(args: BenchArgs) -> Result<u8, String> {
         write_json(path, &report)?;
     }
     Ok(0)
+}
+
+fn mutants(args: MutantsArgs) -> Result<u8, String> {
+    use backup_sim::mutants::{docs_section, run_mutants, with_docs_section, MutantsOptions};
+    if let Some(dir) = &args.write_docs {
+        for bug in backup_coordinator::variant::Bug::ALL {
+            let path = dir.join(format!("{}.md", bug.name()));
+            let page = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                format!("# {}: {}\n", bug.name().to_uppercase(), bug.summary())
+            });
+            let updated = with_docs_section(&page, &docs_section(bug)?);
+            write_atomically(&path, &updated).map_err(|e| e.to_string())?;
+            println!("wrote {}", path.display());
+        }
+        return Ok(0);
+    }
+    let options = MutantsOptions {
+        seeds: args.seeds,
+        steps: args.steps,
+        threads: threads(args.threads)?,
+        trials: args.trials,
+    };
+    let report = run_mutants(&options, &INTERRUPTED)?;
+    print!("{}", report.render_text());
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    Ok(report.exit_code)
 }

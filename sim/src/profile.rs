@@ -47,6 +47,7 @@ impl Default for Weights {
             (ActionKind::PageInsert, 40),
             (ActionKind::WalSwitch, 1),
             (ActionKind::Crash, 1),
+            (ActionKind::JitQuery, 2),
         ] {
             w.set(kind, weight);
         }
@@ -115,14 +116,17 @@ impl fmt::Display for Weights {
     }
 }
 
-/// The sizes a simulator run works at by default, far past the model's bounds: 8 SQL sessions
-/// and 8 WAL senders, up to 256 backups each (4,096 in all), 32 crashes, 1,024 faults, 4 page
-/// writers on 8 pages with 8,192 page writes, 256 timed checkpoints and 256 outside WAL
-/// switches. The step budget and the weights decide how much of that a run uses.
+/// The sizes a simulator run works at by default, far past the model's bounds: 8 SQL sessions,
+/// 8 WAL senders and 2 `replication=database` sessions, up to 256 backups each (4,608 in
+/// all), 32 crashes, 1,024 faults, 3 JIT queries, 4 page writers on 8 pages with 8,192 page
+/// writes, 256 timed checkpoints and 256 outside WAL switches. The step budget and the weights
+/// decide how much of that a run uses.
 pub fn default_config() -> Config {
     Config {
         sql_sessions: 8,
         walsenders: 8,
+        replication_sessions: 2,
+        jit_queries: 3,
         backups_per_session: 256,
         crashes: 32,
         faults: 1024,

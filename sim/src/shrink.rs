@@ -246,17 +246,25 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
     writers.dedup();
     pages.sort();
     pages.dedup();
-    let sql: Vec<SessionId> = used_sessions
+    // Sessions keep their kind: SQL sessions, then WAL senders, then replication sessions.
+    let senders_from = config.sql_sessions;
+    let replication_from = config.sql_sessions.saturating_add(config.walsenders);
+    let of_kind = |range: std::ops::Range<u8>| -> Vec<SessionId> {
+        used_sessions
+            .iter()
+            .copied()
+            .filter(|s| range.contains(&s.0))
+            .collect()
+    };
+    let sql = of_kind(0..senders_from);
+    let senders = of_kind(senders_from..replication_from);
+    let replication = of_kind(replication_from..u8::MAX);
+    let order: Vec<SessionId> = sql
         .iter()
+        .chain(&senders)
+        .chain(&replication)
         .copied()
-        .filter(|s| s.0 < config.sql_sessions)
         .collect();
-    let senders: Vec<SessionId> = used_sessions
-        .iter()
-        .copied()
-        .filter(|s| s.0 >= config.sql_sessions)
-        .collect();
-    let order: Vec<SessionId> = sql.iter().chain(&senders).copied().collect();
     let new_session =
         |s: SessionId| SessionId(order.iter().position(|&x| x == s).unwrap_or(0) as u8);
     let new_writer = |w: WriterId| writers.iter().position(|&x| x == w).unwrap_or(0) as WriterId;
@@ -295,6 +303,8 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
     let mut smaller = Config {
         sql_sessions: sql.len() as u8,
         walsenders: senders.len() as u8,
+        replication_sessions: replication.len() as u8,
+        jit_queries: cluster.used.jit_queries,
         writers: writers.len() as u8,
         pages: (pages.len() as u8).max(config.pages.min(1)),
         backups_per_session: starts.max(1).min(config.backups_per_session),

@@ -6,11 +6,12 @@
 
 use crate::action::{Command, EventKind, LabelPlace, StepError};
 use crate::label::{validate_label, LabelKind};
+use crate::lsn::TimeLineId;
 use crate::state::{
-    Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, LabelFile, Pc,
-    SessionBackupState, SessionId, SessionKind, Unit,
+    Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Hook, LabelFile, Pc,
+    SessionBackupState, SessionId, Unit,
 };
-use crate::variant::{ExclusiveRule, FileWrite, LockMode};
+use crate::variant::{ExclusiveRule, ExitHook, FileWrite, LockMode, StandbyTimeline};
 
 impl Cluster {
     /// The command's checks, then its first step. Checks that refuse change nothing.
@@ -24,10 +25,19 @@ impl Cluster {
         let rules = self.rules();
         let id = BackupId(self.next_backup);
         let state = self.session(session).state;
-        if rules.session_state && state == SessionBackupState::Running {
+        // pg_start_backup/pg_backup_start refuse a second backup in the session; BASE_BACKUP
+        // does too since `ee79647769` (B10 without the check).
+        let checks = mode != BackupMode::Streamed || rules.base_backup_checks_session;
+        if rules.session_state && checks && state == SessionBackupState::Running {
             return EventKind::CommandRejected {
                 command,
                 error: StepError::BackupInProgressInSession,
+            };
+        }
+        if self.config.standby && mode == BackupMode::Exclusive {
+            return EventKind::CommandRejected {
+                command,
+                error: StepError::RecoveryInProgress,
             };
         }
         if let Err(error) = validate_label(&label.text(id.0), rules.label_rule) {
@@ -46,6 +56,8 @@ impl Cluster {
             start: crate::lsn::Lsn::INVALID,
             accepted: false,
             checkpoint: crate::lsn::Lsn::INVALID,
+            start_timeline: self.config.timeline,
+            from_standby: self.config.standby,
             stop: crate::lsn::Lsn::INVALID,
             unit: Unit::NotYet,
             torn: false,
@@ -64,9 +76,12 @@ impl Cluster {
         s.stop = crate::lsn::Lsn::INVALID;
         s.pc = first;
         // 13+: `register_persistent_abort_backup_handler()` runs before the start, once per
-        // session; from then on the exit hook stays armed (it does nothing without a backup).
-        if rules.session_state && s.kind == SessionKind::Sql && mode == BackupMode::NonExclusive {
-            s.armed.arm(Armed::EXIT_HOOK);
+        // session; from then on the exit hook stays (it does nothing without a backup).
+        if rules.exit_hook == ExitHook::Persistent
+            && mode == BackupMode::NonExclusive
+            && !s.hooks.contains(Hook::AbortBackup)
+        {
+            s.hooks.push(Hook::AbortBackup);
         }
         self.take_first_step(session, command)
     }
@@ -100,9 +115,11 @@ impl Cluster {
             self.shared.backups += 1;
         }
         self.shared.force_page_writes = true;
+        let standby = self.config.standby;
         let s = self.session_mut(session);
         s.armed.arm(Armed::START_CALLBACK);
-        s.pc = if rules.switch_before_increment {
+        // In recovery there is no WAL to switch (9.6+: "skipped during recovery").
+        s.pc = if rules.switch_before_increment || standby {
             Pc::StartRequestCheckpoint
         } else {
             Pc::StartSwitch
@@ -142,6 +159,12 @@ impl Cluster {
     pub(super) fn step_read_control(&mut self, session: SessionId) -> EventKind {
         let (checkpoint, redo) = (self.control.checkpoint, self.control.redo);
         let torn = self.ghost.control_redo_torn;
+        // The label's start WAL file is named with the start checkpoint's timeline; on a
+        // standby B4 used the session's `ThisTimeLineID`, which is 0 there.
+        let timeline = match (self.config.standby, self.rules().standby_label_timeline) {
+            (true, StandbyTimeline::SessionZero) => TimeLineId(0),
+            _ => self.config.timeline,
+        };
         let s = self.session_mut(session);
         s.start = redo;
         s.checkpoint = checkpoint;
@@ -150,6 +173,7 @@ impl Cluster {
         self.update_backup(backup, |b| {
             b.start = redo;
             b.checkpoint = checkpoint;
+            b.start_timeline = timeline;
             b.torn = torn;
         });
         EventKind::ControlFileRead { checkpoint, redo }
@@ -160,6 +184,11 @@ impl Cluster {
     /// check and the set are two steps between which other holders of the shared lock run.
     pub(super) fn step_unique_check(&mut self, session: SessionId) -> EventKind {
         let start = self.session(session).start;
+        // A standby's backup writes no end record and no history file: its start point need
+        // not be unique (9.2+). B1 has no check at all.
+        if self.config.standby || !self.rules().unique_start_check {
+            return self.accept_start_point(session);
+        }
         let unique = self.shared.last_backup_start < start;
         match self.rules().unique_check_lock {
             LockMode::Exclusive => {
@@ -273,17 +302,22 @@ impl Cluster {
                 SessionBackupState::Running
             };
         }
-        match s.kind {
-            SessionKind::WalSender => {
+        match mode {
+            BackupMode::Streamed => {
                 if rules.send_start_in_cleanup {
                     s.armed.arm(Armed::BASE_BACKUP_CLEANUP);
                 }
                 s.pc = Pc::SendStartPoint;
             }
-            SessionKind::Sql => {
+            BackupMode::Exclusive | BackupMode::NonExclusive => {
                 if mode == BackupMode::Exclusive {
                     // The exclusive backup belongs to the cluster: any session may stop it.
                     s.backup = None;
+                }
+                // 9.6–12: `before_shmem_exit(nonexclusive_base_backup_cleanup)` once the
+                // start has returned; the stop removes it again.
+                if mode == BackupMode::NonExclusive && rules.exit_hook == ExitHook::PerBackup {
+                    s.hooks.push(Hook::AbortBackup);
                 }
                 s.end_command();
             }

@@ -7,10 +7,10 @@
 use crate::action::{Command, EventKind, StepError};
 use crate::lsn::record_bytes;
 use crate::state::{
-    Armed, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Pc, PickedUp,
-    SessionBackupState, SessionId, SessionKind, Unit,
+    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Hook, Pc,
+    PickedUp, SessionBackupState, SessionId, Unit,
 };
-use crate::variant::{ExclusiveRule, FileWrite, LabelDelivery};
+use crate::variant::{ExclusiveRule, ExitHook, FileWrite, LabelDelivery};
 
 impl Cluster {
     /// The step a stop of `mode` begins with.
@@ -44,6 +44,15 @@ impl Cluster {
                 };
             }
             if mode != BackupMode::Exclusive && !running {
+                return EventKind::CommandRejected {
+                    command,
+                    error: StepError::NotInProgress,
+                };
+            }
+            // The session says RUNNING but has no backup state left to stop: PostgreSQL
+            // dereferences a NULL pointer here (B11's second case) and the backend crashes.
+            if mode == BackupMode::NonExclusive && self.session(session).backup.is_none() {
+                self.fail_assertion(Assertion::StopWithoutBackupState, session);
                 return EventKind::CommandRejected {
                     command,
                     error: StepError::NotInProgress,
@@ -156,8 +165,12 @@ impl Cluster {
             }
         }
         self.recompute_forcing();
+        let standby = self.config.standby;
+        let replayed = self.shared.insert;
         let s = self.session_mut(session);
-        if rules.session_state {
+        // Cleared with the counter, under the lock (`56a95ee511`); 9.6.0's booleans only when
+        // the stop function has returned (B6).
+        if rules.session_state && !rules.session_state_after_return {
             s.state = SessionBackupState::None;
         }
         s.pc = if mode == BackupMode::Exclusive && rules.exclusive == ExclusiveRule::Flag {
@@ -165,6 +178,16 @@ impl Cluster {
         } else {
             Pc::StopEndRecord
         };
+        if standby {
+            // In recovery there is no end record and no history file: the stop point is
+            // minRecoveryPoint, here the replay position.
+            s.stop = replayed;
+            if let Some(own) = s.backup {
+                let stop = s.stop;
+                self.update_backup(own, |b| b.stop = stop);
+            }
+            return self.finish_stop(session);
+        }
         EventKind::BackupUncounted {
             backups: self.shared.backups,
             exclusive: self.shared.exclusive,
@@ -227,10 +250,10 @@ impl Cluster {
                 false
             }
         };
-        let next = match self.session(session).kind {
-            SessionKind::WalSender => Some(Pc::SendStopPoint),
-            SessionKind::Sql if self.config.archive_mode => Some(Pc::StopWaitArchive),
-            SessionKind::Sql => None,
+        let next = match self.session(session).mode {
+            BackupMode::Streamed => Some(Pc::SendStopPoint),
+            _ if self.config.archive_mode => Some(Pc::StopWaitArchive),
+            _ => None,
         };
         // Sending the stop position and waiting for archiving are only places for faults;
         // where none can strike any more, the stop ends with the history file.
@@ -247,9 +270,20 @@ impl Cluster {
     /// The stop returns success: after the archive wait (SQL) or the reply with the stop
     /// position (WAL sender, whose cleanup block ends here from 9.6).
     pub(super) fn finish_stop(&mut self, session: SessionId) -> EventKind {
+        let rules = self.rules();
         let s = self.session_mut(session);
         let (backup, start, stop) = (s.backup.take(), s.start, s.stop);
         s.armed.disarm(Armed::BASE_BACKUP_CLEANUP);
+        if s.mode != BackupMode::Streamed {
+            // What the SQL function does after `do_pg_stop_backup` returns: 9.6.0 clears its
+            // boolean (B6); 9.6–12 remove the exit hook, which only works if it is the newest.
+            if rules.session_state_after_return {
+                s.state = SessionBackupState::None;
+            }
+            if rules.exit_hook == ExitHook::PerBackup && s.mode == BackupMode::NonExclusive {
+                s.hooks.cancel(Hook::AbortBackup);
+            }
+        }
         s.end_command();
         if let Some(id) = backup {
             self.update_backup(id, |b| {

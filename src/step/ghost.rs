@@ -73,7 +73,7 @@ impl Cluster {
                     self.ghost.leaked_units += 1;
                 }
             }
-            if backup.accepted {
+            if backup.accepted && !backup.from_standby {
                 self.ghost.retired_starts.push(backup.start);
             }
             retired.push(backup);

@@ -29,8 +29,8 @@ use crate::state::{
 use crate::variant::{ExclusiveRule, LabelDelivery, LockMode};
 
 /// An SQL session's commands with plain labels: the exclusive start, the non-exclusive start,
-/// then the exclusive and the non-exclusive stop.
-const SQL_COMMANDS_PLAIN: [Command; 4] = [
+/// the exclusive and the non-exclusive stop, and a JIT-compiled query.
+const SQL_COMMANDS_PLAIN: [Command; 5] = [
     Command::StartBackup {
         mode: BackupMode::Exclusive,
         label: LabelKind::Plain,
@@ -45,27 +45,29 @@ const SQL_COMMANDS_PLAIN: [Command; 4] = [
     Command::StopBackup {
         mode: BackupMode::NonExclusive,
     },
+    Command::JitQuery,
 ];
 
+const LABELS: usize = LabelKind::ALL.len();
+
 /// The same with every label kind: exclusive starts, one per label, then non-exclusive
-/// starts, then the two stops.
-const SQL_COMMANDS_ALL_LABELS: [Command; LabelKind::ALL.len() * 2 + 2] = {
-    let n = LabelKind::ALL.len();
-    let mut out = [SQL_COMMANDS_PLAIN[2]; LabelKind::ALL.len() * 2 + 2];
+/// starts, then the two stops and the JIT query.
+const SQL_COMMANDS_ALL_LABELS: [Command; LABELS * 2 + 3] = {
+    let mut out = [Command::JitQuery; LABELS * 2 + 3];
     let mut i = 0;
-    while i < n {
+    while i < LABELS {
         out[i] = Command::StartBackup {
             mode: BackupMode::Exclusive,
             label: LabelKind::ALL[i],
         };
-        out[n + i] = Command::StartBackup {
+        out[LABELS + i] = Command::StartBackup {
             mode: BackupMode::NonExclusive,
             label: LabelKind::ALL[i],
         };
         i += 1;
     }
-    out[2 * n] = SQL_COMMANDS_PLAIN[2];
-    out[2 * n + 1] = SQL_COMMANDS_PLAIN[3];
+    out[2 * LABELS] = SQL_COMMANDS_PLAIN[2];
+    out[2 * LABELS + 1] = SQL_COMMANDS_PLAIN[3];
     out
 };
 
@@ -75,14 +77,41 @@ const WALSENDER_COMMANDS_PLAIN: [Command; 1] = [Command::BaseBackup {
 }];
 
 /// A WAL sender's commands, one per label kind.
-const WALSENDER_COMMANDS_ALL_LABELS: [Command; LabelKind::ALL.len()] = {
-    let mut out = [WALSENDER_COMMANDS_PLAIN[0]; LabelKind::ALL.len()];
+const WALSENDER_COMMANDS_ALL_LABELS: [Command; LABELS] = {
+    let mut out = [WALSENDER_COMMANDS_PLAIN[0]; LABELS];
     let mut i = 0;
-    while i < LabelKind::ALL.len() {
+    while i < LABELS {
         out[i] = Command::BaseBackup {
             label: LabelKind::ALL[i],
         };
         i += 1;
+    }
+    out
+};
+
+/// A `replication=database` session's commands: an SQL session's, then `BASE_BACKUP`.
+const REPLICATION_COMMANDS_PLAIN: [Command; 6] = {
+    let mut out = [WALSENDER_COMMANDS_PLAIN[0]; 6];
+    let mut i = 0;
+    while i < 5 {
+        out[i] = SQL_COMMANDS_PLAIN[i];
+        i += 1;
+    }
+    out
+};
+
+/// The same with every label kind.
+const REPLICATION_COMMANDS_ALL_LABELS: [Command; LABELS * 3 + 3] = {
+    let mut out = [Command::JitQuery; LABELS * 3 + 3];
+    let mut i = 0;
+    while i < LABELS * 2 + 3 {
+        out[i] = SQL_COMMANDS_ALL_LABELS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < LABELS {
+        out[LABELS * 2 + 3 + j] = WALSENDER_COMMANDS_ALL_LABELS[j];
+        j += 1;
     }
     out
 };
@@ -252,6 +281,8 @@ impl Cluster {
             (SessionKind::Sql, true) => &SQL_COMMANDS_ALL_LABELS,
             (SessionKind::WalSender, false) => &WALSENDER_COMMANDS_PLAIN,
             (SessionKind::WalSender, true) => &WALSENDER_COMMANDS_ALL_LABELS,
+            (SessionKind::Replication, false) => &REPLICATION_COMMANDS_PLAIN,
+            (SessionKind::Replication, true) => &REPLICATION_COMMANDS_ALL_LABELS,
         }
     }
 
@@ -290,7 +321,8 @@ impl Cluster {
                     && rules.sql_non_exclusive
                     && (misuse || state.backup.is_some())
             }
-            Command::BaseBackup { .. } => can_start,
+            Command::BaseBackup { .. } => can_start && (misuse || state.backup.is_none()),
+            Command::JitQuery => self.used.jit_queries < self.config.jit_queries,
         };
         offered && self.step_guard(session, self.first_pc(command))
     }
@@ -299,13 +331,14 @@ impl Cluster {
     fn first_pc(&self, command: Command) -> Pc {
         match command {
             Command::StartBackup { .. } | Command::BaseBackup { .. } => {
-                if self.rules().switch_before_increment {
+                if self.rules().switch_before_increment && !self.config.standby {
                     Pc::StartSwitch
                 } else {
                     Pc::StartIncrement
                 }
             }
             Command::StopBackup { mode } => self.first_stop_pc(mode),
+            Command::JitQuery => Pc::Idle,
         }
     }
 
@@ -326,6 +359,13 @@ impl Cluster {
                 self.begin_start(session, BackupMode::Streamed, label, command)
             }
             Command::StopBackup { mode } => self.begin_stop(session, mode, command),
+            Command::JitQuery => {
+                self.used.jit_queries += 1;
+                self.session_mut(session)
+                    .hooks
+                    .push(crate::state::Hook::Jit);
+                EventKind::JitCallbackRegistered
+            }
         }
     }
 

@@ -67,10 +67,16 @@ impl Cluster {
             unreachable!("page_insert_enabled checked the writer")
         };
         let page_lsn = self.pages[usize::from(page)];
-        let unimaged_lsn = if image { Lsn::INVALID } else { page_lsn };
+        // `fpw_lsn`: the LSN of a page left without an image; assembly computes it only when
+        // page writes were on, so a change assembled with them off has none.
+        let unimaged_lsn = if image || !do_page_writes {
+            Lsn::INVALID
+        } else {
+            page_lsn
+        };
         let forced_now = self.shared.do_page_writes();
-        let stale =
-            !do_page_writes || (unimaged_lsn.is_valid() && unimaged_lsn <= self.shared.redo);
+        let turned_on = !do_page_writes && self.rules().page_recheck_when_turned_on;
+        let stale = turned_on || (unimaged_lsn.is_valid() && unimaged_lsn <= self.shared.redo);
         if forced_now && stale {
             let again = self.assemble(page);
             self.writers[usize::from(writer)] = again;

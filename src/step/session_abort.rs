@@ -19,10 +19,10 @@
 
 use crate::action::{Cleanups, EventKind, Fault, StepError};
 use crate::state::{
-    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
-    SessionId, Unit,
+    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, Hook, Pc,
+    SessionBackupState, SessionId, Unit,
 };
-use crate::variant::ExclusiveRule;
+use crate::variant::{AbortWhen, ExclusiveRule, StartCleanup};
 
 impl Cluster {
     /// Whether `fault` may strike `session` now.
@@ -63,7 +63,8 @@ impl Cluster {
                 let holding = s.pc == Pc::Idle
                     && (s.backup.is_some()
                         || s.state != SessionBackupState::None
-                        || s.armed != Armed::default());
+                        || s.armed != Armed::default()
+                        || !s.hooks.is_empty());
                 kinds.disconnects && (busy || holding)
             }
         }
@@ -114,7 +115,7 @@ impl Cluster {
         self.run_cleanup(session, Armed::STOP_CALLBACK, &mut cleanups);
         self.run_cleanup(session, Armed::START_CALLBACK, &mut cleanups);
         self.run_cleanup(session, Armed::BASE_BACKUP_CLEANUP, &mut cleanups);
-        self.run_cleanup(session, Armed::EXIT_HOOK, &mut cleanups);
+        self.run_exit_hooks(session, &mut cleanups);
         self.settle_backup(session, pc, true);
         let fresh = self.session(session).reconnected();
         *self.session_mut(session) = fresh;
@@ -130,7 +131,17 @@ impl Cluster {
         match which {
             Armed::START_CALLBACK => self.start_callback(session),
             Armed::STOP_CALLBACK => self.stop_callback(session),
-            _ => self.abort_backup(session),
+            _ => self.abort_backup(session, false),
+        }
+    }
+
+    /// At exit, the session's own `before_shmem_exit` callbacks, newest first.
+    fn run_exit_hooks(&mut self, session: SessionId, ran: &mut Cleanups) {
+        while let Some(hook) = self.session_mut(session).hooks.pop() {
+            if hook == Hook::AbortBackup {
+                ran.0 |= Armed::EXIT_HOOK.0;
+                self.abort_backup(session, false);
+            }
         }
     }
 
@@ -151,6 +162,10 @@ impl Cluster {
             if let Some(holder) = self.exclusive_holder() {
                 self.update_backup(holder, |backup| backup.unit = Unit::Released);
             }
+        } else if rules.start_cleanup == StartCleanup::AbortDuringStart {
+            // 16+: the start's cleanup is `do_pg_abort_backup(during_start = true)`.
+            self.abort_backup(session, true);
+            return;
         } else {
             self.decrement_counter(session);
         }
@@ -166,18 +181,30 @@ impl Cluster {
         self.shared.exclusive = ExclusiveState::InProgress;
     }
 
-    /// `do_pg_abort_backup`: give back the session's counter unit. From `56a95ee511` it does
-    /// nothing unless the session runs a non-exclusive backup, and (`b24b2be119`) it clears
-    /// the session state.
-    fn abort_backup(&mut self, session: SessionId) {
+    /// `do_pg_abort_backup`: give back the session's counter unit. When it acts depends on
+    /// the era ([`AbortWhen`]); from `b24b2be119` it clears the session state. `during_start`
+    /// is 16+'s argument: the start's own cleanup, which acts whatever the session state.
+    fn abort_backup(&mut self, session: SessionId, during_start: bool) {
         let rules = self.rules();
-        if rules.abort_checks_session_state
-            && self.session(session).state != SessionBackupState::Running
-        {
+        let state = self.session(session).state;
+        let running = state == SessionBackupState::Running;
+        if rules.abort_xor_assert && during_start == running {
+            self.fail_assertion(Assertion::AbortDuringStartXorRunning, session);
+        }
+        let acts = during_start
+            || match rules.abort_when {
+                AbortWhen::Always => true,
+                AbortWhen::SessionHasBackup => state != SessionBackupState::None,
+                AbortWhen::SessionRunsNonExclusive => running,
+            };
+        if !acts {
             return;
         }
+        if rules.abort_when == AbortWhen::SessionHasBackup && !during_start && !running {
+            self.fail_assertion(Assertion::AbortWithoutNonExclusive, session);
+        }
         self.decrement_counter(session);
-        if rules.session_state {
+        if rules.session_state && rules.abort_resets_session_state {
             self.session_mut(session).state = SessionBackupState::None;
         }
         self.recompute_forcing();

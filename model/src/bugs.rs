@@ -1,0 +1,158 @@
+//! The smallest bounds at which the exhaustive model finds each seeded historical bug
+//! (PROTOCOL.md §6), and the property whose violation is the bug. Each configuration adds to an
+//! empty cluster only what the bug needs: the sessions that race, the fault, the second
+//! backup, the JIT query, the `replication=database` session, the standby. The model's tests
+//! check that each bug is found at these bounds and that its base design is clean at the same
+//! bounds, so the finding is the bug's and nothing else's; `backup-check mutants` reports it.
+
+use backup_coordinator::lsn::TimeLineId;
+use backup_coordinator::variant::Bug;
+use backup_coordinator::Config;
+
+/// A cluster with nothing in it: one backup per session, no fault, no crash, no page write.
+fn empty() -> Config {
+    Config {
+        sql_sessions: 0,
+        walsenders: 0,
+        backups_per_session: 1,
+        crashes: 0,
+        faults: 0,
+        writers: 0,
+        pages: 1,
+        page_writes: 0,
+        ..Config::default()
+    }
+}
+
+/// The smallest bounds that find `bug`, and the name of the property its fix restores.
+pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
+    let c = empty();
+    match bug {
+        // Two WAL senders whose checkpoint requests merge.
+        Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, "unique start points"),
+        // A client that vanishes while its WAL sender sends the start position.
+        Bug::B3 => (
+            Config {
+                walsenders: 1,
+                faults: 1,
+                ..c
+            },
+            "units released exactly once",
+        ),
+        // A backup taken on a standby that follows timeline 2.
+        Bug::B4 => (
+            Config {
+                walsenders: 1,
+                standby: true,
+                timeline: TimeLineId(2),
+                ..c
+            },
+            "start point is real WAL",
+        ),
+        // A stop racing an exclusive start.
+        Bug::B5 => (
+            Config {
+                sql_sessions: 2,
+                ..c
+            },
+            "page writes forced while a backup runs",
+        ),
+        // A stop cancelled after its decrement (its session state is cleared only when the
+        // stop function returns).
+        Bug::B6 => (
+            Config {
+                sql_sessions: 1,
+                ..c
+            },
+            "session state matches unit",
+        ),
+        // A stop cancelled after its decrement, then the session exits.
+        Bug::B7 => (
+            Config {
+                sql_sessions: 1,
+                faults: 2,
+                ..c
+            },
+            "units released exactly once",
+        ),
+        // A page change assembled before a backup raised forcing, inserted after.
+        Bug::B8 => (
+            Config {
+                sql_sessions: 1,
+                writers: 1,
+                page_writes: 1,
+                ..c
+            },
+            "no torn page in a stopped backup",
+        ),
+        // Two backups in one session, a JIT query between, an exit.
+        Bug::B9 => (
+            Config {
+                sql_sessions: 1,
+                backups_per_session: 2,
+                jit_queries: 1,
+                faults: 1,
+                ..c
+            },
+            "units released exactly once",
+        ),
+        // A replication=database session that starts an SQL backup, then BASE_BACKUP.
+        Bug::B10 => (
+            Config {
+                replication_sessions: 1,
+                backups_per_session: 2,
+                client_misuse: true,
+                ..c
+            },
+            "session state matches unit",
+        ),
+        // The same session, a BASE_BACKUP after an SQL backup, terminated mid-copy.
+        Bug::B11 => (
+            Config {
+                replication_sessions: 1,
+                backups_per_session: 2,
+                faults: 1,
+                ..c
+            },
+            "units released exactly once",
+        ),
+        // A successful backup, then the session exits.
+        Bug::B12 => (
+            Config {
+                sql_sessions: 1,
+                faults: 1,
+                ..c
+            },
+            "assertions hold",
+        ),
+    }
+}
+
+/// `config` with what `bug` needs to exist at all: a standby for B4, JIT queries for B9, a
+/// `replication=database` session for B10 and B11 (and, for B10, a client that sends
+/// `BASE_BACKUP` in a session that already runs a backup, which a careful client would not).
+pub fn with_mechanism(bug: Bug, config: Config) -> Config {
+    match bug {
+        Bug::B4 => Config {
+            standby: true,
+            timeline: TimeLineId(2),
+            page_writes: 0,
+            writers: 0,
+            ..config
+        },
+        Bug::B9 => Config {
+            jit_queries: config.jit_queries.max(1),
+            ..config
+        },
+        Bug::B10 => Config {
+            replication_sessions: config.replication_sessions.max(1),
+            client_misuse: true,
+            ..config
+        },
+        Bug::B11 => Config {
+            replication_sessions: config.replication_sessions.max(1),
+            ..config
+        },
+        _ => config,
+    }
+}

@@ -1,0 +1,511 @@
+//! `backup-check mutants`: the harness is only worth what it catches. Each seeded historical
+//! bug (PROTOCOL.md §6, `Variant::bug`) is run through the exhaustive model at the smallest
+//! bounds that find it and through the simulator at its default sizes (with the mechanism the
+//! bug lives in: a standby, JIT queries, a `replication=database` session); the recommended
+//! designs are run through both and must stay clean. The table says, per bug, which engine
+//! found what, and the exit status is 0 only if every bug is caught and every recommended
+//! design passes.
+//!
+//! It also renders each bug's reviewed counterexample for `docs/bugs/` (the generated part of
+//! each page: [`docs_section`]); a test regenerates them and fails if they drift.
+
+use crate::campaign::{run_campaign, CampaignError, CampaignOptions, SeedRange, Shard};
+use crate::profile::{default_config, Weights};
+use crate::run::{run_seed, RunSpec};
+use backup_coordinator::trace::describe_config;
+use backup_coordinator::variant::Bug;
+use backup_coordinator::{Design, Variant};
+use backup_model::bugs::{smallest_bounds, with_mechanism};
+use backup_model::{default_profiles, BackupModel, CheckOptions, Verdict};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// The loom test that finds a bug, where the bug is a race between threads (in the 9.1
+/// design, which has these three flaws of its own).
+pub fn loom_test(bug: Bug) -> Option<&'static str> {
+    match bug {
+        Bug::B2 => Some("pg91_b2_two_wal_senders_share_a_start_point"),
+        Bug::B3 => Some("pg91_b3_disconnect_while_sending_the_start_position_leaks_the_unit"),
+        Bug::B5 => Some("pg91_b5_forcing_off_torn_page_and_a_flag_held_by_a_stopped_backup"),
+        _ => None,
+    }
+}
+
+/// What the model found for one bug.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelFinding {
+    /// The bounds, in words.
+    pub bounds: String,
+    /// Unique states explored.
+    pub states: usize,
+    /// The bug's property was violated.
+    pub found: bool,
+    /// Its shortest counterexample's length.
+    pub length: Option<usize>,
+    /// Every property violated.
+    pub violated: Vec<&'static str>,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// What the simulator found for one bug. Only failures of properties that the bug's base
+/// design keeps over the same seeds count (9.6's own refusal to restart after a crash during
+/// an exclusive backup is the base design's finding, not the bug's).
+#[derive(Clone, Debug, Serialize)]
+pub struct SimFinding {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Properties the base design fails over the same seeds.
+    pub base_fails: Vec<&'static str>,
+    /// Seeds whose first failure is a property the base design keeps.
+    pub failing_seeds: u64,
+    /// The lowest seed whose run broke the bug's property, if any did.
+    pub first_seed: Option<u64>,
+    /// The property of the lowest failing seed's group shown (the bug's, where found).
+    pub property: Option<&'static str>,
+    /// Shrunk counterexample: length before and after.
+    pub shrunk: Option<(usize, usize)>,
+    /// Median over trials of the seeds run until the first failure.
+    pub seeds_to_failure: Option<u64>,
+    /// Median over trials of the seconds until the first failure (one thread).
+    pub seconds_to_failure: Option<f64>,
+}
+
+impl SimFinding {
+    /// The simulator found the bug: some seed broke a property the base design keeps.
+    pub fn found(&self) -> bool {
+        self.failing_seeds > 0
+    }
+}
+
+/// One bug's row.
+#[derive(Clone, Debug, Serialize)]
+pub struct MutantRow {
+    /// `b1` .. `b12`.
+    pub bug: String,
+    /// The PostgreSQL versions that had it.
+    pub era: &'static str,
+    /// The fixing commit.
+    pub fix: &'static str,
+    /// What it is.
+    pub summary: &'static str,
+    /// The variant (`pg96+b5`).
+    pub variant: String,
+    /// The property whose violation is the bug.
+    pub property: &'static str,
+    /// The model at the smallest bounds.
+    pub model: ModelFinding,
+    /// The simulator.
+    pub sim: SimFinding,
+    /// The loom test, where the bug is a thread race.
+    pub loom: Option<&'static str>,
+    /// Caught by at least one engine.
+    pub caught: bool,
+}
+
+/// A recommended design's row.
+#[derive(Clone, Debug, Serialize)]
+pub struct CleanRow {
+    /// The variant.
+    pub variant: String,
+    /// Unique states over the default profiles.
+    pub model_states: usize,
+    /// Properties that failed in the model.
+    pub model_failures: Vec<&'static str>,
+    /// Simulator seeds run.
+    pub sim_seeds: u64,
+    /// Simulator seeds that failed.
+    pub sim_failing_seeds: u64,
+    /// Both clean.
+    pub passes: bool,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct MutantsReport {
+    /// One row per bug.
+    pub bugs: Vec<MutantRow>,
+    /// The recommended designs.
+    pub recommended: Vec<CleanRow>,
+    /// Simulator seeds per bug.
+    pub seeds: SeedRange,
+    /// Fault-phase steps per seed.
+    pub steps: u32,
+    /// Exit status: 0 iff every bug is caught and every recommended design passes.
+    pub exit_code: u8,
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct MutantsOptions {
+    /// Simulator seeds per bug.
+    pub seeds: SeedRange,
+    /// Fault-phase steps per seed.
+    pub steps: u32,
+    /// Worker threads.
+    pub threads: usize,
+    /// Trials for the median time to first failure.
+    pub trials: u32,
+}
+
+/// The simulator's run specification for `variant`, with `bug`'s mechanism if any.
+pub fn sim_spec(variant: Variant, bug: Option<Bug>, steps: u32) -> RunSpec {
+    let config = match bug {
+        Some(bug) => with_mechanism(bug, default_config()),
+        None => default_config(),
+    };
+    RunSpec {
+        variant,
+        config,
+        steps,
+        weights: Weights::default(),
+        swarm: false,
+        drain_steps: None,
+    }
+}
+
+/// The model at `bug`'s smallest bounds.
+pub fn model_finding(
+    bug: Bug,
+) -> Result<(ModelFinding, Option<backup_coordinator::trace::Trace>), backup_model::ModelError> {
+    let (config, property) = smallest_bounds(bug);
+    let report = BackupModel::new(Variant::bug(bug), config)?.check(CheckOptions::default())?;
+    let mut trace = None;
+    let mut length = None;
+    for p in &report.properties {
+        if let Verdict::Violated {
+            length: l,
+            trace: t,
+        } = &p.verdict
+        {
+            if p.name == property {
+                length = Some(*l);
+                trace = Some((**t).clone());
+            }
+        }
+    }
+    Ok((
+        ModelFinding {
+            bounds: describe_config(&config),
+            states: report.unique_states,
+            found: length.is_some(),
+            length,
+            violated: report.violated().into_iter().collect(),
+            seconds: report.seconds,
+        },
+        trace,
+    ))
+}
+
+fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> Option<T> {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    xs.get(xs.len() / 2).copied()
+}
+
+/// Seeds until the first failure of a property outside `base_fails`, and the seconds they
+/// took, from `offset` on (one thread, at most `limit` seeds).
+fn time_to_failure(
+    spec: &RunSpec,
+    model: &BackupModel,
+    base_fails: &[&'static str],
+    offset: u64,
+    limit: u64,
+) -> Option<(u64, f64)> {
+    let started = Instant::now();
+    for n in 0..limit {
+        let result = run_seed(spec, model, offset + n, &mut ()).ok()?;
+        if result
+            .failure
+            .is_some_and(|f| !base_fails.contains(&f.property()))
+        {
+            return Some((n + 1, started.elapsed().as_secs_f64()));
+        }
+    }
+    None
+}
+
+fn campaign(options: &MutantsOptions, spec: RunSpec) -> CampaignOptions {
+    CampaignOptions {
+        spec,
+        seeds: options.seeds,
+        shard: Shard::default(),
+        threads: options.threads,
+        check_determinism: false,
+        shrink: true,
+        shrink_replays_max: 5_000,
+        out: None,
+        progress: false,
+    }
+}
+
+/// The properties `design` fails in the simulator over the options' seeds, with `bug`'s
+/// mechanism in the configuration.
+fn base_failures(
+    options: &MutantsOptions,
+    design: Design,
+    bug: Bug,
+    stop: &AtomicBool,
+) -> Result<Vec<&'static str>, CampaignError> {
+    let mut spec = sim_spec(Variant::of(design), Some(bug), options.steps);
+    spec.variant = Variant::of(design);
+    let mut options = campaign(options, spec);
+    options.shrink = false;
+    let report = run_campaign(&options, stop)?;
+    Ok(report.failures.iter().map(|g| g.property).collect())
+}
+
+fn sim_finding(
+    options: &MutantsOptions,
+    bug: Bug,
+    property: &'static str,
+    stop: &AtomicBool,
+) -> Result<SimFinding, CampaignError> {
+    let base_fails = base_failures(options, bug.base(), bug, stop)?;
+    let spec = sim_spec(Variant::bug(bug), Some(bug), options.steps);
+    let report = run_campaign(&campaign(options, spec.clone()), stop)?;
+    let new: Vec<_> = report
+        .failures
+        .iter()
+        .filter(|g| !base_fails.contains(&g.property))
+        .collect();
+    let group = new
+        .iter()
+        .find(|g| g.property == property)
+        .or_else(|| new.iter().min_by_key(|g| g.first_seed));
+    let model = BackupModel::new(spec.variant, spec.config)?;
+    let trials: Vec<(u64, f64)> = (0..options.trials)
+        .filter_map(|t| {
+            time_to_failure(
+                &spec,
+                &model,
+                &base_fails,
+                1_000_000 * u64::from(t + 1),
+                1_000,
+            )
+        })
+        .collect();
+    Ok(SimFinding {
+        seeds: report.seeds_run,
+        failing_seeds: new.iter().map(|g| g.seeds).sum(),
+        base_fails,
+        first_seed: group.map(|g| g.first_seed),
+        property: group.map(|g| g.property),
+        shrunk: group.and_then(|g| g.shrink.map(|s| (s.length_before, s.length_after))),
+        seeds_to_failure: median(trials.iter().map(|t| t.0).collect()),
+        seconds_to_failure: median(trials.iter().map(|t| t.1).collect()),
+    })
+}
+
+/// Runs every bug and every recommended design.
+pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<MutantsReport, String> {
+    let started = Instant::now();
+    let mut bugs = Vec::new();
+    for bug in Bug::ALL {
+        let (_, property) = smallest_bounds(bug);
+        let (model, _) = model_finding(bug).map_err(|e| e.to_string())?;
+        let sim = sim_finding(options, bug, property, stop).map_err(|e| e.to_string())?;
+        let caught = model.found || sim.found();
+        bugs.push(MutantRow {
+            bug: bug.name().to_string(),
+            era: bug.era(),
+            fix: bug.fix(),
+            summary: bug.summary(),
+            variant: Variant::bug(bug).to_string(),
+            property,
+            model,
+            sim,
+            loom: loom_test(bug),
+            caught,
+        });
+    }
+    let mut recommended = Vec::new();
+    for design in Design::ALL.into_iter().filter(|d| d.is_recommended()) {
+        let variant = Variant::of(design);
+        let mut states = 0;
+        let mut failures = Vec::new();
+        for profile in default_profiles() {
+            let report = BackupModel::new(variant, profile.config)
+                .and_then(|m| m.check(CheckOptions::default()))
+                .map_err(|e| e.to_string())?;
+            states += report.unique_states;
+            failures.extend(report.failures().map(|p| p.name));
+        }
+        let sim = run_campaign(
+            &campaign(options, sim_spec(variant, None, options.steps)),
+            stop,
+        )
+        .map_err(|e| e.to_string())?;
+        let failing: u64 = sim.failures.iter().map(|g| g.seeds).sum();
+        recommended.push(CleanRow {
+            variant: variant.to_string(),
+            model_states: states,
+            passes: failures.is_empty() && failing == 0,
+            model_failures: failures,
+            sim_seeds: sim.seeds_run,
+            sim_failing_seeds: failing,
+        });
+    }
+    let all_caught = bugs.iter().all(|b| b.caught);
+    let all_clean = recommended.iter().all(|r| r.passes);
+    Ok(MutantsReport {
+        bugs,
+        recommended,
+        seeds: options.seeds,
+        steps: options.steps,
+        exit_code: if all_caught && all_clean { 0 } else { 1 },
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl MutantsReport {
+    /// The table.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<4} {:<9} {:<38} {:<24} {:<22} {:<30} verdict",
+            "bug",
+            "era",
+            "property violated",
+            "model (states, steps)",
+            "sim (failing/seeds)",
+            "sim first failure (shrunk)",
+        );
+        for r in &self.bugs {
+            let model = if r.model.found {
+                format!("{}, {}", r.model.states, r.model.length.unwrap_or(0))
+            } else {
+                format!("NOT FOUND ({})", r.model.states)
+            };
+            let sim = format!("{}/{}", r.sim.failing_seeds, r.sim.seeds);
+            let first = match (r.sim.first_seed, r.sim.shrunk, r.sim.property) {
+                (Some(seed), Some((before, after)), Some(p)) if p == r.property => {
+                    format!("seed {seed}, {before} -> {after}")
+                }
+                (Some(seed), Some((before, after)), Some(p)) => {
+                    format!("seed {seed}, {before} -> {after} ({p})")
+                }
+                _ => "none".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<4} {:<9} {:<38} {:<24} {:<22} {:<30} {}",
+                r.bug,
+                r.era,
+                r.property,
+                model,
+                sim,
+                first,
+                if r.caught { "caught" } else { "MISSED" }
+            );
+        }
+        let _ = writeln!(out);
+        for r in &self.bugs {
+            let _ = writeln!(
+                out,
+                "{} ({}, fixed by {}): {}; sim: median {} seed(s), {} to the first failure{}",
+                r.bug.to_uppercase(),
+                r.era,
+                r.fix,
+                r.summary,
+                r.sim
+                    .seeds_to_failure
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".to_string()),
+                r.sim
+                    .seconds_to_failure
+                    .map(|s| format!("{:.3} s", s))
+                    .unwrap_or_else(|| "-".to_string()),
+                r.loom
+                    .map(|t| format!("; loom: tests/loom.rs {t} (in 9.1)"))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(out);
+        for r in &self.recommended {
+            let _ = writeln!(
+                out,
+                "{}: model {} states at the default bounds, {}; simulator {} seeds, {} failing: {}",
+                r.variant,
+                r.model_states,
+                if r.model_failures.is_empty() {
+                    "every property holds".to_string()
+                } else {
+                    format!("FAILED {:?}", r.model_failures)
+                },
+                r.sim_seeds,
+                r.sim_failing_seeds,
+                if r.passes { "clean" } else { "NOT CLEAN" }
+            );
+        }
+        let caught = self.bugs.iter().filter(|b| b.caught).count();
+        let _ = writeln!(
+            out,
+            "mutants: {caught} of {} bugs caught; recommended designs {} ({:.1} s)",
+            self.bugs.len(),
+            if self.recommended.iter().all(|r| r.passes) {
+                "clean"
+            } else {
+                "NOT CLEAN"
+            },
+            self.seconds
+        );
+        out
+    }
+}
+
+/// The marker lines around the generated part of a `docs/bugs/` page.
+pub const DOCS_BEGIN: &str =
+    "<!-- BEGIN GENERATED by `backup-check mutants --write-docs docs/bugs`: do not edit by hand -->";
+/// See [`DOCS_BEGIN`].
+pub const DOCS_END: &str = "<!-- END GENERATED -->";
+
+/// The generated part of `bug`'s page: the variant, the bounds, the model's shortest
+/// counterexample as text and as a Mermaid diagram.
+pub fn docs_section(bug: Bug) -> Result<String, String> {
+    let (finding, trace) = model_finding(bug).map_err(|e| e.to_string())?;
+    let trace = trace
+        .ok_or_else(|| format!("{bug}: the model does not find {}", smallest_bounds(bug).1))?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{DOCS_BEGIN}");
+    let _ = writeln!(
+        out,
+        "Variant `{}`; bounds: {}. The exhaustive model explores {} states and violates \"{}\"; its shortest counterexample has {} steps (`backup-check model --variant {}` with these bounds reproduces it).",
+        Variant::bug(bug),
+        finding.bounds,
+        finding.states,
+        smallest_bounds(bug).1,
+        trace.steps.len(),
+        Variant::bug(bug),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "```text");
+    out.push_str(&trace.render_text());
+    let _ = writeln!(out, "```");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "```mermaid");
+    out.push_str(&trace.render_mermaid());
+    let _ = writeln!(out, "```");
+    let _ = writeln!(out, "{DOCS_END}");
+    Ok(out)
+}
+
+/// Replaces the generated part of a page (or appends it if the page has none yet).
+pub fn with_docs_section(page: &str, section: &str) -> String {
+    match (page.find(DOCS_BEGIN), page.find(DOCS_END)) {
+        (Some(begin), Some(end)) if end > begin => {
+            let after = end + DOCS_END.len();
+            let rest = page[after..].strip_prefix('\n').unwrap_or(&page[after..]);
+            format!("{}{}{}", &page[..begin], section, rest)
+        }
+        _ => format!(
+            "{}\n{}",
+            page.trim_end_matches('\n').to_string() + "\n",
+            section
+        ),
+    }
+}
