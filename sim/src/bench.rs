@@ -44,9 +44,38 @@ pub struct BenchReport {
     pub rows: Vec<BenchRow>,
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+/// The median (the upper one of an even count), `None` for no values.
+pub fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> Option<T> {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    xs.get(xs.len() / 2).copied()
+}
+
+impl BenchRow {
+    /// A row from every run's seconds: the median, and the rate it gives.
+    fn new(
+        engine: &str,
+        setting: String,
+        threads: usize,
+        work: u64,
+        runs: Vec<f64>,
+        peak_memory_bytes: Option<u64>,
+    ) -> Self {
+        let seconds = median(runs.clone()).unwrap_or(0.0);
+        BenchRow {
+            engine: engine.to_string(),
+            setting,
+            threads,
+            work,
+            seconds,
+            rate: if seconds > 0.0 {
+                work as f64 / seconds
+            } else {
+                0.0
+            },
+            peak_memory_bytes,
+            runs,
+        }
+    }
 }
 
 /// Runs the benchmarks, `runs` times each.
@@ -75,21 +104,14 @@ pub fn run_bench(
                 work = report.unique_states as u64;
                 times.push(report.seconds);
             }
-            let seconds = median(times.clone());
-            rows.push(BenchRow {
-                engine: "model (DFS, symmetry)".to_string(),
-                setting: format!("profile {}", profile.name),
+            rows.push(BenchRow::new(
+                "model (DFS, symmetry)",
+                format!("profile {}", profile.name),
                 threads,
                 work,
-                seconds,
-                rate: if seconds > 0.0 {
-                    work as f64 / seconds
-                } else {
-                    0.0
-                },
-                peak_memory_bytes: backup_model::report::peak_memory_bytes(),
-                runs: times,
-            });
+                times,
+                backup_model::report::peak_memory_bytes(),
+            ));
         }
     }
     let never = AtomicBool::new(false);
@@ -115,21 +137,14 @@ pub fn run_bench(
             work = report.steps;
             times.push(report.seconds);
         }
-        let seconds = median(times.clone());
-        rows.push(BenchRow {
-            engine: "simulator (invariants every step)".to_string(),
-            setting: format!("{} seeds x {} steps", seeds, sim.steps),
+        rows.push(BenchRow::new(
+            "simulator (invariants every step)",
+            format!("{} seeds x {} steps", seeds, sim.steps),
             threads,
             work,
-            seconds,
-            rate: if seconds > 0.0 {
-                work as f64 / seconds
-            } else {
-                0.0
-            },
-            peak_memory_bytes: None,
-            runs: times,
-        });
+            times,
+            None,
+        ));
         if cores == 1 {
             break;
         }

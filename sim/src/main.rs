@@ -505,14 +505,7 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         }
     };
     let sim = (!args.no_sim).then(|| CampaignOptions {
-        spec: RunSpec {
-            variant: args.variant,
-            config: default_config(),
-            steps: args.steps,
-            weights: Weights::default(),
-            swarm: false,
-            drain_steps: None,
-        },
+        spec: RunSpec::new(args.variant, args.steps),
         seeds: args.seeds,
         shard: Shard::default(),
         threads,
@@ -788,14 +781,7 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
 }
 
 fn bench(args: BenchArgs) -> Result<u8, String> {
-    let spec = RunSpec {
-        variant: args.variant,
-        config: default_config(),
-        steps: args.steps,
-        weights: Weights::default(),
-        swarm: false,
-        drain_steps: None,
-    };
+    let spec = RunSpec::new(args.variant, args.steps);
     let report = backup_sim::bench::run_bench(args.variant, args.runs, &spec, args.seeds)?;
     print!("{}", report.render_text());
     if let Some(path) = &args.json {

@@ -9,8 +9,8 @@
 //! It also renders each bug's reviewed counterexample for `docs/bugs/` (the generated part of
 //! each page: [`docs_section`]); a test regenerates them and fails if they drift.
 
+use crate::bench::median;
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, SeedRange, Shard};
-use crate::profile::{default_config, Weights};
 use crate::run::{run_seed, RunSpec};
 use backup_coordinator::trace::describe_config;
 use backup_coordinator::variant::Bug;
@@ -154,18 +154,11 @@ pub struct MutantsOptions {
 
 /// The simulator's run specification for `variant`, with `bug`'s mechanism if any.
 pub fn sim_spec(variant: Variant, bug: Option<Bug>, steps: u32) -> RunSpec {
-    let config = match bug {
-        Some(bug) => with_mechanism(bug, default_config()),
-        None => default_config(),
-    };
-    RunSpec {
-        variant,
-        config,
-        steps,
-        weights: Weights::default(),
-        swarm: false,
-        drain_steps: None,
+    let mut spec = RunSpec::new(variant, steps);
+    if let Some(bug) = bug {
+        spec.config = with_mechanism(bug, spec.config);
     }
+    spec
 }
 
 /// The model at `bug`'s smallest bounds.
@@ -199,11 +192,6 @@ pub fn model_finding(
         },
         trace,
     ))
-}
-
-fn median<T: Copy + PartialOrd>(mut xs: Vec<T>) -> Option<T> {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    xs.get(xs.len() / 2).copied()
 }
 
 /// Seeds until the first failure of a property outside `base_fails`, and the seconds they

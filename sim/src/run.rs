@@ -41,6 +41,21 @@ pub struct RunSpec {
     pub drain_steps: Option<u64>,
 }
 
+impl RunSpec {
+    /// `variant` at the simulator's default sizes and weights, `steps` fault-phase steps, no
+    /// swarm, the default liveness bound.
+    pub fn new(variant: Variant, steps: u32) -> Self {
+        RunSpec {
+            variant,
+            config: crate::profile::default_config(),
+            steps,
+            weights: Weights::default(),
+            swarm: false,
+            drain_steps: None,
+        }
+    }
+}
+
 /// The class of a failure, which decides the exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -2,19 +2,11 @@
 #![allow(dead_code)]
 
 use backup_coordinator::{Config, Variant};
-use backup_sim::profile::{default_config, Weights};
 use backup_sim::run::{run_seed, Recording, RunResult, RunSpec};
 
 /// A run specification at the simulator's default sizes with `steps` fault-phase steps.
 pub fn spec(variant: &str, steps: u32) -> RunSpec {
-    RunSpec {
-        variant: variant.parse().unwrap(),
-        config: default_config(),
-        steps,
-        weights: Weights::default(),
-        swarm: false,
-        drain_steps: None,
-    }
+    RunSpec::new(variant.parse().unwrap(), steps)
 }
 
 /// A small configuration, for tests that replay schedules many times.
