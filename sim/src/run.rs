@@ -296,19 +296,22 @@ pub fn run_seed(
     } else {
         spec.weights
     };
-    let mut cluster = Cluster::new(spec.variant, spec.config)?;
-    let mut coverage = Coverage::default();
+    let mut run = Stepper {
+        cluster: Cluster::new(spec.variant, spec.config)?,
+        coverage: Coverage::default(),
+        digest: Fnv::default(),
+        steps: 0,
+        recorder,
+    };
     let mut cases = Cases::new(model);
-    let mut digest = Fnv::default();
     let mut actions: Vec<Action> = Vec::with_capacity(64);
     let mut cumulative: Vec<u64> = Vec::with_capacity(64);
-    let mut steps: u64 = 0;
     let mut failure = None;
 
     // Fault phase.
-    while steps < u64::from(spec.steps) {
+    while run.steps < u64::from(spec.steps) {
         actions.clear();
-        cluster.actions_into(&mut actions);
+        run.cluster.actions_into(&mut actions);
         cumulative.clear();
         let mut total = 0u64;
         for action in &actions {
@@ -319,87 +322,77 @@ pub fn run_seed(
             break;
         }
         let pick = rng.random_range(0..total);
-        let action = actions[cumulative.partition_point(|&c| c <= pick)];
-        steps += 1;
-        if let Some(f) = take(
-            &mut cluster,
-            action,
-            steps,
-            &mut coverage,
-            &mut digest,
-            recorder,
-        ) {
-            failure = Some(f);
+        failure = run.take(actions[cumulative.partition_point(|&c| c <= pick)]);
+        if failure.is_some() {
             break;
         }
-        cases.observe(&cluster);
+        cases.observe(&run.cluster);
     }
-    let fault_steps = steps;
+    let fault_steps = run.steps;
 
     // Liveness phase.
     if failure.is_none() {
-        recorder.mark_drain();
+        run.recorder.mark_drain();
         let mut drain = Drain::default();
         let max = spec
             .drain_steps
             .unwrap_or_else(|| drain_steps_max(&spec.config));
-        while invariants::settled(&cluster).is_err() && drain.steps() < max {
-            let Some(action) = drain.next(&cluster, &mut actions) else {
+        while failure.is_none() && invariants::settled(&run.cluster).is_err() && drain.steps() < max
+        {
+            let Some(action) = drain.next(&run.cluster, &mut actions) else {
                 break;
             };
-            steps += 1;
-            if let Some(f) = take(
-                &mut cluster,
-                action,
-                steps,
-                &mut coverage,
-                &mut digest,
-                recorder,
-            ) {
-                failure = Some(f);
-                break;
-            }
+            failure = run.take(action);
         }
         if failure.is_none() {
-            if let Err(not_settled) = invariants::settled(&cluster) {
+            if let Err(not_settled) = invariants::settled(&run.cluster) {
                 failure = Some(Failure::Liveness {
-                    step: steps,
+                    step: run.steps,
                     not_settled,
                 });
             }
         }
     }
+    let mut coverage = run.coverage;
     coverage.cases = cases.reached;
     coverage.cases_apply = cases.apply;
     Ok(RunResult {
         seed,
-        steps,
+        steps: run.steps,
         fault_steps,
         failure,
         coverage,
-        digest: digest.finish(),
+        digest: run.digest.finish(),
     })
 }
 
-/// Applies one enabled action, counts and records it, and checks every invariant.
-#[inline]
-fn take(
-    cluster: &mut Cluster,
-    action: Action,
-    step: u64,
-    coverage: &mut Coverage,
-    digest: &mut Fnv,
-    recorder: &mut impl Recorder,
-) -> Option<Failure> {
-    match cluster.apply_and_retire(action) {
-        Ok((_, retired)) => coverage.count_ended(&retired),
-        // The action came from `actions()`; a refusal is a bug in the core.
-        Err(refused) => unreachable!("the core refused an action it offered: {refused}"),
+/// A run's state as it steps: the cluster, what ran, and where the actions go.
+struct Stepper<'r, R> {
+    cluster: Cluster,
+    coverage: Coverage,
+    digest: Fnv,
+    steps: u64,
+    recorder: &'r mut R,
+}
+
+impl<R: Recorder> Stepper<'_, R> {
+    /// Applies one enabled action, counts and records it, and checks every invariant.
+    #[inline]
+    fn take(&mut self, action: Action) -> Option<Failure> {
+        self.steps += 1;
+        match self.cluster.apply_and_retire(action) {
+            Ok((_, retired)) => self.coverage.count_ended(&retired),
+            // The action came from `actions()`; a refusal is a bug in the core.
+            Err(refused) => unreachable!("the core refused an action it offered: {refused}"),
+        }
+        self.coverage.actions[ActionKind::of(&action) as usize] += 1;
+        action.hash(&mut self.digest);
+        self.recorder.record(action);
+        invariants::check(&self.cluster)
+            .err()
+            .map(|violation| Failure::Safety {
+                step: self.steps,
+                violation,
+            })
     }
-    coverage.actions[ActionKind::of(&action) as usize] += 1;
-    action.hash(digest);
-    recorder.record(action);
-    invariants::check(cluster)
-        .err()
-        .map(|violation| Failure::Safety { step, violation })
 }
