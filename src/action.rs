@@ -300,6 +300,8 @@ pub enum EventKind {
         backups: i16,
         /// The exclusive state after.
         exclusive: ExclusiveState,
+        /// Page writes forced after (16+: whether the counter is now above zero).
+        forcing: bool,
     },
     /// A checkpoint was requested.
     CheckpointRequested {
@@ -513,10 +515,12 @@ impl fmt::Display for EventKind {
                 backup,
                 backups,
                 exclusive,
+                forcing,
             } => {
                 write!(
                     f,
-                    ": {backup}, counter {backups}, exclusive {exclusive:?}, forcing on"
+                    ": {backup}, counter {backups}, exclusive {exclusive:?}, forcing {}",
+                    if *forcing { "on" } else { "off" }
                 )
             }
             EventKind::CheckpointRequested { ticket } => write!(f, ": ticket {ticket}"),

@@ -89,9 +89,13 @@ pub struct Config {
     pub exclusive_backups: bool,
     /// Offer every [`crate::label::LabelKind`] at start, not only plain labels.
     pub hostile_labels: bool,
-    /// Offer commands a careful client would not send: a second start in a session that
-    /// already runs a backup, a non-exclusive stop without a start.
-    pub client_misuse: bool,
+    /// Commands each session's client may send, refused or not (starts, stops, `BASE_BACKUP`):
+    /// every command the design's API has is offered in every state of an idle session while
+    /// this budget lasts, so the server's own refusals are exercised. The stop a careful
+    /// client owes (of the backup it started, or of the running exclusive backup) is always
+    /// offered, whatever is left of the budget, so that no backup is stranded by it.
+    #[serde(default = "default_commands")]
+    pub commands_per_session: u32,
     /// WAL segment size.
     pub wal_segment_size: WalSegmentSize,
     /// The cluster's timeline.
@@ -99,7 +103,8 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// Two SQL sessions and one WAL sender, one backup each, no crashes or faults, one page
+    /// Two SQL sessions and one WAL sender, one backup each and two commands each besides the
+    /// stops they owe (a start and one more, refused or not), no crashes or faults, one page
     /// writer with two pages and two writes.
     fn default() -> Self {
         Config {
@@ -122,11 +127,15 @@ impl Default for Config {
             fast_checkpoint: true,
             exclusive_backups: true,
             hostile_labels: false,
-            client_misuse: false,
+            commands_per_session: 2,
             wal_segment_size: WalSegmentSize::DEFAULT,
             timeline: TimeLineId(1),
         }
     }
+}
+
+fn default_commands() -> u32 {
+    Config::default().commands_per_session
 }
 
 /// A configuration the core cannot run.

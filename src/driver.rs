@@ -160,7 +160,7 @@ impl Config {
             timed_checkpoints: 0,
             wal_switches: u32::MAX,
             hostile_labels: true,
-            client_misuse: true,
+            commands_per_session: u32::MAX,
             ..Config::default()
         }
     }

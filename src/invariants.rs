@@ -324,7 +324,8 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
 pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
     let shared = &cluster.shared;
     let should = shared.exclusive != ExclusiveState::None || shared.backups > 0;
-    if shared.force_page_writes != should {
+    let flag = cluster.rules().forcing == crate::variant::Forcing::Flag;
+    if flag && shared.force_page_writes != should {
         return Err(Violation::new(
             Property::ForcingWhileBackupRuns,
             format!(
@@ -333,7 +334,7 @@ pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
             ),
         ));
     }
-    if shared.do_page_writes() {
+    if cluster.do_page_writes() {
         return Ok(());
     }
     match cluster.backups.iter().find(|b| b.needs_forcing()) {
@@ -341,8 +342,11 @@ pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
         Some(backup) => Err(Violation::new(
             Property::ForcingWhileBackupRuns,
             format!(
-                "{} is {:?} but page writes are not forced",
-                backup.id, backup.phase
+                "{} is {:?} but page writes are not forced (counter {}{})",
+                backup.id,
+                backup.phase,
+                shared.backups,
+                if flag { ", forcePageWrites off" } else { "" }
             ),
         )
         .sessions([backup.session])
@@ -730,9 +734,9 @@ pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
             shared.exclusive
         )));
     }
-    if shared.force_page_writes {
+    if cluster.page_writes_forced() {
         return Err(unsettled(
-            "forcePageWrites is still on with no backup running".to_string(),
+            "page writes are still forced with no backup running".to_string(),
         ));
     }
     if let Some(file) = cluster.data_dir.backup_label {

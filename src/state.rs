@@ -101,7 +101,8 @@ pub struct SharedMemory {
     pub exclusive: ExclusiveState,
     /// `nonExclusiveBackups` / `runningBackups`. Signed: a double decrement shows as < 0.
     pub backups: i16,
-    /// `forcePageWrites`.
+    /// `forcePageWrites` (up to 15; 16 has no such flag and it stays false, see
+    /// [`Cluster::page_writes_forced`]).
     pub force_page_writes: bool,
     /// `lastBackupStart`: the newest start point handed out.
     pub last_backup_start: Lsn,
@@ -113,13 +114,6 @@ pub struct SharedMemory {
     pub full_page_writes: bool,
     /// Sessions holding the WAL insertion lock in shared mode (9.1's start-point check).
     pub insert_lock_sharers: u8,
-}
-
-impl SharedMemory {
-    /// Whether an inserter must take full-page images now (`doPageWrites`).
-    pub fn do_page_writes(&self) -> bool {
-        self.full_page_writes || self.force_page_writes
-    }
 }
 
 /// The checkpointer's shared state (`CheckpointerShmem`). Reset at every restart.
@@ -472,6 +466,8 @@ pub struct Session {
     pub stop: Lsn,
     /// Backups this session slot has begun (bounded by the configuration).
     pub starts: u32,
+    /// Commands its clients have sent, refused or not (bounded by the configuration).
+    pub commands: u32,
 }
 
 impl Session {
@@ -494,6 +490,7 @@ impl Session {
             unique: false,
             stop: Lsn::INVALID,
             starts: 0,
+            commands: 0,
         }
     }
 
@@ -518,6 +515,7 @@ impl Session {
     pub(crate) fn reconnected(&self) -> Self {
         Session {
             starts: self.starts,
+            commands: self.commands,
             ..Session::new(self.kind)
         }
     }
@@ -825,6 +823,23 @@ impl Cluster {
             used: Used::default(),
             ghost: Ghost::default(),
         })
+    }
+
+    /// Whether the design forces full-page writes for backups now: the `forcePageWrites`
+    /// flag up to 15, `runningBackups > 0` from 16 ([`crate::variant::Forcing`]).
+    #[inline]
+    pub fn page_writes_forced(&self) -> bool {
+        match self.rules().forcing {
+            crate::variant::Forcing::Flag => self.shared.force_page_writes,
+            crate::variant::Forcing::Counter => self.shared.backups > 0,
+        }
+    }
+
+    /// Whether an inserter must take full-page images now (`doPageWrites`):
+    /// `full_page_writes` or forced for backups.
+    #[inline]
+    pub fn do_page_writes(&self) -> bool {
+        self.shared.full_page_writes || self.page_writes_forced()
     }
 
     /// The rules of the design under test.

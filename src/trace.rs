@@ -363,10 +363,11 @@ pub fn describe_config(config: &Config) -> String {
         format!("{} faults ({})", config.faults, names.join(", "))
     };
     format!(
-        "{} SQL sessions, {} WAL senders, {} backups each, {} crashes, {}, {} page writes by {} writers on {} pages, {} timed checkpoints, {} WAL switches, full_page_writes={}, archive_mode={}{}{}{}",
+        "{} SQL sessions, {} WAL senders, {} backups and {} commands each, {} crashes, {}, {} page writes by {} writers on {} pages, {} timed checkpoints, {} WAL switches, full_page_writes={}, archive_mode={}{}{}",
         config.sql_sessions,
         config.walsenders,
         config.backups_per_session,
+        config.commands_per_session,
         config.crashes,
         faults,
         config.page_writes,
@@ -378,7 +379,6 @@ pub fn describe_config(config: &Config) -> String {
         if config.archive_mode { "on" } else { "off" },
         if config.exclusive_backups { "" } else { ", no exclusive backups" },
         if config.hostile_labels { ", hostile labels" } else { "" },
-        if config.client_misuse { ", client misuse" } else { "" },
     ) + &extra_config(config)
 }
 

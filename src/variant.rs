@@ -160,6 +160,11 @@ impl Design {
             } else {
                 LabelFormat::PG14
             },
+            forcing: if matches!(self, Pg16) {
+                Forcing::Counter
+            } else {
+                Forcing::Flag
+            },
             stop_file: if matches!(self, Pg16) {
                 StopFile::HoldsEnd
             } else {
@@ -601,6 +606,18 @@ pub enum StandbyTimeline {
     SessionZero,
 }
 
+/// What decides whether inserters must take full-page images for backups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forcing {
+    /// Up to 15: a shared `forcePageWrites` flag that start raises and stop, abort and the
+    /// start's cleanup recompute from the exclusive state and the counter.
+    Flag,
+    /// 16+ (`7d708093b7`): no flag; writes are forced while `runningBackups > 0`, read by every
+    /// inserter. A counter driven below zero by an extra decrement forces nothing for the
+    /// backups that follow until the server restarts.
+    Counter,
+}
+
 /// How the history file's STOP WAL LOCATION names its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StopFile {
@@ -673,6 +690,8 @@ pub struct Rules {
     pub label_rule: LabelRule,
     /// Which lines a label carries.
     pub label_format: LabelFormat,
+    /// What forces full-page writes for backups.
+    pub forcing: Forcing,
     /// How the history file names the stop WAL file.
     pub stop_file: StopFile,
     /// WAL recycling at checkpoints.

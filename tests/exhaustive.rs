@@ -75,7 +75,7 @@ fn recommended_designs_keep_every_invariant_with_faults_and_a_crash() {
 fn recommended_design_keeps_every_invariant_with_hostile_clients() {
     let config = Config {
         hostile_labels: true,
-        client_misuse: true,
+        commands_per_session: 5,
         faults: 1,
         ..small(1, 0)
     };
@@ -118,6 +118,7 @@ fn pg96_refuses_to_restart_after_a_crash_during_an_exclusive_backup() {
         faults: 1,
         crashes: 1,
         page_writes: 0,
+        commands_per_session: 1,
         ..small(1, 1)
     };
     let (_, found) = explore(

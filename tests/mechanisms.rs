@@ -62,7 +62,7 @@ fn a_replication_session_runs_sql_backups_and_base_backups_but_not_both_at_once(
         walsenders: 0,
         replication_sessions: 1,
         backups_per_session: 2,
-        client_misuse: true,
+        commands_per_session: 5,
         ..Config::default()
     };
     for design in [Design::Pg15, Design::Recommended] {

@@ -453,7 +453,7 @@ fn b5_lets_a_torn_page_into_a_successfully_stopped_backup_in_9_1() {
 #[test]
 fn b5_interleaving_is_refused_safely_by_9_6() {
     let mut c = cluster(Design::Pg96, 2, 0);
-    c.config.client_misuse = true; // offer the stop although the state is STARTING
+    c.config.commands_per_session = 10; // offer the stop although the state is STARTING
     let events = b5_interleaving(&mut c);
     assert!(events.iter().all(Result::is_ok), "{events:?}");
     let refused = events
@@ -604,11 +604,60 @@ fn initial_state_of_three_sessions_offers_a_known_set_of_actions() {
     };
     let c = Cluster::new(Variant::of(Design::Recommended), config).unwrap();
     let actions = c.actions();
-    // S0, S1: pg_backup_start; S2: BASE_BACKUP; W0: assemble page 0 or 1.
-    assert_eq!(actions.len(), 5, "{actions:?}");
+    // S0, S1: pg_backup_start and pg_backup_stop (every command of the API is offered in
+    // every state while the budget lasts: the stop is the server's to refuse); S2:
+    // BASE_BACKUP; W0: assemble page 0 or 1.
+    assert_eq!(actions.len(), 7, "{actions:?}");
     let c96 = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
-    // Plus pg_start_backup(exclusive) for each SQL session.
-    assert_eq!(c96.actions().len(), 7, "{:?}", c96.actions());
+    // Plus pg_start_backup(exclusive) and pg_stop_backup(exclusive) for each SQL session.
+    assert_eq!(c96.actions().len(), 11, "{:?}", c96.actions());
+}
+
+#[test]
+fn refused_commands_use_up_the_budget_and_the_owed_stop_is_always_offered() {
+    use backup_coordinator::state::BackupMode;
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        commands_per_session: 2,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let stop = Command::StopBackup {
+        mode: BackupMode::NonExclusive,
+    };
+    // A stop without a start: offered, refused with the server's error, budget used.
+    let event = c
+        .apply(Action::Begin {
+            session: S0,
+            command: stop,
+        })
+        .unwrap();
+    assert!(
+        matches!(event.kind, EventKind::CommandRejected { .. }),
+        "{event}"
+    );
+    assert_eq!(c.sessions[0].commands, 1);
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    // The budget is spent, but the stop this client owes is still offered.
+    assert_eq!(c.sessions[0].commands, 2);
+    assert!(c.owes_stop(S0, BackupMode::NonExclusive));
+    assert!(c.is_enabled(Action::Begin {
+        session: S0,
+        command: stop
+    }));
+    begin(&mut c, S0, stop);
+    finish_stopped(&mut c, S0);
+    // Nothing is owed any more and the budget is spent: no command is offered.
+    assert!(!c.owes_stop(S0, BackupMode::NonExclusive));
+    assert!(
+        !c.actions()
+            .iter()
+            .any(|a| matches!(a, Action::Begin { session: S0, .. })),
+        "{:?}",
+        c.actions()
+    );
 }
 
 #[test]
@@ -621,7 +670,7 @@ fn actions_and_is_enabled_agree() {
             crashes: 1,
             faults: 3,
             hostile_labels: true,
-            client_misuse: true,
+            commands_per_session: 5,
             timed_checkpoints: 1,
             wal_switches: 1,
             ..Config::default()
@@ -696,4 +745,126 @@ fn all_candidate_actions(c: &Cluster) -> Vec<Action> {
         session: SessionId(200),
     });
     out
+}
+
+/// 16 has no `forcePageWrites`: inserters read `runningBackups > 0`. An extra decrement (B11:
+/// the abort leaves the session state, so BASE_BACKUP's cleanup block and the exit hook both
+/// abort) drives the counter below zero, and the next backup then runs with nothing forced
+/// (PROTOCOL.md §2.6, B11). In 15 the start raises the flag whatever the counter says, so the
+/// same flaw breaks the counter but leaks no forcing.
+#[test]
+fn a_counter_driven_below_zero_forces_nothing_in_16_but_not_in_15() {
+    use backup_coordinator::variant::Bug;
+    let violated_after = |design: Design| -> (Vec<Property>, i16, bool) {
+        let config = Config {
+            sql_sessions: 0,
+            walsenders: 1,
+            replication_sessions: 1,
+            backups_per_session: 2,
+            commands_per_session: 3,
+            faults: 1,
+            writers: 0,
+            page_writes: 0,
+            ..Config::default()
+        };
+        let variant = Variant {
+            design,
+            bug: Some(Bug::B11),
+        };
+        let mut c = Cluster::new(variant, config).unwrap();
+        let (walsender, replication) = (S0, S1);
+        let mut go = |c: &mut Cluster, action: Action| {
+            c.apply(action).unwrap_or_else(|e| panic!("{e}"));
+        };
+        let drive =
+            |c: &mut Cluster, session: SessionId, go: &mut dyn FnMut(&mut Cluster, Action)| {
+                for _ in 0..50 {
+                    if c.sessions[usize::from(session.0)].pc == Pc::Idle {
+                        return;
+                    }
+                    for action in [
+                        Action::Step { session },
+                        Action::CheckpointBegin,
+                        Action::CheckpointEnd,
+                    ] {
+                        if c.is_enabled(action) {
+                            go(c, action);
+                            break;
+                        }
+                    }
+                }
+            };
+        go(
+            &mut c,
+            Action::Begin {
+                session: replication,
+                command: sql_start(BackupMode::NonExclusive),
+            },
+        );
+        drive(&mut c, replication, &mut go);
+        go(
+            &mut c,
+            Action::Begin {
+                session: replication,
+                command: Command::StopBackup {
+                    mode: BackupMode::NonExclusive,
+                },
+            },
+        );
+        drive(&mut c, replication, &mut go);
+        go(
+            &mut c,
+            Action::Begin {
+                session: replication,
+                command: base_backup(),
+            },
+        );
+        while c.sessions[usize::from(replication.0)].pc != Pc::CopyFiles {
+            for action in [
+                Action::Step {
+                    session: replication,
+                },
+                Action::CheckpointBegin,
+                Action::CheckpointEnd,
+            ] {
+                if c.is_enabled(action) {
+                    go(&mut c, action);
+                    break;
+                }
+            }
+        }
+        // Terminated mid-copy: the cleanup block aborts, then the exit hook aborts again.
+        go(
+            &mut c,
+            Action::Fault {
+                session: replication,
+                fault: Fault::Disconnect,
+            },
+        );
+        let counter = c.shared.backups;
+        // The next backup's increment.
+        go(
+            &mut c,
+            Action::Begin {
+                session: walsender,
+                command: base_backup(),
+            },
+        );
+        let violated = check_all(&c).iter().map(|v| v.property).collect();
+        (violated, counter, c.do_page_writes())
+    };
+    let (in_16, counter_16, forced_16) = violated_after(Design::Pg16);
+    assert_eq!(counter_16, -1);
+    assert!(!forced_16, "16: the new backup runs with nothing forced");
+    assert!(
+        in_16.contains(&Property::ForcingWhileBackupRuns),
+        "16: {in_16:?}"
+    );
+    let (in_15, counter_15, forced_15) = violated_after(Design::Pg15);
+    assert_eq!(counter_15, -1);
+    assert!(forced_15, "15: the start raised forcePageWrites");
+    assert!(
+        in_15.contains(&Property::CounterMatchesBackups),
+        "15: {in_15:?}"
+    );
 }

@@ -222,7 +222,7 @@ fn symmetry_is_an_automorphism_every_member_of_a_class_has_the_same_successor_cl
             crashes: 1,
             faults: 1,
             hostile_labels: true,
-            client_misuse: true,
+            commands_per_session: 5,
             wal_switches: 1,
             ..Config::default()
         },

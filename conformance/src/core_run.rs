@@ -84,7 +84,7 @@ impl CoreRun {
             fast_checkpoint: true,
             exclusive_backups: false,
             hostile_labels: true,
-            client_misuse: true,
+            commands_per_session: u32::MAX,
             wal_segment_size: seg,
             ..Config::default()
         };

@@ -101,7 +101,6 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
             Config {
                 replication_sessions: 1,
                 backups_per_session: 2,
-                client_misuse: true,
                 ..c
             },
             "session state matches unit",
@@ -129,8 +128,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
 }
 
 /// `config` with what `bug` needs to exist at all: a standby for B4, JIT queries for B9, a
-/// `replication=database` session for B10 and B11 (and, for B10, a client that sends
-/// `BASE_BACKUP` in a session that already runs a backup, which a careful client would not).
+/// `replication=database` session for B10 and B11.
 pub fn with_mechanism(bug: Bug, config: Config) -> Config {
     match bug {
         Bug::B4 => Config {
@@ -146,7 +144,6 @@ pub fn with_mechanism(bug: Bug, config: Config) -> Config {
         },
         Bug::B10 => Config {
             replication_sessions: config.replication_sessions.max(1),
-            client_misuse: true,
             ..config
         },
         Bug::B11 => Config {

@@ -13,7 +13,7 @@ pub use report::{
     CheckOptions, Expectation, ModelError, ModelReport, PropertyOutcome, Search, Verdict,
 };
 
-use backup_coordinator::action::{Action, Fault};
+use backup_coordinator::action::{Action, EventKind, Fault};
 use backup_coordinator::invariants::{self, INVARIANTS};
 use backup_coordinator::state::{BackupMode, BackupPhase, Pc, SessionId};
 use backup_coordinator::{Cluster, Config, Variant};
@@ -156,9 +156,24 @@ impl Model for BackupModel {
         state.actions_into(actions);
     }
 
+    /// The core's step. A command the server refuses before anything changes (only the
+    /// client's command budget moves) leads to no new state: everything reachable from there
+    /// is reachable, with the same invariants, from the state before the refusal (budgets only
+    /// shrink, and no invariant reads them), so the search does not explore it. A command
+    /// that a flawed design accepts, or whose refusal changes anything else, is explored.
     fn next_state(&self, state: &Cluster, action: Action) -> Option<Cluster> {
         let mut next = state.clone();
-        next.apply(action).ok()?;
+        let event = next.apply(action).ok()?;
+        if let (EventKind::CommandRejected { .. }, Action::Begin { session, .. }) =
+            (&event.kind, action)
+        {
+            let index = usize::from(session.0);
+            next.sessions[index].commands = state.sessions[index].commands;
+            if next == *state {
+                return None;
+            }
+            next.sessions[index].commands = state.sessions[index].commands + 1;
+        }
         Some(next)
     }
 
@@ -246,13 +261,13 @@ pub const ALWAYS: [(&str, Condition); 14] = [
 pub const EVENTUALLY: &str = invariants::EVERY_BACKUP_ENDS;
 
 /// Every backup begun has ended (stopped, failed, or lost in a crash), no command is half
-/// done, and every session has used its budget of backups (or the server is down). False in
-/// the initial state, so a path satisfies it only by getting every backup to its end.
+/// done, and every session has used its budget of backups or of commands (or the server is
+/// down). False in the initial state, so a path satisfies it only by getting every backup to
+/// its end.
 pub fn every_backup_ended(s: &Cluster) -> bool {
-    let budgets_used = s
-        .sessions
-        .iter()
-        .all(|x| x.starts >= s.config.backups_per_session);
+    let budgets_used = s.sessions.iter().all(|x| {
+        x.starts >= s.config.backups_per_session || x.commands >= s.config.commands_per_session
+    });
     s.backups.is_empty() && invariants::quiescent(s) && (budgets_used || s.is_down())
 }
 

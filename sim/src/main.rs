@@ -162,9 +162,10 @@ struct BoundFlags {
     /// Offer every label kind (1024 bytes, too long, newline, carriage return, NUL).
     #[arg(long)]
     hostile_labels: bool,
-    /// Offer commands a careful client would not send (a second start, a stop without start).
+    /// Commands each session's client may send, refused or not (every command is offered in
+    /// every state while this lasts; the stop a careful client owes is always offered).
     #[arg(long)]
-    client_misuse: bool,
+    commands: Option<u32>,
     /// Only these fault kinds (comma-separated: errors,cancels,disconnects).
     #[arg(long, value_delimiter = ',')]
     fault_kinds: Option<Vec<String>>,
@@ -190,7 +191,7 @@ impl BoundFlags {
             || self.no_archive
             || self.no_exclusive
             || self.hostile_labels
-            || self.client_misuse
+            || self.commands.is_some()
             || self.fault_kinds.is_some()
     }
 
@@ -219,7 +220,7 @@ impl BoundFlags {
         c.archive_mode &= !self.no_archive;
         c.exclusive_backups &= !self.no_exclusive;
         c.hostile_labels |= self.hostile_labels;
-        c.client_misuse |= self.client_misuse;
+        c.commands_per_session = self.commands.unwrap_or(c.commands_per_session);
         if let Some(kinds) = &self.fault_kinds {
             let mut k = FaultKinds::NONE;
             for kind in kinds {

@@ -117,8 +117,8 @@ impl fmt::Display for Weights {
 }
 
 /// The sizes a simulator run works at by default, far past the model's bounds: 8 SQL sessions,
-/// 8 WAL senders and 2 `replication=database` sessions, up to 256 backups each (4,608 in
-/// all), 32 crashes, 1,024 faults, 3 JIT queries, 4 page writers on 8 pages with 8,192 page
+/// 8 WAL senders and 2 `replication=database` sessions, up to 256 backups and 1,024 commands
+/// each (4,608 backups in all), 32 crashes, 1,024 faults, 3 JIT queries, 4 page writers on 8 pages with 8,192 page
 /// writes, 256 timed checkpoints and 256 outside WAL switches. The step budget and the weights
 /// decide how much of that a run uses.
 pub fn default_config() -> Config {
@@ -128,6 +128,7 @@ pub fn default_config() -> Config {
         replication_sessions: 2,
         jit_queries: 3,
         backups_per_session: 256,
+        commands_per_session: 1024,
         crashes: 32,
         faults: 1024,
         writers: 4,

@@ -203,12 +203,18 @@ pub fn drain_steps_max(config: &Config) -> u64 {
 }
 
 /// Whether the liveness phase may take `action`: the steps of commands under way, requested
-/// checkpoints, inserting changes already assembled, and stop commands.
+/// checkpoints, inserting changes already assembled, and the stops careful clients owe
+/// ([`Cluster::owes_stop`]: never a stop the server would refuse, so that refused commands
+/// cannot use up the phase).
 pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
     match action {
         Action::CheckpointBegin => cluster.checkpointer.requested,
         Action::Step { .. } | Action::CheckpointEnd | Action::PageInsert { .. } => true,
-        Action::Begin { command, .. } => matches!(command, Command::StopBackup { .. }),
+        Action::Begin {
+            session,
+            command: Command::StopBackup { mode },
+        } => cluster.owes_stop(*session, *mode),
+        Action::Begin { .. } => false,
         Action::Fault { .. } | Action::PageAssemble { .. } | Action::WalSwitch | Action::Crash => {
             false
         }

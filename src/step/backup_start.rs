@@ -11,7 +11,7 @@ use crate::state::{
     Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Hook, LabelFile, Pc,
     SessionBackupState, SessionId, Unit,
 };
-use crate::variant::{ExclusiveRule, ExitHook, FileWrite, LockMode, StandbyTimeline};
+use crate::variant::{ExclusiveRule, ExitHook, FileWrite, Forcing, LockMode, StandbyTimeline};
 
 impl Cluster {
     /// The command's checks, then its first step. Checks that refuse change nothing.
@@ -114,7 +114,9 @@ impl Cluster {
         } else {
             self.shared.backups += 1;
         }
-        self.shared.force_page_writes = true;
+        if rules.forcing == Forcing::Flag {
+            self.shared.force_page_writes = true;
+        }
         let standby = self.config.standby;
         let s = self.session_mut(session);
         s.armed.arm(Armed::START_CALLBACK);
@@ -130,6 +132,7 @@ impl Cluster {
             backup,
             backups: self.shared.backups,
             exclusive: self.shared.exclusive,
+            forcing: self.page_writes_forced(),
         }
     }
 

@@ -191,7 +191,7 @@ impl Cluster {
         EventKind::BackupUncounted {
             backups: self.shared.backups,
             exclusive: self.shared.exclusive,
-            forcing: self.shared.force_page_writes,
+            forcing: self.page_writes_forced(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::state::{
     Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
     SessionId, SessionKind, Unit,
 };
-use crate::variant::{ExclusiveRule, LabelDelivery, LockMode};
+use crate::variant::{Forcing, LabelDelivery, LockMode};
 
 /// An SQL session's commands with plain labels: the exclusive start, the non-exclusive start,
 /// the exclusive and the non-exclusive stop, and a JIT-compiled query.
@@ -286,17 +286,21 @@ impl Cluster {
         }
     }
 
-    /// Whether the client may send `command` to the idle `session` now. Commands whose first
-    /// step would refuse without any effect (a pure self-loop) are offered only with
-    /// `client_misuse`, except where the refusal is not atomic (9.1's exclusive stop).
+    /// Whether the client may send `command` to the idle `session` now. Every command of the
+    /// design's API is offered in every state, refused or not, while the session's command
+    /// budget lasts (the server's own checks then refuse what they must); a start also needs a
+    /// backup left in the session's budget, unless the session already holds one (a second
+    /// start, which a correct server refuses). The stop a careful client owes is offered
+    /// whatever is left of the budget ([`Cluster::owes_stop`]).
     fn command_enabled(&self, session: SessionId, command: Command) -> bool {
         let rules = self.rules();
         let state = &self.sessions[usize::from(session.0)];
-        let misuse = self.config.client_misuse;
         if state.pc != Pc::Idle {
             return false;
         }
-        let can_start = state.starts < self.config.backups_per_session;
+        let budget_left = state.commands < self.config.commands_per_session;
+        let holds = state.backup.is_some() || state.state != SessionBackupState::None;
+        let can_start = budget_left && (state.starts < self.config.backups_per_session || holds);
         let offered = match command {
             Command::StartBackup { mode, .. } => {
                 let mode_ok = match mode {
@@ -304,27 +308,48 @@ impl Cluster {
                     BackupMode::NonExclusive => rules.sql_non_exclusive,
                     BackupMode::Streamed => false,
                 };
-                mode_ok && can_start && (misuse || state.backup.is_none())
+                mode_ok && can_start
             }
             Command::StopBackup {
                 mode: BackupMode::Exclusive,
             } => {
-                let atomic_refusal = rules.exclusive == ExclusiveRule::StateMachine
-                    && (self.shared.exclusive != ExclusiveState::InProgress
-                        || state.state == SessionBackupState::Running);
                 rules.has_exclusive()
                     && self.config.exclusive_backups
-                    && (misuse || !atomic_refusal)
+                    && (budget_left || self.owes_stop(session, BackupMode::Exclusive))
             }
             Command::StopBackup { mode } => {
                 mode == BackupMode::NonExclusive
                     && rules.sql_non_exclusive
-                    && (misuse || state.backup.is_some())
+                    && (budget_left || self.owes_stop(session, mode))
             }
-            Command::BaseBackup { .. } => can_start && (misuse || state.backup.is_none()),
+            Command::BaseBackup { .. } => can_start,
             Command::JitQuery => self.used.jit_queries < self.config.jit_queries,
         };
         offered && self.step_guard(session, self.first_pc(command))
+    }
+
+    /// Whether `session`'s client owes the cluster a stop of `mode`: it holds a non-exclusive
+    /// backup that is running, or (exclusive) the exclusive backup runs and may be stopped
+    /// now. Such a stop is what a careful client sends next; it always changes the state, so
+    /// offering it beyond the command budget makes no cycle. The simulator's liveness phase
+    /// sends only these.
+    pub fn owes_stop(&self, session: SessionId, mode: BackupMode) -> bool {
+        let Some(s) = self.sessions.get(usize::from(session.0)) else {
+            return false;
+        };
+        match mode {
+            BackupMode::NonExclusive => s.backup.and_then(|b| self.backup(b)).is_some_and(|b| {
+                b.mode == BackupMode::NonExclusive && b.phase == BackupPhase::Running
+            }),
+            BackupMode::Exclusive => {
+                self.shared.exclusive == ExclusiveState::InProgress
+                    && self
+                        .backups
+                        .iter()
+                        .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running)
+            }
+            BackupMode::Streamed => false,
+        }
     }
 
     /// The step a command's first action performs.
@@ -353,6 +378,10 @@ impl Cluster {
     }
 
     fn begin(&mut self, session: SessionId, command: Command) -> EventKind {
+        if command != Command::JitQuery {
+            let s = self.session_mut(session);
+            s.commands = s.commands.saturating_add(1);
+        }
         match command {
             Command::StartBackup { mode, label } => self.begin_start(session, mode, label, command),
             Command::BaseBackup { label } => {
@@ -454,10 +483,13 @@ impl Cluster {
         EventKind::WalSwitched { from, to }
     }
 
-    /// `forcePageWrites = exclusive backup running || counter > 0`.
+    /// `forcePageWrites = exclusive backup running || counter > 0` (16+ has no flag: the
+    /// counter itself is read by inserters).
     pub(crate) fn recompute_forcing(&mut self) {
-        self.shared.force_page_writes =
-            self.shared.exclusive != ExclusiveState::None || self.shared.backups > 0;
+        if self.rules().forcing == Forcing::Flag {
+            self.shared.force_page_writes =
+                self.shared.exclusive != ExclusiveState::None || self.shared.backups > 0;
+        }
     }
 
     /// Records a failed `Assert` (the first one is kept); the step then goes on as a release

@@ -33,7 +33,7 @@ impl Cluster {
 
     fn assemble(&self, page: PageId) -> Writer {
         let redo = self.shared.redo;
-        let do_page_writes = self.shared.do_page_writes();
+        let do_page_writes = self.do_page_writes();
         let image = do_page_writes && self.pages[usize::from(page)] <= redo;
         Writer::Assembled {
             page,
@@ -74,7 +74,7 @@ impl Cluster {
         } else {
             page_lsn
         };
-        let forced_now = self.shared.do_page_writes();
+        let forced_now = self.do_page_writes();
         let turned_on = !do_page_writes && self.rules().page_recheck_when_turned_on;
         let stale = turned_on || (unimaged_lsn.is_valid() && unimaged_lsn <= self.shared.redo);
         if forced_now && stale {
