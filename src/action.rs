@@ -122,8 +122,29 @@ pub enum Action {
     },
     /// Someone else switches WAL (`pg_switch_wal()`, archive_timeout).
     WalSwitch,
+    /// Other backends' WAL fills the current segment until exactly one backup-end record's
+    /// room is left before its end: the next such record ends on the segment boundary, the one
+    /// place where naming a segment by a record's end and by its last byte differ.
+    WalFill,
     /// The server crashes and restarts: crash recovery and an end-of-recovery checkpoint.
     Crash,
+    /// A fast shutdown is requested (`pg_ctl stop -m fast`): no new command is accepted, the
+    /// backends it signals are terminated at their next interrupt check, and the exclusive
+    /// backup's `backup_label` is renamed (`CancelBackup`, up to 14).
+    Shutdown,
+    /// The postmaster's SIGTERM reaches a session at an interrupt check during a fast shutdown:
+    /// FATAL, the session's cleanups run, its process exits.
+    Terminate {
+        /// The session.
+        session: SessionId,
+    },
+    /// The checkpointer writes the shutdown checkpoint, once every backend the shutdown waits
+    /// for has exited (WAL senders running a base backup count as such since `8f5d65e916`).
+    ShutdownCheckpoint,
+    /// The server starts again after a clean shutdown: shared memory is new, no recovery is
+    /// needed, and WAL is written on from the end of the shutdown checkpoint (whatever was
+    /// written after it is overwritten).
+    Restart,
 }
 
 impl fmt::Display for Action {
@@ -137,7 +158,12 @@ impl fmt::Display for Action {
             Action::PageAssemble { writer, page } => write!(f, "W{writer} assemble page {page}"),
             Action::PageInsert { writer } => write!(f, "W{writer} insert"),
             Action::WalSwitch => write!(f, "wal switch"),
+            Action::WalFill => write!(f, "wal fill"),
             Action::Crash => write!(f, "crash"),
+            Action::Shutdown => write!(f, "shutdown (fast)"),
+            Action::Terminate { session } => write!(f, "{session} terminated"),
+            Action::ShutdownCheckpoint => write!(f, "shutdown checkpoint"),
+            Action::Restart => write!(f, "restart"),
         }
     }
 }
@@ -452,6 +478,30 @@ pub enum EventKind {
         /// It carried a full-page image.
         image: bool,
     },
+    /// Other backends' WAL filled the segment.
+    WalFilled {
+        /// Insert position before.
+        from: Lsn,
+        /// After: one backup-end record's room before the segment's end.
+        to: Lsn,
+    },
+    /// A fast shutdown began.
+    ShutdownRequested,
+    /// The shutdown checkpoint was written.
+    ShutdownCheckpointWritten {
+        /// Its record's location (its own redo point).
+        checkpoint: Lsn,
+    },
+    /// The server started again after a clean shutdown.
+    RestartedClean {
+        /// WAL from here on was written after the shutdown checkpoint and is overwritten.
+        discarded_from: Lsn,
+        /// Bytes of WAL discarded.
+        discarded: u64,
+        /// The exclusive backup's `backup_label` was renamed to `backup_label.old` as the
+        /// postmaster exited (`CancelBackup`).
+        label_renamed: bool,
+    },
     /// Crash and restart.
     Restarted {
         /// The exclusive backup_label was found and renamed to backup_label.old.
@@ -496,6 +546,10 @@ impl EventKind {
             EventKind::PageReassembled { .. } => "page.reassemble",
             EventKind::PageWritten { .. } => "page.insert",
             EventKind::Restarted { .. } => "crash.restart",
+            EventKind::WalFilled { .. } => "wal.fill",
+            EventKind::ShutdownRequested => "shutdown.request",
+            EventKind::ShutdownCheckpointWritten { .. } => "shutdown.checkpoint",
+            EventKind::RestartedClean { .. } => "shutdown.restart",
         }
     }
 }
@@ -607,6 +661,29 @@ impl fmt::Display for EventKind {
                         " without image"
                     }
                 )
+            }
+            EventKind::WalFilled { from, to } => write!(f, ": insert {from} -> {to}"),
+            EventKind::ShutdownRequested => Ok(()),
+            EventKind::ShutdownCheckpointWritten { checkpoint } => {
+                write!(f, ": record {checkpoint}")
+            }
+            EventKind::RestartedClean {
+                discarded_from,
+                discarded,
+                label_renamed,
+            } => {
+                if *discarded > 0 {
+                    write!(
+                        f,
+                        ": {discarded} bytes of WAL after the shutdown checkpoint discarded from {discarded_from}"
+                    )?;
+                } else {
+                    write!(f, ": WAL continues at {discarded_from}")?;
+                }
+                if *label_renamed {
+                    write!(f, ", backup_label renamed to backup_label.old")?;
+                }
+                Ok(())
             }
             EventKind::Restarted {
                 label_renamed,

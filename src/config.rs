@@ -75,6 +75,13 @@ pub struct Config {
     /// Queries whose JIT compilation registers its own exit callback (SQL sessions).
     #[serde(default)]
     pub jit_queries: u32,
+    /// Times other backends' WAL fills a segment up to one backup-end record's room before
+    /// its end (segment boundaries).
+    #[serde(default)]
+    pub wal_fills: u32,
+    /// Fast shutdowns (each followed by the shutdown checkpoint and a clean restart).
+    #[serde(default)]
+    pub shutdowns: u32,
     /// The cluster is a standby in recovery: backups are taken from it, with no WAL switch, no
     /// end record and no history file; exclusive backups are refused; no page writes.
     #[serde(default)]
@@ -121,6 +128,8 @@ impl Default for Config {
             timed_checkpoints: 0,
             wal_switches: 0,
             jit_queries: 0,
+            wal_fills: 0,
+            shutdowns: 0,
             standby: false,
             full_page_writes: false,
             archive_mode: true,

@@ -621,17 +621,20 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
             if c.data_dir.history.iter().any(|h| h.start == s.start) {
                 return action;
             }
-            let Some(backup) = s.backup else {
+            // The file the step records, written for real first: the core's step on a copy
+            // says what goes into it.
+            let mut after = c.clone();
+            if after.apply(action).is_err() {
                 return action;
-            };
-            let start_clock = st.start_clocks.get(&backup).copied().unwrap_or(st.clock);
-            let mut stopped = c.clone();
-            if let Some(b) = stopped.backups.iter_mut().find(|b| b.id == backup) {
-                b.stop = s.stop;
             }
-            let Some(history) = stopped.render_history(backup, start_clock, st.clock) else {
+            let Some(file) = after.history_file(s.start).copied() else {
                 return action;
             };
+            let start_clock = file
+                .backup
+                .and_then(|b| st.start_clocks.get(&b).copied())
+                .unwrap_or(st.clock);
+            let history = c.render_history_file(&file, start_clock, st.clock);
             dir.create_history_file(&c.history_file_name(s.start), &history.render())
         }
         _ => return action,

@@ -62,11 +62,23 @@ pub enum Property {
     AssertionsHold,
     /// A crash never leaves a data directory that refuses to restart.
     RestartSucceeds,
+    /// I9: a backup that stopped successfully, restored and recovered from its label, is
+    /// declared consistent exactly at its own end: at the first backup-end record after its
+    /// start point that carries its start point (a standby's backup: at its
+    /// `minRecoveryPoint`), which lies beyond the end of its copy; a backup whose copy never
+    /// completed is never declared consistent. (Its pages then equal the source's as of that
+    /// point; I3 adds that each was repaired by an image.)
+    RestoreReachesConsistency,
+    /// The history file of a backup that stopped successfully describes it: named after its
+    /// start point, written by its own stop, and its START, STOP (the end of its backup-end
+    /// record, in the segment that holds that record's last byte), CHECKPOINT, LABEL, method
+    /// and timelines are the backup's facts.
+    HistoryFileDescribesBackup,
 }
 
 impl Property {
     /// Every property, in check order.
-    pub const ALL: [Property; 14] = [
+    pub const ALL: [Property; 16] = [
         Property::CounterMatchesBackups,
         Property::ForcingWhileBackupRuns,
         Property::NoTornPageInStoppedBackup,
@@ -81,6 +93,8 @@ impl Property {
         Property::LabelsNeverShared,
         Property::AssertionsHold,
         Property::RestartSucceeds,
+        Property::RestoreReachesConsistency,
+        Property::HistoryFileDescribesBackup,
     ];
 
     /// The stable name used in reports.
@@ -100,6 +114,8 @@ impl Property {
             Property::LabelsNeverShared => "labels never shared",
             Property::AssertionsHold => "assertions hold",
             Property::RestartSucceeds => "restart succeeds",
+            Property::RestoreReachesConsistency => "restore reaches consistency at its own end",
+            Property::HistoryFileDescribesBackup => "history file describes its backup",
         }
     }
 
@@ -114,6 +130,7 @@ impl Property {
             Property::SessionStateMatchesUnit => Some("I6"),
             Property::UnitsReleasedOnce => Some("I7"),
             Property::StartPointIsRealWal => Some("I8"),
+            Property::RestoreReachesConsistency => Some("I9"),
             _ => None,
         }
     }
@@ -172,7 +189,7 @@ impl Violation {
 pub type Invariant = fn(&Cluster) -> Result<(), Violation>;
 
 /// Every invariant, in check order.
-pub const INVARIANTS: [(Property, Invariant); 14] = [
+pub const INVARIANTS: [(Property, Invariant); 16] = [
     (Property::CounterMatchesBackups, counter_matches_backups),
     (Property::ForcingWhileBackupRuns, forcing_while_backup_runs),
     (
@@ -196,6 +213,14 @@ pub const INVARIANTS: [(Property, Invariant); 14] = [
     (Property::LabelsNeverShared, labels_never_shared),
     (Property::AssertionsHold, assertions_hold),
     (Property::RestartSucceeds, restart_succeeds),
+    (
+        Property::RestoreReachesConsistency,
+        restore_reaches_consistency,
+    ),
+    (
+        Property::HistoryFileDescribesBackup,
+        history_file_describes_backup,
+    ),
 ];
 
 /// The first violated invariant, in [`INVARIANTS`] order.
@@ -228,32 +253,283 @@ fn ids(cluster: &Cluster, pred: impl Fn(&Backup) -> bool) -> Vec<BackupId> {
         .collect()
 }
 
+/// What exactly a per-backup finding is (kept with a latched finding, whose backup is gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Problem {
+    /// The property's own statement says it all.
+    General,
+    /// Restore: no backup-end record after its start point carries its start point (or a
+    /// standby's stop point is missing): recovery never declares the restored cluster
+    /// consistent ("WAL ends before end of online backup").
+    NeverConsistent,
+    /// Restore: the first backup-end record carrying its start point (or a standby's
+    /// `minRecoveryPoint`) lies before its copy ended: the restored cluster is declared
+    /// consistent while pages copied later are ahead of it.
+    ConsistentTooEarly,
+    /// Restore: its copy never completed, yet a backup-end record carries its start point, so
+    /// a restore of that incomplete copy would be declared consistent.
+    IncompleteCopyConsistent,
+    /// Restore: its backup-end record was written after the shutdown checkpoint, so the restart
+    /// overwrites it and no restore of the backup is ever declared consistent.
+    EndRecordDiscarded,
+    /// History: no history file is named after its start point.
+    HistoryMissing,
+    /// History: the file named after its start point was written by another backup's stop.
+    HistoryNotItsOwn,
+    /// History: the file's text does not parse.
+    HistoryUnreadable,
+    /// History: START WAL LOCATION (or its file) is not its start point.
+    HistoryStart,
+    /// History: STOP WAL LOCATION is not the end of its backup-end record.
+    HistoryStop,
+    /// History: the STOP WAL LOCATION's file is not the segment holding the last byte of its
+    /// backup-end record.
+    HistoryStopFile,
+    /// History: CHECKPOINT LOCATION is not its start checkpoint.
+    HistoryCheckpoint,
+    /// History: LABEL is not the user's label.
+    HistoryLabel,
+    /// History: START TIMELINE or STOP TIMELINE is not the cluster's timeline.
+    HistoryTimeline,
+    /// History: BACKUP METHOD does not say how the backup was taken.
+    HistoryMethod,
+}
+
+impl Problem {
+    /// One sentence about backup `id`.
+    pub fn describe(self, id: BackupId) -> String {
+        match self {
+            Problem::General => String::new(),
+            Problem::NeverConsistent => format!("no backup-end record after {id}'s start point carries it: its restore is never declared consistent (WAL ends before end of online backup)"),
+            Problem::ConsistentTooEarly => format!("the backup-end record that ends {id}'s recovery lies before its copy ended: its restore is declared consistent too early"),
+            Problem::IncompleteCopyConsistent => format!("{id}'s copy never completed, yet a backup-end record carries its start point: a restore of the incomplete copy is declared consistent"),
+            Problem::EndRecordDiscarded => format!("{id}'s backup-end record follows the shutdown checkpoint: the restart overwrites it and its restore is never declared consistent"),
+            Problem::HistoryMissing => format!("{id} stopped successfully but no history file is named after its start point"),
+            Problem::HistoryNotItsOwn => format!("the history file named after {id}'s start point was written by another backup's stop"),
+            Problem::HistoryUnreadable => format!("{id}'s history file does not parse"),
+            Problem::HistoryStart => format!("{id}'s history file's START WAL LOCATION is not its start point"),
+            Problem::HistoryStop => format!("{id}'s history file's STOP WAL LOCATION is not the end of its backup-end record"),
+            Problem::HistoryStopFile => format!("{id}'s history file names a STOP WAL file that does not hold the last byte of its backup-end record"),
+            Problem::HistoryCheckpoint => format!("{id}'s history file's CHECKPOINT LOCATION is not its start checkpoint"),
+            Problem::HistoryLabel => format!("{id}'s history file's LABEL is not the user's label"),
+            Problem::HistoryTimeline => format!("{id}'s history file's START or STOP TIMELINE is not the cluster's timeline"),
+            Problem::HistoryMethod => format!("{id}'s history file's BACKUP METHOD does not say how it was taken"),
+        }
+    }
+}
+
 /// Whether one backup breaks `property` on its own (checked while it lives, and once more when
 /// it is retired, where the finding is latched): a torn page in a backup that stopped
 /// successfully, a unit it never gave back, a label that does not round-trip, a label that is
-/// not its own.
+/// not its own, a restore that is not consistent at its own end, a history file that does not
+/// describe it.
 pub fn backup_violates(cluster: &Cluster, backup: &Backup, property: Property) -> bool {
+    backup_problem(cluster, backup, property).is_some()
+}
+
+/// What is wrong with one backup under `property`, if anything (see [`backup_violates`]).
+pub fn backup_problem(cluster: &Cluster, backup: &Backup, property: Property) -> Option<Problem> {
+    let general = |broken: bool| broken.then_some(Problem::General);
     match property {
-        Property::NoTornPageInStoppedBackup => backup.phase == BackupPhase::Stopped && backup.torn,
-        Property::UnitsReleasedOnce => backup.unit == Unit::Held && !backup.phase.is_live(),
-        Property::LabelsRoundTrip => {
+        Property::NoTornPageInStoppedBackup => {
+            general(backup.phase == BackupPhase::Stopped && backup.torn)
+        }
+        Property::UnitsReleasedOnce => {
+            general(backup.unit == Unit::Held && !backup.phase.is_live())
+        }
+        Property::LabelsRoundTrip => general(
             backup.label_handed_out
                 && !backup
                     .label
-                    .survives_round_trip(cluster.rules().label_format)
-        }
-        Property::LabelsNeverShared => backup.picked_up.is_some(),
-        _ => false,
+                    .survives_round_trip(cluster.rules().label_format),
+        ),
+        Property::LabelsNeverShared => general(backup.picked_up.is_some()),
+        Property::RestoreReachesConsistency => restore_problem(cluster, backup),
+        Property::HistoryFileDescribesBackup => history_problem(cluster, backup),
+        _ => None,
     }
 }
 
 /// The properties [`backup_violates`] can report.
-pub const PER_BACKUP: [Property; 4] = [
+pub const PER_BACKUP: [Property; 6] = [
     Property::NoTornPageInStoppedBackup,
     Property::UnitsReleasedOnce,
     Property::LabelsRoundTrip,
     Property::LabelsNeverShared,
+    Property::RestoreReachesConsistency,
+    Property::HistoryFileDescribesBackup,
 ];
+
+/// The backup-end record that ends the recovery of a backup with start point `start`:
+/// recovery replays from the start point and stops at the first backup-end record that
+/// carries it. Its location and end.
+pub fn consistency_record(cluster: &Cluster, start: Lsn) -> Option<crate::lsn::InsertedRecord> {
+    let at = cluster
+        .wal
+        .end_records
+        .iter()
+        .filter(|&&(at, carried)| carried == start && at >= start)
+        .map(|&(at, _)| at)
+        .min()?;
+    let (record, _) =
+        crate::lsn::insert_record(cluster.seg(), at, crate::lsn::record_bytes::BACKUP_END);
+    Some(record)
+}
+
+/// I9 for one finished backup.
+fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
+    if !backup.is_finished() {
+        return None;
+    }
+    if backup.from_standby {
+        // A standby's backup has no end record: recovery is consistent at minRecoveryPoint,
+        // the stop point the stop returned.
+        if backup.phase != BackupPhase::Stopped {
+            return None;
+        }
+        if !backup.stop.is_valid() {
+            return Some(Problem::NeverConsistent);
+        }
+        return (backup.stop < backup.copied_to).then_some(Problem::ConsistentTooEarly);
+    }
+    match backup.phase {
+        BackupPhase::Stopped => match consistency_record(cluster, backup.start) {
+            None => Some(Problem::NeverConsistent),
+            Some(_) if backup.early_end_record => Some(Problem::ConsistentTooEarly),
+            // After the shutdown checkpoint, WAL is written on from its end at restart.
+            Some(record)
+                if cluster.server == crate::state::ServerState::ShutDown
+                    && record.start > cluster.control.checkpoint =>
+            {
+                Some(Problem::EndRecordDiscarded)
+            }
+            Some(_) => None,
+        },
+        _ if backup.early_end_record => Some(Problem::IncompleteCopyConsistent),
+        _ => None,
+    }
+}
+
+/// What a history file says, read back from its text: the fields the history check compares
+/// with the backup's facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HistoryReadBack {
+    start: Lsn,
+    start_file: crate::walfile::WalFileName,
+    stop: Lsn,
+    stop_file: crate::walfile::WalFileName,
+    checkpoint: Lsn,
+    /// LABEL reads back as the label the stop wrote.
+    label_as_written: bool,
+    start_timeline: Option<crate::lsn::TimeLineId>,
+    stop_timeline: Option<crate::lsn::TimeLineId>,
+    method: Option<bool>,
+}
+
+/// Renders `file` as its stop writes it and parses the text back (`None`: it does not parse).
+/// The answer depends only on the file, the design and the cluster's WAL settings, and the
+/// same file is met in many states of a search, so answers are remembered per thread.
+fn read_back_history(
+    cluster: &Cluster,
+    file: &crate::state::HistoryFile,
+) -> Option<HistoryReadBack> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    type Key = (
+        crate::state::HistoryFile,
+        crate::variant::Variant,
+        crate::lsn::TimeLineId,
+        crate::lsn::WalSegmentSize,
+    );
+    thread_local! {
+        static READ: RefCell<HashMap<Key, Option<HistoryReadBack>>> = RefCell::new(HashMap::new());
+    }
+    let key = (
+        *file,
+        cluster.variant,
+        cluster.config.timeline,
+        cluster.seg(),
+    );
+    if let Some(known) = READ.with(|m| m.borrow().get(&key).copied()) {
+        return known;
+    }
+    let text = cluster.render_history_file(file, 0, 0).render();
+    let answer = crate::label::BackupHistory::parse(&text, cluster.seg())
+        .ok()
+        .map(|h| HistoryReadBack {
+            start: h.label.start,
+            start_file: h.label.start_file,
+            stop: h.stop,
+            stop_file: h.stop_file,
+            checkpoint: h.label.checkpoint,
+            label_as_written: h.label.label == file.label.text(file.backup.map_or(0, |b| b.0)),
+            start_timeline: h.label.start_timeline,
+            stop_timeline: h.stop_timeline,
+            method: h
+                .label
+                .method
+                .map(|m| m == crate::label::BackupMethod::PgStartBackup),
+        });
+    READ.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 1 << 16 {
+            m.clear();
+        }
+        m.insert(key, answer);
+    });
+    answer
+}
+
+/// The history-file check for one finished backup.
+fn history_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
+    if backup.phase != BackupPhase::Stopped || backup.from_standby {
+        return None;
+    }
+    let Some(file) = cluster.history_file(backup.start) else {
+        return Some(Problem::HistoryMissing);
+    };
+    if file.backup != Some(backup.id) {
+        return Some(Problem::HistoryNotItsOwn);
+    }
+    // Without its end record the restore check reports the backup; STOP has nothing to match.
+    let end = consistency_record(cluster, backup.start)?.end;
+    let Some(read) = read_back_history(cluster, file) else {
+        return Some(Problem::HistoryUnreadable);
+    };
+    let seg = cluster.seg();
+    let format = cluster.rules().label_format;
+    let timeline = cluster.config.timeline;
+    use crate::walfile::WalFileName;
+    if read.start != backup.start
+        || read.start_file != WalFileName::containing(timeline, backup.start, seg)
+    {
+        return Some(Problem::HistoryStart);
+    }
+    if read.stop != end {
+        return Some(Problem::HistoryStop);
+    }
+    if read.stop_file != WalFileName::ending_at(timeline, end, seg) {
+        return Some(Problem::HistoryStopFile);
+    }
+    if read.checkpoint != backup.checkpoint {
+        return Some(Problem::HistoryCheckpoint);
+    }
+    let label_kept = file.label == backup.label && read.label_as_written;
+    if backup.label.survives_round_trip(format) && !label_kept {
+        return Some(Problem::HistoryLabel);
+    }
+    if format.timelines
+        && (read.start_timeline != Some(timeline) || read.stop_timeline != Some(timeline))
+    {
+        return Some(Problem::HistoryTimeline);
+    }
+    let exclusive = backup.mode == BackupMode::Exclusive;
+    if format.backup_method && read.method != Some(exclusive) {
+        return Some(Problem::HistoryMethod);
+    }
+    None
+}
 
 /// The violation of `property` by a live backup, or latched when a backup was retired.
 fn per_backup(
@@ -264,9 +540,13 @@ fn per_backup(
     let live = cluster
         .backups
         .iter()
-        .find(|b| backup_violates(cluster, b, property));
-    if let Some(b) = live {
-        return Err(Violation::new(property, detail(b.id, b.phase))
+        .find_map(|b| backup_problem(cluster, b, property).map(|p| (b, p)));
+    if let Some((b, problem)) = live {
+        let text = match problem {
+            Problem::General => detail(b.id, b.phase),
+            specific => specific.describe(b.id),
+        };
+        return Err(Violation::new(property, text)
             .sessions([b.session])
             .backups([b.id])
             .lsns([b.start, b.stop].into_iter().filter(|l| l.is_valid())));
@@ -278,10 +558,16 @@ fn per_backup(
         .find(|l| l.property == property)
     {
         None => Ok(()),
-        Some(l) => Err(Violation::new(property, detail(l.backup, l.phase))
-            .sessions([l.session])
-            .backups([l.backup])
-            .lsns([l.start, l.stop].into_iter().filter(|l| l.is_valid()))),
+        Some(l) => {
+            let text = match l.problem {
+                Problem::General => detail(l.backup, l.phase),
+                specific => specific.describe(l.backup),
+            };
+            Err(Violation::new(property, text)
+                .sessions([l.session])
+                .backups([l.backup])
+                .lsns([l.start, l.stop].into_iter().filter(|l| l.is_valid())))
+        }
     }
 }
 
@@ -641,6 +927,20 @@ pub fn assertions_hold(cluster: &Cluster) -> Result<(), Violation> {
     }
 }
 
+/// I9: restore (checked as each backup ends; see [`Property::RestoreReachesConsistency`]).
+pub fn restore_reaches_consistency(cluster: &Cluster) -> Result<(), Violation> {
+    per_backup(cluster, Property::RestoreReachesConsistency, |id, _| {
+        format!("{id}'s restore is not declared consistent at its own end")
+    })
+}
+
+/// History file contents (checked as each backup ends).
+pub fn history_file_describes_backup(cluster: &Cluster) -> Result<(), Violation> {
+    per_backup(cluster, Property::HistoryFileDescribesBackup, |id, _| {
+        format!("{id}'s history file does not describe it")
+    })
+}
+
 /// Restart.
 pub fn restart_succeeds(cluster: &Cluster) -> Result<(), Violation> {
     match cluster.ghost.restart_refused {
@@ -678,7 +978,8 @@ pub struct NotSettled {
     pub detail: String,
 }
 
-/// The idle values every run must return to once everything has ended: no session half way
+/// The idle values every run must return to once everything has ended: the server running
+/// (a shutdown completed and the server started again), no session half way
 /// through a command, holding a backup or saying it runs a non-exclusive backup, no live
 /// backup, the counter at 0, the exclusive state free, `forcePageWrites` off, no
 /// `backup_label` and no temporary label file in the data directory. A server that refused
@@ -691,6 +992,16 @@ pub struct NotSettled {
 pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
     if cluster.is_down() {
         return Ok(());
+    }
+    if cluster.server != crate::state::ServerState::Running {
+        return Err(NotSettled {
+            sessions: Vec::new(),
+            backups: Vec::new(),
+            detail: format!(
+                "the server is {:?} and never started again after its shutdown",
+                cluster.server
+            ),
+        });
     }
     let unsettled = |detail: String| NotSettled {
         sessions: Vec::new(),

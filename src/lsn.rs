@@ -160,7 +160,7 @@ impl WalSegmentSize {
     }
 
     /// WAL bytes available to records in one segment, headers excluded.
-    fn usable_bytes_in_segment(self) -> u64 {
+    pub fn usable_bytes_in_segment(self) -> u64 {
         (self.0 / WAL_PAGE_BYTES) * (WAL_PAGE_BYTES - SHORT_PAGE_HEADER_BYTES)
             - (LONG_PAGE_HEADER_BYTES - SHORT_PAGE_HEADER_BYTES)
     }

@@ -164,13 +164,21 @@ pub struct LabelFile {
 }
 
 /// A backup history file, in `pg_wal` or the archive (the model never deletes one, so that
-/// a second write of the same name is seen).
+/// a second write of the same name is seen). It holds what the stop wrote into it (the
+/// label's facts as the stopping session had them, and the stop point), from which its text
+/// is rendered ([`Cluster::render_history_file`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HistoryFile {
-    /// The start point in its name.
+    /// The start point in its name (and its START WAL LOCATION).
     pub start: Lsn,
     /// STOP WAL LOCATION.
     pub stop: Lsn,
+    /// CHECKPOINT LOCATION.
+    pub checkpoint: Lsn,
+    /// LABEL (the user's label of the backup the stop completed).
+    pub label: LabelKind,
+    /// BACKUP METHOD: `pg_start_backup` (an exclusive backup) or `streamed`.
+    pub exclusive: bool,
     /// Whose history it is, where the stop could tell (9.1's exclusive stop of a backup whose
     /// start another stop already ended cannot).
     pub backup: Option<BackupId>,
@@ -511,6 +519,15 @@ impl Session {
         }
     }
 
+    /// Whether the session's process holds anything its exit would have to clean up: a
+    /// backup, a session state, an armed cleanup, an exit hook.
+    pub fn holds_anything(&self) -> bool {
+        self.backup.is_some()
+            || self.state != SessionBackupState::None
+            || self.armed != Armed::default()
+            || !self.hooks.is_empty()
+    }
+
     /// The same slot after its process exits: a fresh connection with nothing armed.
     pub(crate) fn reconnected(&self) -> Self {
         Session {
@@ -589,8 +606,18 @@ pub struct Backup {
     pub start_timeline: crate::lsn::TimeLineId,
     /// Taken on a standby (no end record, no history file, no unique start point needed).
     pub from_standby: bool,
-    /// The end of its backup-end record, once written.
+    /// The end of its backup-end record, once written (a standby's: `minRecoveryPoint`).
     pub stop: Lsn,
+    /// Its copy is over: the client called the stop, or the WAL sender sent the files.
+    pub copy_over: bool,
+    /// A standby's backup: the replay position when its copy was over, which its stop point
+    /// (`minRecoveryPoint`, where its restore is declared consistent) must not be before.
+    /// (A primary's backup needs no position: a backup-end record carrying its start point
+    /// written before its copy was over is seen as it is written, `early_end_record`.)
+    pub copied_to: Lsn,
+    /// A backup-end record carrying its start point was written before its copy was over: a
+    /// restore stops at the first such record, too early.
+    pub early_end_record: bool,
     /// Its counter unit or exclusive state.
     pub unit: Unit,
     /// Some page's first change after `start` had no full-page image while this backup was
@@ -614,6 +641,16 @@ impl Backup {
     /// Between its increment and its copy's end: page writes must be forced.
     pub fn needs_forcing(&self) -> bool {
         self.phase.is_live() && self.unit != Unit::NotYet
+    }
+
+    /// Ghost: its copy is over, with the WAL position then (kept for a standby's backup).
+    pub(crate) fn end_copy_ghost(&mut self, position: Lsn) {
+        if !self.copy_over {
+            self.copy_over = true;
+            if self.from_standby {
+                self.copied_to = position;
+            }
+        }
     }
 }
 
@@ -652,6 +689,8 @@ pub struct Latched {
     pub stop: Lsn,
     /// What the backup's phase was when it was retired.
     pub phase: BackupPhase,
+    /// What exactly was wrong.
+    pub problem: crate::invariants::Problem,
 }
 
 /// Facts kept for the invariants only.
@@ -693,6 +732,25 @@ pub struct Used {
     pub wal_switches: u32,
     /// JIT queries.
     pub jit_queries: u32,
+    /// Segment fills.
+    pub wal_fills: u32,
+    /// Fast shutdowns.
+    pub shutdowns: u32,
+}
+
+/// Where the server is in its life (the postmaster's state, as far as backups see it).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum ServerState {
+    /// Accepting commands.
+    #[default]
+    Running,
+    /// A fast shutdown was requested: backends are being terminated; the shutdown checkpoint
+    /// waits for them.
+    ShuttingDown,
+    /// The shutdown checkpoint is written; the server starts again once every session is gone.
+    ShutDown,
 }
 
 /// The whole cluster.
@@ -724,6 +782,8 @@ pub struct Cluster {
     pub next_backup: u32,
     /// Budgets used.
     pub used: Used,
+    /// The server's state (fast shutdown).
+    pub server: ServerState,
     /// Ghost facts.
     pub ghost: Ghost,
 }
@@ -746,6 +806,7 @@ impl std::hash::Hash for Cluster {
             backups,
             next_backup,
             used,
+            server,
             ghost,
         } = self;
         shared.hash(state);
@@ -759,6 +820,7 @@ impl std::hash::Hash for Cluster {
         backups.hash(state);
         next_backup.hash(state);
         used.hash(state);
+        server.hash(state);
         ghost.hash(state);
     }
 }
@@ -821,6 +883,7 @@ impl Cluster {
             backups: SmallVec::new(),
             next_backup: 0,
             used: Used::default(),
+            server: ServerState::Running,
             ghost: Ghost::default(),
         })
     }
@@ -883,28 +946,48 @@ impl Cluster {
         ))
     }
 
-    /// The history file a stopped backup wrote. `start_clock` and `stop_clock` are the
-    /// logical START TIME and STOP TIME.
-    pub fn render_history(
+    /// The text of a history file, from what its stop wrote into it: the label's lines as the
+    /// stopping session had them, the stop point, and the stop file named by the design's
+    /// rule. `start_clock` and `stop_clock` are the logical START TIME and STOP TIME.
+    pub fn render_history_file(
         &self,
-        id: BackupId,
+        file: &HistoryFile,
         start_clock: u32,
         stop_clock: u32,
-    ) -> Option<BackupHistory> {
-        let label = self.render_label(id, start_clock)?;
-        let backup = self.backup(id)?;
+    ) -> BackupHistory {
+        let rules = self.rules();
+        let seg = self.seg();
+        let facts = LabelFacts {
+            start: file.start,
+            timeline: self.config.timeline,
+            checkpoint: file.checkpoint,
+            method: if file.exclusive {
+                BackupMethod::PgStartBackup
+            } else {
+                BackupMethod::Streamed
+            },
+            from_standby: false,
+            start_time: LabelTime::logical(start_clock),
+            label: file.label.text(file.backup.map_or(0, |b| b.0)),
+        };
+        let label = BackupLabel::for_backup(rules.label_format, facts, seg);
         let history = BackupHistory::for_backup(
-            self.rules().label_format,
+            rules.label_format,
             label,
-            backup.stop,
+            file.stop,
             self.config.timeline,
             LabelTime::logical(stop_clock),
-            self.seg(),
+            seg,
         );
-        Some(match self.rules().stop_file {
+        match rules.stop_file {
             crate::variant::StopFile::HoldsLastByte => history,
-            crate::variant::StopFile::HoldsEnd => history.with_stop_file_holding_end(self.seg()),
-        })
+            crate::variant::StopFile::HoldsEnd => history.with_stop_file_holding_end(seg),
+        }
+    }
+
+    /// The history file named after start point `start`, if one is kept.
+    pub fn history_file(&self, start: Lsn) -> Option<&HistoryFile> {
+        self.data_dir.history.iter().find(|h| h.start == start)
     }
 
     /// The name of the history file for start point `start`.

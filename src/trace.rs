@@ -400,5 +400,11 @@ fn extra_config(config: &Config) -> String {
     if config.timeline.0 != 1 {
         out.push_str(&format!(", timeline {}", config.timeline.0));
     }
+    if config.wal_fills > 0 {
+        out.push_str(&format!(", {} segment fills", config.wal_fills));
+    }
+    if config.shutdowns > 0 {
+        out.push_str(&format!(", {} fast shutdowns", config.shutdowns));
+    }
     out
 }

@@ -181,6 +181,7 @@ impl Design {
                 FileWrite::Overwrite
             },
             copy_skips_label_files: true,
+            shutdown_waits_for_walsenders: true,
         }
     }
 }
@@ -265,11 +266,15 @@ pub enum Bug {
     /// B12 (16 dev, `df3737a651`, fixed by `8328a15f8f`): the merged abort asserts "during
     /// start XOR session running", which fails at exit after a successful backup.
     B12,
+    /// B13 (9.1 dev, fixed by `8f5d65e916`): a fast shutdown neither terminates nor waits for
+    /// WAL senders running a base backup, so the shutdown checkpoint can precede a backup's
+    /// end record, which the restart then overwrites.
+    B13,
 }
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::B1,
         Bug::B2,
         Bug::B3,
@@ -282,6 +287,7 @@ impl Bug {
         Bug::B10,
         Bug::B11,
         Bug::B12,
+        Bug::B13,
     ];
 
     /// The stable name (`b1` .. `b12`).
@@ -299,6 +305,7 @@ impl Bug {
             Bug::B10 => "b10",
             Bug::B11 => "b11",
             Bug::B12 => "b12",
+            Bug::B13 => "b13",
         }
     }
 
@@ -317,6 +324,7 @@ impl Bug {
             Bug::B10 => "10-15",
             Bug::B11 => "9.6-15",
             Bug::B12 => "16 dev",
+            Bug::B13 => "9.1 dev",
         }
     }
 
@@ -335,6 +343,7 @@ impl Bug {
             Bug::B10 => "ee79647769",
             Bug::B11 => "b24b2be119",
             Bug::B12 => "8328a15f8f",
+            Bug::B13 => "8f5d65e916",
         }
     }
 
@@ -374,6 +383,9 @@ impl Bug {
             Bug::B10 => "BASE_BACKUP accepted in a session running an SQL backup: a leaked unit",
             Bug::B11 => "abort leaves the session state: cleanup block and exit hook both abort",
             Bug::B12 => "merged abort's XOR assertion fails at exit after a successful backup",
+            Bug::B13 => {
+                "shutdown checkpoint does not wait for base backups: an end record follows it"
+            }
         }
     }
 
@@ -404,6 +416,7 @@ impl Bug {
             Bug::B10 => rules.base_backup_checks_session = false,
             Bug::B11 => rules.abort_resets_session_state = false,
             Bug::B12 => rules.abort_xor_assert = true,
+            Bug::B13 => rules.shutdown_waits_for_walsenders = false,
         }
         rules
     }
@@ -498,7 +511,7 @@ impl fmt::Display for Variant {
 
 /// A variant name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, recommended, recommended-option2), a bug (b1 .. b12), or design+bug (pg96+b5)")]
+#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, recommended, recommended-option2), a bug (b1 .. b13), or design+bug (pg96+b5)")]
 pub struct UnknownVariant(pub String);
 
 impl FromStr for Variant {
@@ -700,6 +713,10 @@ pub struct Rules {
     pub file_write: FileWrite,
     /// A base backup's copy skips the exclusive backup_label and temporary label files.
     pub copy_skips_label_files: bool,
+    /// A fast shutdown terminates WAL senders running a base backup like regular backends,
+    /// and its shutdown checkpoint waits for them to exit (`8f5d65e916`, 2011-01, before 9.1
+    /// shipped), so that no backup-end record is written after the shutdown checkpoint.
+    pub shutdown_waits_for_walsenders: bool,
 }
 
 impl Rules {
@@ -728,7 +745,7 @@ mod tests {
             })
         );
         assert!("pg99".parse::<Variant>().is_err());
-        assert!("pg96+b13".parse::<Variant>().is_err());
+        assert!("pg96+b99".parse::<Variant>().is_err());
         assert_eq!(Variant::default().design, Design::Recommended);
     }
 

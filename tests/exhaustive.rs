@@ -65,7 +65,7 @@ fn recommended_designs_keep_every_invariant_with_faults_and_a_crash() {
             page_writes: 0,
             ..small(1, 1)
         };
-        let (states, found) = explore(Cluster::new(Variant::of(design), config).unwrap(), 200_000);
+        let (states, found) = explore(Cluster::new(Variant::of(design), config).unwrap(), 400_000);
         assert!(found.is_empty(), "{design}: {found:?}");
         assert!(states > 10_000, "{design}: only {states} states");
     }

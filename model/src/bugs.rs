@@ -115,6 +115,15 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
             },
             "units released exactly once",
         ),
+        // A base backup running while a fast shutdown writes its checkpoint.
+        Bug::B13 => (
+            Config {
+                walsenders: 1,
+                shutdowns: 1,
+                ..c
+            },
+            "restore reaches consistency at its own end",
+        ),
         // A successful backup, then the session exits.
         Bug::B12 => (
             Config {
@@ -128,7 +137,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
 }
 
 /// `config` with what `bug` needs to exist at all: a standby for B4, JIT queries for B9, a
-/// `replication=database` session for B10 and B11.
+/// `replication=database` session for B10 and B11, a fast shutdown for B13.
 pub fn with_mechanism(bug: Bug, config: Config) -> Config {
     match bug {
         Bug::B4 => Config {
@@ -148,6 +157,10 @@ pub fn with_mechanism(bug: Bug, config: Config) -> Config {
         },
         Bug::B11 => Config {
             replication_sessions: config.replication_sessions.max(1),
+            ..config
+        },
+        Bug::B13 => Config {
+            shutdowns: config.shutdowns.max(1),
             ..config
         },
         _ => config,

@@ -42,11 +42,21 @@ pub enum ActionKind {
     Crash,
     /// A JIT-compiled query registers its own exit callback.
     JitQuery,
+    /// Other backends' WAL fills a segment up to one backup-end record's room.
+    WalFill,
+    /// A fast shutdown is requested.
+    Shutdown,
+    /// A session is terminated by the shutdown.
+    Terminate,
+    /// The shutdown checkpoint.
+    ShutdownCheckpoint,
+    /// The clean restart after a shutdown.
+    Restart,
 }
 
 impl ActionKind {
     /// Every kind, in report order.
-    pub const ALL: [ActionKind; 15] = [
+    pub const ALL: [ActionKind; 20] = [
         ActionKind::StartExclusive,
         ActionKind::StartNonExclusive,
         ActionKind::BaseBackup,
@@ -62,6 +72,11 @@ impl ActionKind {
         ActionKind::WalSwitch,
         ActionKind::Crash,
         ActionKind::JitQuery,
+        ActionKind::WalFill,
+        ActionKind::Shutdown,
+        ActionKind::Terminate,
+        ActionKind::ShutdownCheckpoint,
+        ActionKind::Restart,
     ];
 
     /// Number of kinds.
@@ -91,7 +106,12 @@ impl ActionKind {
             Action::PageAssemble { .. } => ActionKind::PageAssemble,
             Action::PageInsert { .. } => ActionKind::PageInsert,
             Action::WalSwitch => ActionKind::WalSwitch,
+            Action::WalFill => ActionKind::WalFill,
             Action::Crash => ActionKind::Crash,
+            Action::Shutdown => ActionKind::Shutdown,
+            Action::Terminate { .. } => ActionKind::Terminate,
+            Action::ShutdownCheckpoint => ActionKind::ShutdownCheckpoint,
+            Action::Restart => ActionKind::Restart,
         }
     }
 
@@ -113,6 +133,11 @@ impl ActionKind {
             ActionKind::WalSwitch => "wal-switch",
             ActionKind::Crash => "crash",
             ActionKind::JitQuery => "jit-query",
+            ActionKind::WalFill => "wal-fill",
+            ActionKind::Shutdown => "shutdown",
+            ActionKind::Terminate => "terminate",
+            ActionKind::ShutdownCheckpoint => "shutdown-checkpoint",
+            ActionKind::Restart => "restart",
         }
     }
 
@@ -124,7 +149,9 @@ impl ActionKind {
                 | ActionKind::Cancel
                 | ActionKind::Disconnect
                 | ActionKind::WalSwitch
+                | ActionKind::WalFill
                 | ActionKind::Crash
+                | ActionKind::Shutdown
         )
     }
 }

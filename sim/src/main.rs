@@ -56,7 +56,7 @@ enum Command {
     /// Re-run a saved failure (from the simulator or the model) through the core and print
     /// its trace. Exit 0 if it still shows the failure it records, 1 if it does not.
     Replay(ReplayArgs),
-    /// Run every seeded historical bug (b1 .. b12) through the model and the simulator, and the
+    /// Run every seeded historical bug (b1 .. b13) through the model and the simulator, and the
     /// recommended designs too: a table of what caught what. Exit 0 only if every bug is caught
     /// and every recommended design passes.
     Mutants(MutantsArgs),
@@ -150,6 +150,13 @@ struct BoundFlags {
     /// WAL switches requested by someone else.
     #[arg(long)]
     wal_switches: Option<u32>,
+    /// Times other backends' WAL fills a segment up to one backup-end record's room before
+    /// its end (segment boundaries).
+    #[arg(long)]
+    wal_fills: Option<u32>,
+    /// Fast shutdowns (each: terminations, the shutdown checkpoint, a clean restart).
+    #[arg(long)]
+    shutdowns: Option<u32>,
     /// Turn full_page_writes on (it is off so that forcing is what protects backups).
     #[arg(long)]
     full_page_writes: bool,
@@ -187,6 +194,8 @@ impl BoundFlags {
             || self.writers.is_some()
             || self.timed_checkpoints.is_some()
             || self.wal_switches.is_some()
+            || self.wal_fills.is_some()
+            || self.shutdowns.is_some()
             || self.full_page_writes
             || self.no_archive
             || self.no_exclusive
@@ -216,6 +225,8 @@ impl BoundFlags {
         c.writers = self.writers.unwrap_or(c.writers);
         c.timed_checkpoints = self.timed_checkpoints.unwrap_or(c.timed_checkpoints);
         c.wal_switches = self.wal_switches.unwrap_or(c.wal_switches);
+        c.wal_fills = self.wal_fills.unwrap_or(c.wal_fills);
+        c.shutdowns = self.shutdowns.unwrap_or(c.shutdowns);
         c.full_page_writes |= self.full_page_writes;
         c.archive_mode &= !self.no_archive;
         c.exclusive_backups &= !self.no_exclusive;

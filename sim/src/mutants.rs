@@ -83,7 +83,7 @@ impl SimFinding {
 /// One bug's row.
 #[derive(Clone, Debug, Serialize)]
 pub struct MutantRow {
-    /// `b1` .. `b12`.
+    /// `b1` .. `b13`.
     pub bug: String,
     /// The PostgreSQL versions that had it.
     pub era: &'static str,

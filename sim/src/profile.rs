@@ -48,6 +48,11 @@ impl Default for Weights {
             (ActionKind::WalSwitch, 1),
             (ActionKind::Crash, 1),
             (ActionKind::JitQuery, 2),
+            (ActionKind::WalFill, 1),
+            (ActionKind::Shutdown, 1),
+            (ActionKind::Terminate, 100),
+            (ActionKind::ShutdownCheckpoint, 60),
+            (ActionKind::Restart, 60),
         ] {
             w.set(kind, weight);
         }
@@ -136,6 +141,8 @@ pub fn default_config() -> Config {
         page_writes: 8192,
         timed_checkpoints: 256,
         wal_switches: 256,
+        wal_fills: 64,
+        shutdowns: 16,
         ..Config::default()
     }
 }

@@ -203,7 +203,8 @@ pub fn drain_steps_max(config: &Config) -> u64 {
 }
 
 /// Whether the liveness phase may take `action`: the steps of commands under way, requested
-/// checkpoints, inserting changes already assembled, and the stops careful clients owe
+/// checkpoints, inserting changes already assembled, the rest of a shutdown under way (its
+/// terminations, its checkpoint, the restart), and the stops careful clients owe
 /// ([`Cluster::owes_stop`]: never a stop the server would refuse, so that refused commands
 /// cannot use up the phase).
 pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
@@ -215,9 +216,14 @@ pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
             command: Command::StopBackup { mode },
         } => cluster.owes_stop(*session, *mode),
         Action::Begin { .. } => false,
-        Action::Fault { .. } | Action::PageAssemble { .. } | Action::WalSwitch | Action::Crash => {
-            false
-        }
+        // A shutdown under way completes and the server starts again.
+        Action::Terminate { .. } | Action::ShutdownCheckpoint | Action::Restart => true,
+        Action::Fault { .. }
+        | Action::PageAssemble { .. }
+        | Action::WalSwitch
+        | Action::WalFill
+        | Action::Crash
+        | Action::Shutdown => false,
     }
 }
 

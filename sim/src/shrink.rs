@@ -202,7 +202,8 @@ pub fn session_of(action: &Action) -> Option<SessionId> {
     match action {
         Action::Begin { session, .. }
         | Action::Step { session }
-        | Action::Fault { session, .. } => Some(*session),
+        | Action::Fault { session, .. }
+        | Action::Terminate { session } => Some(*session),
         _ => None,
     }
 }
@@ -219,6 +220,9 @@ fn config_size(c: &Config) -> u64 {
         + u64::from(c.page_writes)
         + u64::from(c.timed_checkpoints)
         + u64::from(c.wal_switches)
+        + u64::from(c.wal_fills)
+        + u64::from(c.shutdowns)
+        + u64::from(c.commands_per_session)
 }
 
 /// The schedule on the smallest configuration that can run it: only the sessions, writers
@@ -291,6 +295,9 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
             Action::PageInsert { writer } => Action::PageInsert {
                 writer: new_writer(writer),
             },
+            Action::Terminate { session } => Action::Terminate {
+                session: new_session(session),
+            },
             other => other,
         })
         .collect();
@@ -313,6 +320,15 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
         page_writes: cluster.used.page_writes,
         timed_checkpoints: cluster.used.timed_checkpoints,
         wal_switches: cluster.used.wal_switches,
+        wal_fills: cluster.used.wal_fills,
+        shutdowns: cluster.used.shutdowns,
+        commands_per_session: cluster
+            .sessions
+            .iter()
+            .map(|s| s.commands)
+            .max()
+            .unwrap_or(0)
+            .min(config.commands_per_session),
         ..config
     };
     if smaller.sessions() == 0 {

@@ -59,6 +59,19 @@ impl Cluster {
                 };
             }
         }
+        // The client calls the stop once its copy is over (ghost, for the restore check). An
+        // exclusive backup's copy is the one of the running exclusive backup, whichever
+        // session stops it.
+        let own = self.session(session).backup;
+        for backup in self.backups.iter_mut() {
+            let copying = match mode {
+                BackupMode::Exclusive => backup.mode == BackupMode::Exclusive,
+                _ => Some(backup.id) == own,
+            };
+            if copying && backup.phase == BackupPhase::Running {
+                backup.end_copy_ghost(self.shared.insert);
+            }
+        }
         let first = self.first_stop_pc(mode);
         let s = self.session_mut(session);
         s.mode = mode;
@@ -95,6 +108,7 @@ impl Cluster {
             let s = self.session_mut(session);
             s.start = file.start;
             s.checkpoint = file.checkpoint;
+            s.label = file.label;
             s.backup = live.then_some(file.backup);
             s.armed.disarm(Armed::STOP_CALLBACK);
             s.pc = if rules.exclusive == ExclusiveRule::Flag {
@@ -122,6 +136,7 @@ impl Cluster {
             return self.raise_error(session, StepError::TempLabelMissing);
         };
         let file = self.data_dir.temp_labels.remove(index);
+        self.session_mut(session).label = file.label;
         if let Some(own) = self.session(session).backup {
             self.update_backup(own, |backup| {
                 if file.backup != own && backup.picked_up.is_none() {
@@ -222,13 +237,14 @@ impl Cluster {
     /// Writes `<tli><start segment>.<offset>.backup`. PostgreSQL's `AllocateFile(.., "w")`
     /// replaces an existing file; create-new designs refuse instead.
     pub(super) fn step_write_history(&mut self, session: SessionId) -> EventKind {
-        let (start, stop, backup) = {
-            let s = self.session(session);
-            (s.start, s.stop, s.backup)
-        };
+        let s = self.session(session);
+        let (start, backup) = (s.start, s.backup);
         let written = HistoryFile {
             start,
-            stop,
+            stop: s.stop,
+            checkpoint: s.checkpoint,
+            label: s.label,
+            exclusive: s.mode == BackupMode::Exclusive,
             backup,
             writes: 1,
         };

@@ -44,10 +44,12 @@ impl Cluster {
                 Some(_) => {}
             }
         }
+        let position = self.shared.insert;
         self.update_backup(backup, |b| {
             if b.picked_up.is_none() {
                 b.picked_up = picked_up;
             }
+            b.end_copy_ghost(position);
         });
         let first_stop = self.first_stop_pc(BackupMode::Streamed);
         let s = self.session_mut(session);

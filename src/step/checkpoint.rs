@@ -4,14 +4,15 @@
 //! WAL. Also outside WAL switches (`pg_switch_wal()`, archive_timeout).
 
 use crate::action::EventKind;
-use crate::lsn::record_bytes;
-use crate::state::Cluster;
+use crate::lsn::{record_bytes, RECORD_ALIGN_BYTES};
+use crate::state::{Cluster, ServerState};
 use crate::variant::WalRetention;
 
 impl Cluster {
     pub(super) fn checkpoint_begin_enabled(&self) -> bool {
         let timed_left = self.used.timed_checkpoints < self.config.timed_checkpoints;
-        self.checkpointer.in_progress.is_none()
+        self.server != ServerState::ShutDown
+            && self.checkpointer.in_progress.is_none()
             && (self.checkpointer.requested || timed_left)
             && self.shared.insert_lock_sharers == 0
     }
@@ -21,7 +22,35 @@ impl Cluster {
     }
 
     pub(super) fn wal_switch_enabled(&self) -> bool {
-        self.used.wal_switches < self.config.wal_switches && self.shared.insert_lock_sharers == 0
+        self.used.wal_switches < self.config.wal_switches
+            && self.shared.insert_lock_sharers == 0
+            && self.server == ServerState::Running
+    }
+
+    pub(super) fn wal_fill_enabled(&self) -> bool {
+        self.used.wal_fills < self.config.wal_fills
+            && self.shared.insert_lock_sharers == 0
+            && self.server == ServerState::Running
+    }
+
+    /// Other backends write WAL until exactly one backup-end record's room is left in the
+    /// current segment (or, if less than that is left, in the next one). Their records touch
+    /// none of the model's pages.
+    pub(super) fn fill_wal(&mut self) -> EventKind {
+        let seg = self.seg();
+        let room = record_bytes::BACKUP_END.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+        let usable = seg.usable_bytes_in_segment();
+        let at = seg.byte_pos(self.shared.insert);
+        let mut target = (at / usable + 1) * usable - room;
+        if target < at {
+            target += usable;
+        }
+        let from = self.shared.insert;
+        self.shared.insert = seg.record_start(target);
+        EventKind::WalFilled {
+            from,
+            to: self.shared.insert,
+        }
     }
 
     /// Takes the pending requests (all of them: they merge), counts the checkpoint as begun,

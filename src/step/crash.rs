@@ -6,22 +6,18 @@
 
 use crate::action::EventKind;
 use crate::lsn::record_bytes;
-use crate::state::{BackupPhase, Cluster, ExclusiveState, Unit, Writer};
+use crate::state::{BackupPhase, Cluster, ExclusiveState, ServerState, Unit, Writer};
 
 impl Cluster {
     pub(super) fn crash_enabled(&self) -> bool {
-        self.used.crashes < self.config.crashes
+        self.used.crashes < self.config.crashes && self.server != ServerState::ShutDown
     }
 
-    pub(super) fn crash(&mut self) -> EventKind {
-        self.used.crashes += 1;
+    /// What every restart does, after a crash or a clean shutdown: shared memory is zeroed
+    /// (every unit a backup held goes with it), every session's process is gone (the slot
+    /// takes a fresh connection), the checkpointer starts afresh.
+    pub(super) fn reset_after_restart(&mut self) {
         for backup in &mut self.backups {
-            if matches!(
-                backup.phase,
-                BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
-            ) {
-                backup.phase = BackupPhase::Lost;
-            }
             if backup.unit == Unit::Held {
                 backup.unit = Unit::Released;
             }
@@ -46,6 +42,19 @@ impl Cluster {
         self.ghost.in_progress_redo_torn = false;
         self.ghost.leaked_units = 0;
         self.ghost.leaked_exclusive = false;
+    }
+
+    pub(super) fn crash(&mut self) -> EventKind {
+        self.used.crashes += 1;
+        for backup in &mut self.backups {
+            if matches!(
+                backup.phase,
+                BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
+            ) {
+                backup.phase = BackupPhase::Lost;
+            }
+        }
+        self.reset_after_restart();
 
         let mut label_renamed = false;
         if let Some(label) = self.data_dir.backup_label {
@@ -62,6 +71,7 @@ impl Cluster {
         }
         self.data_dir.temp_labels.clear();
 
+        self.server = ServerState::Running;
         // The end-of-recovery (shutdown) checkpoint: its redo is its own record.
         let record = self.insert_wal(record_bytes::CHECKPOINT);
         self.shared.redo = record.start;

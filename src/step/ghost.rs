@@ -10,7 +10,7 @@
 //! something that already holds it: a live backup, a session (between reading the control file
 //! and its stop), the exclusive `backup_label`, or a temporary label file.
 
-use crate::invariants::{backup_violates, PER_BACKUP};
+use crate::invariants::{backup_problem, PER_BACKUP};
 use crate::lsn::Lsn;
 use crate::state::{Backup, BackupId, BackupMode, Cluster, Latched, SessionId, Unit};
 
@@ -21,12 +21,36 @@ impl Cluster {
     /// Retires finished backups and forgets start points no backup can reach any more.
     /// Returns the backups retired (their last ghost record).
     pub(super) fn settle_ghost(&mut self) -> Retired {
+        self.note_early_end_records();
         let mut retired = Retired::new();
         if self.backups.iter().any(|b| b.is_finished()) {
             self.retire_finished_backups(&mut retired);
         }
         self.forget_unreachable_starts();
         retired
+    }
+
+    /// A backup-end record that carries the start point of a backup whose copy is not over
+    /// yet would end that backup's recovery too early (ghost, for the restore check).
+    fn note_early_end_records(&mut self) {
+        if self.wal.end_records.is_empty() {
+            return;
+        }
+        let Cluster { backups, wal, .. } = self;
+        for backup in backups.iter_mut() {
+            let exposed = backup.accepted
+                && !backup.from_standby
+                && !backup.copy_over
+                && !backup.early_end_record;
+            if exposed
+                && wal
+                    .end_records
+                    .iter()
+                    .any(|&(at, carried)| carried == backup.start && at >= backup.start)
+            {
+                backup.early_end_record = true;
+            }
+        }
     }
 
     fn retire_finished_backups(&mut self, retired: &mut Retired) {
@@ -52,9 +76,9 @@ impl Cluster {
         for backup in finished {
             let broken: smallvec::SmallVec<[_; 4]> = PER_BACKUP
                 .into_iter()
-                .filter(|&p| backup_violates(self, &backup, p))
+                .filter_map(|p| backup_problem(self, &backup, p).map(|problem| (p, problem)))
                 .collect();
-            for property in broken {
+            for (property, problem) in broken {
                 if !self.ghost.latched.iter().any(|l| l.property == property) {
                     self.ghost.latched.push(Latched {
                         property,
@@ -63,6 +87,7 @@ impl Cluster {
                         start: backup.start,
                         stop: backup.stop,
                         phase: backup.phase,
+                        problem,
                     });
                 }
             }

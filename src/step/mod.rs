@@ -18,13 +18,14 @@ mod ghost;
 pub use ghost::Retired;
 mod page_write;
 mod session_abort;
+mod shutdown;
 
 use crate::action::{Action, ApplyError, Command, Event, EventKind, Fault};
 use crate::label::LabelKind;
 use crate::lsn::{insert_record, record_bytes, InsertedRecord};
 use crate::state::{
-    Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, SessionBackupState,
-    SessionId, SessionKind, Unit,
+    Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, ServerState,
+    SessionBackupState, SessionId, SessionKind, Unit,
 };
 use crate::variant::{Forcing, LabelDelivery, LockMode};
 
@@ -151,6 +152,9 @@ impl Cluster {
                     out.push(Action::Fault { session, fault });
                 }
             }
+            if self.server == ServerState::ShuttingDown && self.terminate_enabled(session) {
+                out.push(Action::Terminate { session });
+            }
         }
         if self.checkpoint_begin_enabled() {
             out.push(Action::CheckpointBegin);
@@ -173,8 +177,20 @@ impl Cluster {
         if self.wal_switch_enabled() {
             out.push(Action::WalSwitch);
         }
+        if self.wal_fill_enabled() {
+            out.push(Action::WalFill);
+        }
         if self.crash_enabled() {
             out.push(Action::Crash);
+        }
+        if self.shutdown_enabled() {
+            out.push(Action::Shutdown);
+        }
+        if self.shutdown_checkpoint_enabled() {
+            out.push(Action::ShutdownCheckpoint);
+        }
+        if self.restart_enabled() {
+            out.push(Action::Restart);
         }
     }
 
@@ -203,7 +219,14 @@ impl Cluster {
             Action::PageAssemble { writer, page } => self.page_assemble_enabled(writer, page),
             Action::PageInsert { writer } => self.page_insert_enabled(writer),
             Action::WalSwitch => self.wal_switch_enabled(),
+            Action::WalFill => self.wal_fill_enabled(),
             Action::Crash => self.crash_enabled(),
+            Action::Shutdown => self.shutdown_enabled(),
+            Action::Terminate { session } => {
+                self.session_exists(session) && self.terminate_enabled(session)
+            }
+            Action::ShutdownCheckpoint => self.shutdown_checkpoint_enabled(),
+            Action::Restart => self.restart_enabled(),
         }
     }
 
@@ -260,9 +283,32 @@ impl Cluster {
                     kind: self.switch_wal(),
                 }
             }
+            Action::WalFill => {
+                self.used.wal_fills += 1;
+                Event {
+                    actor: crate::action::Actor::Environment,
+                    kind: self.fill_wal(),
+                }
+            }
             Action::Crash => Event {
                 actor: crate::action::Actor::Environment,
                 kind: self.crash(),
+            },
+            Action::Shutdown => Event {
+                actor: crate::action::Actor::Environment,
+                kind: self.request_shutdown(),
+            },
+            Action::Terminate { session } => Event {
+                actor: session.into(),
+                kind: self.exit_session(session),
+            },
+            Action::ShutdownCheckpoint => Event {
+                actor: crate::action::Actor::Checkpointer,
+                kind: self.shutdown_checkpoint(),
+            },
+            Action::Restart => Event {
+                actor: crate::action::Actor::Environment,
+                kind: self.restart_after_shutdown(),
             },
         };
         let retired = self.settle_ghost();
@@ -295,7 +341,7 @@ impl Cluster {
     fn command_enabled(&self, session: SessionId, command: Command) -> bool {
         let rules = self.rules();
         let state = &self.sessions[usize::from(session.0)];
-        if state.pc != Pc::Idle {
+        if state.pc != Pc::Idle || self.server != ServerState::Running {
             return false;
         }
         let budget_left = state.commands < self.config.commands_per_session;

@@ -21,6 +21,7 @@ impl Cluster {
     pub(super) fn writer_may_assemble(&self, writer: WriterId) -> bool {
         let idle = self.writers.get(usize::from(writer)) == Some(&Writer::Idle);
         idle && self.used.page_writes < self.config.page_writes
+            && self.server == crate::state::ServerState::Running
     }
 
     pub(super) fn page_insert_enabled(&self, writer: WriterId) -> bool {

@@ -49,25 +49,24 @@ impl Cluster {
             Fault::Cancel => {
                 kinds.cancels && matches!(s.pc, Pc::StartWaitCheckpoint | Pc::StopWaitArchive)
             }
-            Fault::Disconnect => {
-                let busy = matches!(
-                    s.pc,
-                    Pc::StartWaitCheckpoint
-                        | Pc::StopWaitArchive
-                        | Pc::SendStartPoint
-                        | Pc::CopyFiles
-                        | Pc::SendStopPoint
-                );
-                // An idle session can go away too; it matters when it holds a backup, keeps a
-                // session state, or has an exit hook armed (which then runs).
-                let holding = s.pc == Pc::Idle
-                    && (s.backup.is_some()
-                        || s.state != SessionBackupState::None
-                        || s.armed != Armed::default()
-                        || !s.hooks.is_empty());
-                kinds.disconnects && (busy || holding)
-            }
+            Fault::Disconnect => kinds.disconnects && self.at_interrupt_check(session),
         }
+    }
+
+    /// Whether `session` is where a FATAL (client gone, backend terminated) can take it: at an
+    /// interrupt check in a wait or a send, or idle while it holds a backup, keeps a session
+    /// state, or has an exit hook armed (which then runs).
+    pub(super) fn at_interrupt_check(&self, session: SessionId) -> bool {
+        let s = self.session(session);
+        let busy = matches!(
+            s.pc,
+            Pc::StartWaitCheckpoint
+                | Pc::StopWaitArchive
+                | Pc::SendStartPoint
+                | Pc::CopyFiles
+                | Pc::SendStopPoint
+        );
+        busy || (s.pc == Pc::Idle && s.holds_anything())
     }
 
     /// Whether some fault may still strike a session standing at `pc` (budget left and a
@@ -109,7 +108,7 @@ impl Cluster {
     /// FATAL: every `before_shmem_exit` callback runs (newest first: the error-cleanup blocks,
     /// then the exit hook registered before the start), and the process exits. The slot is
     /// taken by a fresh connection.
-    fn exit_session(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn exit_session(&mut self, session: SessionId) -> EventKind {
         let pc = self.session(session).pc;
         let mut cleanups = Cleanups::default();
         self.run_cleanup(session, Armed::STOP_CALLBACK, &mut cleanups);

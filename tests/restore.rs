@@ -1,0 +1,225 @@
+//! Restoring a backup (I9), its history file, and the clean shutdown: hand-written schedules,
+//! some with one fact of the state altered the way a defective step would alter it, each
+//! showing the finding the properties make of it.
+
+use backup_coordinator::action::{Action, Command, EventKind};
+use backup_coordinator::invariants::{check_all, Problem, Property};
+use backup_coordinator::label::LabelKind;
+use backup_coordinator::state::{Pc, SessionId};
+use backup_coordinator::variant::Bug;
+use backup_coordinator::{Cluster, Config, Design, Variant};
+
+const S0: SessionId = SessionId(0);
+const S1: SessionId = SessionId(1);
+
+fn base_backup() -> Command {
+    Command::BaseBackup {
+        label: LabelKind::Plain,
+    }
+}
+
+fn cluster(variant: Variant, walsenders: u8, extra: impl FnOnce(&mut Config)) -> Cluster {
+    let mut config = Config {
+        sql_sessions: 0,
+        walsenders,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    extra(&mut config);
+    Cluster::new(variant, config).unwrap()
+}
+
+fn apply(c: &mut Cluster, action: Action) -> EventKind {
+    c.apply(action).unwrap_or_else(|e| panic!("{e}")).kind
+}
+
+/// Steps `session` (serving its checkpoint requests) until its next step is `pc`.
+fn run_to(c: &mut Cluster, session: SessionId, pc: Pc) {
+    for _ in 0..100 {
+        if c.sessions[usize::from(session.0)].pc == pc {
+            return;
+        }
+        let next = [
+            Action::Step { session },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .unwrap_or_else(|| panic!("{session} stuck before {pc:?}"));
+        apply(c, next);
+    }
+    panic!("{session} never reached {pc:?}");
+}
+
+fn violated(c: &Cluster) -> Vec<Property> {
+    check_all(c).iter().map(|v| v.property).collect()
+}
+
+fn problem(c: &Cluster, property: Property) -> Option<Problem> {
+    c.ghost
+        .latched
+        .iter()
+        .find(|l| l.property == property)
+        .map(|l| l.problem)
+}
+
+#[test]
+fn a_stopped_backup_restores_to_consistency_at_its_own_end_record() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::Idle);
+    assert!(violated(&c).is_empty(), "{:?}", check_all(&c));
+}
+
+#[test]
+fn an_end_record_carrying_another_start_point_leaves_the_restore_never_consistent() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::StopSwitch);
+    // What a stop that wrote the wrong LSN into its record leaves in WAL.
+    let (at, start) = c.wal.end_records[0];
+    c.wal.end_records[0] = (at, backup_coordinator::lsn::Lsn(start.0 + 8));
+    run_to(&mut c, S0, Pc::Idle);
+    assert!(violated(&c).contains(&Property::RestoreReachesConsistency));
+    assert_eq!(
+        problem(&c, Property::RestoreReachesConsistency),
+        Some(Problem::NeverConsistent)
+    );
+}
+
+#[test]
+fn an_end_record_written_before_the_copy_ended_declares_the_restore_consistent_too_early() {
+    let mut c = cluster(Variant::of(Design::Pg15), 2, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::CopyFiles);
+    // Another stop writes a backup-end record carrying S0's start point while S0 still copies
+    // (the wrong start point in S1's record, as a defective stop would write it).
+    let start = c.sessions[0].start;
+    let at = c.shared.insert;
+    c.wal.end_records.push((at, start));
+    c.shared.insert = backup_coordinator::lsn::Lsn(at.0 + 40);
+    // Any step (here S1's start) sees the record while S0's copy is not over.
+    apply(&mut c, Action::Begin { session: S1, command: base_backup() });
+    run_to(&mut c, S0, Pc::Idle);
+    assert_eq!(
+        problem(&c, Property::RestoreReachesConsistency),
+        Some(Problem::ConsistentTooEarly)
+    );
+}
+
+#[test]
+fn a_history_file_with_the_wrong_stop_point_does_not_describe_its_backup() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::StopWriteHistory);
+    // The stop point a defective stop would keep: the start of its record, not its end.
+    let record_start = c.wal.end_records[0].0;
+    c.sessions[0].stop = record_start;
+    run_to(&mut c, S0, Pc::Idle);
+    assert_eq!(
+        problem(&c, Property::HistoryFileDescribesBackup),
+        Some(Problem::HistoryStop)
+    );
+}
+
+/// 16 names the history file's stop WAL file by the segment holding the stop point
+/// (`XLByteToSeg`), 15 by the one holding the end record's last byte: at a segment boundary
+/// 16's file does not hold the record (PROTOCOL.md §4.2).
+#[test]
+fn sixteen_names_a_stop_file_that_does_not_hold_the_end_record_at_a_segment_boundary() {
+    let outcome = |design: Design| {
+        let mut c = cluster(Variant::of(design), 1, |config| config.wal_fills = 1);
+        apply(
+            &mut c,
+            Action::Begin {
+                session: S0,
+                command: base_backup(),
+            },
+        );
+        run_to(&mut c, S0, Pc::StopEndRecord);
+        apply(&mut c, Action::WalFill);
+        run_to(&mut c, S0, Pc::Idle);
+        let seg = c.seg();
+        let (at, _) = c.wal.end_records[0];
+        let (record, _) = backup_coordinator::lsn::insert_record(
+            seg,
+            at,
+            backup_coordinator::lsn::record_bytes::BACKUP_END,
+        );
+        assert_eq!(seg.offset_in_segment(record.end), 0, "ends on the boundary");
+        problem(&c, Property::HistoryFileDescribesBackup)
+    };
+    assert_eq!(outcome(Design::Pg16), Some(Problem::HistoryStopFile));
+    assert_eq!(outcome(Design::Pg15), None);
+}
+
+/// B13: before `8f5d65e916` the shutdown checkpoint did not wait for WAL senders running a
+/// base backup, so a stop could write its end record after it; the restart overwrites it.
+#[test]
+fn an_end_record_after_the_shutdown_checkpoint_is_overwritten_by_the_restart() {
+    let run = |variant: Variant| {
+        let mut c = cluster(variant, 1, |config| config.shutdowns = 1);
+        apply(
+            &mut c,
+            Action::Begin {
+                session: S0,
+                command: base_backup(),
+            },
+        );
+        run_to(&mut c, S0, Pc::StopDecrement);
+        apply(&mut c, Action::Shutdown);
+        let checkpointed = c.is_enabled(Action::ShutdownCheckpoint);
+        if checkpointed {
+            apply(&mut c, Action::ShutdownCheckpoint);
+        }
+        (c, checkpointed)
+    };
+    let (mut flawed, checkpointed) = run(Variant::bug(Bug::B13));
+    assert!(checkpointed, "B13 writes the shutdown checkpoint at once");
+    run_to(&mut flawed, S0, Pc::Idle);
+    assert_eq!(
+        problem(&flawed, Property::RestoreReachesConsistency),
+        Some(Problem::EndRecordDiscarded)
+    );
+    apply(&mut flawed, Action::Restart);
+    assert!(
+        flawed.wal.end_records.is_empty(),
+        "the restart overwrote it"
+    );
+
+    let (mut fixed, checkpointed) = run(Variant::of(Design::Pg96));
+    assert!(!checkpointed, "the fixed design waits for the WAL sender");
+    assert!(
+        fixed.is_enabled(Action::Terminate { session: S0 }) || fixed.sessions[0].pc != Pc::Idle
+    );
+    run_to(&mut fixed, S0, Pc::Idle);
+    apply(&mut fixed, Action::ShutdownCheckpoint);
+    apply(&mut fixed, Action::Restart);
+    assert!(violated(&fixed).is_empty(), "{:?}", check_all(&fixed));
+}
