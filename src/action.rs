@@ -128,6 +128,9 @@ pub enum Action {
     WalFill,
     /// The server crashes and restarts: crash recovery and an end-of-recovery checkpoint.
     Crash,
+    /// The machine loses power: at worst, WAL not flushed and files (or removals) not made
+    /// durable are lost; then the server restarts with crash recovery.
+    OsCrash,
     /// A fast shutdown is requested (`pg_ctl stop -m fast`): no new command is accepted, the
     /// backends it signals are terminated at their next interrupt check, and the exclusive
     /// backup's `backup_label` is renamed (`CancelBackup`, up to 14).
@@ -160,6 +163,7 @@ impl fmt::Display for Action {
             Action::WalSwitch => write!(f, "wal switch"),
             Action::WalFill => write!(f, "wal fill"),
             Action::Crash => write!(f, "crash"),
+            Action::OsCrash => write!(f, "OS crash"),
             Action::Shutdown => write!(f, "shutdown (fast)"),
             Action::Terminate { session } => write!(f, "{session} terminated"),
             Action::ShutdownCheckpoint => write!(f, "shutdown checkpoint"),
@@ -502,6 +506,21 @@ pub enum EventKind {
         /// postmaster exited (`CancelBackup`).
         label_renamed: bool,
     },
+    /// Power loss, then the restart's crash recovery.
+    PowerLost {
+        /// Bytes of WAL that were not flushed and are gone.
+        wal_lost: u64,
+        /// Files not made durable that are gone.
+        files_lost: u32,
+        /// A `backup_label` removed without an fsync of its directory is back.
+        label_restored: bool,
+        /// Crash recovery renamed a backup_label to backup_label.old.
+        label_renamed: bool,
+        /// Restart refused: this exclusive backup's label names a recycled checkpoint.
+        refused: Option<BackupId>,
+        /// The end-of-recovery checkpoint's location.
+        checkpoint: Lsn,
+    },
     /// Crash and restart.
     Restarted {
         /// The exclusive backup_label was found and renamed to backup_label.old.
@@ -550,6 +569,7 @@ impl EventKind {
             EventKind::ShutdownRequested => "shutdown.request",
             EventKind::ShutdownCheckpointWritten { .. } => "shutdown.checkpoint",
             EventKind::RestartedClean { .. } => "shutdown.restart",
+            EventKind::PowerLost { .. } => "os-crash.restart",
         }
     }
 }
@@ -680,6 +700,33 @@ impl fmt::Display for EventKind {
                 } else {
                     write!(f, ": WAL continues at {discarded_from}")?;
                 }
+                if *label_renamed {
+                    write!(f, ", backup_label renamed to backup_label.old")?;
+                }
+                Ok(())
+            }
+            EventKind::PowerLost {
+                wal_lost,
+                files_lost,
+                label_restored,
+                label_renamed,
+                refused,
+                checkpoint,
+            } => {
+                write!(
+                    f,
+                    ": {wal_lost} bytes of unflushed WAL and {files_lost} file(s) lost"
+                )?;
+                if *label_restored {
+                    write!(f, ", a removed backup_label is back")?;
+                }
+                if let Some(b) = refused {
+                    return write!(
+                        f,
+                        "; restart REFUSED, {b}'s backup_label names a recycled checkpoint"
+                    );
+                }
+                write!(f, "; end-of-recovery checkpoint {checkpoint}")?;
                 if *label_renamed {
                     write!(f, ", backup_label renamed to backup_label.old")?;
                 }

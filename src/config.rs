@@ -82,6 +82,11 @@ pub struct Config {
     /// Fast shutdowns (each followed by the shutdown checkpoint and a clean restart).
     #[serde(default)]
     pub shutdowns: u32,
+    /// OS crashes (power loss): like a crash, and what was not made durable is lost at worst:
+    /// WAL not flushed, files not fsynced or whose name's directory was not fsynced; a removal
+    /// whose directory was not fsynced is undone.
+    #[serde(default)]
+    pub os_crashes: u32,
     /// The cluster is a standby in recovery: backups are taken from it, with no WAL switch, no
     /// end record and no history file; exclusive backups are refused; no page writes.
     #[serde(default)]
@@ -130,6 +135,7 @@ impl Default for Config {
             jit_queries: 0,
             wal_fills: 0,
             shutdowns: 0,
+            os_crashes: 0,
             standby: false,
             full_page_writes: false,
             archive_mode: true,

@@ -39,6 +39,10 @@ pub struct CoordinatorOptions {
     pub on_violation: OnViolation,
     /// Write label and history files into this directory.
     pub data_dir: Option<PathBuf>,
+    /// The file system the data directory lives on (default: the real one). Tests use a
+    /// [`crate::datadir::PowerLossFileSystem`] to hold the files to the core's account of
+    /// what each step made durable.
+    pub file_system: Option<std::sync::Arc<dyn crate::datadir::FileSystem>>,
 }
 
 /// Why a driver call failed.
@@ -179,7 +183,13 @@ impl Coordinator {
         options: CoordinatorOptions,
     ) -> Result<Self, CoordinatorError> {
         let cluster = Cluster::new(variant, config)?;
-        let data_dir = options.data_dir.map(DataDirectory::open).transpose()?;
+        let file_system = options
+            .file_system
+            .unwrap_or_else(|| std::sync::Arc::new(crate::datadir::RealFileSystem));
+        let data_dir = options
+            .data_dir
+            .map(|root| DataDirectory::open_on(root, file_system))
+            .transpose()?;
         let sessions = cluster.sessions.len();
         Ok(Coordinator {
             inner: Arc::new(Inner {
@@ -572,16 +582,17 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
             let Some(label) = c.render_label(backup, st.clock) else {
                 return action;
             };
+            let sync = c.rules().label_sync;
             if s.mode == BackupMode::Exclusive {
                 if c.data_dir.backup_label.is_some() {
                     return action;
                 }
-                dir.create_backup_label(&label.render())
+                dir.create_backup_label(&label.render(), sync)
             } else {
                 if c.data_dir.temp_labels.iter().any(|f| f.start == s.start) {
                     return action;
                 }
-                dir.create_temp_label(&c.temp_label_name(s.start), &label.render())
+                dir.create_temp_label(&c.temp_label_name(s.start), &label.render(), sync)
             }
         }
         Pc::StopReadLabel => {
@@ -604,7 +615,7 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
             match text.map(|t| BackupLabel::parse(&t, seg)) {
                 Ok(Ok(label)) if label.start == expected => {
                     if s.mode == BackupMode::Exclusive {
-                        dir.remove_backup_label()
+                        dir.remove_backup_label(c.rules().durable_label_removal)
                     } else {
                         dir.remove_temp_label(&c.temp_label_name(s.start))
                     }
@@ -635,7 +646,11 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
                 .and_then(|b| st.start_clocks.get(&b).copied())
                 .unwrap_or(st.clock);
             let history = c.render_history_file(&file, start_clock, st.clock);
-            dir.create_history_file(&c.history_file_name(s.start), &history.render())
+            dir.create_history_file(
+                &c.history_file_name(s.start),
+                &history.render(),
+                c.rules().history_sync,
+            )
         }
         _ => return action,
     };

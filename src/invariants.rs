@@ -74,11 +74,16 @@ pub enum Property {
     /// record, in the segment that holds that record's last byte), CHECKPOINT, LABEL, method
     /// and timelines are the backup's facts.
     HistoryFileDescribesBackup,
+    /// A backup reported started keeps its `backup_label` or temporary label file, and one
+    /// reported stopped keeps its history file (with archive_mode on) and the removal of its
+    /// `backup_label`, across an OS crash: each was made durable (fsync of the file and of
+    /// its directory, or archived) before the report.
+    ReportedFilesSurviveOsCrash,
 }
 
 impl Property {
     /// Every property, in check order.
-    pub const ALL: [Property; 16] = [
+    pub const ALL: [Property; 17] = [
         Property::CounterMatchesBackups,
         Property::ForcingWhileBackupRuns,
         Property::NoTornPageInStoppedBackup,
@@ -95,6 +100,7 @@ impl Property {
         Property::RestartSucceeds,
         Property::RestoreReachesConsistency,
         Property::HistoryFileDescribesBackup,
+        Property::ReportedFilesSurviveOsCrash,
     ];
 
     /// The stable name used in reports.
@@ -116,6 +122,7 @@ impl Property {
             Property::RestartSucceeds => "restart succeeds",
             Property::RestoreReachesConsistency => "restore reaches consistency at its own end",
             Property::HistoryFileDescribesBackup => "history file describes its backup",
+            Property::ReportedFilesSurviveOsCrash => "reported files survive an OS crash",
         }
     }
 
@@ -189,7 +196,7 @@ impl Violation {
 pub type Invariant = fn(&Cluster) -> Result<(), Violation>;
 
 /// Every invariant, in check order.
-pub const INVARIANTS: [(Property, Invariant); 16] = [
+pub const INVARIANTS: [(Property, Invariant); 17] = [
     (Property::CounterMatchesBackups, counter_matches_backups),
     (Property::ForcingWhileBackupRuns, forcing_while_backup_runs),
     (
@@ -220,6 +227,10 @@ pub const INVARIANTS: [(Property, Invariant); 16] = [
     (
         Property::HistoryFileDescribesBackup,
         history_file_describes_backup,
+    ),
+    (
+        Property::ReportedFilesSurviveOsCrash,
+        reported_files_survive_os_crash,
     ),
 ];
 
@@ -273,6 +284,18 @@ pub enum Problem {
     /// Restore: its backup-end record was written after the shutdown checkpoint, so the restart
     /// overwrites it and no restore of the backup is ever declared consistent.
     EndRecordDiscarded,
+    /// Restore: its backup-end record was not flushed when the stop reported success: an OS
+    /// crash loses it, and the restore is never declared consistent.
+    EndRecordNotFlushed,
+    /// Durability: its `backup_label` is not durable although its start returned.
+    LabelNotDurable,
+    /// Durability: its temporary label file is not durable although its start returned.
+    TempLabelNotDurable,
+    /// Durability: its history file is neither durable nor archived although its stop returned.
+    HistoryNotDurable,
+    /// Durability: its `backup_label` was removed without an fsync of the data directory
+    /// although its stop returned: an OS crash brings the label back.
+    LabelRemovalNotDurable,
     /// History: no history file is named after its start point.
     HistoryMissing,
     /// History: the file named after its start point was written by another backup's stop.
@@ -304,6 +327,11 @@ impl Problem {
             Problem::NeverConsistent => format!("no backup-end record after {id}'s start point carries it: its restore is never declared consistent (WAL ends before end of online backup)"),
             Problem::ConsistentTooEarly => format!("the backup-end record that ends {id}'s recovery lies before its copy ended: its restore is declared consistent too early"),
             Problem::IncompleteCopyConsistent => format!("{id}'s copy never completed, yet a backup-end record carries its start point: a restore of the incomplete copy is declared consistent"),
+            Problem::EndRecordNotFlushed => format!("{id}'s backup-end record was not flushed when its stop reported success: an OS crash loses it and its restore is never declared consistent"),
+            Problem::LabelNotDurable => format!("{id}'s start returned but its backup_label is not durable (no fsync of the file or of the data directory): an OS crash can lose it"),
+            Problem::TempLabelNotDurable => format!("{id}'s start returned but its temporary label file is not durable: an OS crash can lose it"),
+            Problem::HistoryNotDurable => format!("{id}'s stop returned but its history file is neither fsynced nor archived: an OS crash can lose it"),
+            Problem::LabelRemovalNotDurable => format!("{id}'s stop returned but the removal of its backup_label was not made durable: after an OS crash the label is back"),
             Problem::EndRecordDiscarded => format!("{id}'s backup-end record follows the shutdown checkpoint: the restart overwrites it and its restore is never declared consistent"),
             Problem::HistoryMissing => format!("{id} stopped successfully but no history file is named after its start point"),
             Problem::HistoryNotItsOwn => format!("the history file named after {id}'s start point was written by another backup's stop"),
@@ -347,18 +375,20 @@ pub fn backup_problem(cluster: &Cluster, backup: &Backup, property: Property) ->
         Property::LabelsNeverShared => general(backup.picked_up.is_some()),
         Property::RestoreReachesConsistency => restore_problem(cluster, backup),
         Property::HistoryFileDescribesBackup => history_problem(cluster, backup),
+        Property::ReportedFilesSurviveOsCrash => durability_problem(cluster, backup),
         _ => None,
     }
 }
 
 /// The properties [`backup_violates`] can report.
-pub const PER_BACKUP: [Property; 6] = [
+pub const PER_BACKUP: [Property; 7] = [
     Property::NoTornPageInStoppedBackup,
     Property::UnitsReleasedOnce,
     Property::LabelsRoundTrip,
     Property::LabelsNeverShared,
     Property::RestoreReachesConsistency,
     Property::HistoryFileDescribesBackup,
+    Property::ReportedFilesSurviveOsCrash,
 ];
 
 /// The backup-end record that ends the recovery of a backup with start point `start`:
@@ -397,6 +427,7 @@ fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
         BackupPhase::Stopped => match consistency_record(cluster, backup.start) {
             None => Some(Problem::NeverConsistent),
             Some(_) if backup.early_end_record => Some(Problem::ConsistentTooEarly),
+            Some(record) if record.end > cluster.wal.flushed => Some(Problem::EndRecordNotFlushed),
             // After the shutdown checkpoint, WAL is written on from its end at restart.
             Some(record)
                 if cluster.server == crate::state::ServerState::ShutDown
@@ -409,6 +440,45 @@ fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
         _ if backup.early_end_record => Some(Problem::IncompleteCopyConsistent),
         _ => None,
     }
+}
+
+/// Durability of what a backup's reports rest on.
+fn durability_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
+    let dir = &cluster.data_dir;
+    if backup.label_handed_out && backup.phase.is_live() {
+        if dir
+            .backup_label
+            .is_some_and(|f| f.backup == backup.id && !f.durable)
+        {
+            return Some(Problem::LabelNotDurable);
+        }
+        if dir
+            .temp_labels
+            .iter()
+            .any(|f| f.backup == backup.id && !f.durable)
+        {
+            return Some(Problem::TempLabelNotDurable);
+        }
+    }
+    if backup.phase != BackupPhase::Stopped {
+        return None;
+    }
+    if dir.unlinked_label.is_some_and(|f| f.backup == backup.id) {
+        return Some(Problem::LabelRemovalNotDurable);
+    }
+    let history = cluster
+        .history_file(backup.start)
+        .filter(|h| h.backup == Some(backup.id));
+    let kept =
+        !cluster.config.archive_mode || backup.from_standby || history.is_none_or(|h| h.durable);
+    (!kept).then_some(Problem::HistoryNotDurable)
+}
+
+/// Files (checked while backups run and as each ends).
+pub fn reported_files_survive_os_crash(cluster: &Cluster) -> Result<(), Violation> {
+    per_backup(cluster, Property::ReportedFilesSurviveOsCrash, |id, _| {
+        format!("a file {id}'s report rests on is not durable")
+    })
 }
 
 /// What a history file says, read back from its text: the fields the history check compares

@@ -148,6 +148,10 @@ pub struct Wal {
     /// The `XLOG_BACKUP_END` records (record location, start point it carries) whose start
     /// point a backup could still collide with.
     pub end_records: SmallVec<[(Lsn, Lsn); 2]>,
+    /// WAL is flushed (`XLogFlush`) up to here: an OS crash loses what follows. A WAL switch,
+    /// a checkpoint and a committed change flush; a backup-end record waits for the stop's
+    /// WAL switch.
+    pub flushed: Lsn,
 }
 
 /// The exclusive backup's `backup_label` in the data directory.
@@ -161,6 +165,9 @@ pub struct LabelFile {
     pub checkpoint: Lsn,
     /// LABEL.
     pub label: LabelKind,
+    /// Its content and its name were made durable (fsync of the file and of its directory):
+    /// an OS crash keeps it.
+    pub durable: bool,
 }
 
 /// A backup history file, in `pg_wal` or the archive (the model never deletes one, so that
@@ -179,6 +186,8 @@ pub struct HistoryFile {
     pub label: LabelKind,
     /// BACKUP METHOD: `pg_start_backup` (an exclusive backup) or `streamed`.
     pub exclusive: bool,
+    /// It survives an OS crash: written with fsync of file and directory, or archived.
+    pub durable: bool,
     /// Whose history it is, where the stop could tell (9.1's exclusive stop of a backup whose
     /// start another stop already ended cannot).
     pub backup: Option<BackupId>,
@@ -197,6 +206,9 @@ pub struct DataDirectory {
     /// those whose name a backup could still collide with are kept (the others can never be
     /// written again, see `Cluster::start_still_reachable`).
     pub history: SmallVec<[HistoryFile; 2]>,
+    /// A `backup_label` removed without an fsync of the data directory: an OS crash may bring
+    /// it back (kept only where an OS crash can happen).
+    pub unlinked_label: Option<LabelFile>,
 }
 
 /// A page-writing backend.
@@ -736,6 +748,8 @@ pub struct Used {
     pub wal_fills: u32,
     /// Fast shutdowns.
     pub shutdowns: u32,
+    /// OS crashes.
+    pub os_crashes: u32,
 }
 
 /// Where the server is in its life (the postmaster's state, as far as backups see it).
@@ -871,11 +885,13 @@ impl Cluster {
             wal: Wal {
                 oldest_segment: seg.segment_of(INITIAL_CHECKPOINT),
                 end_records: SmallVec::new(),
+                flushed: insert,
             },
             data_dir: DataDirectory {
                 backup_label: None,
                 temp_labels: SmallVec::new(),
                 history: SmallVec::new(),
+                unlinked_label: None,
             },
             pages: smallvec::smallvec![INITIAL_CHECKPOINT; usize::from(config.pages)],
             writers: smallvec::smallvec![Writer::Idle; usize::from(config.writers)],

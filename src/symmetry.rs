@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 struct BackupKey {
     content: Backup,
     in_label_file: bool,
+    in_unlinked_label: bool,
     owns_temp_label: bool,
     owns_history: bool,
 }
@@ -56,6 +57,10 @@ impl Cluster {
             in_label_file: self
                 .data_dir
                 .backup_label
+                .is_some_and(|f| f.backup == backup.id),
+            in_unlinked_label: self
+                .data_dir
+                .unlinked_label
                 .is_some_and(|f| f.backup == backup.id),
             owns_temp_label: self
                 .data_dir
@@ -159,6 +164,9 @@ impl Cluster {
         if let Some(file) = self.data_dir.backup_label {
             assign(file.backup, &mut ids);
         }
+        if let Some(file) = self.data_dir.unlinked_label {
+            assign(file.backup, &mut ids);
+        }
         for file in &self.data_dir.temp_labels {
             assign(file.backup, &mut ids);
         }
@@ -195,6 +203,9 @@ impl Cluster {
             out.backups.sort_by_key(|b| b.id);
         }
         if let Some(file) = &mut out.data_dir.backup_label {
+            file.backup = backup_map(file.backup);
+        }
+        if let Some(file) = &mut out.data_dir.unlinked_label {
             file.backup = backup_map(file.backup);
         }
         for file in &mut out.data_dir.temp_labels {

@@ -406,5 +406,8 @@ fn extra_config(config: &Config) -> String {
     if config.shutdowns > 0 {
         out.push_str(&format!(", {} fast shutdowns", config.shutdowns));
     }
+    if config.os_crashes > 0 {
+        out.push_str(&format!(", {} OS crashes", config.os_crashes));
+    }
     out
 }

@@ -182,6 +182,20 @@ impl Design {
             },
             copy_skips_label_files: true,
             shutdown_waits_for_walsenders: true,
+            label_sync: if era91 {
+                // `0f04fc67f7` (2012) added the fsync of backup_label; 9.1 had none.
+                FileSync::None
+            } else if recommended {
+                FileSync::FileAndDirectory
+            } else {
+                FileSync::File
+            },
+            history_sync: if recommended {
+                FileSync::FileAndDirectory
+            } else {
+                FileSync::None
+            },
+            durable_label_removal: !era91,
         }
     }
 }
@@ -658,6 +672,24 @@ pub enum FileWrite {
     CreateNew,
 }
 
+/// What a file write makes durable before the step that writes it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileSync {
+    /// Nothing (`AllocateFile`, write, `FreeFile`): an OS crash may lose it.
+    None,
+    /// The file's content (`pg_fsync` of the file), not its directory entry.
+    File,
+    /// Content and name: fsync of the file, then of its directory (`durable_rename`-style).
+    FileAndDirectory,
+}
+
+impl FileSync {
+    /// Whether the written file survives an OS crash.
+    pub const fn durable(self) -> bool {
+        matches!(self, FileSync::FileAndDirectory)
+    }
+}
+
 /// The behaviour switches of a design. Each field says where designs differ and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rules {
@@ -717,6 +749,17 @@ pub struct Rules {
     /// and its shutdown checkpoint waits for them to exit (`8f5d65e916`, 2011-01, before 9.1
     /// shipped), so that no backup-end record is written after the shutdown checkpoint.
     pub shutdown_waits_for_walsenders: bool,
+    /// What writing the exclusive `backup_label` and option 2's temporary label files makes
+    /// durable: nothing in 9.1, the file's content from `0f04fc67f7` (2012; no fsync of the
+    /// data directory up to 14), content and name in the recommended designs.
+    pub label_sync: FileSync,
+    /// What writing a history file makes durable: nothing up to 18 (written with
+    /// `AllocateFile`/`FreeFile`, no fsync; durable only once archived), content and name in
+    /// the recommended designs.
+    pub history_sync: FileSync,
+    /// The stop removes `backup_label` with `durable_unlink` (an fsync of the data directory;
+    /// 9.6+) rather than a plain `unlink` (9.1).
+    pub durable_label_removal: bool,
 }
 
 impl Rules {

@@ -3,6 +3,7 @@
 
 use backup_coordinator::action::StepError;
 use backup_coordinator::driver::{CoordinatorOptions, OnViolation};
+use backup_coordinator::invariants::Property;
 use backup_coordinator::label::{BackupHistory, BackupLabel, BackupMethod, LabelKind};
 use backup_coordinator::lsn::WalSegmentSize;
 use backup_coordinator::state::{BackupMode, SessionId};
@@ -10,10 +11,25 @@ use backup_coordinator::walfile::HistoryFileName;
 use backup_coordinator::{Config, Coordinator, CoordinatorError, Design, Variant};
 use std::thread;
 
+/// The properties a design is known to break in any run that stops a backup: 9.6-15 write
+/// history files without fsync (and 9.6's `backup_label` without an fsync of the data
+/// directory), so a file reported written is not durable (the model's era finding).
+fn era_findings(design: Design) -> &'static [Property] {
+    match design {
+        Design::Pg96 | Design::Pg15 | Design::Pg16 => &[Property::ReportedFilesSurviveOsCrash],
+        _ => &[],
+    }
+}
+
 fn coordinator(design: Design, sql: u8, walsenders: u8) -> Coordinator {
     let options = CoordinatorOptions {
-        on_violation: OnViolation::Panic,
+        on_violation: if era_findings(design).is_empty() {
+            OnViolation::Panic
+        } else {
+            OnViolation::Record
+        },
         data_dir: None,
+        ..CoordinatorOptions::default()
     };
     Coordinator::with_options(
         Variant::of(design),
@@ -166,7 +182,12 @@ fn many_threads_at_once_keep_every_invariant_at_every_release_of_the_lock() {
                 .collect::<Vec<_>>()
         });
         let state = c.snapshot();
-        assert_eq!(c.violations(), vec![], "{design}");
+        let unexpected: Vec<_> = c
+            .violations()
+            .into_iter()
+            .filter(|v| !era_findings(design).contains(&v.property))
+            .collect();
+        assert_eq!(unexpected, vec![], "{design}");
         assert_eq!(state.shared.backups, 0, "{design}");
         assert!(!state.shared.force_page_writes, "{design}");
         let expected = usize::from(sql) * (rounds - rounds / 5) + usize::from(walsenders) * rounds;
@@ -187,8 +208,9 @@ fn many_threads_at_once_keep_every_invariant_at_every_release_of_the_lock() {
 fn exclusive_backup_writes_and_removes_a_real_backup_label() {
     let dir = tempfile::tempdir().unwrap();
     let options = CoordinatorOptions {
-        on_violation: OnViolation::Panic,
+        on_violation: OnViolation::Record,
         data_dir: Some(dir.path().to_path_buf()),
+        ..CoordinatorOptions::default()
     };
     let c = Coordinator::with_options(
         Variant::of(Design::Pg96),
@@ -227,6 +249,12 @@ fn exclusive_backup_writes_and_removes_a_real_backup_label() {
             assert_eq!(history.render(), text);
         }
     });
+    let unexpected: Vec<_> = c
+        .violations()
+        .into_iter()
+        .filter(|v| !era_findings(Design::Pg96).contains(&v.property))
+        .collect();
+    assert_eq!(unexpected, vec![]);
 }
 
 #[test]
@@ -235,6 +263,7 @@ fn option_2_temporary_label_lives_exactly_as_long_as_its_backup() {
     let options = CoordinatorOptions {
         on_violation: OnViolation::Panic,
         data_dir: Some(dir.path().to_path_buf()),
+        ..CoordinatorOptions::default()
     };
     let c = Coordinator::with_options(
         Variant::of(Design::RecommendedOption2),
@@ -269,6 +298,7 @@ fn a_file_in_the_way_is_an_error_never_overwritten() {
     let options = CoordinatorOptions {
         on_violation: OnViolation::Record,
         data_dir: Some(dir.path().to_path_buf()),
+        ..CoordinatorOptions::default()
     };
     let c = Coordinator::with_options(
         Variant::of(Design::Pg96),
@@ -294,4 +324,91 @@ fn a_file_in_the_way_is_an_error_never_overwritten() {
         "the start's cleanup undid its increment"
     );
     assert_eq!(c.violations(), vec![]);
+}
+
+/// The real-file layer and the core agree on what each step makes durable: driven over a file
+/// system that can lose power, a file survives the power loss exactly when the core's state
+/// says it was made durable (for every design, at every point a label or history file exists).
+#[test]
+fn the_file_layer_makes_durable_exactly_what_the_core_says() {
+    use backup_coordinator::datadir::{DataDirectory, PowerLossFileSystem};
+    use std::sync::Arc;
+    for design in Design::ALL {
+        let fs = PowerLossFileSystem::new();
+        let options = CoordinatorOptions {
+            on_violation: OnViolation::Record,
+            data_dir: Some("/pgdata".into()),
+            file_system: Some(fs.clone()),
+        };
+        let c =
+            Coordinator::with_options(Variant::of(design), Config::for_driver(1, 1, 2, 1), options)
+                .unwrap();
+        let exclusive = Variant::of(design).rules().has_exclusive();
+        let mode = if exclusive {
+            BackupMode::Exclusive
+        } else {
+            BackupMode::NonExclusive
+        };
+        let sql_api = Variant::of(design).rules().sql_non_exclusive || exclusive;
+        with_checkpointer(&c, || {
+            if sql_api {
+                c.start_backup(SessionId(0), mode, LabelKind::Plain)
+                    .unwrap();
+            }
+            c.base_backup(SessionId(1), LabelKind::Plain).unwrap();
+        });
+        let state = c.snapshot();
+        let seg = state.seg();
+        // What the core says is durable, file by file, before the power fails.
+        let mut expected: Vec<(std::path::PathBuf, bool)> = Vec::new();
+        if let Some(file) = state.data_dir.backup_label {
+            expected.push(("/pgdata/backup_label".into(), file.durable));
+        }
+        for file in &state.data_dir.temp_labels {
+            expected.push((
+                std::path::Path::new("/pgdata").join(state.temp_label_name(file.start)),
+                file.durable,
+            ));
+        }
+        for file in &state.data_dir.history {
+            let name = HistoryFileName::new(state.config.timeline, file.start, seg);
+            expected.push((
+                std::path::Path::new("/pgdata/pg_wal").join(name.to_string()),
+                file.durable,
+            ));
+        }
+        assert!(!expected.is_empty(), "{design}: some file to check");
+        fs.lose_power();
+        let data = DataDirectory::open_on("/pgdata", fs.clone() as Arc<_>).unwrap();
+        for (path, durable) in expected {
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let survived = data
+                .list(path.parent().unwrap(), &name)
+                .unwrap()
+                .contains(&name)
+                && fs_read_nonempty(&data, &path);
+            assert_eq!(survived, durable, "{design}: {}", path.display());
+        }
+    }
+}
+
+/// The file at `path` reads back with some content (a file whose content was never fsynced
+/// comes back empty after a power loss).
+fn fs_read_nonempty(
+    data: &backup_coordinator::datadir::DataDirectory,
+    path: &std::path::Path,
+) -> bool {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let text = if path.parent().unwrap().ends_with("pg_wal") {
+        let seg = WalSegmentSize::DEFAULT;
+        match HistoryFileName::parse(name, seg) {
+            Ok(history) => data.read_history_file(&history).ok(),
+            Err(_) => None,
+        }
+    } else if name == "backup_label" {
+        data.read_backup_label().ok().flatten()
+    } else {
+        data.read_temp_label(name).ok()
+    };
+    text.is_some_and(|t| !t.is_empty())
 }

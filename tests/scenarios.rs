@@ -2,7 +2,7 @@
 //! invariant checked after every step (except where a test shows a design breaking one).
 
 use backup_coordinator::action::{Action, Command, EventKind, Fault, StepError};
-use backup_coordinator::invariants::{check, check_all, Property};
+use backup_coordinator::invariants::{Property, Violation};
 use backup_coordinator::label::LabelKind;
 use backup_coordinator::lsn::Lsn;
 use backup_coordinator::state::{BackupId, BackupMode, BackupPhase, ExclusiveState, Pc, SessionId};
@@ -23,12 +23,23 @@ fn cluster(design: Design, sql: u8, walsenders: u8) -> Cluster {
     Cluster::new(Variant::of(design), config).expect("valid config")
 }
 
-/// Applies `action`, which must be enabled, and checks every invariant afterwards.
+/// Every violated invariant but durability: the historical designs write `backup_label` and
+/// history files without making them durable (an era finding of its own, tested in
+/// `tests/restore.rs`), which these scenarios are not about.
+fn check_all(cluster: &Cluster) -> Vec<Violation> {
+    backup_coordinator::invariants::check_all(cluster)
+        .into_iter()
+        .filter(|v| v.property != Property::ReportedFilesSurviveOsCrash)
+        .collect()
+}
+
+/// Applies `action`, which must be enabled, and checks every invariant afterwards (but
+/// durability, see [`check_all`]).
 fn apply(cluster: &mut Cluster, action: Action) -> EventKind {
     let event = cluster
         .apply(action)
         .unwrap_or_else(|err| panic!("{err}\nstate: {cluster:#?}"));
-    if let Err(violation) = check(cluster) {
+    if let Some(violation) = check_all(cluster).first() {
         panic!("after {action} ({event}): {violation}");
     }
     event.kind

@@ -23,6 +23,7 @@ fn backup_ids(c: &Cluster) -> Vec<BackupId> {
     let mut ids: Vec<BackupId> = c.backups.iter().map(|b| b.id).collect();
     ids.extend(c.sessions.iter().filter_map(|s| s.backup));
     ids.extend(c.data_dir.backup_label.map(|f| f.backup));
+    ids.extend(c.data_dir.unlinked_label.map(|f| f.backup));
     ids.extend(c.data_dir.temp_labels.iter().map(|f| f.backup));
     ids.extend(c.data_dir.history.iter().filter_map(|f| f.backup));
     ids.extend(c.ghost.latched.iter().map(|l| l.backup));
@@ -52,6 +53,9 @@ fn permuted_by(c: &Cluster, order: &[usize], b: &dyn Fn(BackupId) -> BackupId) -
     out.backups.reverse();
     out.backups.sort_by_key(|x| x.id);
     if let Some(f) = &mut out.data_dir.backup_label {
+        f.backup = b(f.backup);
+    }
+    if let Some(f) = &mut out.data_dir.unlinked_label {
         f.backup = b(f.backup);
     }
     out.data_dir

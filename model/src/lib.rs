@@ -227,7 +227,7 @@ fn holds<const I: usize>(_: &BackupModel, state: &Cluster) -> bool {
     (INVARIANTS[I].1)(state).is_ok()
 }
 
-const HOLDS: [Condition; 16] = [
+const HOLDS: [Condition; INVARIANTS.len()] = [
     holds::<0>,
     holds::<1>,
     holds::<2>,
@@ -244,6 +244,7 @@ const HOLDS: [Condition; 16] = [
     holds::<13>,
     holds::<14>,
     holds::<15>,
+    holds::<16>,
 ];
 
 /// The `eventually` property's name.
@@ -412,6 +413,7 @@ const LATCHED_ALWAYS: [Condition; ALWAYS.len()] = [
     always_property::<13>,
     always_property::<14>,
     always_property::<15>,
+    always_property::<16>,
 ];
 
 const LATCHED_CASES: [Condition; CASES.len()] = [

@@ -52,11 +52,13 @@ pub enum ActionKind {
     ShutdownCheckpoint,
     /// The clean restart after a shutdown.
     Restart,
+    /// The machine loses power.
+    OsCrash,
 }
 
 impl ActionKind {
     /// Every kind, in report order.
-    pub const ALL: [ActionKind; 20] = [
+    pub const ALL: [ActionKind; 21] = [
         ActionKind::StartExclusive,
         ActionKind::StartNonExclusive,
         ActionKind::BaseBackup,
@@ -77,6 +79,7 @@ impl ActionKind {
         ActionKind::Terminate,
         ActionKind::ShutdownCheckpoint,
         ActionKind::Restart,
+        ActionKind::OsCrash,
     ];
 
     /// Number of kinds.
@@ -112,6 +115,7 @@ impl ActionKind {
             Action::Terminate { .. } => ActionKind::Terminate,
             Action::ShutdownCheckpoint => ActionKind::ShutdownCheckpoint,
             Action::Restart => ActionKind::Restart,
+            Action::OsCrash => ActionKind::OsCrash,
         }
     }
 
@@ -138,6 +142,7 @@ impl ActionKind {
             ActionKind::Terminate => "terminate",
             ActionKind::ShutdownCheckpoint => "shutdown-checkpoint",
             ActionKind::Restart => "restart",
+            ActionKind::OsCrash => "os-crash",
         }
     }
 
@@ -151,6 +156,7 @@ impl ActionKind {
                 | ActionKind::WalSwitch
                 | ActionKind::WalFill
                 | ActionKind::Crash
+                | ActionKind::OsCrash
                 | ActionKind::Shutdown
         )
     }

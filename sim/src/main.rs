@@ -157,6 +157,9 @@ struct BoundFlags {
     /// Fast shutdowns (each: terminations, the shutdown checkpoint, a clean restart).
     #[arg(long)]
     shutdowns: Option<u32>,
+    /// OS crashes (power loss: unflushed WAL and files not made durable are lost, at worst).
+    #[arg(long)]
+    os_crashes: Option<u32>,
     /// Turn full_page_writes on (it is off so that forcing is what protects backups).
     #[arg(long)]
     full_page_writes: bool,
@@ -196,6 +199,7 @@ impl BoundFlags {
             || self.wal_switches.is_some()
             || self.wal_fills.is_some()
             || self.shutdowns.is_some()
+            || self.os_crashes.is_some()
             || self.full_page_writes
             || self.no_archive
             || self.no_exclusive
@@ -227,6 +231,7 @@ impl BoundFlags {
         c.wal_switches = self.wal_switches.unwrap_or(c.wal_switches);
         c.wal_fills = self.wal_fills.unwrap_or(c.wal_fills);
         c.shutdowns = self.shutdowns.unwrap_or(c.shutdowns);
+        c.os_crashes = self.os_crashes.unwrap_or(c.os_crashes);
         c.full_page_writes |= self.full_page_writes;
         c.archive_mode &= !self.no_archive;
         c.exclusive_backups &= !self.no_exclusive;

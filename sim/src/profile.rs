@@ -53,6 +53,7 @@ impl Default for Weights {
             (ActionKind::Terminate, 100),
             (ActionKind::ShutdownCheckpoint, 60),
             (ActionKind::Restart, 60),
+            (ActionKind::OsCrash, 1),
         ] {
             w.set(kind, weight);
         }
@@ -143,6 +144,7 @@ pub fn default_config() -> Config {
         wal_switches: 256,
         wal_fills: 64,
         shutdowns: 16,
+        os_crashes: 8,
         ..Config::default()
     }
 }

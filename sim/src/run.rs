@@ -223,6 +223,7 @@ pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
         | Action::WalSwitch
         | Action::WalFill
         | Action::Crash
+        | Action::OsCrash
         | Action::Shutdown => false,
     }
 }

@@ -222,6 +222,7 @@ fn config_size(c: &Config) -> u64 {
         + u64::from(c.wal_switches)
         + u64::from(c.wal_fills)
         + u64::from(c.shutdowns)
+        + u64::from(c.os_crashes)
         + u64::from(c.commands_per_session)
 }
 
@@ -322,6 +323,7 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
         wal_switches: cluster.used.wal_switches,
         wal_fills: cluster.used.wal_fills,
         shutdowns: cluster.used.shutdowns,
+        os_crashes: cluster.used.os_crashes,
         commands_per_session: cluster
             .sessions
             .iter()

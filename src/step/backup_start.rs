@@ -261,6 +261,7 @@ impl Cluster {
             start: s.start,
             checkpoint: s.checkpoint,
             label: s.label,
+            durable: self.rules().label_sync.durable(),
         };
         if s.mode == BackupMode::Exclusive {
             if self.data_dir.backup_label.is_some() {

@@ -104,6 +104,9 @@ impl Cluster {
             let Some(file) = self.data_dir.backup_label.take() else {
                 return self.raise_error(session, StepError::NotInProgress);
             };
+            // 9.1's plain unlink leaves the removal to the file system's good will; 9.6+'s
+            // durable_unlink fsyncs the data directory.
+            self.data_dir.unlinked_label = (!rules.durable_label_removal).then_some(file);
             let live = self.backup(file.backup).is_some();
             let s = self.session_mut(session);
             s.start = file.start;
@@ -245,6 +248,7 @@ impl Cluster {
             checkpoint: s.checkpoint,
             label: s.label,
             exclusive: s.mode == BackupMode::Exclusive,
+            durable: self.rules().history_sync.durable(),
             backup,
             writes: 1,
         };
@@ -287,6 +291,18 @@ impl Cluster {
     /// position (WAL sender, whose cleanup block ends here from 9.6).
     pub(super) fn finish_stop(&mut self, session: SessionId) -> EventKind {
         let rules = self.rules();
+        // An SQL stop with archive_mode on returns once the history file is archived (durable
+        // in the archive, whatever its copy in pg_wal).
+        let (mode, start) = (self.session(session).mode, self.session(session).start);
+        if mode != BackupMode::Streamed && self.config.archive_mode && !self.config.standby {
+            if let Ok(index) = self
+                .data_dir
+                .history
+                .binary_search_by_key(&start, |h| h.start)
+            {
+                self.data_dir.history[index].durable = true;
+            }
+        }
         let s = self.session_mut(session);
         let (backup, start, stop) = (s.backup.take(), s.start, s.stop);
         s.armed.disarm(Armed::BASE_BACKUP_CLEANUP);

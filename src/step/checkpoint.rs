@@ -47,6 +47,8 @@ impl Cluster {
         }
         let from = self.shared.insert;
         self.shared.insert = seg.record_start(target);
+        // Their transactions commit: their WAL is flushed.
+        self.flush_wal();
         EventKind::WalFilled {
             from,
             to: self.shared.insert,
@@ -80,6 +82,7 @@ impl Cluster {
             .expect("checkpoint_end_enabled checked it");
         self.insert_wal(record_bytes::RUNNING_XACTS);
         let record = self.insert_wal(record_bytes::CHECKPOINT);
+        self.flush_wal();
         self.complete_checkpoint(record.start, redo);
         self.ghost.control_redo_torn = self.ghost.in_progress_redo_torn;
         self.ghost.in_progress_redo_torn = false;

@@ -46,6 +46,60 @@ impl Cluster {
 
     pub(super) fn crash(&mut self) -> EventKind {
         self.used.crashes += 1;
+        self.recover_from_crash()
+    }
+
+    pub(super) fn os_crash_enabled(&self) -> bool {
+        self.used.os_crashes < self.config.os_crashes && self.server != ServerState::ShutDown
+    }
+
+    /// Power loss, at worst: WAL not flushed is gone, every file not made durable is gone, a
+    /// removal not made durable is undone; then the server starts and recovers as after a
+    /// crash.
+    pub(super) fn os_crash(&mut self) -> EventKind {
+        self.used.os_crashes += 1;
+        let flushed = self.wal.flushed;
+        let wal_lost = self.shared.insert.0.saturating_sub(flushed.0);
+        self.shared.insert = flushed;
+        self.wal.end_records.retain(|&mut (at, _)| at < flushed);
+        let before = self.data_dir.temp_labels.len() + self.data_dir.history.len();
+        let mut files_lost = 0;
+        if self.data_dir.backup_label.is_some_and(|f| !f.durable) {
+            self.data_dir.backup_label = None;
+            files_lost += 1;
+        }
+        self.data_dir.temp_labels.retain(|f| f.durable);
+        self.data_dir.history.retain(|h| h.durable);
+        files_lost += before - self.data_dir.temp_labels.len() - self.data_dir.history.len();
+        let mut label_restored = false;
+        if let Some(file) = self.data_dir.unlinked_label.take() {
+            if self.data_dir.backup_label.is_none() {
+                self.data_dir.backup_label = Some(file);
+                label_restored = true;
+            }
+        }
+        let recovery = self.recover_from_crash();
+        let EventKind::Restarted {
+            label_renamed,
+            refused,
+            checkpoint,
+        } = recovery
+        else {
+            return recovery;
+        };
+        EventKind::PowerLost {
+            wal_lost,
+            files_lost: files_lost as u32,
+            label_restored,
+            label_renamed,
+            refused,
+            checkpoint,
+        }
+    }
+
+    /// What follows any crash: every backup still under way is lost, shared memory and
+    /// processes are new, and crash recovery runs.
+    fn recover_from_crash(&mut self) -> EventKind {
         for backup in &mut self.backups {
             if matches!(
                 backup.phase,
@@ -66,7 +120,10 @@ impl Cluster {
                     checkpoint: label.checkpoint,
                 };
             }
+            // `durable_rename` to backup_label.old: the data directory is fsynced, which
+            // also makes an earlier removal durable.
             self.data_dir.backup_label = None;
+            self.data_dir.unlinked_label = None;
             label_renamed = true;
         }
         self.data_dir.temp_labels.clear();
@@ -74,6 +131,7 @@ impl Cluster {
         self.server = ServerState::Running;
         // The end-of-recovery (shutdown) checkpoint: its redo is its own record.
         let record = self.insert_wal(record_bytes::CHECKPOINT);
+        self.flush_wal();
         self.shared.redo = record.start;
         self.complete_checkpoint(record.start, record.start);
         self.ghost.control_redo_torn = false;

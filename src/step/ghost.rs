@@ -121,6 +121,10 @@ impl Cluster {
             || self.sessions.iter().any(|s| s.start == start)
             || self.data_dir.backup_label.is_some_and(|f| f.start == start)
             || self.data_dir.temp_labels.iter().any(|f| f.start == start)
+            || self
+                .data_dir
+                .unlinked_label
+                .is_some_and(|f| f.start == start)
     }
 
     fn forget_unreachable_starts(&mut self) {

@@ -25,7 +25,7 @@ use crate::label::LabelKind;
 use crate::lsn::{insert_record, record_bytes, InsertedRecord};
 use crate::state::{
     Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, ServerState,
-    SessionBackupState, SessionId, SessionKind, Unit,
+    SessionId, SessionKind, Unit,
 };
 use crate::variant::{Forcing, LabelDelivery, LockMode};
 
@@ -183,6 +183,9 @@ impl Cluster {
         if self.crash_enabled() {
             out.push(Action::Crash);
         }
+        if self.os_crash_enabled() {
+            out.push(Action::OsCrash);
+        }
         if self.shutdown_enabled() {
             out.push(Action::Shutdown);
         }
@@ -221,6 +224,7 @@ impl Cluster {
             Action::WalSwitch => self.wal_switch_enabled(),
             Action::WalFill => self.wal_fill_enabled(),
             Action::Crash => self.crash_enabled(),
+            Action::OsCrash => self.os_crash_enabled(),
             Action::Shutdown => self.shutdown_enabled(),
             Action::Terminate { session } => {
                 self.session_exists(session) && self.terminate_enabled(session)
@@ -294,6 +298,10 @@ impl Cluster {
                 actor: crate::action::Actor::Environment,
                 kind: self.crash(),
             },
+            Action::OsCrash => Event {
+                actor: crate::action::Actor::Environment,
+                kind: self.os_crash(),
+            },
             Action::Shutdown => Event {
                 actor: crate::action::Actor::Environment,
                 kind: self.request_shutdown(),
@@ -335,9 +343,9 @@ impl Cluster {
     /// Whether the client may send `command` to the idle `session` now. Every command of the
     /// design's API is offered in every state, refused or not, while the session's command
     /// budget lasts (the server's own checks then refuse what they must); a start also needs a
-    /// backup left in the session's budget, unless the session already holds one (a second
-    /// start, which a correct server refuses). The stop a careful client owes is offered
-    /// whatever is left of the budget ([`Cluster::owes_stop`]).
+    /// backup left in the session's budget (a refused start does not use one, so with two a
+    /// session can try a second start while its first backup runs). The stop a careful
+    /// client owes is offered whatever is left of the budget ([`Cluster::owes_stop`]).
     fn command_enabled(&self, session: SessionId, command: Command) -> bool {
         let rules = self.rules();
         let state = &self.sessions[usize::from(session.0)];
@@ -345,8 +353,7 @@ impl Cluster {
             return false;
         }
         let budget_left = state.commands < self.config.commands_per_session;
-        let holds = state.backup.is_some() || state.state != SessionBackupState::None;
-        let can_start = budget_left && (state.starts < self.config.backups_per_session || holds);
+        let can_start = budget_left && state.starts < self.config.backups_per_session;
         let offered = match command {
             Command::StartBackup { mode, .. } => {
                 let mode_ok = match mode {
@@ -516,17 +523,26 @@ impl Cluster {
         record
     }
 
-    /// `RequestXLogSwitch`: ends the current segment, unless nothing was written in it yet.
+    /// `RequestXLogSwitch`: ends the current segment, unless nothing was written in it yet,
+    /// and flushes WAL up to where the next segment begins (also when the switch writes
+    /// nothing: `XLogFlush` of the position it was asked to switch at).
     pub(crate) fn switch_wal(&mut self) -> EventKind {
         let from = self.shared.insert;
         let seg = self.seg();
         if seg.at_segment_start(from) {
+            self.flush_wal();
             return EventKind::WalSwitched { from, to: from };
         }
         self.insert_wal(record_bytes::SWITCH);
         let to = seg.next_segment_start(self.shared.insert);
         self.shared.insert = to;
+        self.flush_wal();
         EventKind::WalSwitched { from, to }
+    }
+
+    /// `XLogFlush` of everything inserted so far.
+    pub(crate) fn flush_wal(&mut self) {
+        self.wal.flushed = self.shared.insert;
     }
 
     /// `forcePageWrites = exclusive backup running || counter > 0` (16+ has no flag: the

@@ -86,6 +86,8 @@ impl Cluster {
         }
         let bytes = record_bytes::PAGE_CHANGE + if image { record_bytes::PAGE_IMAGE } else { 0 };
         let record = self.insert_wal(bytes);
+        // The change's transaction commits: WAL is flushed through it.
+        self.flush_wal();
         self.pages[usize::from(page)] = record.end;
         self.writers[usize::from(writer)] = Writer::Idle;
         if !image {

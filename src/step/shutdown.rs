@@ -69,6 +69,7 @@ impl Cluster {
     /// The shutdown checkpoint: its redo point is its own record, and nothing is pending.
     pub(super) fn shutdown_checkpoint(&mut self) -> EventKind {
         let record = self.insert_wal(record_bytes::CHECKPOINT);
+        self.flush_wal();
         self.shared.redo = record.start;
         self.complete_checkpoint(record.start, record.start);
         self.checkpointer.requested = false;
@@ -91,6 +92,7 @@ impl Cluster {
         );
         let discarded = self.shared.insert.0.saturating_sub(resume.0);
         self.shared.insert = resume;
+        self.wal.flushed = self.wal.flushed.min(resume);
         self.wal.end_records.retain(|&mut (at, _)| at < resume);
         // Backups still counted end with the server (the exclusive one, cancelled at the
         // request).
