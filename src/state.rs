@@ -686,7 +686,9 @@ pub enum Assertion {
 }
 
 /// A violation found on a backup as it was retired, kept so that the invariant keeps
-/// reporting it (one per property, the first).
+/// reporting it (one per property, the first). It keeps no LSN: states that differ only in
+/// where a finding's backup started would otherwise be told apart for the rest of a search
+/// (the trace shows the LSNs at the step where the property broke).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Latched {
     /// The property.
@@ -695,10 +697,6 @@ pub struct Latched {
     pub backup: BackupId,
     /// Its session.
     pub session: SessionId,
-    /// Its start point.
-    pub start: Lsn,
-    /// Its stop point (or invalid).
-    pub stop: Lsn,
     /// What the backup's phase was when it was retired.
     pub phase: BackupPhase,
     /// What exactly was wrong.

@@ -9,12 +9,14 @@ use backup_coordinator::lsn::TimeLineId;
 use backup_coordinator::variant::Bug;
 use backup_coordinator::Config;
 
-/// A cluster with nothing in it: one backup per session, no fault, no crash, no page write.
+/// A cluster with nothing in it: one backup per session (and commands enough for two backups'
+/// starts and stops), no fault, no crash, no page write.
 fn empty() -> Config {
     Config {
         sql_sessions: 0,
         walsenders: 0,
         backups_per_session: 1,
+        commands_per_session: 4,
         crashes: 0,
         faults: 0,
         writers: 0,

@@ -32,9 +32,10 @@ pub struct Profile {
     pub config: Config,
 }
 
-/// The default bounds: two profiles, each checked exhaustively. Together they reach every
-/// `sometimes` case; each alone stays small enough to check in seconds (the state space grows
-/// with every interleaving of WAL writes, because LSNs are real).
+/// The default bounds: six profiles, each checked exhaustively, each small enough to check in
+/// seconds (the state space grows with every interleaving of WAL writes, because LSNs are
+/// real), and together reaching every mechanism of the core (every `sometimes` case applies
+/// in at least one of them; `backup-check check` reports which profile reached what).
 ///
 /// * `concurrency`: two SQL sessions and a WAL sender, one backup each, no faults, crashes or
 ///   page writes. Races between starts and stops (B5 needs two SQL sessions), merged
@@ -42,11 +43,25 @@ pub struct Profile {
 /// * `faults`: one SQL session and one WAL sender, one backup each, one fault of any kind,
 ///   one crash, one page write. Cleanups under errors, cancels and disconnects, crash recovery,
 ///   and the end-to-end torn-page check.
-pub fn default_profiles() -> [Profile; 2] {
+/// * `pages`: one SQL session, two page writes on two pages and a timed checkpoint: first
+///   changes after a redo point, the insertion re-check, torn pages.
+/// * `standby`: backups taken on a standby following timeline 2, with a fault and WAL replayed
+///   from the primary.
+/// * `clients`: one `replication=database` session with two backups, four commands, a JIT
+///   query and a fault: a second start in a session, `BASE_BACKUP` in a session running an
+///   SQL backup, exit callbacks (B9, B10, B11).
+/// * `lifecycle`: one SQL session and one WAL sender with a fast shutdown, an OS crash and a
+///   segment filled up to a backup-end record's room: restore after shutdown and power loss,
+///   durability, segment boundaries.
+pub fn default_profiles() -> [Profile; 6] {
     let base = Config {
         backups_per_session: 1,
+        commands_per_session: 2,
         writers: 1,
         pages: 1,
+        crashes: 0,
+        faults: 0,
+        page_writes: 0,
         ..Config::default()
     };
     [
@@ -56,9 +71,6 @@ pub fn default_profiles() -> [Profile; 2] {
             config: Config {
                 sql_sessions: 2,
                 walsenders: 1,
-                crashes: 0,
-                faults: 0,
-                page_writes: 0,
                 ..base
             },
         },
@@ -71,6 +83,58 @@ pub fn default_profiles() -> [Profile; 2] {
                 crashes: 1,
                 faults: 1,
                 page_writes: 1,
+                ..base
+            },
+        },
+        Profile {
+            name: "pages",
+            purpose: "a SQL session with two page writes on two pages and a timed checkpoint",
+            config: Config {
+                sql_sessions: 1,
+                walsenders: 0,
+                pages: 2,
+                page_writes: 2,
+                timed_checkpoints: 1,
+                ..base
+            },
+        },
+        Profile {
+            name: "standby",
+            purpose: "backups taken on a standby on timeline 2, with a fault and WAL replay",
+            config: Config {
+                sql_sessions: 1,
+                walsenders: 1,
+                standby: true,
+                timeline: backup_coordinator::lsn::TimeLineId(2),
+                faults: 1,
+                wal_switches: 1,
+                writers: 0,
+                ..base
+            },
+        },
+        Profile {
+            name: "clients",
+            purpose: "a replication=database session with two backups, a JIT query and a fault",
+            config: Config {
+                sql_sessions: 0,
+                walsenders: 0,
+                replication_sessions: 1,
+                backups_per_session: 2,
+                commands_per_session: 4,
+                jit_queries: 1,
+                faults: 1,
+                ..base
+            },
+        },
+        Profile {
+            name: "lifecycle",
+            purpose: "a SQL session and a WAL sender with a fast shutdown, an OS crash and a segment boundary",
+            config: Config {
+                sql_sessions: 1,
+                walsenders: 1,
+                shutdowns: 1,
+                os_crashes: 1,
+                wal_fills: 1,
                 ..base
             },
         },
@@ -157,22 +221,22 @@ impl Model for BackupModel {
     }
 
     /// The core's step. A command the server refuses before anything changes (only the
-    /// client's command budget moves) leads to no new state: everything reachable from there
-    /// is reachable, with the same invariants, from the state before the refusal (budgets only
+    /// client's command budget moves, whether the refusal comes from the command's checks or
+    /// from its first step) leads to no new state: everything reachable from there is
+    /// reachable, with the same invariants, from the state before the refusal (budgets only
     /// shrink, and no invariant reads them), so the search does not explore it. A command
     /// that a flawed design accepts, or whose refusal changes anything else, is explored.
     fn next_state(&self, state: &Cluster, action: Action) -> Option<Cluster> {
         let mut next = state.clone();
-        let event = next.apply(action).ok()?;
-        if let (EventKind::CommandRejected { .. }, Action::Begin { session, .. }) =
-            (&event.kind, action)
-        {
+        next.apply(action).ok()?;
+        if let Action::Begin { session, .. } = action {
             let index = usize::from(session.0);
+            let sent = next.sessions[index].commands;
             next.sessions[index].commands = state.sessions[index].commands;
             if next == *state {
                 return None;
             }
-            next.sessions[index].commands = state.sessions[index].commands + 1;
+            next.sessions[index].commands = sent;
         }
         Some(next)
     }
@@ -251,12 +315,18 @@ const HOLDS: [Condition; INVARIANTS.len()] = [
 pub const EVENTUALLY: &str = invariants::EVERY_BACKUP_ENDS;
 
 /// Every backup begun has ended (stopped, failed, or lost in a crash), no command is half
-/// done, and every session has used its budget of backups or of commands (or the server is
-/// down). False in the initial state, so a path satisfies it only by getting every backup to
-/// its end.
+/// done, and every session that can take a backup here has used its budget of backups or of
+/// commands (or the server is down). False in the initial state, so a path satisfies it only
+/// by getting every backup to its end.
 pub fn every_backup_ended(s: &Cluster) -> bool {
+    let rules = s.rules();
+    let sql_starts = rules.sql_non_exclusive
+        || (rules.has_exclusive() && s.config.exclusive_backups && !s.config.standby);
     let budgets_used = s.sessions.iter().all(|x| {
-        x.starts >= s.config.backups_per_session || x.commands >= s.config.commands_per_session
+        let can_start = x.kind != backup_coordinator::state::SessionKind::Sql || sql_starts;
+        !can_start
+            || x.starts >= s.config.backups_per_session
+            || x.commands >= s.config.commands_per_session
     });
     s.backups.is_empty() && invariants::quiescent(s) && (budgets_used || s.is_down())
 }
@@ -272,12 +342,33 @@ pub struct Case {
     pub condition: Condition,
 }
 
+/// Sessions that can take a backup under these bounds (an SQL session can only where the
+/// design has SQL backups it may take here: non-exclusive ones, or exclusive ones off a
+/// standby).
 fn sessions(m: &BackupModel) -> usize {
-    m.config.sessions()
+    let rules = m.variant.rules();
+    let c = &m.config;
+    let sql_backups = rules.sql_non_exclusive
+        || (rules.has_exclusive() && c.exclusive_backups && !c.standby);
+    usize::from(c.walsenders)
+        + usize::from(c.replication_sessions)
+        + if sql_backups {
+            usize::from(c.sql_sessions)
+        } else {
+            0
+        }
 }
 
-/// Every case, in report order.
-pub const CASES: [Case; 7] = [
+fn sql_api(m: &BackupModel) -> bool {
+    let rules = m.variant.rules();
+    let c = &m.config;
+    (c.sql_sessions + c.replication_sessions) >= 1
+        && (rules.sql_non_exclusive || (rules.has_exclusive() && c.exclusive_backups))
+}
+
+/// Every case, in report order. Each is a mechanism of the core (or an interleaving of them)
+/// that bounds claiming to test it must reach.
+pub const CASES: [Case; 16] = [
     Case {
         name: "a backup stops successfully",
         // Seen by its history file, which a standby does not write.
@@ -345,6 +436,124 @@ pub const CASES: [Case; 7] = [
                     && [Fault::Error, Fault::Cancel, Fault::Disconnect]
                         .into_iter()
                         .any(|fault| s.is_enabled(Action::Fault { session, fault }))
+            })
+        },
+    },
+    Case {
+        name: "the server must refuse a command a client sends",
+        // Refusals before any step: the session-state checks (9.6+), a label the design
+        // refuses, an exclusive start on a standby.
+        applies: |m| {
+            let rules = m.variant.rules();
+            let c = &m.config;
+            c.commands_per_session >= 1
+                && ((rules.session_state && sql_api(m))
+                    || c.hostile_labels
+                    || (c.standby && rules.has_exclusive() && c.sql_sessions >= 1))
+        },
+        condition: |_, s| {
+            let mut offered = Vec::new();
+            s.actions_into(&mut offered);
+            offered.into_iter().any(|action| {
+                matches!(action, Action::Begin { .. }) && {
+                    let mut next = s.clone();
+                    matches!(
+                        next.apply(action).map(|e| e.kind),
+                        Ok(EventKind::CommandRejected { .. })
+                    )
+                }
+            })
+        },
+    },
+    Case {
+        name: "an exclusive backup runs",
+        applies: |m| {
+            let c = &m.config;
+            m.variant.rules().has_exclusive()
+                && c.exclusive_backups
+                && !c.standby
+                && c.sql_sessions >= 1
+        },
+        condition: |_, s| {
+            s.backups
+                .iter()
+                .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running)
+        },
+    },
+    Case {
+        name: "a temporary label file is written",
+        applies: |m| {
+            let rules = m.variant.rules();
+            let c = &m.config;
+            rules.label_delivery == backup_coordinator::variant::LabelDelivery::TemporaryFile
+                && !c.standby
+                && (c.walsenders + c.replication_sessions >= 1
+                    || (rules.sql_non_exclusive && c.sql_sessions >= 1))
+        },
+        condition: |_, s| !s.data_dir.temp_labels.is_empty(),
+    },
+    Case {
+        name: "a backup is taken on a standby",
+        applies: |m| m.config.standby,
+        condition: |_, s| {
+            s.backups
+                .iter()
+                .any(|b| b.from_standby && b.phase == BackupPhase::Running)
+        },
+    },
+    Case {
+        name: "a replication=database session runs an SQL backup and a BASE_BACKUP",
+        applies: |m| m.config.replication_sessions >= 1 && m.config.backups_per_session >= 2 && sql_api(m),
+        condition: |_, s| {
+            s.sessions.iter().any(|x| {
+                x.kind == backup_coordinator::state::SessionKind::Replication
+                    && x.mode == BackupMode::Streamed
+                    && x.starts >= 2
+                    && x.backup.is_some()
+            })
+        },
+    },
+    Case {
+        name: "a JIT exit callback sits above a backup's exit hook",
+        applies: |m| {
+            m.config.jit_queries >= 1
+                && m.variant.rules().sql_non_exclusive
+                && (m.config.sql_sessions + m.config.replication_sessions) >= 1
+        },
+        condition: |_, s| {
+            use backup_coordinator::state::Hook;
+            s.sessions
+                .iter()
+                .any(|x| x.hooks.contains(Hook::Jit) && x.hooks.contains(Hook::AbortBackup))
+        },
+    },
+    Case {
+        name: "a fast shutdown waits while a backup runs",
+        applies: |m| m.config.shutdowns >= 1 && !m.config.standby,
+        condition: |_, s| {
+            s.server == backup_coordinator::state::ServerState::ShuttingDown
+                && s.backups.iter().any(|b| b.needs_forcing())
+        },
+    },
+    Case {
+        name: "an OS crash can strike while a backup runs",
+        applies: |m| m.config.os_crashes >= 1,
+        condition: |_, s| {
+            s.is_enabled(Action::OsCrash) && s.backups.iter().any(|b| b.needs_forcing())
+        },
+    },
+    Case {
+        name: "a backup-end record ends on a segment boundary",
+        applies: |m| m.config.wal_fills >= 1 && !m.config.standby && m.config.sessions() >= 1,
+        condition: |_, s| {
+            let seg = s.seg();
+            s.wal.end_records.iter().any(|&(at, _)| {
+                let (record, _) = backup_coordinator::lsn::insert_record(
+                    seg,
+                    at,
+                    backup_coordinator::lsn::record_bytes::BACKUP_END,
+                );
+                seg.offset_in_segment(record.end) == 0
             })
         },
     },
@@ -424,4 +633,13 @@ const LATCHED_CASES: [Condition; CASES.len()] = [
     sometimes_property::<4>,
     sometimes_property::<5>,
     sometimes_property::<6>,
+    sometimes_property::<7>,
+    sometimes_property::<8>,
+    sometimes_property::<9>,
+    sometimes_property::<10>,
+    sometimes_property::<11>,
+    sometimes_property::<12>,
+    sometimes_property::<13>,
+    sometimes_property::<14>,
+    sometimes_property::<15>,
 ];

@@ -1,6 +1,8 @@
 //! Each seeded historical bug (PROTOCOL.md §6) is found by the exhaustive model at its
-//! smallest bounds, with the property PostgreSQL's fix names; the same bounds leave its base
-//! design clean, so the finding is the bug's and nothing else's.
+//! smallest bounds, with the property PostgreSQL's fix names; the same bounds leave that
+//! property unbroken in its base design, so the finding is the bug's and nothing else's (the
+//! base design's own era findings, such as 9.6's files written without fsync, are another
+//! property).
 
 use backup_coordinator::variant::Bug;
 use backup_coordinator::{Config, Variant};
@@ -31,7 +33,7 @@ fn every_seeded_bug_is_found_and_its_base_design_is_clean_at_the_same_bounds() {
         assert_eq!(trace.steps.len(), *length);
         let base = check(Variant::of(bug.base()), config);
         assert!(
-            base.violated().is_empty(),
+            !base.violated().contains(property),
             "{bug}'s base {}: {:?}",
             bug.base(),
             base.violated()

@@ -38,11 +38,17 @@ fn small(sql: u8, walsenders: u8) -> Config {
 
 #[test]
 fn recommended_designs_pass_every_default_profile_and_reach_every_case() {
-    // Unique states with symmetry (DFS): pinned, so that any change to the state space shows.
+    // Unique states with symmetry (DFS), per profile in `default_profiles()` order: pinned, so
+    // that any change to the state space shows.
     let expected = [
-        (Design::Recommended, [2_088_592, 301_159]),
-        (Design::RecommendedOption2, [3_074_702, 428_168]),
-        (Design::Pg15, [2_088_592, 301_159]),
+        (
+            Design::Recommended,
+            [2_088_592, 305_107, 19_632, 1_761, 962, 161_332],
+        ),
+        (
+            Design::RecommendedOption2,
+            [3_074_702, 469_910, 22_286, 4_590, 1_252, 212_877],
+        ),
     ];
     for (design, counts) in expected {
         for (profile, count) in default_profiles().iter().zip(counts) {
@@ -59,19 +65,46 @@ fn recommended_designs_pass_every_default_profile_and_reach_every_case() {
     }
 }
 
+/// 15 and 16 break one property each era is known for, and nothing else: history files
+/// written without fsync (a WAL sender's stop returns before they are archived), and in 16
+/// the stop file named by `XLByteToSeg` at a segment boundary.
 #[test]
-fn pg96_only_fails_to_restart_after_a_crash_during_an_exclusive_backup() {
-    let [concurrency, faults] = default_profiles();
-    let report = check(Design::Pg96, concurrency.config, CheckOptions::default());
-    assert_eq!(report.failures().count(), 0, "{}", report.render_text());
+fn fifteen_and_sixteen_break_only_what_their_code_is_known_for() {
+    let durability = "reported files survive an OS crash";
+    for design in [Design::Pg15, Design::Pg16] {
+        for profile in default_profiles() {
+            let report = check(design, profile.config, CheckOptions::default());
+            let mut expected: BTreeSet<&str> = BTreeSet::new();
+            if profile.config.walsenders + profile.config.replication_sessions > 0
+                && !profile.config.standby
+            {
+                expected.insert(durability);
+            }
+            if design == Design::Pg16 && profile.config.wal_fills > 0 {
+                expected.insert("history file describes its backup");
+            }
+            assert_eq!(report.violated(), expected, "{design} {}", profile.name);
+            assert_eq!(report.not_reached(), BTreeSet::new(), "{design}");
+        }
+    }
+}
+
+#[test]
+fn pg96_fails_to_restart_after_a_crash_during_an_exclusive_backup() {
+    let faults = profile("faults").unwrap();
     let report = check(Design::Pg96, faults.config, CheckOptions::default());
-    assert_eq!(report.violated(), set(&["restart succeeds"]));
+    assert_eq!(
+        report.violated(),
+        set(&["restart succeeds", "reported files survive an OS crash"])
+    );
     assert_eq!(report.not_reached(), BTreeSet::new());
     let trace = report
         .properties
         .iter()
         .find_map(|p| match &p.verdict {
-            Verdict::Violated { length, trace } => Some((*length, trace)),
+            Verdict::Violated { length, trace } if p.name == "restart succeeds" => {
+                Some((*length, trace))
+            }
             _ => None,
         })
         .unwrap();
@@ -192,15 +225,9 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
         (Design::RecommendedOption2, 761_663),
         (Design::Pg91, 5_207_347),
     ];
-    // 9.1's concurrency profile, where the count once varied by a few states between runs:
-    // two backups that finish in one step both breaking a property latched the
-    // lower-numbered one, and a history file whose owner the stop could not tell carried a
-    // sentinel number that the representative renamed like a real backup.
-    let concurrency = profile("concurrency").unwrap().config;
     let cases = expected
         .into_iter()
-        .map(|(design, count)| (design, config, count))
-        .chain([(Design::Pg91, concurrency, 9_530_535)]);
+        .map(|(design, count)| (design, config, count));
     for (design, config, count) in cases {
         for threads in [1, 2] {
             let report = check(
@@ -215,6 +242,32 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
             assert_eq!(report.unique_states, count, "{design}, {threads} thread(s)");
         }
     }
+}
+
+/// 9.1's concurrency profile, where the count once varied by a few states between runs: two
+/// backups that finish in one step both breaking a property latched the lower-numbered one,
+/// and a history file whose owner the stop could not tell carried a sentinel number that the
+/// representative renamed like a real backup. 34 million states, about two and a half
+/// minutes per run on two cores: `cargo test --release -p backup-model -- --ignored`.
+#[test]
+#[ignore]
+fn pg91_concurrency_count_does_not_depend_on_thread_timing() {
+    let concurrency = profile("concurrency").unwrap().config;
+    let counts: Vec<usize> = [1, 2]
+        .into_iter()
+        .map(|threads| {
+            check(
+                Design::Pg91,
+                concurrency,
+                CheckOptions {
+                    threads,
+                    ..CheckOptions::default()
+                },
+            )
+            .unique_states
+        })
+        .collect();
+    assert_eq!(counts[0], counts[1]);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use crate::kind::Coverage;
 use crate::replay_file::{Engine, Expect, ReplayFile, ReplayFileError};
-use crate::run::{run_seed, Failure, FailureClass, Recording, RunSpec};
+use crate::run::{run_seed, Failure, FailureClass, Recording, RunSpec, STANDBY_EVERY};
 use crate::schedule::Schedule;
 use crate::shrink::{shrink, ShrinkStats};
 use backup_coordinator::trace::Trace;
@@ -265,7 +265,7 @@ pub fn run_campaign(
     stop: &AtomicBool,
 ) -> Result<CampaignReport, CampaignError> {
     let spec = &options.spec;
-    let model = BackupModel::new(spec.variant, spec.config)?;
+    let models = Models::new(spec)?;
     backup_coordinator::Cluster::new(spec.variant, spec.config)?;
     let planned = options.seeds.len(options.shard);
     let seeds: Vec<u64> = options.seeds.seeds(options.shard).collect();
@@ -287,11 +287,12 @@ pub fn run_campaign(
                     let Some(&seed) = seeds.get(index as usize) else {
                         break;
                     };
-                    let Ok(result) = run_seed(spec, &model, seed, &mut ()) else {
+                    let model = models.for_seed(seed);
+                    let Ok(result) = run_seed(spec, model, seed, &mut ()) else {
                         break;
                     };
                     if options.check_determinism {
-                        let again = run_seed(spec, &model, seed, &mut ());
+                        let again = run_seed(spec, model, seed, &mut ());
                         if again.as_ref().ok() != Some(&result) {
                             tally.nondeterministic.push(seed);
                         }
@@ -325,7 +326,13 @@ pub fn run_campaign(
     let mut failures = Vec::new();
     for ((class, property), (count, seed, failure)) in tally.groups {
         failures.push(explain(
-            options, &model, class, property, count, seed, failure,
+            options,
+            models.for_seed(seed),
+            class,
+            property,
+            count,
+            seed,
+            failure,
         )?);
     }
     Ok(CampaignReport {
@@ -352,6 +359,32 @@ pub fn run_campaign(
     })
 }
 
+/// The models whose `sometimes` cases a campaign's seeds count: one per configuration its
+/// seeds run on.
+pub struct Models {
+    primary: BackupModel,
+    standby: Option<BackupModel>,
+}
+
+impl Models {
+    /// The models of `spec`'s configurations.
+    pub fn new(spec: &RunSpec) -> Result<Self, backup_model::ModelError> {
+        let primary = BackupModel::new(spec.variant, spec.config)?;
+        let standby = (spec.config_for(STANDBY_EVERY - 1) != spec.config)
+            .then(|| BackupModel::new(spec.variant, spec.config_for(STANDBY_EVERY - 1)))
+            .transpose()?;
+        Ok(Models { primary, standby })
+    }
+
+    /// The model of the configuration `seed` runs on.
+    pub fn for_seed(&self, seed: u64) -> &BackupModel {
+        match &self.standby {
+            Some(standby) if seed % STANDBY_EVERY == STANDBY_EVERY - 1 => standby,
+            _ => &self.primary,
+        }
+    }
+}
+
 /// Re-runs a group's lowest seed with recording, shrinks it, saves it, renders its trace.
 fn explain(
     options: &CampaignOptions,
@@ -375,23 +408,26 @@ fn explain(
                 .unwrap_or_else(|| "no failure".to_string()),
         });
     }
+    let config = spec.config_for(seed);
     let schedule = match failure {
         Failure::Safety { .. } => Schedule {
             variant: spec.variant,
-            config: spec.config,
+            config,
             actions: recording.actions,
             drain: false,
             drain_steps: None,
+            known: spec.known,
         },
         Failure::Liveness { .. } => {
             let fault_phase = recording.fault_phase.unwrap_or(recording.actions.len());
             recording.actions.truncate(fault_phase);
             Schedule {
                 variant: spec.variant,
-                config: spec.config,
+                config,
                 actions: recording.actions,
                 drain: true,
                 drain_steps: spec.drain_steps,
+                known: spec.known,
             }
         }
     };

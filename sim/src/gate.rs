@@ -1,9 +1,13 @@
 //! The CI gate (`backup-check check`): the regression corpus, then the exhaustive model of the
 //! variant at the default profiles, then the simulator over a seed range; one summary, one
-//! JSON report, one exit status (0 all hold, 1 a safety violation or a case the bounds never
-//! reach, 3 a liveness failure and no safety violation).
+//! JSON report, one exit status: 0 nothing but the variant's reviewed known findings
+//! ([`crate::expected`]), 1 a new safety finding, a known finding changed or gone, a case the
+//! bounds never reach, or a corpus entry that replays without its failure, 3 a new liveness
+//! failure and nothing worse, 5 a corpus entry that no longer replays (stale) and nothing
+//! worse.
 
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, CampaignReport};
+use crate::expected::{compare, Comparison, ExpectedFindings};
 use crate::kind::Coverage;
 use crate::replay_file::{Engine, Expect, ReplayFile, ReplayFileError};
 use crate::run::FailureClass;
@@ -34,6 +38,9 @@ pub enum GateError {
     /// The model could not run.
     #[error("model: {0}")]
     Model(#[from] backup_model::ModelError),
+    /// The known findings file is unusable.
+    #[error(transparent)]
+    Expected(#[from] crate::expected::ExpectedError),
     /// The simulator could not run.
     #[error("simulator: {0}")]
     Campaign(#[from] CampaignError),
@@ -60,18 +67,33 @@ pub fn shows(expect: &Expect, replayed: &Replayed) -> bool {
     }
 }
 
+/// How a corpus file fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorpusStatus {
+    /// It replays and shows its failure.
+    Reproduces,
+    /// It replays, and no longer shows its failure: the harness stopped catching it.
+    Regression,
+    /// It no longer replays (an action is not enabled where it stands, or the file is of an
+    /// older version): the steps or the format changed; regenerate it.
+    Stale,
+}
+
 /// One corpus file's outcome.
 #[derive(Clone, Debug, Serialize)]
 pub struct CorpusEntry {
     /// The file.
     pub file: PathBuf,
-    /// Its variant.
+    /// Its variant (empty if the file could not be read).
     pub variant: String,
-    /// What it must show.
-    pub expect: Expect,
+    /// What it must show (`None` if the file could not be read).
+    pub expect: Option<Expect>,
     /// Actions.
     pub length: usize,
-    /// It still shows it.
+    /// How it fared.
+    pub status: CorpusStatus,
+    /// It still shows its failure.
     pub reproduces: bool,
     /// What went wrong, if it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,11 +113,26 @@ pub fn replay_corpus(dir: &Path) -> Result<Vec<CorpusEntry>, GateError> {
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
-        let file = ReplayFile::load(&path)?;
-        let (reproduces, problem) = match file.schedule().replay() {
-            Ok(replayed) if shows(&file.expect, &replayed) => (true, None),
+        let file = match ReplayFile::load(&path) {
+            Ok(file) => file,
+            Err(e @ ReplayFileError::Version { .. }) => {
+                out.push(CorpusEntry {
+                    variant: String::new(),
+                    expect: None,
+                    length: 0,
+                    file: path,
+                    status: CorpusStatus::Stale,
+                    reproduces: false,
+                    problem: Some(format!("{e}: regenerate it")),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (status, problem) = match file.schedule().replay() {
+            Ok(replayed) if shows(&file.expect, &replayed) => (CorpusStatus::Reproduces, None),
             Ok(replayed) => (
-                false,
+                CorpusStatus::Regression,
                 Some(format!(
                     "no longer shows {} \"{}\" (replay: {})",
                     file.expect.class.name(),
@@ -106,14 +143,21 @@ pub fn replay_corpus(dir: &Path) -> Result<Vec<CorpusEntry>, GateError> {
                         .unwrap_or_else(|| "no failure".to_string())
                 )),
             ),
-            Err(e) => (false, Some(format!("does not replay: {e}"))),
+            Err(e) => (
+                CorpusStatus::Stale,
+                Some(format!(
+                    "does not replay any more ({e}): the steps changed; regenerate it (backup-check check --variant {} saves the current counterexamples)",
+                    file.variant
+                )),
+            ),
         };
         out.push(CorpusEntry {
             variant: file.variant.to_string(),
-            expect: file.expect.clone(),
+            expect: Some(file.expect.clone()),
             length: file.actions.len(),
             file: path,
-            reproduces,
+            status,
+            reproduces: status == CorpusStatus::Reproduces,
             problem,
         });
     }
@@ -127,8 +171,21 @@ pub struct ModelStage {
     pub profile: &'static str,
     /// The full report.
     pub report: ModelReport,
+    /// Its findings against the variant's known findings.
+    pub findings: Vec<Comparison>,
     /// Replay files written for its counterexamples.
     pub files: Vec<PathBuf>,
+}
+
+/// Which stages reached one mechanism of the core (a `sometimes` case of the model).
+#[derive(Clone, Debug, Serialize)]
+pub struct MechanismCoverage {
+    /// The case.
+    pub mechanism: &'static str,
+    /// The model profiles that reached it.
+    pub model_profiles: Vec<&'static str>,
+    /// The simulator's runs that reached it (`None`: it does not apply to the runs).
+    pub sim_runs: Option<u64>,
 }
 
 /// How to run the gate.
@@ -146,6 +203,8 @@ pub struct GateOptions {
     pub sim: Option<CampaignOptions>,
     /// Where failures are saved.
     pub out: PathBuf,
+    /// The reviewed known findings.
+    pub expected: ExpectedFindings,
 }
 
 /// The gate's report.
@@ -161,7 +220,11 @@ pub struct GateReport {
     pub model: Vec<ModelStage>,
     /// The simulator stage.
     pub sim: Option<CampaignReport>,
-    /// The verdict: pass, safety or liveness.
+    /// Per mechanism of the core, which stage reached it.
+    pub coverage: Vec<MechanismCoverage>,
+    /// The known findings file used.
+    pub expected_findings: Option<PathBuf>,
+    /// The verdict: pass, safety, liveness or stale.
     pub verdict: String,
     /// The exit status.
     pub exit_code: u8,
@@ -185,35 +248,61 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
                 threads: options.model_threads.max(1),
                 ..CheckOptions::default()
             })?;
-            let files = save_model_counterexamples(&report, &options.out)?;
+            let files = save_model_counterexamples(&report, profile.name, &options.out)?;
+            let found: Vec<(String, usize)> = report
+                .properties
+                .iter()
+                .filter_map(|p| match &p.verdict {
+                    Verdict::Violated { length, .. } => Some((p.name.to_string(), *length)),
+                    _ => None,
+                })
+                .collect();
+            let findings = compare(&options.expected, options.variant, profile.name, &found);
             model.push(ModelStage {
                 profile: profile.name,
                 report,
+                findings,
                 files,
             });
         }
     }
     let t_model = clock.elapsed().as_secs_f64() - t_corpus;
     let sim = match &options.sim {
-        Some(campaign) => Some(run_campaign(campaign, stop)?),
+        Some(campaign) => {
+            let mut campaign = campaign.clone();
+            campaign.spec.known = options.expected.known_properties(options.variant);
+            Some(run_campaign(&campaign, stop)?)
+        }
         None => None,
     };
     let t_sim = clock.elapsed().as_secs_f64() - t_corpus - t_model;
 
-    let corpus_fails = corpus.iter().any(|e| !e.reproduces);
-    let model_safety = model.iter().any(|m| {
-        m.report
-            .properties
-            .iter()
-            .any(|p| p.is_failure() && p.name != EVERY_BACKUP_ENDS)
-            || !m.report.complete
-    });
-    let model_liveness = model.iter().any(|m| {
-        m.report
-            .properties
-            .iter()
-            .any(|p| p.is_failure() && p.name == EVERY_BACKUP_ENDS)
-    });
+    let corpus_fails = corpus
+        .iter()
+        .any(|e| e.status == CorpusStatus::Regression);
+    let corpus_stale = corpus.iter().any(|e| e.status == CorpusStatus::Stale);
+    let unexpected = |liveness: bool| {
+        model.iter().any(|m| {
+            m.findings.iter().any(|c| {
+                let property = match c {
+                    Comparison::Known { .. } => return false,
+                    Comparison::New { property, .. }
+                    | Comparison::Changed { property, .. }
+                    | Comparison::Missing { property, .. } => property,
+                };
+                (property == EVERY_BACKUP_ENDS) == liveness
+            })
+        })
+    };
+    let model_safety = unexpected(false)
+        || model.iter().any(|m| {
+            !m.report.complete
+                || m.report
+                    .properties
+                    .iter()
+                    .any(|p| matches!(p.verdict, Verdict::NotReached))
+        });
+    let model_liveness = unexpected(true);
     let sim_worst = sim.as_ref().and_then(|s| s.worst());
     let sim_bad = sim
         .as_ref()
@@ -223,24 +312,69 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
             ("safety", 1)
         } else if model_liveness || sim_worst == Some(FailureClass::Liveness) {
             ("liveness", 3)
+        } else if corpus_stale {
+            ("stale", 5)
         } else {
             ("pass", 0)
         };
+    let coverage = mechanism_coverage(&model, sim.as_ref());
     Ok(GateReport {
         variant: options.variant.to_string(),
         variant_summary: options.variant.summary(),
         corpus,
         model,
         sim,
+        coverage,
+        expected_findings: options.expected.file.clone(),
         verdict: verdict.to_string(),
         exit_code,
         seconds: [t_corpus, t_model, t_sim],
     })
 }
 
-/// Saves each violated property's shortest counterexample as a replay file.
+/// Per `sometimes` case of the model (a mechanism of the core), the profiles and the
+/// simulator runs that reached it.
+pub fn mechanism_coverage(
+    model: &[ModelStage],
+    sim: Option<&CampaignReport>,
+) -> Vec<MechanismCoverage> {
+    backup_model::CASES
+        .iter()
+        .enumerate()
+        .map(|(i, case)| MechanismCoverage {
+            mechanism: case.name,
+            model_profiles: model
+                .iter()
+                .filter(|m| {
+                    m.report.properties.iter().any(|p| {
+                        p.name == case.name && matches!(p.verdict, Verdict::Reached)
+                    })
+                })
+                .map(|m| m.profile)
+                .collect(),
+            sim_runs: sim.and_then(|s| s.coverage.cases_apply[i].then_some(s.coverage.cases[i])),
+        })
+        .collect()
+}
+
+/// The profile part of a model counterexample's file name: the profile's name, and for
+/// bounds given on the command line a digest of them, so that no two searches save under
+/// one name.
+pub fn profile_tag(profile: &str, bounds: &backup_coordinator::Config) -> String {
+    if profile != "custom" {
+        return profile.to_string();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut digest = crate::run::Fnv::default();
+    bounds.hash(&mut digest);
+    format!("custom-{:08x}", digest.finish() as u32)
+}
+
+/// Saves each violated property's shortest counterexample as a replay file, named after the
+/// variant, the profile (and bounds), the class and the property.
 pub fn save_model_counterexamples(
     report: &ModelReport,
+    profile: &str,
     out: &Path,
 ) -> Result<Vec<PathBuf>, ReplayFileError> {
     let mut files = Vec::new();
@@ -254,6 +388,7 @@ pub fn save_model_counterexamples(
             actions: trace.actions(),
             drain: false,
             drain_steps: None,
+            known: backup_coordinator::invariants::PropertySet::EMPTY,
         };
         let expect = if property.name == EVERY_BACKUP_ENDS {
             Expect {
@@ -266,7 +401,8 @@ pub fn save_model_counterexamples(
                 property: property.name.to_string(),
             }
         };
-        let file = ReplayFile::new(Engine::Model, &schedule, expect, None, None);
+        let mut file = ReplayFile::new(Engine::Model, &schedule, expect, None, None);
+        file.profile = Some(profile_tag(profile, &report.bounds));
         files.push(file.save(out)?);
     }
     Ok(files)
@@ -375,6 +511,15 @@ pub fn render_campaign(report: &CampaignReport) -> String {
 }
 
 impl GateReport {
+    /// Known findings the model found as listed.
+    pub fn known_findings(&self) -> usize {
+        self.model
+            .iter()
+            .flat_map(|m| &m.findings)
+            .filter(|c| c.is_known())
+            .count()
+    }
+
     /// The one-screen summary (counterexamples follow it).
     pub fn render_text(&self) -> String {
         let mut out = String::new();
@@ -384,20 +529,37 @@ impl GateReport {
             self.variant, self.variant_summary
         );
         let reproduced = self.corpus.iter().filter(|e| e.reproduces).count();
+        let stale = self
+            .corpus
+            .iter()
+            .filter(|e| e.status == CorpusStatus::Stale)
+            .count();
         let _ = writeln!(
             out,
-            "corpus: {} replay file(s), {} reproduce their failure ({:.1} s)",
+            "corpus: {} replay file(s), {} reproduce their failure{} ({:.1} s)",
             self.corpus.len(),
             reproduced,
+            if stale > 0 {
+                format!(", {stale} stale")
+            } else {
+                String::new()
+            },
             self.seconds[0]
         );
         for e in self.corpus.iter().filter(|e| !e.reproduces) {
             let _ = writeln!(
                 out,
-                "  REGRESSION {}: {}",
+                "  {} {}: {}",
+                match e.status {
+                    CorpusStatus::Stale => "STALE",
+                    _ => "REGRESSION",
+                },
                 e.file.display(),
                 e.problem.as_deref().unwrap_or("")
             );
+        }
+        if let Some(file) = &self.expected_findings {
+            let _ = writeln!(out, "known findings: {}", file.display());
         }
         for stage in &self.model {
             let r = &stage.report;
@@ -415,13 +577,17 @@ impl GateReport {
                 if r.complete { "" } else { ", INCOMPLETE" }
             );
             let _ = writeln!(out, "  bounds: {}", r.bounds_text);
-            for p in r.properties.iter().filter(|p| p.is_failure()) {
+            for finding in &stage.findings {
+                let _ = writeln!(out, "  {}", finding.describe());
+            }
+            for p in r
+                .properties
+                .iter()
+                .filter(|p| matches!(p.verdict, Verdict::NotReached | Verdict::NotJudged))
+            {
                 let what = match &p.verdict {
-                    Verdict::Violated { length, .. } => {
-                        format!("VIOLATED, shortest counterexample {length} steps")
-                    }
-                    Verdict::NotReached => "NOT REACHED: the bounds do not test it".to_string(),
-                    _ => "not judged: the search was incomplete".to_string(),
+                    Verdict::NotReached => "NOT REACHED: the bounds do not test it",
+                    _ => "not judged: the search was incomplete",
                 };
                 let _ = writeln!(out, "  {}: {what}", p.name);
             }
@@ -431,6 +597,24 @@ impl GateReport {
         }
         if let Some(sim) = &self.sim {
             out.push_str(&render_campaign(sim));
+        }
+        if !self.coverage.is_empty() && (!self.model.is_empty() || self.sim.is_some()) {
+            let _ = writeln!(out, "coverage by mechanism (model profiles that reached it; simulator runs):");
+            for m in &self.coverage {
+                let model = if self.model.is_empty() {
+                    "-".to_string()
+                } else if m.model_profiles.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.model_profiles.join(", ")
+                };
+                let sim = match (self.sim.as_ref(), m.sim_runs) {
+                    (None, _) => "-".to_string(),
+                    (Some(_), None) => "n/a".to_string(),
+                    (Some(s), Some(n)) => format!("{n}/{}", s.seeds_run),
+                };
+                let _ = writeln!(out, "  {}: model {model}; sim {sim}", m.mechanism);
+            }
         }
         for stage in &self.model {
             for p in &stage.report.properties {
@@ -448,8 +632,10 @@ impl GateReport {
             out,
             "verdict: {} (exit {})",
             match self.verdict.as_str() {
+                "pass" if self.known_findings() > 0 => "PASS, nothing but the reviewed known findings",
                 "pass" => "PASS, every property holds",
                 "liveness" => "LIVENESS FAILURE",
+                "stale" => "STALE CORPUS, regenerate the entries named above",
                 _ => "SAFETY FAILURE",
             },
             self.exit_code

@@ -196,6 +196,10 @@ pub struct Coverage {
     pub cases_apply: [bool; backup_model::CASES.len()],
     /// Backups that ended: stopped successfully, failed (or aborted), lost in a crash.
     pub backups_ended: [u64; 3],
+    /// Commands the server refused.
+    pub refused: u64,
+    /// Runs in which each known finding of the design (in `Property::ALL` order) appeared.
+    pub known_findings: [u64; backup_coordinator::invariants::Property::ALL.len()],
 }
 
 impl Coverage {
@@ -211,6 +215,10 @@ impl Coverage {
             *a |= b;
         }
         for (a, b) in self.backups_ended.iter_mut().zip(other.backups_ended) {
+            *a += b;
+        }
+        self.refused += other.refused;
+        for (a, b) in self.known_findings.iter_mut().zip(other.known_findings) {
             *a += b;
         }
     }

@@ -27,6 +27,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 const EXIT_SAFETY: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_LIVENESS: u8 = 3;
+#[allow(dead_code)]
+const EXIT_STALE: u8 = 5;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
@@ -99,6 +101,20 @@ struct CheckArgs {
     /// Skip the simulator stage.
     #[arg(long)]
     no_sim: bool,
+    /// The reviewed known findings (default: ./expected-findings.toml, else the one in the
+    /// source tree): the gate passes on exactly these.
+    #[arg(long)]
+    expected: Option<PathBuf>,
+    /// Use no known findings: every finding fails the gate.
+    #[arg(long, conflicts_with = "expected")]
+    no_expected: bool,
+    /// Run every simulator seed on the configuration as given (by default every 8th seed runs
+    /// it as a standby on timeline 2).
+    #[arg(long)]
+    no_standby_seeds: bool,
+    /// The simulator's bounds (the model profiles keep theirs).
+    #[command(flatten)]
+    bounds: BoundFlags,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -343,6 +359,17 @@ struct SimArgs {
     /// Most steps of the liveness phase (default: 200 + 60 per session).
     #[arg(long)]
     drain_steps: Option<u64>,
+    /// Run every seed on the configuration as given (by default every 8th seed, those with
+    /// seed % 8 == 7, runs it as a standby on timeline 2).
+    #[arg(long)]
+    no_standby_seeds: bool,
+    /// The reviewed known findings whose properties do not end a run (default:
+    /// ./expected-findings.toml, else the one in the source tree).
+    #[arg(long)]
+    expected: Option<PathBuf>,
+    /// Use no known findings: every violation ends its run.
+    #[arg(long, conflicts_with = "expected")]
+    no_expected: bool,
     /// Run every seed twice and require identical runs.
     #[arg(long)]
     check_determinism: bool,
@@ -508,8 +535,38 @@ fn default_corpus() -> Option<PathBuf> {
     source.is_dir().then_some(source)
 }
 
+/// The known findings: `--expected FILE`, or the default file where there is one, or none
+/// with `--no-expected`.
+fn load_expected(
+    path: &Option<PathBuf>,
+    none: bool,
+) -> Result<backup_sim::expected::ExpectedFindings, String> {
+    use backup_sim::expected::{ExpectedFindings, FILE_NAME};
+    if none {
+        return Ok(ExpectedFindings::default());
+    }
+    let profiles: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+    let path = match path {
+        Some(path) => path.clone(),
+        None => {
+            let here = PathBuf::from(FILE_NAME);
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(FILE_NAME);
+            if here.is_file() {
+                here
+            } else if source.is_file() {
+                source
+            } else {
+                return Ok(ExpectedFindings::default());
+            }
+        }
+    };
+    ExpectedFindings::load(&path, &profiles).map_err(|e| e.to_string())
+}
+
 fn check(args: CheckArgs) -> Result<u8, String> {
     let threads = threads(args.threads)?;
+    let expected = load_expected(&args.expected, args.no_expected)?;
+    let sim_config = args.bounds.apply(default_config())?;
     let corpus = if args.no_corpus {
         None
     } else {
@@ -522,7 +579,11 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         }
     };
     let sim = (!args.no_sim).then(|| CampaignOptions {
-        spec: RunSpec::new(args.variant, args.steps),
+        spec: RunSpec {
+            config: sim_config,
+            standby_seeds: !args.no_standby_seeds,
+            ..RunSpec::new(args.variant, args.steps)
+        },
         seeds: args.seeds,
         shard: Shard::default(),
         threads,
@@ -539,6 +600,7 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         model_threads: threads.min(2),
         sim,
         out: args.out,
+        expected,
     };
     let report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
     print!("{}", report.render_text());
@@ -610,7 +672,9 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         let report = model.check(options).map_err(|e| e.to_string())?;
         println!("== profile {}: {}", profile.name, profile.purpose);
         print!("{}", report.render_text());
-        for file in save_model_counterexamples(&report, &args.out).map_err(|e| e.to_string())? {
+        for file in save_model_counterexamples(&report, profile.name, &args.out)
+            .map_err(|e| e.to_string())?
+        {
             println!(
                 "saved: {} (backup-check replay {})",
                 file.display(),
@@ -662,6 +726,8 @@ fn sim(args: SimArgs) -> Result<u8, String> {
             weights,
             swarm: args.swarm,
             drain_steps: args.drain_steps,
+            standby_seeds: !args.no_standby_seeds,
+            known: load_expected(&args.expected, args.no_expected)?.known_properties(args.variant),
         },
         seeds,
         shard: args.shard,

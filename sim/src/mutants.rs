@@ -198,14 +198,15 @@ pub fn model_finding(
 /// took, from `offset` on (one thread, at most `limit` seeds).
 fn time_to_failure(
     spec: &RunSpec,
-    model: &BackupModel,
+    models: &crate::campaign::Models,
     base_fails: &[&'static str],
     offset: u64,
     limit: u64,
 ) -> Option<(u64, f64)> {
     let started = Instant::now();
     for n in 0..limit {
-        let result = run_seed(spec, model, offset + n, &mut ()).ok()?;
+        let seed = offset + n;
+        let result = run_seed(spec, models.for_seed(seed), seed, &mut ()).ok()?;
         if result
             .failure
             .is_some_and(|f| !base_fails.contains(&f.property()))
@@ -264,12 +265,12 @@ fn sim_finding(
         .iter()
         .find(|g| g.property == property)
         .or_else(|| new.iter().min_by_key(|g| g.first_seed));
-    let model = BackupModel::new(spec.variant, spec.config)?;
+    let models = crate::campaign::Models::new(&spec)?;
     let trials: Vec<(u64, f64)> = (0..options.trials)
         .filter_map(|t| {
             time_to_failure(
                 &spec,
-                &model,
+                &models,
                 &base_fails,
                 1_000_000 * u64::from(t + 1),
                 1_000,

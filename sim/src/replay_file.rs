@@ -5,7 +5,7 @@
 //! ```json
 //! {
 //!   "format": "backup-check-replay",
-//!   "version": 1,
+//!   "version": 2,
 //!   "engine": "sim",
 //!   "variant": "pg91",
 //!   "config": { "sql_sessions": 2, ... },
@@ -28,7 +28,7 @@ use thiserror::Error;
 /// The `format` field's value.
 pub const FORMAT: &str = "backup-check-replay";
 /// The version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Which engine found the failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,10 @@ pub struct ReplayFile {
     /// The simulator's seed, if it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The model profile whose search found it (`custom-<digest of the bounds>` for bounds
+    /// given on the command line), if it came from the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The failure replaying must show.
     pub expect: Expect,
     /// The schedule's length before shrinking.
@@ -181,6 +185,7 @@ impl ReplayFile {
             variant: schedule.variant,
             config: schedule.config,
             seed,
+            profile: None,
             expect,
             shrunk_from,
             drain: schedule.drain,
@@ -197,6 +202,7 @@ impl ReplayFile {
             actions: self.actions.clone(),
             drain: self.drain,
             drain_steps: self.drain_steps,
+            known: backup_coordinator::invariants::PropertySet::EMPTY,
         }
     }
 
@@ -254,8 +260,13 @@ impl ReplayFile {
             Engine::Model => "model",
         };
         let seed = self.seed.map(|s| format!("-seed{s}")).unwrap_or_default();
+        let profile = self
+            .profile
+            .as_deref()
+            .map(|p| format!("-{p}"))
+            .unwrap_or_default();
         format!(
-            "{}-{engine}-{}-{}{seed}.json",
+            "{}-{engine}{profile}-{}-{}{seed}.json",
             self.variant.to_string().replace('+', "-"),
             self.expect.class.name(),
             slug.trim_matches('-')

@@ -16,7 +16,7 @@
 
 use crate::kind::{ActionKind, Coverage};
 use crate::profile::Weights;
-use backup_coordinator::invariants::{self, NotSettled, Violation};
+use backup_coordinator::invariants::{self, NotSettled, PropertySet, Violation};
 use backup_coordinator::{Action, Cluster, Command, Config, Variant};
 use backup_model::BackupModel;
 use rand::{Rng, SeedableRng};
@@ -39,6 +39,29 @@ pub struct RunSpec {
     pub swarm: bool,
     /// Most steps of the liveness phase (`None`: [`drain_steps_max`] of the configuration).
     pub drain_steps: Option<u64>,
+    /// Every [`STANDBY_EVERY`]th seed runs its configuration as a standby
+    /// ([`standby_form`]): the same sessions and budgets, backups taken in recovery.
+    pub standby_seeds: bool,
+    /// The design's known findings: their violations do not end a run (they are counted in
+    /// the coverage), so that the run can find anything else.
+    pub known: PropertySet,
+}
+
+/// With [`RunSpec::standby_seeds`], the seeds `s` with `s % STANDBY_EVERY == STANDBY_EVERY - 1`
+/// run on a standby.
+pub const STANDBY_EVERY: u64 = 8;
+
+/// `config` as a standby following timeline 2 (or its own, if later): no page writes of its
+/// own and no shutdown (neither is modelled in recovery); WAL switches and fills stand for
+/// WAL replayed from the primary.
+pub fn standby_form(config: Config) -> Config {
+    Config {
+        standby: true,
+        timeline: backup_coordinator::lsn::TimeLineId(config.timeline.0.max(2)),
+        page_writes: 0,
+        shutdowns: 0,
+        ..config
+    }
 }
 
 impl RunSpec {
@@ -52,6 +75,18 @@ impl RunSpec {
             weights: Weights::default(),
             swarm: false,
             drain_steps: None,
+            standby_seeds: true,
+            known: PropertySet::EMPTY,
+        }
+    }
+
+    /// The configuration seed `seed` runs on.
+    pub fn config_for(&self, seed: u64) -> Config {
+        if self.standby_seeds && !self.config.standby && seed % STANDBY_EVERY == STANDBY_EVERY - 1
+        {
+            standby_form(self.config)
+        } else {
+            self.config
         }
     }
 }
@@ -295,8 +330,8 @@ impl<'a> Cases<'a> {
     }
 }
 
-/// Runs `seed`. `model` is the model of the same variant and configuration (for its
-/// `sometimes` cases, counted as coverage).
+/// Runs `seed`. `model` is the model of the same variant and of the seed's configuration
+/// ([`RunSpec::config_for`]; for its `sometimes` cases, counted as coverage).
 pub fn run_seed(
     spec: &RunSpec,
     model: &BackupModel,
@@ -309,12 +344,15 @@ pub fn run_seed(
     } else {
         spec.weights
     };
+    let config = spec.config_for(seed);
     let mut run = Stepper {
-        cluster: Cluster::new(spec.variant, spec.config)?,
+        cluster: Cluster::new(spec.variant, config)?,
         coverage: Coverage::default(),
         digest: Fnv::default(),
         steps: 0,
         recorder,
+        known: spec.known,
+        known_seen: PropertySet::EMPTY,
     };
     let mut cases = Cases::new(model);
     let mut actions: Vec<Action> = Vec::with_capacity(64);
@@ -349,7 +387,7 @@ pub fn run_seed(
         let mut drain = Drain::default();
         let max = spec
             .drain_steps
-            .unwrap_or_else(|| drain_steps_max(&spec.config));
+            .unwrap_or_else(|| drain_steps_max(&config));
         while failure.is_none() && invariants::settled(&run.cluster).is_err() && drain.steps() < max
         {
             let Some(action) = drain.next(&run.cluster, &mut actions) else {
@@ -367,6 +405,9 @@ pub fn run_seed(
         }
     }
     let mut coverage = run.coverage;
+    for property in run.known_seen.iter() {
+        coverage.known_findings[property as usize] += 1;
+    }
     coverage.cases = cases.reached;
     coverage.cases_apply = cases.apply;
     Ok(RunResult {
@@ -386,6 +427,8 @@ struct Stepper<'r, R> {
     digest: Fnv,
     steps: u64,
     recorder: &'r mut R,
+    known: PropertySet,
+    known_seen: PropertySet,
 }
 
 impl<R: Recorder> Stepper<'_, R> {
@@ -394,14 +437,31 @@ impl<R: Recorder> Stepper<'_, R> {
     fn take(&mut self, action: Action) -> Option<Failure> {
         self.steps += 1;
         match self.cluster.apply_and_retire(action) {
-            Ok((_, retired)) => self.coverage.count_ended(&retired),
+            Ok((event, retired)) => {
+                self.coverage.count_ended(&retired);
+                if matches!(
+                    event.kind,
+                    backup_coordinator::action::EventKind::CommandRejected { .. }
+                ) {
+                    self.coverage.refused += 1;
+                }
+            }
             // The action came from `actions()`; a refusal is a bug in the core.
             Err(refused) => unreachable!("the core refused an action it offered: {refused}"),
         }
         self.coverage.actions[ActionKind::of(&action) as usize] += 1;
         action.hash(&mut self.digest);
         self.recorder.record(action);
-        invariants::check(&self.cluster)
+        if !self.known.is_empty() {
+            for property in self.known.iter() {
+                if !self.known_seen.contains(property)
+                    && invariants::invariant(property)(&self.cluster).is_err()
+                {
+                    self.known_seen.insert(property);
+                }
+            }
+        }
+        invariants::check_except(&self.cluster, self.known)
             .err()
             .map(|violation| Failure::Safety {
                 step: self.steps,

@@ -18,6 +18,7 @@ fn trace_text(spec: &backup_sim::run::RunSpec, seed: u64) -> (String, u64) {
         actions: recording.actions[..fault_phase].to_vec(),
         drain: recording.fault_phase.is_some(),
         drain_steps: None,
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     };
     let replayed = schedule.replay().unwrap();
     (replayed.trace.render_text(), result.digest)
@@ -71,6 +72,7 @@ fn a_run_replays_exactly_from_its_recording() {
             actions: recording.actions.clone(),
             drain: false,
             drain_steps: None,
+            known: backup_coordinator::invariants::PropertySet::EMPTY,
         }
         .replay()
         .unwrap();

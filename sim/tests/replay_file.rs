@@ -24,6 +24,7 @@ fn saved_failure(dir: &Path) -> (ReplayFile, std::path::PathBuf) {
         actions: recording.actions,
         drain: false,
         drain_steps: None,
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     };
     let shrunk = shrink(schedule, &failure, 5_000);
     let file = ReplayFile::new(

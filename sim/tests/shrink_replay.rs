@@ -32,6 +32,7 @@ fn schedule_from_choices(variant: Variant, config: Config, choices: &[u16]) -> S
         actions,
         drain: false,
         drain_steps: None,
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     }
 }
 
@@ -93,6 +94,7 @@ fn shrinking_a_simulator_failure_gives_a_short_schedule_that_fails_the_same_way(
         actions: recording.actions,
         drain: false,
         drain_steps: None,
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     };
     let shrunk = shrink(schedule, &failure, 20_000);
     assert!(shrunk.length_after <= 5, "{}", shrunk.length_after);
@@ -128,6 +130,7 @@ fn a_liveness_phase_that_cannot_finish_is_a_liveness_failure_and_shrinks() {
         actions: recording.actions[..fault_phase].to_vec(),
         drain: true,
         drain_steps: Some(2),
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     };
     assert_eq!(
         schedule.replay().unwrap().failure.map(|f| f.class()),
@@ -172,6 +175,7 @@ fn a_shrunk_schedule_uses_only_what_it_needs() {
         actions: vec![start],
         drain: false,
         drain_steps: None,
+        known: backup_coordinator::invariants::PropertySet::EMPTY,
     };
     let compact = backup_sim::shrink::compact(&schedule).unwrap();
     assert_eq!(compact.config.sql_sessions, 1);

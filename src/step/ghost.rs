@@ -84,8 +84,6 @@ impl Cluster {
                         property,
                         backup: backup.id,
                         session: backup.session,
-                        start: backup.start,
-                        stop: backup.stop,
                         phase: backup.phase,
                         problem,
                     });

@@ -383,7 +383,7 @@ impl Cluster {
 
     /// Whether `session`'s client owes the cluster a stop of `mode`: it holds a non-exclusive
     /// backup that is running, or (exclusive) the exclusive backup runs and may be stopped
-    /// now. Such a stop is what a careful client sends next; it always changes the state, so
+    /// now (9.6+: its state is IN_PROGRESS; 9.1: its label file is there). Such a stop is what a careful client sends next; it always changes the state, so
     /// offering it beyond the command budget makes no cycle. The simulator's liveness phase
     /// sends only these.
     pub fn owes_stop(&self, session: SessionId, mode: BackupMode) -> bool {
@@ -395,7 +395,15 @@ impl Cluster {
                 b.mode == BackupMode::NonExclusive && b.phase == BackupPhase::Running
             }),
             BackupMode::Exclusive => {
-                self.shared.exclusive == ExclusiveState::InProgress
+                // 9.6+ claims the backup (IN_PROGRESS to STOPPING); 9.1 reads and removes the
+                // label file, whatever the flag says.
+                let stoppable = match self.rules().exclusive {
+                    crate::variant::ExclusiveRule::StateMachine => {
+                        self.shared.exclusive == ExclusiveState::InProgress
+                    }
+                    _ => self.data_dir.backup_label.is_some(),
+                };
+                stoppable
                     && self
                         .backups
                         .iter()

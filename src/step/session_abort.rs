@@ -101,7 +101,13 @@ impl Cluster {
         self.run_cleanup(session, Armed::START_CALLBACK, &mut cleanups);
         self.run_cleanup(session, Armed::BASE_BACKUP_CLEANUP, &mut cleanups);
         self.settle_backup(session, pc, false);
-        self.session_mut(session).end_command();
+        let s = self.session_mut(session);
+        if s.backup.is_none() {
+            // The command's memory of a temporary label file it made ends with it; a file no
+            // cleanup removed stays behind (restart removes it).
+            s.armed.disarm(Armed::TEMP_LABEL);
+        }
+        s.end_command();
         EventKind::CommandFailed { error, cleanups }
     }
 
