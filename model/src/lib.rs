@@ -348,8 +348,8 @@ pub struct Case {
 fn sessions(m: &BackupModel) -> usize {
     let rules = m.variant.rules();
     let c = &m.config;
-    let sql_backups = rules.sql_non_exclusive
-        || (rules.has_exclusive() && c.exclusive_backups && !c.standby);
+    let sql_backups =
+        rules.sql_non_exclusive || (rules.has_exclusive() && c.exclusive_backups && !c.standby);
     usize::from(c.walsenders)
         + usize::from(c.replication_sessions)
         + if sql_backups {
@@ -503,7 +503,9 @@ pub const CASES: [Case; 16] = [
     },
     Case {
         name: "a replication=database session runs an SQL backup and a BASE_BACKUP",
-        applies: |m| m.config.replication_sessions >= 1 && m.config.backups_per_session >= 2 && sql_api(m),
+        applies: |m| {
+            m.config.replication_sessions >= 1 && m.config.backups_per_session >= 2 && sql_api(m)
+        },
         condition: |_, s| {
             s.sessions.iter().any(|x| {
                 x.kind == backup_coordinator::state::SessionKind::Replication

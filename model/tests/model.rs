@@ -220,14 +220,17 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
         page_writes: 0,
         ..small(3, 0)
     };
-    let expected = [
-        (Design::Recommended, 495_611),
-        (Design::RecommendedOption2, 761_663),
-        (Design::Pg91, 5_207_347),
+    // 9.1 with one command per session (a start, or a stop racing another's start): its
+    // unlinked backup_label files and findings make the full budget too large to run twice.
+    let one_command = Config {
+        commands_per_session: 1,
+        ..config
+    };
+    let cases = [
+        (Design::Recommended, config, 495_611),
+        (Design::RecommendedOption2, config, 761_663),
+        (Design::Pg91, one_command, 180_170),
     ];
-    let cases = expected
-        .into_iter()
-        .map(|(design, count)| (design, config, count));
     for (design, config, count) in cases {
         for threads in [1, 2] {
             let report = check(

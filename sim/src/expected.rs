@@ -110,11 +110,10 @@ impl ExpectedFindings {
 
     /// Parses `text` (read from `path`).
     pub fn parse(path: &Path, text: &str, profiles: &[&str]) -> Result<Self, ExpectedError> {
-        let content: FileContent =
-            toml::from_str(text).map_err(|e| ExpectedError::Malformed {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })?;
+        let content: FileContent = toml::from_str(text).map_err(|e| ExpectedError::Malformed {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
         for (i, f) in content.findings.iter().enumerate() {
             let problem = if f.variant.parse::<Variant>().is_err() {
                 Some(format!("unknown variant {:?}", f.variant))
@@ -248,17 +247,15 @@ pub fn compare(
     for (property, length) in found {
         let length = *length;
         let property = property.clone();
-        out.push(
-            match listed.iter().find(|f| f.property == property) {
-                None => Comparison::New { property, length },
-                Some(f) if f.length == Some(length) => Comparison::Known { property, length },
-                Some(f) => Comparison::Changed {
-                    property,
-                    length,
-                    expected: f.length.unwrap_or(0),
-                },
+        out.push(match listed.iter().find(|f| f.property == property) {
+            None => Comparison::New { property, length },
+            Some(f) if f.length == Some(length) => Comparison::Known { property, length },
+            Some(f) => Comparison::Changed {
+                property,
+                length,
+                expected: f.length.unwrap_or(0),
             },
-        );
+        });
     }
     for f in listed {
         if !found.iter().any(|(p, _)| *p == f.property) {
@@ -332,7 +329,10 @@ mod tests {
                 ("assertions hold".to_string(), 9),
             ],
         );
-        assert!(matches!(changed[0], Comparison::Changed { expected: 15, .. }));
+        assert!(matches!(
+            changed[0],
+            Comparison::Changed { expected: 15, .. }
+        ));
         assert!(changed[1].is_known());
         assert!(compare(&expected, variant, "concurrency", &[]).is_empty());
         assert!(expected

@@ -197,6 +197,8 @@ pub struct GateOptions {
     pub corpus: Option<PathBuf>,
     /// Run the model stage.
     pub model: bool,
+    /// Only these model profiles (empty: every default profile).
+    pub profiles: Vec<String>,
     /// Model threads.
     pub model_threads: usize,
     /// The simulator stage (`None`: skip).
@@ -242,7 +244,10 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
     let t_corpus = clock.elapsed().as_secs_f64();
     let mut model = Vec::new();
     if options.model {
-        for profile in default_profiles() {
+        for profile in default_profiles()
+            .into_iter()
+            .filter(|p| options.profiles.is_empty() || options.profiles.iter().any(|n| n == p.name))
+        {
             let m = BackupModel::new(options.variant, profile.config)?;
             let report = m.check(CheckOptions {
                 threads: options.model_threads.max(1),
@@ -277,9 +282,7 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
     };
     let t_sim = clock.elapsed().as_secs_f64() - t_corpus - t_model;
 
-    let corpus_fails = corpus
-        .iter()
-        .any(|e| e.status == CorpusStatus::Regression);
+    let corpus_fails = corpus.iter().any(|e| e.status == CorpusStatus::Regression);
     let corpus_stale = corpus.iter().any(|e| e.status == CorpusStatus::Stale);
     let unexpected = |liveness: bool| {
         model.iter().any(|m| {
@@ -307,6 +310,17 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
     let sim_bad = sim
         .as_ref()
         .is_some_and(|s| !s.nondeterministic_seeds.is_empty());
+    // A gate that checked nothing (every stage skipped, or a simulator that reached none of
+    // its coverage cases and no other stage) must not pass.
+    let sim_checked = sim.as_ref().is_some_and(|s| {
+        s.steps > 0
+            && s.coverage
+                .cases
+                .iter()
+                .zip(&s.coverage.cases_apply)
+                .any(|(&n, &applies)| applies && n > 0)
+    });
+    let nothing_checked = corpus.is_empty() && model.is_empty() && !sim_checked;
     let (verdict, exit_code) =
         if corpus_fails || model_safety || sim_bad || sim_worst == Some(FailureClass::Safety) {
             ("safety", 1)
@@ -314,6 +328,8 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
             ("liveness", 3)
         } else if corpus_stale {
             ("stale", 5)
+        } else if nothing_checked {
+            ("nothing-checked", 4)
         } else {
             ("pass", 0)
         };
@@ -346,9 +362,10 @@ pub fn mechanism_coverage(
             model_profiles: model
                 .iter()
                 .filter(|m| {
-                    m.report.properties.iter().any(|p| {
-                        p.name == case.name && matches!(p.verdict, Verdict::Reached)
-                    })
+                    m.report
+                        .properties
+                        .iter()
+                        .any(|p| p.name == case.name && matches!(p.verdict, Verdict::Reached))
                 })
                 .map(|m| m.profile)
                 .collect(),
@@ -467,6 +484,24 @@ pub fn render_campaign(report: &CampaignReport) -> String {
     );
     let _ = writeln!(out, "  bounds: {}", report.bounds);
     out.push_str(&render_coverage(&report.coverage, report.seeds_run));
+    let known: Vec<String> = backup_coordinator::invariants::Property::ALL
+        .iter()
+        .zip(report.coverage.known_findings)
+        .filter(|(_, n)| *n > 0)
+        .map(|(p, n)| format!("{p} in {n} run(s)"))
+        .collect();
+    if !known.is_empty() {
+        let _ = writeln!(
+            out,
+            "  known findings seen (listed, not failures): {}",
+            known.join("; ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  commands the server refused: {}",
+        thousands(report.coverage.refused)
+    );
     if !report.nondeterministic_seeds.is_empty() {
         let _ = writeln!(
             out,
@@ -599,7 +634,10 @@ impl GateReport {
             out.push_str(&render_campaign(sim));
         }
         if !self.coverage.is_empty() && (!self.model.is_empty() || self.sim.is_some()) {
-            let _ = writeln!(out, "coverage by mechanism (model profiles that reached it; simulator runs):");
+            let _ = writeln!(
+                out,
+                "coverage by mechanism (model profiles that reached it; simulator runs):"
+            );
             for m in &self.coverage {
                 let model = if self.model.is_empty() {
                     "-".to_string()
@@ -632,10 +670,13 @@ impl GateReport {
             out,
             "verdict: {} (exit {})",
             match self.verdict.as_str() {
-                "pass" if self.known_findings() > 0 => "PASS, nothing but the reviewed known findings",
+                "pass" if self.known_findings() > 0 =>
+                    "PASS, nothing but the reviewed known findings",
                 "pass" => "PASS, every property holds",
                 "liveness" => "LIVENESS FAILURE",
                 "stale" => "STALE CORPUS, regenerate the entries named above",
+                "nothing-checked" =>
+                    "NOTHING CHECKED: every stage was skipped or reached none of its cases",
                 _ => "SAFETY FAILURE",
             },
             self.exit_code

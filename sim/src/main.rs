@@ -98,6 +98,10 @@ struct CheckArgs {
     /// Skip the model stage.
     #[arg(long)]
     no_model: bool,
+    /// Check only this model profile (repeatable; default: every profile: concurrency,
+    /// faults, pages, standby, clients, lifecycle).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     /// Skip the simulator stage.
     #[arg(long)]
     no_sim: bool,
@@ -550,7 +554,9 @@ fn load_expected(
         Some(path) => path.clone(),
         None => {
             let here = PathBuf::from(FILE_NAME);
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(FILE_NAME);
+            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(FILE_NAME);
             if here.is_file() {
                 here
             } else if source.is_file() {
@@ -565,6 +571,15 @@ fn load_expected(
 
 fn check(args: CheckArgs) -> Result<u8, String> {
     let threads = threads(args.threads)?;
+    for name in &args.profiles {
+        if profile(name).is_none() {
+            let names: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+            return Err(format!(
+                "--profile {name:?}: unknown profile; expected one of {}",
+                names.join(", ")
+            ));
+        }
+    }
     let expected = load_expected(&args.expected, args.no_expected)?;
     let sim_config = args.bounds.apply(default_config())?;
     let corpus = if args.no_corpus {
@@ -597,6 +612,7 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         variant: args.variant,
         corpus,
         model: !args.no_model,
+        profiles: args.profiles.clone(),
         model_threads: threads.min(2),
         sim,
         out: args.out,
@@ -618,8 +634,13 @@ fn model_profiles(args: &ModelArgs) -> Result<Vec<Profile>, String> {
         return Ok(default_profiles().to_vec());
     }
     let name = args.profile.as_deref().unwrap_or("concurrency");
-    let base = profile(name)
-        .ok_or_else(|| format!("unknown profile {name:?}: expected concurrency or faults"))?;
+    let base = profile(name).ok_or_else(|| {
+        let names: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+        format!(
+            "unknown profile {name:?}: expected one of {}",
+            names.join(", ")
+        )
+    })?;
     let config = args.bounds.apply(base.config)?;
     Ok(vec![Profile {
         name: if args.bounds.any() {
@@ -752,13 +773,10 @@ fn sim(args: SimArgs) -> Result<u8, String> {
     let report = run_campaign(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
     print!("{}", render_campaign(&report));
     for group in &report.failures {
-        println!(
-            "repro: backup-check sim --variant {} --seed {} --steps {}{}",
-            args.variant,
-            group.first_seed,
-            args.steps,
-            if args.swarm { " --swarm" } else { "" }
-        );
+        println!("repro: {}", repro_line(group.first_seed));
+        if let Some(file) = &group.file {
+            println!("repro (shrunk): backup-check replay {}", file.display());
+        }
     }
     if let Some(path) = &args.jsonl {
         append_jsonl(path, &report)?;
@@ -773,6 +791,45 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         None if report.interrupted => EXIT_INTERRUPTED,
         None => 0,
     })
+}
+
+/// The command line that re-runs one seed exactly: this run's arguments, with the seed range
+/// replaced by the seed and what only changes where results go or how fast they come dropped.
+fn repro_line(seed: u64) -> String {
+    const DROP_WITH_VALUE: [&str; 8] = [
+        "--seeds",
+        "--seed",
+        "--shard",
+        "--threads",
+        "--out",
+        "--json",
+        "--jsonl",
+        "--shrink-replays",
+    ];
+    const DROP: [&str; 3] = ["--no-progress", "--check-determinism", "--no-shrink"];
+    let mut out = vec!["backup-check".to_string()];
+    let mut args = std::env::args().skip(1).peekable();
+    while let Some(arg) = args.next() {
+        let name = arg.split('=').next().unwrap_or_default().to_string();
+        if DROP_WITH_VALUE.contains(&name.as_str()) {
+            if !arg.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        if DROP.contains(&name.as_str()) {
+            continue;
+        }
+        let quoted = if arg.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        } else {
+            arg
+        };
+        out.push(quoted);
+    }
+    out.push("--seed".to_string());
+    out.push(seed.to_string());
+    out.join(" ")
 }
 
 /// One line per failure group, then a summary line: files from several shards concatenate

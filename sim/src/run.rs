@@ -82,8 +82,7 @@ impl RunSpec {
 
     /// The configuration seed `seed` runs on.
     pub fn config_for(&self, seed: u64) -> Config {
-        if self.standby_seeds && !self.config.standby && seed % STANDBY_EVERY == STANDBY_EVERY - 1
-        {
+        if self.standby_seeds && !self.config.standby && seed % STANDBY_EVERY == STANDBY_EVERY - 1 {
             standby_form(self.config)
         } else {
             self.config
@@ -385,9 +384,7 @@ pub fn run_seed(
     if failure.is_none() {
         run.recorder.mark_drain();
         let mut drain = Drain::default();
-        let max = spec
-            .drain_steps
-            .unwrap_or_else(|| drain_steps_max(&config));
+        let max = spec.drain_steps.unwrap_or_else(|| drain_steps_max(&config));
         while failure.is_none() && invariants::settled(&run.cluster).is_err() && drain.steps() < max
         {
             let Some(action) = drain.next(&run.cluster, &mut actions) else {

@@ -68,6 +68,7 @@ fn check_fails_on_9_1_with_a_short_counterexample_saved_for_replay() {
         "--variant",
         "pg91",
         "--no-model",
+        "--no-expected",
         "--seeds",
         "0..20",
         "--out",
@@ -98,10 +99,10 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         "{\"format\": \"backup-check-replay\", \"version\": 1,",
     )
     .unwrap();
-    let other_version = dir.path().join("v2.json");
+    let other_version = dir.path().join("v1.json");
     std::fs::write(
         &other_version,
-        "{\"format\": \"backup-check-replay\", \"version\": 2}",
+        "{\"format\": \"backup-check-replay\", \"version\": 1}",
     )
     .unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -135,6 +136,7 @@ fn saved_sim_failure(dir: &Path) -> std::path::PathBuf {
         "sim",
         "--variant",
         "pg91",
+        "--no-expected",
         "--seed",
         "6",
         "--out",
@@ -142,7 +144,26 @@ fn saved_sim_failure(dir: &Path) -> std::path::PathBuf {
         "--no-progress",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stdout(&o).contains("repro: backup-check sim --variant pg91 --seed 6"));
+    // The printed repro line carries every flag that changes the run, and re-runs it exactly.
+    let text = stdout(&o);
+    let repro = text
+        .lines()
+        .find_map(|l| l.strip_prefix("repro: backup-check "))
+        .expect("a repro line");
+    assert_eq!(repro, "sim --variant pg91 --no-expected --seed 6");
+    let again = backup_check(
+        &repro
+            .split(' ')
+            .chain(["--no-progress", "--no-shrink"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let failure = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("failure \""))
+            .map(|l| l.trim().to_string())
+    };
+    assert_eq!(failure(&stdout(&again)), failure(&text));
     let mut files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -247,4 +268,120 @@ fn variants_lists_every_design_and_help_documents_every_command() {
         let o = backup_check(&[command, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{command}");
     }
+}
+
+/// The gate passes on exactly a design's reviewed known findings, and says what differs.
+#[test]
+fn check_passes_on_exactly_the_known_findings_and_fails_on_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("failures");
+    let list = |entries: &[(&str, u32)]| {
+        let path = dir.path().join(format!("expected-{}.toml", entries.len()));
+        let mut text = String::new();
+        for (property, length) in entries {
+            text.push_str(&format!(
+                "[[finding]]\nvariant = \"pg16\"\nprofile = \"lifecycle\"\nproperty = \"{property}\"\nlength = {length}\nwhy = \"test\"\n\n"
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let run = |expected: &std::path::Path| {
+        backup_check(&[
+            "check",
+            "--variant",
+            "pg16",
+            "--profile",
+            "lifecycle",
+            "--no-sim",
+            "--no-corpus",
+            "--expected",
+            expected.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-progress",
+        ])
+    };
+    let both = [
+        ("history file describes its backup", 13),
+        ("reported files survive an OS crash", 13),
+    ];
+    let o = run(&list(&both));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("PASS, nothing but the reviewed known findings"));
+    let o = run(&list(&both[1..]));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("history file describes its backup: NEW finding"));
+    let o = run(&list(&[
+        ("history file describes its backup", 12),
+        ("reported files survive an OS crash", 13),
+        ("unique start points", 20),
+    ]));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("known finding CHANGED"), "{text}");
+    assert!(
+        text.contains("unique start points: listed finding (20 steps) NOT FOUND"),
+        "{text}"
+    );
+}
+
+/// A corpus entry that no longer replays is stale (exit 5), one that replays without its
+/// failure a regression (exit 1); a gate that checks nothing does not pass (exit 4).
+#[test]
+fn stale_corpus_entries_and_empty_gates_have_their_own_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let source = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../regressions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("pg91-model"))
+        .unwrap();
+    let text = std::fs::read_to_string(&source).unwrap();
+    let gate = |corpus: &std::path::Path| {
+        backup_check(&[
+            "check",
+            "--no-model",
+            "--no-sim",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--no-progress",
+        ])
+    };
+    // An older version of the format: stale.
+    std::fs::write(
+        corpus.join("old.json"),
+        text.replacen("\"version\": 2", "\"version\": 1", 1),
+    )
+    .unwrap();
+    let o = gate(&corpus);
+    assert_eq!(o.status.code(), Some(5), "{}", stdout(&o));
+    assert!(stdout(&o).contains("STALE"), "{}", stdout(&o));
+    // A schedule whose steps no longer fit the core: stale too.
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut cut = file.clone();
+    let actions = cut["actions"].as_array_mut().unwrap();
+    actions.remove(0);
+    std::fs::write(corpus.join("old.json"), cut.to_string()).unwrap();
+    let o = gate(&corpus);
+    assert_eq!(o.status.code(), Some(5), "{}", stdout(&o));
+    // A schedule that replays but no longer fails: a regression, which outranks staleness.
+    let mut passing = file.clone();
+    passing["variant"] = serde_json::json!("recommended");
+    passing["actions"] = serde_json::json!([]);
+    std::fs::write(corpus.join("passing.json"), passing.to_string()).unwrap();
+    let o = gate(&corpus);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("REGRESSION"), "{}", stdout(&o));
+    // Nothing checked at all.
+    let o = backup_check(&[
+        "check",
+        "--no-model",
+        "--no-sim",
+        "--no-corpus",
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
+    assert!(stdout(&o).contains("NOTHING CHECKED"), "{}", stdout(&o));
 }

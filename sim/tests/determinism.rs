@@ -14,7 +14,7 @@ fn trace_text(spec: &backup_sim::run::RunSpec, seed: u64) -> (String, u64) {
     let fault_phase = recording.fault_phase.unwrap_or(recording.actions.len());
     let schedule = Schedule {
         variant: spec.variant,
-        config: spec.config,
+        config: spec.config_for(seed),
         actions: recording.actions[..fault_phase].to_vec(),
         drain: recording.fault_phase.is_some(),
         drain_steps: None,

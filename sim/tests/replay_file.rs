@@ -69,7 +69,7 @@ fn malformed_truncated_and_mismatched_files_are_typed_errors() {
         load("not json"),
         Err(ReplayFileError::Malformed { .. })
     ));
-    let future = text.replace("\"version\": 1", "\"version\": 99");
+    let future = text.replace("\"version\": 2", "\"version\": 99");
     let error = load(&future).unwrap_err();
     assert!(matches!(error, ReplayFileError::Version { .. }));
     assert!(error.to_string().contains("99"), "{error}");
