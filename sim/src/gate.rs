@@ -184,6 +184,9 @@ pub struct MechanismCoverage {
     pub mechanism: &'static str,
     /// The model profiles that reached it.
     pub model_profiles: Vec<&'static str>,
+    /// It applies to some model profile's bounds (a case that applies nowhere, such as an
+    /// exclusive backup in a design without them, is not expected to be reached).
+    pub model_applies: bool,
     /// The simulator's runs that reached it (`None`: it does not apply to the runs).
     pub sim_runs: Option<u64>,
 }
@@ -369,6 +372,9 @@ pub fn mechanism_coverage(
                 })
                 .map(|m| m.profile)
                 .collect(),
+            model_applies: model
+                .iter()
+                .any(|m| m.report.properties.iter().any(|p| p.name == case.name)),
             sim_runs: sim.and_then(|s| s.coverage.cases_apply[i].then_some(s.coverage.cases[i])),
         })
         .collect()
@@ -641,6 +647,8 @@ impl GateReport {
             for m in &self.coverage {
                 let model = if self.model.is_empty() {
                     "-".to_string()
+                } else if !m.model_applies {
+                    "n/a".to_string()
                 } else if m.model_profiles.is_empty() {
                     "none".to_string()
                 } else {

@@ -1,6 +1,7 @@
 //! `backup-check`: the command line of the backup-coordinator harness. `check` is the CI gate;
 //! `model`, `sim` and `replay` run one engine each; `variants` lists the designs; `bench`
 //! measures the engines. Exit status: 0 all hold, 1 a safety violation, 3 a liveness failure,
+//! 4 nothing checked, 5 a stale corpus entry,
 //! 2 bad usage or input, 130 interrupted.
 
 use backup_coordinator::config::FaultKinds;
@@ -27,8 +28,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 const EXIT_SAFETY: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_LIVENESS: u8 = 3;
-#[allow(dead_code)]
-const EXIT_STALE: u8 = 5;
+
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
@@ -36,7 +36,7 @@ const EXIT_INTERRUPTED: u8 = 130;
     name = "backup-check",
     version,
     about = "Checks a concurrent base-backup coordinator (PostgreSQL's, in every design it shipped) with an exhaustive model, a seeded simulator and replayable counterexamples",
-    after_help = "Exit status: 0 every property holds; 1 a safety property is violated (or a case the model's bounds never reach); 3 a liveness failure (a backup never ends once faults stop); 2 bad usage or input; 130 interrupted."
+    after_help = "Exit status: 0 every property holds (check: nothing but the variant's reviewed known findings); 1 a safety property is violated (or a case the model's bounds never reach, or a known finding changed or gone); 3 a liveness failure (a backup never ends once faults stop); 2 bad usage or input; 4 nothing was checked; 5 a stale corpus entry (it no longer replays); 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -949,6 +949,7 @@ fn mutants(args: MutantsArgs) -> Result<u8, String> {
         steps: args.steps,
         threads: threads(args.threads)?,
         trials: args.trials,
+        expected: load_expected(&None, false)?,
     };
     let report = run_mutants(&options, &INTERRUPTED)?;
     print!("{}", report.render_text());

@@ -150,14 +150,24 @@ pub struct MutantsOptions {
     pub threads: usize,
     /// Trials for the median time to first failure.
     pub trials: u32,
+    /// The designs' reviewed known findings: a bug's runs pass over its base design's, so
+    /// that they cannot hide the bug's own finding.
+    pub expected: crate::expected::ExpectedFindings,
 }
 
-/// The simulator's run specification for `variant`, with `bug`'s mechanism if any.
-pub fn sim_spec(variant: Variant, bug: Option<Bug>, steps: u32) -> RunSpec {
+/// The simulator's run specification for `variant`, with `bug`'s mechanism if any, passing
+/// over the known findings of `variant`'s design.
+pub fn sim_spec(
+    variant: Variant,
+    bug: Option<Bug>,
+    steps: u32,
+    expected: &crate::expected::ExpectedFindings,
+) -> RunSpec {
     let mut spec = RunSpec::new(variant, steps);
     if let Some(bug) = bug {
         spec.config = with_mechanism(bug, spec.config);
     }
+    spec.known = expected.known_properties(Variant::of(variant.design));
     spec
 }
 
@@ -239,7 +249,12 @@ fn base_failures(
     bug: Bug,
     stop: &AtomicBool,
 ) -> Result<Vec<&'static str>, CampaignError> {
-    let mut spec = sim_spec(Variant::of(design), Some(bug), options.steps);
+    let mut spec = sim_spec(
+        Variant::of(design),
+        Some(bug),
+        options.steps,
+        &options.expected,
+    );
     spec.variant = Variant::of(design);
     let mut options = campaign(options, spec);
     options.shrink = false;
@@ -254,7 +269,12 @@ fn sim_finding(
     stop: &AtomicBool,
 ) -> Result<SimFinding, CampaignError> {
     let base_fails = base_failures(options, bug.base(), bug, stop)?;
-    let spec = sim_spec(Variant::bug(bug), Some(bug), options.steps);
+    let spec = sim_spec(
+        Variant::bug(bug),
+        Some(bug),
+        options.steps,
+        &options.expected,
+    );
     let report = run_campaign(&campaign(options, spec.clone()), stop)?;
     let new: Vec<_> = report
         .failures
@@ -324,7 +344,10 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
             failures.extend(report.failures().map(|p| p.name));
         }
         let sim = run_campaign(
-            &campaign(options, sim_spec(variant, None, options.steps)),
+            &campaign(
+                options,
+                sim_spec(variant, None, options.steps, &options.expected),
+            ),
             stop,
         )
         .map_err(|e| e.to_string())?;
