@@ -339,6 +339,7 @@ fn the_file_layer_makes_durable_exactly_what_the_core_says() {
             on_violation: OnViolation::Record,
             data_dir: Some("/pgdata".into()),
             file_system: Some(fs.clone()),
+            ..CoordinatorOptions::default()
         };
         let c =
             Coordinator::with_options(Variant::of(design), Config::for_driver(1, 1, 2, 1), options)

@@ -114,9 +114,21 @@ fn coordinator(
     writers: u8,
     on_violation: OnViolation,
 ) -> Coordinator {
+    // The historical designs' backup_label and history files are not durable (their era
+    // finding about OS crashes, which no loom scenario is about): the driver leaves that
+    // property out.
+    let unchecked = if !design.is_recommended() {
+        [Property::ReportedFilesSurviveOsCrash]
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
     let options = CoordinatorOptions {
         on_violation,
         data_dir: None,
+        unchecked,
+        ..CoordinatorOptions::default()
     };
     let config = Config::for_driver(sql, walsenders, 1, writers);
     Coordinator::with_options(Variant::of(design), config, options).expect("valid configuration")
@@ -150,7 +162,13 @@ fn assert_holds(c: &Coordinator, properties: &[Property]) -> Cluster {
             panic!("{property} violated at the end: {violation}");
         }
     }
-    let violations = check_all(&state);
+    let violations: Vec<_> = check_all(&state)
+        .into_iter()
+        .filter(|v| {
+            state.variant.design.is_recommended()
+                || v.property != Property::ReportedFilesSurviveOsCrash
+        })
+        .collect();
     assert!(violations.is_empty(), "violated at the end: {violations:?}");
     assert_eq!(c.violations(), Vec::new());
     state

@@ -234,3 +234,31 @@ fn an_end_record_after_the_shutdown_checkpoint_is_overwritten_by_the_restart() {
     apply(&mut fixed, Action::Restart);
     assert!(violated(&fixed).is_empty(), "{:?}", check_all(&fixed));
 }
+
+/// A stop that reports success before its backup-end record is flushed (as one that skipped
+/// its WAL switch would): an OS crash may lose the record, and the restore is never
+/// consistent.
+#[test]
+fn an_end_record_not_flushed_when_the_stop_returns_is_a_restore_finding() {
+    let mut c = cluster(Variant::of(Design::Recommended), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::StopWriteHistory);
+    // Where the flush position stands if nothing flushed the end record.
+    c.wal.flushed = c.wal.end_records[0].0;
+    run_to(&mut c, S0, Pc::Idle);
+    assert_eq!(
+        problem(&c, Property::RestoreReachesConsistency),
+        Some(Problem::EndRecordNotFlushed)
+    );
+    // An OS crash then takes the record with it.
+    let mut crashed = c.clone();
+    crashed.config.os_crashes = 1;
+    apply(&mut crashed, Action::OsCrash);
+    assert!(crashed.wal.end_records.is_empty());
+}
