@@ -395,16 +395,11 @@ impl Problem {
     }
 }
 
-/// Whether one backup breaks `property` on its own (checked while it lives, and once more when
-/// it is retired, where the finding is latched): a torn page in a backup that stopped
-/// successfully, a unit it never gave back, a label that does not round-trip, a label that is
-/// not its own, a restore that is not consistent at its own end, a history file that does not
-/// describe it.
-pub fn backup_violates(cluster: &Cluster, backup: &Backup, property: Property) -> bool {
-    backup_problem(cluster, backup, property).is_some()
-}
-
-/// What is wrong with one backup under `property`, if anything (see [`backup_violates`]).
+/// What is wrong with one backup on its own under `property`, if anything (checked while it
+/// lives, and once more when it is retired, where the finding is latched): a torn page in a
+/// backup that stopped successfully, a unit it never gave back, a label that does not
+/// round-trip, a label that is not its own, a restore that is not consistent at its own end, a
+/// history file that does not describe it, a reported file an OS crash can lose.
 pub fn backup_problem(cluster: &Cluster, backup: &Backup, property: Property) -> Option<Problem> {
     let general = |broken: bool| broken.then_some(Problem::General);
     match property {
@@ -428,7 +423,7 @@ pub fn backup_problem(cluster: &Cluster, backup: &Backup, property: Property) ->
     }
 }
 
-/// The properties [`backup_violates`] can report.
+/// The properties [`backup_problem`] can report.
 pub const PER_BACKUP: [Property; 7] = [
     Property::NoTornPageInStoppedBackup,
     Property::UnitsReleasedOnce,

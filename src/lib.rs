@@ -37,6 +37,7 @@
 #![warn(unreachable_pub)]
 
 pub mod action;
+pub mod bugs;
 pub mod config;
 pub mod datadir;
 pub mod driver;

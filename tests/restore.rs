@@ -262,3 +262,75 @@ fn an_end_record_not_flushed_when_the_stop_returns_is_a_restore_finding() {
     apply(&mut crashed, Action::OsCrash);
     assert!(crashed.wal.end_records.is_empty());
 }
+
+fn standby(walsenders: u8, faults: u32) -> Cluster {
+    cluster(Variant::of(Design::Pg15), walsenders, |c| {
+        c.standby = true;
+        c.timeline = backup_coordinator::lsn::TimeLineId(2);
+        c.faults = faults;
+    })
+}
+
+#[test]
+fn a_standby_backup_restores_to_consistency_at_its_stop_point_and_a_failed_one_is_never_restored() {
+    // Stopped: consistent at minRecoveryPoint, the stop point its stop returned.
+    let mut c = standby(1, 0);
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::Idle);
+    assert!(violated(&c).is_empty(), "{:?}", check_all(&c));
+    // Aborted mid-copy: no stop point, and none needed (nobody restores it).
+    let mut c = standby(1, 1);
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::CopyFiles);
+    apply(
+        &mut c,
+        Action::Fault {
+            session: S0,
+            fault: backup_coordinator::Fault::Disconnect,
+        },
+    );
+    for _ in 0..20 {
+        if c.is_enabled(Action::Step { session: S0 }) {
+            apply(&mut c, Action::Step { session: S0 });
+        }
+    }
+    assert!(c.backups.is_empty(), "the aborted backup is retired");
+    assert!(violated(&c).is_empty(), "{:?}", check_all(&c));
+    assert_eq!(problem(&c, Property::RestoreReachesConsistency), None);
+}
+
+#[test]
+fn a_standby_backup_whose_stop_point_precedes_its_copy_is_consistent_too_early() {
+    let mut c = standby(1, 0);
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::CopyFiles);
+    apply(&mut c, Action::Step { session: S0 });
+    // The copy is over; a defective stop that took minRecoveryPoint from before the copy's
+    // end would leave the replay position after the stop point it returns.
+    let b = &mut c.backups[0];
+    assert!(b.copy_over, "the copy is over after its step");
+    b.copied_to = backup_coordinator::lsn::Lsn(u64::MAX / 2);
+    run_to(&mut c, S0, Pc::Idle);
+    assert_eq!(
+        problem(&c, Property::RestoreReachesConsistency),
+        Some(Problem::ConsistentTooEarly)
+    );
+}

@@ -5,7 +5,8 @@
 //! reach what they claim to test, one `eventually` property, and the running and reporting of
 //! a check ([`report`]) with shortest counterexamples ([`shortest`]).
 
-pub mod bugs;
+/// The seeded bugs' smallest bounds live in the core ([`backup_coordinator::bugs`]).
+pub use backup_coordinator::bugs;
 pub mod report;
 pub mod shortest;
 
@@ -227,18 +228,7 @@ impl Model for BackupModel {
     /// shrink, and no invariant reads them), so the search does not explore it. A command
     /// that a flawed design accepts, or whose refusal changes anything else, is explored.
     fn next_state(&self, state: &Cluster, action: Action) -> Option<Cluster> {
-        let mut next = state.clone();
-        next.apply(action).ok()?;
-        if let Action::Begin { session, .. } = action {
-            let index = usize::from(session.0);
-            let sent = next.sessions[index].commands;
-            next.sessions[index].commands = state.sessions[index].commands;
-            if next == *state {
-                return None;
-            }
-            next.sessions[index].commands = sent;
-        }
-        Some(next)
+        state.successor(action)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

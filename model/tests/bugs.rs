@@ -4,9 +4,9 @@
 //! base design's own era findings, such as 9.6's files written without fsync, are another
 //! property).
 
+use backup_coordinator::bugs::smallest_bounds;
 use backup_coordinator::variant::Bug;
 use backup_coordinator::{Config, Variant};
-use backup_model::bugs::smallest_bounds;
 use backup_model::{BackupModel, CheckOptions, ModelReport, Verdict};
 
 fn check(variant: Variant, config: Config) -> ModelReport {
@@ -25,7 +25,7 @@ fn every_seeded_bug_is_found_and_its_base_design_is_clean_at_the_same_bounds() {
         let found = report
             .properties
             .iter()
-            .find(|p| p.name == property)
+            .find(|p| p.name == property.name())
             .unwrap();
         let Verdict::Violated { length, trace } = &found.verdict else {
             panic!("{bug}: {property} not violated\n{}", report.render_text());
@@ -33,7 +33,7 @@ fn every_seeded_bug_is_found_and_its_base_design_is_clean_at_the_same_bounds() {
         assert_eq!(trace.steps.len(), *length);
         let base = check(Variant::of(bug.base()), config);
         assert!(
-            !base.violated().contains(property),
+            !base.violated().contains(property.name()),
             "{bug}'s base {}: {:?}",
             bug.base(),
             base.violated()

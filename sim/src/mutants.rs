@@ -12,10 +12,10 @@
 use crate::bench::median;
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, SeedRange, Shard};
 use crate::run::{run_seed, RunSpec};
+use backup_coordinator::bugs::{smallest_bounds, with_mechanism};
 use backup_coordinator::trace::describe_config;
 use backup_coordinator::variant::Bug;
 use backup_coordinator::{Design, Variant};
-use backup_model::bugs::{smallest_bounds, with_mechanism};
 use backup_model::{default_profiles, BackupModel, CheckOptions, Verdict};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -185,7 +185,7 @@ pub fn model_finding(
             trace: t,
         } = &p.verdict
         {
-            if p.name == property {
+            if p.name == property.name() {
                 length = Some(*l);
                 trace = Some((**t).clone());
             }
@@ -316,7 +316,7 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
     for bug in Bug::ALL {
         let (_, property) = smallest_bounds(bug);
         let (model, _) = model_finding(bug).map_err(|e| e.to_string())?;
-        let sim = sim_finding(options, bug, property, stop).map_err(|e| e.to_string())?;
+        let sim = sim_finding(options, bug, property.name(), stop).map_err(|e| e.to_string())?;
         let caught = model.found || sim.found();
         bugs.push(MutantRow {
             bug: bug.name().to_string(),
@@ -324,7 +324,7 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
             fix: bug.fix(),
             summary: bug.summary(),
             variant: Variant::bug(bug).to_string(),
-            property,
+            property: property.name(),
             model,
             sim,
             loom: loom_test(bug),
@@ -480,8 +480,12 @@ pub const DOCS_END: &str = "<!-- END GENERATED -->";
 /// counterexample as text and as a Mermaid diagram.
 pub fn docs_section(bug: Bug) -> Result<String, String> {
     let (finding, trace) = model_finding(bug).map_err(|e| e.to_string())?;
-    let trace = trace
-        .ok_or_else(|| format!("{bug}: the model does not find {}", smallest_bounds(bug).1))?;
+    let trace = trace.ok_or_else(|| {
+        format!(
+            "{bug}: the model does not find {}",
+            smallest_bounds(bug).1.name()
+        )
+    })?;
     let mut out = String::new();
     let _ = writeln!(out, "{DOCS_BEGIN}");
     let _ = writeln!(
@@ -490,7 +494,7 @@ pub fn docs_section(bug: Bug) -> Result<String, String> {
         Variant::bug(bug),
         finding.bounds,
         finding.states,
-        smallest_bounds(bug).1,
+        smallest_bounds(bug).1.name(),
         trace.steps.len(),
         Variant::bug(bug),
     );

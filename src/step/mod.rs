@@ -239,6 +239,27 @@ impl Cluster {
         self.apply_and_retire(action).map(|(event, _)| event)
     }
 
+    /// The state `action` leads to, for an exhaustive search: `None` where the action is not
+    /// enabled, or where it is a command the server refused without any effect but the
+    /// session's spent command budget. Such a refusal leads to a state that differs from the
+    /// present one only in that budget, from which the same refusals and nothing new can
+    /// follow, so a search that skips it loses no behaviour (the command itself is still
+    /// explored wherever it does something).
+    pub fn successor(&self, action: Action) -> Option<Cluster> {
+        let mut next = self.clone();
+        next.apply(action).ok()?;
+        if let Action::Begin { session, .. } = action {
+            let index = usize::from(session.0);
+            let sent = next.sessions[index].commands;
+            next.sessions[index].commands = self.sessions[index].commands;
+            if next == *self {
+                return None;
+            }
+            next.sessions[index].commands = sent;
+        }
+        Some(next)
+    }
+
     /// Like [`Cluster::apply`], and also returns the backups the step ended (stopped, failed,
     /// lost), with their last ghost record, which the state no longer holds.
     pub fn apply_and_retire(

@@ -1,13 +1,15 @@
-//! The smallest bounds at which the exhaustive model finds each seeded historical bug
+//! Owns the smallest bounds at which an exhaustive search finds each seeded historical bug
 //! (PROTOCOL.md §6), and the property whose violation is the bug. Each configuration adds to an
 //! empty cluster only what the bug needs: the sessions that race, the fault, the second
-//! backup, the JIT query, the `replication=database` session, the standby. The model's tests
-//! check that each bug is found at these bounds and that its base design is clean at the same
-//! bounds, so the finding is the bug's and nothing else's; `backup-check mutants` reports it.
+//! backup, the JIT query, the `replication=database` session, the standby. The core's tests
+//! (`tests/exhaustive.rs`) and the model's check that each bug is found at these bounds and
+//! that its base design is clean at the same bounds, so the finding is the bug's and nothing
+//! else's; `backup-check mutants` reports it.
 
-use backup_coordinator::lsn::TimeLineId;
-use backup_coordinator::variant::Bug;
-use backup_coordinator::Config;
+use crate::config::Config;
+use crate::invariants::Property;
+use crate::lsn::TimeLineId;
+use crate::variant::Bug;
 
 /// A cluster with nothing in it: one backup per session (and commands enough for two backups'
 /// starts and stops), no fault, no crash, no page write.
@@ -27,11 +29,11 @@ fn empty() -> Config {
 }
 
 /// The smallest bounds that find `bug`, and the name of the property its fix restores.
-pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
+pub fn smallest_bounds(bug: Bug) -> (Config, Property) {
     let c = empty();
     match bug {
         // Two WAL senders whose checkpoint requests merge.
-        Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, "unique start points"),
+        Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, Property::UniqueStartPoints),
         // A client that vanishes while its WAL sender sends the start position.
         Bug::B3 => (
             Config {
@@ -39,7 +41,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 faults: 1,
                 ..c
             },
-            "units released exactly once",
+            Property::UnitsReleasedOnce,
         ),
         // A backup taken on a standby that follows timeline 2.
         Bug::B4 => (
@@ -49,7 +51,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 timeline: TimeLineId(2),
                 ..c
             },
-            "start point is real WAL",
+            Property::StartPointIsRealWal,
         ),
         // A stop racing an exclusive start.
         Bug::B5 => (
@@ -57,7 +59,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 sql_sessions: 2,
                 ..c
             },
-            "page writes forced while a backup runs",
+            Property::ForcingWhileBackupRuns,
         ),
         // A stop cancelled after its decrement (its session state is cleared only when the
         // stop function returns).
@@ -66,7 +68,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 sql_sessions: 1,
                 ..c
             },
-            "session state matches unit",
+            Property::SessionStateMatchesUnit,
         ),
         // A stop cancelled after its decrement, then the session exits.
         Bug::B7 => (
@@ -75,7 +77,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 faults: 2,
                 ..c
             },
-            "units released exactly once",
+            Property::UnitsReleasedOnce,
         ),
         // A page change assembled before a backup raised forcing, inserted after.
         Bug::B8 => (
@@ -85,7 +87,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 page_writes: 1,
                 ..c
             },
-            "no torn page in a stopped backup",
+            Property::NoTornPageInStoppedBackup,
         ),
         // Two backups in one session, a JIT query between, an exit.
         Bug::B9 => (
@@ -96,7 +98,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 faults: 1,
                 ..c
             },
-            "units released exactly once",
+            Property::UnitsReleasedOnce,
         ),
         // A replication=database session that starts an SQL backup, then BASE_BACKUP.
         Bug::B10 => (
@@ -105,7 +107,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 backups_per_session: 2,
                 ..c
             },
-            "session state matches unit",
+            Property::SessionStateMatchesUnit,
         ),
         // The same session, a BASE_BACKUP after an SQL backup, terminated mid-copy.
         Bug::B11 => (
@@ -115,7 +117,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 faults: 1,
                 ..c
             },
-            "units released exactly once",
+            Property::UnitsReleasedOnce,
         ),
         // A base backup running while a fast shutdown writes its checkpoint.
         Bug::B13 => (
@@ -124,7 +126,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 shutdowns: 1,
                 ..c
             },
-            "restore reaches consistency at its own end",
+            Property::RestoreReachesConsistency,
         ),
         // A successful backup, then the session exits.
         Bug::B12 => (
@@ -133,7 +135,7 @@ pub fn smallest_bounds(bug: Bug) -> (Config, &'static str) {
                 faults: 1,
                 ..c
             },
-            "assertions hold",
+            Property::AssertionsHold,
         ),
     }
 }
