@@ -232,3 +232,16 @@ fn pg91_option2_a_base_backup_that_copied_another_backups_temporary_label_is_rep
         "the finding did not outlive the backups"
     );
 }
+
+/// Every invariant PROTOCOL.md §8 numbers (I1-I9) is checked by some property, and each
+/// property names at most one of them.
+#[test]
+fn every_numbered_invariant_of_the_protocol_is_a_property() {
+    let numbers: std::collections::BTreeSet<&str> = Property::ALL
+        .iter()
+        .filter_map(|p| p.protocol_number())
+        .collect();
+    let expected: std::collections::BTreeSet<&str> =
+        ["I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9"].into();
+    assert_eq!(numbers, expected);
+}

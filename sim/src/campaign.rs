@@ -150,6 +150,9 @@ pub struct FailureGroup {
     /// The replay file written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// Why the replay file could not be written (the failure is reported all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<String>,
     /// The (shrunk) counterexample.
     #[serde(skip)]
     pub trace: Option<Trace>,
@@ -451,9 +454,10 @@ fn explain(
         Some(seed),
         stats.map(|_| length),
     );
-    let path = match &options.out {
-        Some(dir) => Some(save(&file, dir)?),
-        None => None,
+    let (path, save_error) = match options.out.as_deref().map(|dir| save(&file, dir)) {
+        Some(Ok(path)) => (Some(path), None),
+        Some(Err(error)) => (None, Some(error.to_string())),
+        None => (None, None),
     };
     Ok(FailureGroup {
         class,
@@ -463,6 +467,7 @@ fn explain(
         failure: shown,
         shrink: stats,
         file: path,
+        save_error,
         trace: replayed.map(|r| r.trace),
     })
 }

@@ -235,6 +235,20 @@ pub struct GateReport {
     pub exit_code: u8,
     /// Seconds per stage: corpus, model, sim.
     pub seconds: [f64; 3],
+    /// What could not be written (a counterexample, the JSON report): the findings are still
+    /// printed, and a run that found nothing else exits 2.
+    pub output_errors: Vec<String>,
+}
+
+impl GateReport {
+    /// Records that an output could not be written: the exit status becomes 2 (bad usage or
+    /// input) unless the run found something worse, which the status keeps.
+    pub fn output_failed(&mut self, error: String) {
+        self.output_errors.push(error);
+        if !matches!(self.exit_code, 1 | 3) {
+            self.exit_code = 2;
+        }
+    }
 }
 
 /// Runs the gate.
@@ -246,6 +260,7 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
     };
     let t_corpus = clock.elapsed().as_secs_f64();
     let mut model = Vec::new();
+    let mut output_errors = Vec::new();
     if options.model {
         for profile in default_profiles()
             .into_iter()
@@ -256,7 +271,13 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
                 threads: options.model_threads.max(1),
                 ..CheckOptions::default()
             })?;
-            let files = save_model_counterexamples(&report, profile.name, &options.out)?;
+            let files = match save_model_counterexamples(&report, profile.name, &options.out) {
+                Ok(files) => files,
+                Err(error) => {
+                    output_errors.push(error.to_string());
+                    Vec::new()
+                }
+            };
             let found: Vec<(String, usize)> = report
                 .properties
                 .iter()
@@ -337,7 +358,7 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
             ("pass", 0)
         };
     let coverage = mechanism_coverage(&model, sim.as_ref());
-    Ok(GateReport {
+    let mut report = GateReport {
         variant: options.variant.to_string(),
         variant_summary: options.variant.summary(),
         corpus,
@@ -348,7 +369,18 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
         verdict: verdict.to_string(),
         exit_code,
         seconds: [t_corpus, t_model, t_sim],
-    })
+        output_errors: Vec::new(),
+    };
+    for error in output_errors.into_iter().chain(
+        report
+            .sim
+            .iter()
+            .flat_map(|s| s.failures.iter().filter_map(|g| g.save_error.clone()))
+            .collect::<Vec<_>>(),
+    ) {
+        report.output_failed(error);
+    }
+    Ok(report)
 }
 
 /// Per `sometimes` case of the model (a mechanism of the core), the profiles and the
@@ -674,9 +706,12 @@ impl GateReport {
                 }
             }
         }
+        for error in &self.output_errors {
+            let _ = writeln!(out, "not saved: {error}");
+        }
         let _ = writeln!(
             out,
-            "verdict: {} (exit {})",
+            "verdict: {}{} (exit {})",
             match self.verdict.as_str() {
                 "pass" if self.known_findings() > 0 =>
                     "PASS, nothing but the reviewed known findings",
@@ -686,6 +721,11 @@ impl GateReport {
                 "nothing-checked" =>
                     "NOTHING CHECKED: every stage was skipped or reached none of its cases",
                 _ => "SAFETY FAILURE",
+            },
+            if self.output_errors.is_empty() {
+                ""
+            } else {
+                "; but some results could not be written (see \"not saved\" above)"
             },
             self.exit_code
         );

@@ -25,6 +25,7 @@ pub mod expected;
 pub mod gate;
 pub mod kind;
 pub mod mutants;
+pub mod output;
 pub mod profile;
 pub mod replay_file;
 pub mod run;

@@ -10,6 +10,7 @@ use backup_model::{default_profiles, profile, BackupModel, CheckOptions, Profile
 use backup_sim::campaign::{run_campaign, CampaignOptions, CampaignReport, SeedRange, Shard};
 use backup_sim::gate::{render_campaign, run_gate, save_model_counterexamples, shows, GateOptions};
 use backup_sim::kind::ActionKind;
+use backup_sim::output;
 use backup_sim::profile::{default_config, Weights, STEPS_DEFAULT};
 use backup_sim::replay_file::{write_atomically, ReplayFile};
 use backup_sim::run::{FailureClass, RunSpec};
@@ -580,6 +581,10 @@ fn check(args: CheckArgs) -> Result<u8, String> {
             ));
         }
     }
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
+    output::check_dir("--out", &args.out).map_err(|e| e.to_string())?;
     let expected = load_expected(&args.expected, args.no_expected)?;
     let sim_config = args.bounds.apply(default_config())?;
     let corpus = if args.no_corpus {
@@ -618,11 +623,14 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         out: args.out,
         expected,
     };
-    let report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
-    print!("{}", report.render_text());
+    let mut report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
+    // The report is written first, so that the verdict printed says whether it was.
     if let Some(path) = &args.json {
-        write_json(path, &report)?;
+        if let Err(error) = write_json(path, &report) {
+            report.output_failed(error);
+        }
     }
+    print!("{}", report.render_text());
     if report.exit_code == 0 && INTERRUPTED.load(Ordering::SeqCst) {
         return Ok(EXIT_INTERRUPTED);
     }
@@ -677,6 +685,11 @@ fn model(args: ModelArgs) -> Result<u8, String> {
     if args.threads == 0 {
         return Err("--threads: expected at least 1".to_string());
     }
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
+    output::check_dir("--out", &args.out).map_err(|e| e.to_string())?;
+    let mut output_errors = Vec::new();
     let options = CheckOptions {
         search: match args.search {
             SearchArg::Bfs => Search::Bfs,
@@ -693,9 +706,13 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         let report = model.check(options).map_err(|e| e.to_string())?;
         println!("== profile {}: {}", profile.name, profile.purpose);
         print!("{}", report.render_text());
-        for file in save_model_counterexamples(&report, profile.name, &args.out)
-            .map_err(|e| e.to_string())?
-        {
+        let saved =
+            save_model_counterexamples(&report, profile.name, &args.out).unwrap_or_else(|error| {
+                println!("not saved: {error}");
+                output_errors.push(error.to_string());
+                Vec::new()
+            });
+        for file in saved {
             println!(
                 "saved: {} (backup-check replay {})",
                 file.display(),
@@ -717,7 +734,13 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         reports.push(serde_json::json!({ "profile": profile.name, "report": report }));
     }
     if let Some(path) = &args.json {
-        write_json(path, &reports)?;
+        if let Err(error) = write_json(path, &reports) {
+            println!("not saved: {error}");
+            output_errors.push(error);
+        }
+    }
+    if !output_errors.is_empty() && code == 0 {
+        code = EXIT_USAGE;
     }
     Ok(code)
 }
@@ -739,6 +762,12 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         None => args.seeds,
     };
     let config = args.bounds.apply(default_config())?;
+    for (flag, path) in [("--json", &args.json), ("--jsonl", &args.jsonl)] {
+        if let Some(path) = path {
+            output::check_file(flag, path).map_err(|e| e.to_string())?;
+        }
+    }
+    output::check_dir("--out", &args.out).map_err(|e| e.to_string())?;
     let options = CampaignOptions {
         spec: RunSpec {
             variant: args.variant,
@@ -777,17 +806,28 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         if let Some(file) = &group.file {
             println!("repro (shrunk): backup-check replay {}", file.display());
         }
+        if let Some(error) = &group.save_error {
+            println!("not saved: {error}");
+        }
     }
+    let mut unsaved = report.failures.iter().any(|g| g.save_error.is_some());
     if let Some(path) = &args.jsonl {
-        append_jsonl(path, &report)?;
+        if let Err(error) = append_jsonl(path, &report) {
+            println!("not saved: {error}");
+            unsaved = true;
+        }
     }
     if let Some(path) = &args.json {
-        write_json(path, &report)?;
+        if let Err(error) = write_json(path, &report) {
+            println!("not saved: {error}");
+            unsaved = true;
+        }
     }
     Ok(match report.worst() {
         Some(FailureClass::Safety) => EXIT_SAFETY,
         Some(FailureClass::Liveness) => EXIT_LIVENESS,
         None if !report.nondeterministic_seeds.is_empty() => EXIT_SAFETY,
+        None if unsaved => EXIT_USAGE,
         None if report.interrupted => EXIT_INTERRUPTED,
         None => 0,
     })
@@ -921,6 +961,9 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
 }
 
 fn bench(args: BenchArgs) -> Result<u8, String> {
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
     let spec = RunSpec::new(args.variant, args.steps);
     let report = backup_sim::bench::run_bench(args.variant, args.runs, &spec, args.seeds)?;
     print!("{}", report.render_text());
@@ -943,6 +986,9 @@ fn mutants(args: MutantsArgs) -> Result<u8, String> {
             println!("wrote {}", path.display());
         }
         return Ok(0);
+    }
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
     }
     let options = MutantsOptions {
         seeds: args.seeds,

@@ -385,3 +385,91 @@ fn stale_corpus_entries_and_empty_gates_have_their_own_statuses() {
     assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
     assert!(stdout(&o).contains("NOTHING CHECKED"), "{}", stdout(&o));
 }
+
+/// Issue 12, item 2: every output destination is checked before the run (exit 2 at once, no
+/// file named `-`), and a replay file that cannot be written at the end loses no finding: the
+/// summary and the failure are printed, with a "not saved" line.
+#[test]
+fn unusable_outputs_are_refused_before_the_run_and_a_failed_save_loses_no_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let under_file = file.join("out");
+    let o = backup_check(&[
+        "sim",
+        "--variant",
+        "b9",
+        "--seeds",
+        "0..400",
+        "--out",
+        under_file.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--out") && !stderr(&o).contains("seeds of"),
+        "refused before the run: {}",
+        stderr(&o)
+    );
+    // --json naming a directory: refused at once, no PASS printed.
+    let o = backup_check(&[
+        "check",
+        "--no-model",
+        "--no-corpus",
+        "--seeds",
+        "0..2",
+        "--json",
+        dir.path().to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("PASS"), "{}", stdout(&o));
+    // --json -: refused, and no file named `-`.
+    let o = Command::new(env!("CARGO_BIN_EXE_backup-check"))
+        .args(["sim", "--seeds", "0..1", "--json", "-", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!dir.path().join("-").exists());
+    // The replay file's name is taken by a directory: the save fails at the end, the
+    // failure is still reported (exit 1) with its repro line.
+    let out = dir.path().join("out");
+    let args = |out: &Path| {
+        vec![
+            "sim".to_string(),
+            "--variant".into(),
+            "pg91".into(),
+            "--seeds".into(),
+            "0..1".into(),
+            "--no-expected".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--no-progress".into(),
+        ]
+    };
+    let run = |out: &Path| {
+        let a = args(out);
+        backup_check(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let first = run(&out);
+    assert_eq!(first.status.code(), Some(1), "{}", stdout(&first));
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+    }
+    let second = run(&out);
+    assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
+    assert!(
+        stdout(&second).contains("not saved: "),
+        "{}",
+        stdout(&second)
+    );
+    assert!(stdout(&second).contains("repro: "), "{}", stdout(&second));
+    assert!(
+        stdout(&second).contains("seeds of 0..1"),
+        "{}",
+        stdout(&second)
+    );
+}
