@@ -64,8 +64,11 @@ pub enum Expectation {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
-    /// An `always` or `eventually` property held everywhere the search went.
+    /// An `always` or `eventually` property held in every state: the search was complete.
     Holds,
+    /// An `always` property held in every state the search reached, but the search stopped
+    /// early: not a proof.
+    NoViolationFound,
     /// A shortest counterexample.
     Violated {
         /// Its length in actions.
@@ -75,8 +78,10 @@ pub enum Verdict {
     },
     /// A `sometimes` case was reached.
     Reached,
-    /// A `sometimes` case was never reached: the bounds do not test it.
+    /// A `sometimes` case was never reached in a complete search: the bounds do not test it.
     NotReached,
+    /// A `sometimes` case was not reached before the search stopped early.
+    NotReachedYet,
     /// An `eventually` property cannot be judged: the search stopped early, and states past
     /// the cut look like dead ends.
     NotJudged,
@@ -99,7 +104,10 @@ impl PropertyOutcome {
     pub fn is_failure(&self) -> bool {
         matches!(
             self.verdict,
-            Verdict::Violated { .. } | Verdict::NotReached | Verdict::NotJudged
+            Verdict::Violated { .. }
+                | Verdict::NotReached
+                | Verdict::NotReachedYet
+                | Verdict::NotJudged
         )
     }
 }
@@ -200,11 +208,18 @@ impl ModelReport {
         for p in &self.properties {
             let verdict = match &p.verdict {
                 Verdict::Holds => "holds".to_string(),
+                Verdict::NoViolationFound => format!(
+                    "no violation found in {} states (the search was incomplete)",
+                    self.unique_states
+                ),
                 Verdict::Violated { length, .. } => {
                     format!("VIOLATED (shortest counterexample: {length} steps)")
                 }
                 Verdict::Reached => "reached".to_string(),
                 Verdict::NotReached => "NOT REACHED: the bounds do not test this case".to_string(),
+                Verdict::NotReachedYet => {
+                    "not reached yet: the search stopped before it got there".to_string()
+                }
                 Verdict::NotJudged => "not judged: the search was incomplete".to_string(),
             };
             let kind = match p.expectation {
@@ -311,8 +326,10 @@ impl BackupModel {
             let found = discoveries.iter().find(|(n, _)| *n == property.name);
             let verdict = match (expectation, found) {
                 (Expectation::Sometimes, Some(_)) => Verdict::Reached,
+                (Expectation::Sometimes, None) if timed_out => Verdict::NotReachedYet,
                 (Expectation::Sometimes, None) => Verdict::NotReached,
                 (Expectation::Eventually, _) if timed_out => Verdict::NotJudged,
+                (_, None) if timed_out => Verdict::NoViolationFound,
                 (_, None) => Verdict::Holds,
                 (_, Some((_, path))) => {
                     let path = shortest.get(property.name).unwrap_or(path);
@@ -349,7 +366,7 @@ impl BackupModel {
             seconds,
             states_per_second: if seconds > 0.0 { n / seconds } else { 0.0 },
             peak_memory_bytes: peak_memory_bytes(),
-            collision_probability: n * (n - 1.0) / 2.0 / 2f64.powi(64),
+            collision_probability: (n * (n - 1.0)).max(0.0) / 2.0 / 2f64.powi(64),
             complete: !timed_out,
             properties: outcomes,
         })

@@ -653,13 +653,15 @@ impl GateReport {
             for finding in &stage.findings {
                 let _ = writeln!(out, "  {}", finding.describe());
             }
-            for p in r
-                .properties
-                .iter()
-                .filter(|p| matches!(p.verdict, Verdict::NotReached | Verdict::NotJudged))
-            {
+            for p in r.properties.iter().filter(|p| {
+                matches!(
+                    p.verdict,
+                    Verdict::NotReached | Verdict::NotReachedYet | Verdict::NotJudged
+                )
+            }) {
                 let what = match &p.verdict {
                     Verdict::NotReached => "NOT REACHED: the bounds do not test it",
+                    Verdict::NotReachedYet => "not reached yet: the search stopped early",
                     _ => "not judged: the search was incomplete",
                 };
                 let _ = writeln!(out, "  {}: {what}", p.name);

@@ -306,9 +306,10 @@ struct ModelArgs {
     /// Turn symmetry reduction off (stateright's BFS ignores it anyway).
     #[arg(long)]
     no_symmetry: bool,
-    /// Stop each search after this many seconds (the report then says it is incomplete).
-    #[arg(long)]
-    timeout: Option<u64>,
+    /// Stop each search after this many seconds, fractions allowed (the report then says it
+    /// is incomplete).
+    #[arg(long, value_parser = parse_seconds)]
+    timeout: Option<Duration>,
     /// Also write the reports as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -513,6 +514,15 @@ fn run(cli: Cli) -> Result<u8, String> {
     }
 }
 
+/// A number of seconds, whole or fractional, not negative.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, such as 30 or 0.5, not {text:?}"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("expected a number of seconds from 0 up, not {text:?}"))
+}
+
 fn threads(requested: Option<usize>) -> Result<usize, String> {
     match requested {
         Some(0) => Err("--threads: expected at least 1".to_string()),
@@ -697,7 +707,7 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         },
         threads: args.threads,
         symmetry: !args.no_symmetry,
-        timeout: args.timeout.map(Duration::from_secs),
+        timeout: args.timeout,
     };
     let mut reports = Vec::new();
     let mut code = 0;

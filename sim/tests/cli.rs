@@ -473,3 +473,18 @@ fn unusable_outputs_are_refused_before_the_run_and_a_failed_save_loses_no_findin
         stdout(&second)
     );
 }
+
+/// Issue 12, item 6: a search stopped early proves nothing: no `always` property "holds" and
+/// no case is blamed on the bounds; fractional timeouts are accepted.
+#[test]
+fn an_incomplete_model_search_claims_no_property_holds() {
+    for timeout in ["0", "0.001"] {
+        let o = backup_check(&["model", "--profile", "concurrency", "--timeout", timeout]);
+        let out = stdout(&o);
+        assert!(out.contains("INCOMPLETE"), "{out}");
+        assert!(!out.contains(" holds\n"), "{out}");
+        assert!(!out.contains("the bounds do not test"), "{out}");
+        assert!(out.contains("no violation found in"), "{out}");
+        assert_ne!(o.status.code(), Some(0), "{out}");
+    }
+}
