@@ -11,6 +11,7 @@ use serde::Serialize;
 use stateright::{Checker, Model};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to search.
@@ -34,6 +35,11 @@ pub struct CheckOptions {
     pub symmetry: bool,
     /// Stop after this long (the report then says the check is incomplete).
     pub timeout: Option<Duration>,
+    /// Set (by a Ctrl-C handler) to stop the search within a fraction of a second; the report
+    /// then says it was interrupted, with what it covered and found.
+    pub interrupt: Option<&'static AtomicBool>,
+    /// Show the search's progress (states, states/s, depth, elapsed) on the terminal.
+    pub progress: bool,
 }
 
 impl Default for CheckOptions {
@@ -44,6 +50,8 @@ impl Default for CheckOptions {
             threads: 2,
             symmetry: true,
             timeout: None,
+            interrupt: None,
+            progress: false,
         }
     }
 }
@@ -143,6 +151,8 @@ pub struct ModelReport {
     pub collision_probability: f64,
     /// The search explored everything (no timeout).
     pub complete: bool,
+    /// Ctrl-C stopped the search (it is then incomplete).
+    pub interrupted: bool,
     /// Every property's outcome.
     pub properties: Vec<PropertyOutcome>,
 }
@@ -199,7 +209,12 @@ impl ModelReport {
             "chance of a fingerprint collision: {:.1e}",
             self.collision_probability
         );
-        if !self.complete {
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "INTERRUPTED: Ctrl-C stopped the search before it explored every state"
+            );
+        } else if !self.complete {
             let _ = writeln!(
                 out,
                 "INCOMPLETE: the search stopped before exploring every state"
@@ -257,6 +272,59 @@ pub enum ModelError {
 
 type Found = Vec<(&'static str, Vec<Action>)>;
 
+/// Waits for the search to end, stopping it when the timeout passes or the interrupt is set,
+/// and showing progress on the terminal where asked. Returns the joined checker and whether
+/// the interrupt stopped it.
+fn wait<C: Checker<BackupModel>>(
+    checker: C,
+    stop: &AtomicBool,
+    options: &CheckOptions,
+    started: Instant,
+) -> (C, bool) {
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed_precise} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut interrupted = false;
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(50));
+        if options.interrupt.is_some_and(|i| i.load(Ordering::SeqCst)) && !interrupted {
+            interrupted = true;
+            stop.store(true, Ordering::Relaxed);
+        }
+        if options.timeout.is_some_and(|t| started.elapsed() >= t) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if let Some(bar) = &bar {
+            let states = checker.unique_state_count();
+            let seconds = started.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "{} unique states, {:.0} states/s, depth {}{}",
+                states,
+                if seconds > 0.0 {
+                    states as f64 / seconds
+                } else {
+                    0.0
+                },
+                checker.max_depth(),
+                if interrupted {
+                    ", stopping (Ctrl-C)"
+                } else {
+                    ""
+                }
+            ));
+            bar.tick();
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    (checker.join(), interrupted)
+}
+
 fn summary<C: Checker<BackupModel>>(c: &C) -> (usize, usize, usize, Found) {
     let mut found: Found = c
         .discoveries()
@@ -278,31 +346,22 @@ impl BackupModel {
         let model = self.fresh();
         let started = Instant::now();
         let mut builder = model.clone().checker().threads(options.threads.max(1));
-        let (done, finished) = std::sync::mpsc::channel::<()>();
-        let timer = options.timeout.map(|timeout| {
-            let stop = std::sync::Arc::clone(&model.stop);
-            std::thread::spawn(move || {
-                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    finished.recv_timeout(timeout)
-                {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            })
-        });
         let symmetry = options.symmetry && options.search == Search::Dfs;
         if symmetry {
             builder = builder.symmetry_fn(Cluster::representative);
         }
-        let (unique, generated, depth, discoveries) = match options.search {
-            Search::Bfs => summary(&builder.spawn_bfs().join()),
-            Search::Dfs => summary(&builder.spawn_dfs().join()),
+        let ((unique, generated, depth, discoveries), interrupted) = match options.search {
+            Search::Bfs => {
+                let (c, interrupted) = wait(builder.spawn_bfs(), &model.stop, &options, started);
+                (summary(&c), interrupted)
+            }
+            Search::Dfs => {
+                let (c, interrupted) = wait(builder.spawn_dfs(), &model.stop, &options, started);
+                (summary(&c), interrupted)
+            }
         };
         let seconds = started.elapsed().as_secs_f64();
-        let timed_out = model.stop.load(std::sync::atomic::Ordering::Relaxed);
-        drop(done);
-        if let Some(timer) = timer {
-            let _ = timer.join();
-        }
+        let timed_out = model.stop.load(Ordering::Relaxed);
         let judged = |name: &str| match self.expectation_of(name) {
             Expectation::Sometimes => false,
             Expectation::Eventually => !timed_out,
@@ -315,7 +374,8 @@ impl BackupModel {
             .collect();
         let goals: Vec<&'static str> = violated.iter().map(|(n, _)| *n).collect();
         let bound = violated.iter().map(|(_, len)| *len).max().unwrap_or(0);
-        let shortest = if goals.is_empty() {
+        // After Ctrl-C the paths found stand: no second search for shorter ones.
+        let shortest = if goals.is_empty() || interrupted {
             Default::default()
         } else {
             shortest_paths(self, &goals, bound, true)
@@ -368,6 +428,7 @@ impl BackupModel {
             peak_memory_bytes: peak_memory_bytes(),
             collision_probability: (n * (n - 1.0)).max(0.0) / 2.0 / 2f64.powi(64),
             complete: !timed_out,
+            interrupted,
             properties: outcomes,
         })
     }

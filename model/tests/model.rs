@@ -293,7 +293,7 @@ fn bfs_and_dfs_agree_on_the_verdicts() {
                 search: Search::Bfs,
                 threads: 1,
                 symmetry: false,
-                timeout: None,
+                ..CheckOptions::default()
             },
         );
         assert_eq!(dfs.unique_states, bfs.unique_states, "{design}");

@@ -98,7 +98,7 @@ pub fn run_bench(
                         search: Search::Dfs,
                         threads,
                         symmetry: true,
-                        timeout: None,
+                        ..CheckOptions::default()
                     })
                     .map_err(|e| e.to_string())?;
                 work = report.unique_states as u64;

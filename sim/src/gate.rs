@@ -210,6 +210,8 @@ pub struct GateOptions {
     pub out: PathBuf,
     /// The reviewed known findings.
     pub expected: ExpectedFindings,
+    /// Show the model stage's progress on the terminal.
+    pub progress: bool,
 }
 
 /// The gate's report.
@@ -229,7 +231,7 @@ pub struct GateReport {
     pub coverage: Vec<MechanismCoverage>,
     /// The known findings file used.
     pub expected_findings: Option<PathBuf>,
-    /// The verdict: pass, safety, liveness or stale.
+    /// The verdict: pass, safety, liveness, interrupted, stale or nothing-checked.
     pub verdict: String,
     /// The exit status.
     pub exit_code: u8,
@@ -252,7 +254,7 @@ impl GateReport {
 }
 
 /// Runs the gate.
-pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, GateError> {
+pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<GateReport, GateError> {
     let clock = std::time::Instant::now();
     let corpus = match &options.corpus {
         Some(dir) => replay_corpus(dir)?,
@@ -267,8 +269,13 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
             .filter(|p| options.profiles.is_empty() || options.profiles.iter().any(|n| n == p.name))
         {
             let m = BackupModel::new(options.variant, profile.config)?;
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             let report = m.check(CheckOptions {
                 threads: options.model_threads.max(1),
+                interrupt: Some(stop),
+                progress: options.progress,
                 ..CheckOptions::default()
             })?;
             let files = match save_model_counterexamples(&report, profile.name, &options.out) {
@@ -308,11 +315,14 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
 
     let corpus_fails = corpus.iter().any(|e| e.status == CorpusStatus::Regression);
     let corpus_stale = corpus.iter().any(|e| e.status == CorpusStatus::Stale);
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
     let unexpected = |liveness: bool| {
         model.iter().any(|m| {
             m.findings.iter().any(|c| {
                 let property = match c {
                     Comparison::Known { .. } => return false,
+                    // A search stopped by Ctrl-C may not have got to a known finding yet.
+                    Comparison::Missing { .. } if m.report.interrupted => return false,
                     Comparison::New { property, .. }
                     | Comparison::Changed { property, .. }
                     | Comparison::Missing { property, .. } => property,
@@ -323,7 +333,7 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
     };
     let model_safety = unexpected(false)
         || model.iter().any(|m| {
-            !m.report.complete
+            (!m.report.complete && !m.report.interrupted)
                 || m.report
                     .properties
                     .iter()
@@ -350,6 +360,8 @@ pub fn run_gate(options: &GateOptions, stop: &AtomicBool) -> Result<GateReport, 
             ("safety", 1)
         } else if model_liveness || sim_worst == Some(FailureClass::Liveness) {
             ("liveness", 3)
+        } else if interrupted {
+            ("interrupted", 130)
         } else if corpus_stale {
             ("stale", 5)
         } else if nothing_checked {
@@ -639,7 +651,7 @@ impl GateReport {
             let held = r.properties.iter().filter(|p| !p.is_failure()).count();
             let _ = writeln!(
                 out,
-                "model {}: {} unique states, depth {}, {:.1} s ({} states/s), {}/{} properties hold{}",
+                "model {}: {} unique states, depth {}, {:.1} s ({} states/s), {}/{} properties {}{}",
                 stage.profile,
                 thousands(r.unique_states as u64),
                 r.max_depth,
@@ -647,7 +659,18 @@ impl GateReport {
                 thousands(r.states_per_second as u64),
                 held,
                 r.properties.len(),
-                if r.complete { "" } else { ", INCOMPLETE" }
+                if r.complete {
+                    "hold"
+                } else {
+                    "with no violation found so far"
+                },
+                if r.interrupted {
+                    ", INTERRUPTED"
+                } else if r.complete {
+                    ""
+                } else {
+                    ", INCOMPLETE"
+                }
             );
             let _ = writeln!(out, "  bounds: {}", r.bounds_text);
             for finding in &stage.findings {
@@ -719,6 +742,7 @@ impl GateReport {
                     "PASS, nothing but the reviewed known findings",
                 "pass" => "PASS, every property holds",
                 "liveness" => "LIVENESS FAILURE",
+                "interrupted" => "INTERRUPTED by Ctrl-C; the lines above say what was covered",
                 "stale" => "STALE CORPUS, regenerate the entries named above",
                 "nothing-checked" =>
                     "NOTHING CHECKED: every stage was skipped or reached none of its cases",

@@ -6,7 +6,9 @@
 
 use backup_coordinator::config::FaultKinds;
 use backup_coordinator::{Config, Design, Variant};
-use backup_model::{default_profiles, profile, BackupModel, CheckOptions, Profile, Search};
+use backup_model::{
+    default_profiles, profile, BackupModel, CheckOptions, Profile, Search, Verdict,
+};
 use backup_sim::campaign::{run_campaign, CampaignOptions, CampaignReport, SeedRange, Shard};
 use backup_sim::gate::{render_campaign, run_gate, save_model_counterexamples, shows, GateOptions};
 use backup_sim::kind::ActionKind;
@@ -303,6 +305,9 @@ struct ModelArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// No progress display (it is shown only on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
     /// Turn symmetry reduction off (stateright's BFS ignores it anyway).
     #[arg(long)]
     no_symmetry: bool,
@@ -632,6 +637,7 @@ fn check(args: CheckArgs) -> Result<u8, String> {
         sim,
         out: args.out,
         expected,
+        progress: show_progress(args.no_progress),
     };
     let mut report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
     // The report is written first, so that the verdict printed says whether it was.
@@ -689,8 +695,13 @@ fn model(args: ModelArgs) -> Result<u8, String> {
             backup_coordinator::trace::describe_config(&profile.config)
         );
         use stateright::Model;
-        model.checker().serve(addr);
-        return Ok(0);
+        // The server runs on its own threads; this one waits for Ctrl-C (whose handler
+        // only sets a flag) and then ends the process.
+        std::thread::spawn(move || model.checker().serve(addr));
+        while !INTERRUPTED.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        return Ok(EXIT_INTERRUPTED);
     }
     if args.threads == 0 {
         return Err("--threads: expected at least 1".to_string());
@@ -708,10 +719,16 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         threads: args.threads,
         symmetry: !args.no_symmetry,
         timeout: args.timeout,
+        interrupt: Some(&INTERRUPTED),
+        progress: show_progress(args.no_progress),
     };
     let mut reports = Vec::new();
     let mut code = 0;
     for profile in profiles {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            println!("== profile {}: not checked (interrupted)", profile.name);
+            continue;
+        }
         let model = BackupModel::new(args.variant, profile.config).map_err(|e| e.to_string())?;
         let report = model.check(options).map_err(|e| e.to_string())?;
         println!("== profile {}: {}", profile.name, profile.purpose);
@@ -729,13 +746,14 @@ fn model(args: ModelArgs) -> Result<u8, String> {
                 file.display()
             );
         }
-        let safety = report
-            .failures()
-            .any(|p| p.name != backup_coordinator::invariants::EVERY_BACKUP_ENDS)
-            || !report.complete;
-        let liveness = report
-            .failures()
-            .any(|p| p.name == backup_coordinator::invariants::EVERY_BACKUP_ENDS);
+        let safety = report.failures().any(|p| {
+            p.name != backup_coordinator::invariants::EVERY_BACKUP_ENDS
+                && (report.complete || matches!(p.verdict, Verdict::Violated { .. }))
+        }) || (!report.complete && !report.interrupted);
+        let liveness = report.failures().any(|p| {
+            p.name == backup_coordinator::invariants::EVERY_BACKUP_ENDS
+                && matches!(p.verdict, Verdict::Violated { .. })
+        });
         code = match (code, safety, liveness) {
             (EXIT_SAFETY, _, _) | (_, true, _) => EXIT_SAFETY,
             (_, _, true) => EXIT_LIVENESS,
@@ -751,6 +769,9 @@ fn model(args: ModelArgs) -> Result<u8, String> {
     }
     if !output_errors.is_empty() && code == 0 {
         code = EXIT_USAGE;
+    }
+    if code == 0 && INTERRUPTED.load(Ordering::SeqCst) {
+        code = EXIT_INTERRUPTED;
     }
     Ok(code)
 }

@@ -488,3 +488,50 @@ fn an_incomplete_model_search_claims_no_property_holds() {
         assert_ne!(o.status.code(), Some(0), "{out}");
     }
 }
+
+/// Runs backup-check with `args`, sends SIGINT after `after`, and returns its output.
+fn interrupted_run(args: &[&str], after: std::time::Duration) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_backup-check"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 12, item 7: Ctrl-C stops `model` and `check`'s model stage promptly; the summary
+/// says what was covered and the status is 130 (nothing was found to make it 1).
+#[test]
+fn ctrl_c_stops_the_model_and_the_gate_with_a_summary_and_status_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = interrupted_run(
+        &["model", "--out", out.to_str().unwrap()],
+        std::time::Duration::from_millis(1500),
+    );
+    assert_eq!(o.status.code(), Some(130), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("INTERRUPTED"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("no violation found in"),
+        "{}",
+        stdout(&o)
+    );
+    let o = interrupted_run(
+        &["check", "--no-progress", "--out", out.to_str().unwrap()],
+        std::time::Duration::from_millis(1500),
+    );
+    assert_eq!(o.status.code(), Some(130), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("verdict: INTERRUPTED"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("unique states"), "{}", stdout(&o));
+}
