@@ -95,3 +95,60 @@ fn check_except_skips_exactly_the_properties_it_is_given() {
     let every: PropertySet = violated.iter().copied().collect();
     assert!(check_except(&broken, every).is_ok());
 }
+
+/// `settled` (the liveness phase's end condition): a fresh cluster is settled; a session in
+/// the middle of a backup is not, and the sentence names it; a server shut down and not
+/// started again is not; once the backup stopped and the server restarted, it is again.
+#[test]
+fn settled_names_what_is_left_and_holds_once_everything_ended() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::settled;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{Pc, SessionId};
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        shutdowns: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    assert!(settled(&c).is_ok());
+    let s1 = SessionId(1);
+    c.apply(Action::Begin {
+        session: s1,
+        command: Command::BaseBackup {
+            label: LabelKind::Plain,
+        },
+    })
+    .unwrap();
+    let busy = settled(&c).unwrap_err();
+    assert_eq!(busy.sessions, vec![s1]);
+    assert!(busy.detail.contains(&s1.to_string()), "{}", busy.detail);
+    let step = |c: &mut Cluster| {
+        let next = [
+            Action::Step { session: s1 },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .expect("S1 can go on");
+        c.apply(next).unwrap();
+    };
+    while c.sessions[1].pc != Pc::Idle {
+        step(&mut c);
+    }
+    assert!(settled(&c).is_ok(), "{:?}", settled(&c));
+    c.apply(Action::Shutdown).unwrap();
+    c.apply(Action::ShutdownCheckpoint).unwrap();
+    let down = settled(&c).unwrap_err();
+    assert!(
+        down.detail.contains("never started again"),
+        "{}",
+        down.detail
+    );
+    c.apply(Action::Restart).unwrap();
+    assert!(settled(&c).is_ok(), "{:?}", settled(&c));
+}

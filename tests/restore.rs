@@ -334,3 +334,23 @@ fn a_standby_backup_whose_stop_point_precedes_its_copy_is_consistent_too_early()
         Some(Problem::ConsistentTooEarly)
     );
 }
+
+/// The postmaster's SIGTERM (Terminate) exists only in a fast shutdown: a WAL sender copying
+/// files is not terminated before the shutdown begins, and is once it has.
+#[test]
+fn only_a_fast_shutdown_terminates_a_session() {
+    let mut c = cluster(Variant::of(Design::Pg96), 1, |config| config.shutdowns = 1);
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::CopyFiles);
+    assert!(!c.is_enabled(Action::Terminate { session: S0 }));
+    assert!(!c.actions().contains(&Action::Terminate { session: S0 }));
+    apply(&mut c, Action::Shutdown);
+    assert!(c.is_enabled(Action::Terminate { session: S0 }));
+    assert!(c.actions().contains(&Action::Terminate { session: S0 }));
+}

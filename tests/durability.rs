@@ -1,0 +1,161 @@
+//! What an OS crash may take (power loss: writes not fsynced, names whose directory was not
+//! fsynced): per design, which of a backup's reported files the core finds at risk, and the
+//! problem it names for each. The historical designs' gaps are era findings
+//! (expected-findings.toml); the recommended designs leave none.
+
+use backup_coordinator::action::{Action, Command};
+use backup_coordinator::invariants::{backup_problem, check_all, Problem, Property};
+use backup_coordinator::label::LabelKind;
+use backup_coordinator::state::{BackupMode, Pc, SessionId};
+use backup_coordinator::{Cluster, Config, Design, Variant};
+
+/// The SQL session.
+const S0: SessionId = SessionId(0);
+/// The WAL sender.
+const S1: SessionId = SessionId(1);
+
+fn cluster(design: Design) -> Cluster {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 1,
+        writers: 0,
+        page_writes: 0,
+        backups_per_session: 4,
+        commands_per_session: 8,
+        ..Config::default()
+    };
+    Cluster::new(Variant::of(design), config).unwrap()
+}
+
+/// Sends `command` on S0 and runs it to its end (serving checkpoint requests).
+fn run(c: &mut Cluster, command: Command) {
+    run_on(c, S0, command);
+}
+
+/// Sends `command` on `session` and runs it to its end (serving checkpoint requests).
+fn run_on(c: &mut Cluster, session: SessionId, command: Command) {
+    c.apply(Action::Begin { session, command }).unwrap();
+    for _ in 0..100 {
+        if c.sessions[usize::from(session.0)].pc == Pc::Idle {
+            return;
+        }
+        let next = [
+            Action::Step { session },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .expect("the session can go on");
+        c.apply(next).unwrap();
+    }
+    panic!("{session} did not finish");
+}
+
+/// The durability problem of the one live backup, or the latched one of an ended backup.
+fn durability(c: &Cluster) -> Option<Problem> {
+    let property = Property::ReportedFilesSurviveOsCrash;
+    match c.backups.first() {
+        Some(b) => backup_problem(c, b, property),
+        None => c
+            .ghost
+            .latched
+            .iter()
+            .find(|l| l.property == property)
+            .map(|l| l.problem),
+    }
+}
+
+fn base_backup() -> Command {
+    Command::BaseBackup {
+        label: LabelKind::Plain,
+    }
+}
+
+fn start(mode: BackupMode) -> Command {
+    Command::StartBackup {
+        mode,
+        label: LabelKind::Plain,
+    }
+}
+
+#[test]
+fn nine_six_s_backup_label_is_fsynced_but_not_its_name() {
+    let mut c = cluster(Design::Pg96);
+    run(&mut c, start(BackupMode::Exclusive));
+    assert!(c.data_dir.backup_label.is_some());
+    assert_eq!(durability(&c), Some(Problem::LabelNotDurable));
+}
+
+/// An SQL stop waits for the history file's archiving (durable in the archive); a WAL
+/// sender's base backup does not wait, and 9.6 never fsyncs the file.
+#[test]
+fn nine_six_s_history_file_of_a_base_backup_is_never_fsynced() {
+    let mut c = cluster(Design::Pg96);
+    run(&mut c, start(BackupMode::NonExclusive));
+    assert_eq!(durability(&c), None, "a returned label needs no file");
+    run(
+        &mut c,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    assert_eq!(durability(&c), None, "archived before the stop returned");
+    run_on(&mut c, S1, base_backup());
+    assert_eq!(durability(&c), Some(Problem::HistoryNotDurable));
+}
+
+#[test]
+fn nine_one_s_label_removal_is_not_made_durable() {
+    let mut c = cluster(Design::Pg91);
+    run(&mut c, start(BackupMode::Exclusive));
+    assert_eq!(durability(&c), Some(Problem::LabelNotDurable));
+    run(
+        &mut c,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    // 9.1 fsyncs neither the history file nor the removal; the first problem named is the
+    // label that an OS crash can bring back.
+    assert_eq!(durability(&c), Some(Problem::LabelRemovalNotDurable));
+}
+
+#[test]
+fn option_2_s_temporary_label_in_9_1_is_not_durable() {
+    let mut c = cluster(Design::Pg91Option2);
+    c.apply(Action::Begin {
+        session: S1,
+        command: base_backup(),
+    })
+    .unwrap();
+    while c.sessions[1].pc != Pc::CopyFiles {
+        let next = [
+            Action::Step { session: S1 },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .expect("S1 can go on");
+        c.apply(next).unwrap();
+    }
+    assert!(!c.data_dir.temp_labels.is_empty());
+    assert_eq!(durability(&c), Some(Problem::TempLabelNotDurable));
+}
+
+#[test]
+fn the_recommended_designs_leave_no_reported_file_at_risk() {
+    for design in [Design::Recommended, Design::RecommendedOption2] {
+        let mut c = cluster(design);
+        // (PostgreSQL 15's protocol has no exclusive backup.)
+        let mode = BackupMode::NonExclusive;
+        run(&mut c, start(mode));
+        assert_eq!(durability(&c), None, "{design} started");
+        run(&mut c, Command::StopBackup { mode });
+        assert_eq!(durability(&c), None, "{design} stopped");
+        run_on(&mut c, S1, base_backup());
+        assert_eq!(durability(&c), None, "{design} base backup");
+        assert!(check_all(&c).is_empty(), "{design}: {:?}", check_all(&c));
+    }
+}
