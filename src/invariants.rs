@@ -1088,6 +1088,59 @@ pub struct NotSettled {
     pub backups: Vec<BackupId>,
     /// What is left, in a sentence.
     pub detail: String,
+    /// What is left, as a kind.
+    #[serde(default)]
+    pub cause: Unsettled,
+}
+
+/// What keeps a cluster from settling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unsettled {
+    /// A session is half way through a command, or holds a backup or a session state.
+    #[default]
+    SessionsBusy,
+    /// A backup never ended.
+    BackupsLive,
+    /// A shutdown never completed, or the server never started again.
+    ServerDown,
+    /// The counter is not 0 with no backup running.
+    CounterLeft,
+    /// The exclusive state is not free with no backup running.
+    ExclusiveStateLeft,
+    /// Page writes are still forced with no backup running.
+    ForcingLeft,
+    /// A `backup_label` is left in the data directory.
+    BackupLabelLeft,
+    /// A temporary label file is left in the data directory.
+    TempLabelLeft,
+}
+
+impl Unsettled {
+    /// The safety properties whose violation leaves this behind for good: a run that broke
+    /// one of them (a design's known finding, say) cannot settle this way, so the liveness
+    /// phase's failure is that finding's consequence, not a liveness flaw of its own. Sessions
+    /// and backups that never finish are explained by nothing.
+    pub fn left_by(self) -> &'static [Property] {
+        match self {
+            Unsettled::SessionsBusy | Unsettled::BackupsLive => &[],
+            Unsettled::ServerDown => &[Property::RestartSucceeds],
+            Unsettled::CounterLeft => {
+                &[Property::UnitsReleasedOnce, Property::CounterMatchesBackups]
+            }
+            Unsettled::ExclusiveStateLeft | Unsettled::BackupLabelLeft => &[
+                Property::NoStaleBackupLabel,
+                Property::ExclusiveBackupAlone,
+                Property::UnitsReleasedOnce,
+            ],
+            Unsettled::ForcingLeft => &[
+                Property::UnitsReleasedOnce,
+                Property::CounterMatchesBackups,
+                Property::NoStaleBackupLabel,
+            ],
+            Unsettled::TempLabelLeft => &[Property::LabelsNeverShared],
+        }
+    }
 }
 
 /// The idle values every run must return to once everything has ended: the server running
@@ -1113,12 +1166,14 @@ pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
                 "the server is {:?} and never started again after its shutdown",
                 cluster.server
             ),
+            cause: Unsettled::ServerDown,
         });
     }
-    let unsettled = |detail: String| NotSettled {
+    let unsettled = |cause: Unsettled, detail: String| NotSettled {
         sessions: Vec::new(),
         backups: Vec::new(),
         detail,
+        cause,
     };
     let busy: Vec<SessionId> = (0..cluster.sessions.len())
         .filter(|&i| {
@@ -1130,54 +1185,70 @@ pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
     if !busy.is_empty() {
         return Err(NotSettled {
             sessions: busy.clone(),
-            ..unsettled(format!(
-                "{} session(s) still busy or holding a backup: {}",
-                busy.len(),
-                list(&busy)
-            ))
+            ..unsettled(
+                Unsettled::SessionsBusy,
+                format!(
+                    "{} session(s) still busy or holding a backup: {}",
+                    busy.len(),
+                    list(&busy)
+                ),
+            )
         });
     }
     if !cluster.backups.is_empty() {
         let live = ids(cluster, |_| true);
         return Err(NotSettled {
             backups: live.clone(),
-            ..unsettled(format!("backups never ended: {}", list(&live)))
+            ..unsettled(
+                Unsettled::BackupsLive,
+                format!("backups never ended: {}", list(&live)),
+            )
         });
     }
     let shared = &cluster.shared;
     if shared.backups != 0 {
-        return Err(unsettled(format!(
-            "the counter is {} with no backup running",
-            shared.backups
-        )));
+        return Err(unsettled(
+            Unsettled::CounterLeft,
+            format!("the counter is {} with no backup running", shared.backups),
+        ));
     }
     if shared.exclusive != ExclusiveState::None {
-        return Err(unsettled(format!(
-            "the exclusive state is {:?} with no backup running",
-            shared.exclusive
-        )));
+        return Err(unsettled(
+            Unsettled::ExclusiveStateLeft,
+            format!(
+                "the exclusive state is {:?} with no backup running",
+                shared.exclusive
+            ),
+        ));
     }
     if cluster.page_writes_forced() {
         return Err(unsettled(
+            Unsettled::ForcingLeft,
             "page writes are still forced with no backup running".to_string(),
         ));
     }
     if let Some(file) = cluster.data_dir.backup_label {
         return Err(NotSettled {
             backups: vec![file.backup],
-            ..unsettled(format!(
-                "backup_label of {} is still in the data directory",
-                file.backup
-            ))
+            ..unsettled(
+                Unsettled::BackupLabelLeft,
+                format!(
+                    "backup_label of {} is still in the data directory",
+                    file.backup
+                ),
+            )
         });
     }
     if let Some(file) = cluster.data_dir.temp_labels.first() {
         return Err(NotSettled {
             backups: vec![file.backup],
-            ..unsettled(format!(
-                "the temporary label file of {} is still in the data directory",
-                file.backup
-            ))
+            ..unsettled(
+                Unsettled::TempLabelLeft,
+                format!(
+                    "the temporary label file of {} is still in the data directory",
+                    file.backup
+                ),
+            )
         });
     }
     Ok(())

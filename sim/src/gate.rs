@@ -547,6 +547,13 @@ pub fn render_campaign(report: &CampaignReport) -> String {
             known.join("; ")
         );
     }
+    if report.coverage.unsettled_by_known > 0 {
+        let _ = writeln!(
+            out,
+            "  runs left unsettled by a known finding (its consequence, not a liveness failure): {}",
+            report.coverage.unsettled_by_known
+        );
+    }
     let _ = writeln!(
         out,
         "  commands the server refused: {}",
@@ -596,13 +603,20 @@ pub fn render_campaign(report: &CampaignReport) -> String {
 }
 
 impl GateReport {
-    /// Known findings the model found as listed.
+    /// Known findings found as listed: by the model (per profile and property), and by the
+    /// simulator (per property seen in some run, and runs left unsettled by one).
     pub fn known_findings(&self) -> usize {
-        self.model
+        let model = self
+            .model
             .iter()
             .flat_map(|m| &m.findings)
             .filter(|c| c.is_known())
-            .count()
+            .count();
+        let sim = self.sim.as_ref().map_or(0, |s| {
+            s.coverage.known_findings.iter().filter(|&&n| n > 0).count()
+                + usize::from(s.coverage.unsettled_by_known > 0)
+        });
+        model + sim
     }
 
     /// The one-screen summary (counterexamples follow it).

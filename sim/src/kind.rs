@@ -200,6 +200,11 @@ pub struct Coverage {
     pub refused: u64,
     /// Runs in which each known finding of the design (in `Property::ALL` order) appeared.
     pub known_findings: [u64; backup_coordinator::invariants::Property::ALL.len()],
+    /// Runs whose liveness phase could not settle only because of a known finding seen
+    /// earlier in the run (a leaked unit leaves the counter above 0 for good, say; see
+    /// `invariants::Unsettled::left_by`): that finding's consequence, not a failure.
+    #[serde(default)]
+    pub unsettled_by_known: u64,
 }
 
 impl Coverage {
@@ -221,6 +226,7 @@ impl Coverage {
         for (a, b) in self.known_findings.iter_mut().zip(other.known_findings) {
             *a += b;
         }
+        self.unsettled_by_known += other.unsettled_by_known;
     }
 
     /// Counts the backups a step ended, by how they ended.

@@ -96,8 +96,19 @@ pub struct ReplayFile {
     /// Most steps of the liveness phase, where not the default for the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_steps: Option<u64>,
+    /// The design's known findings the run went past (their violations did not end it), by
+    /// the names reports print; replaying goes past them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<String>,
     /// The exact action list.
     pub actions: Vec<Action>,
+}
+
+/// The property a report names `name`.
+fn property_named(name: &str) -> Option<backup_coordinator::invariants::Property> {
+    backup_coordinator::invariants::Property::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
 }
 
 mod variant_name {
@@ -190,6 +201,11 @@ impl ReplayFile {
             shrunk_from,
             drain: schedule.drain,
             drain_steps: schedule.drain_steps,
+            known: schedule
+                .known
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             actions: schedule.actions.clone(),
         }
     }
@@ -202,7 +218,11 @@ impl ReplayFile {
             actions: self.actions.clone(),
             drain: self.drain,
             drain_steps: self.drain_steps,
-            known: backup_coordinator::invariants::PropertySet::EMPTY,
+            known: self
+                .known
+                .iter()
+                .filter_map(|name| property_named(name))
+                .collect(),
         }
     }
 
@@ -222,6 +242,12 @@ impl ReplayFile {
             });
         }
         let file: ReplayFile = serde_json::from_str(text).map_err(malformed)?;
+        if let Some(name) = file.known.iter().find(|n| property_named(n).is_none()) {
+            return Err(ReplayFileError::Malformed {
+                path: path.to_path_buf(),
+                message: format!("known: {name:?} names no property"),
+            });
+        }
         file.config
             .validate()
             .map_err(|source| ReplayFileError::Config {

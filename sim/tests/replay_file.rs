@@ -102,3 +102,46 @@ fn a_schedule_whose_action_is_not_enabled_does_not_replay() {
         .insert(0, backup_coordinator::Action::CheckpointEnd);
     assert!(file.schedule().replay().is_err());
 }
+
+/// The known findings a run went past are saved with its schedule (so that replaying goes
+/// past them too, as the run did), and a name that is no property is refused.
+#[test]
+fn the_known_findings_a_run_went_past_round_trip_and_unknown_names_are_refused() {
+    use backup_coordinator::invariants::{Property, PropertySet};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut file, _) = saved_failure(dir.path());
+    let known: PropertySet = [
+        Property::UnitsReleasedOnce,
+        Property::ReportedFilesSurviveOsCrash,
+    ]
+    .into_iter()
+    .collect();
+    let mut schedule = file.schedule();
+    schedule.known = known;
+    file = ReplayFile::new(
+        Engine::Sim,
+        &schedule,
+        file.expect.clone(),
+        file.seed,
+        file.shrunk_from,
+    );
+    assert_eq!(
+        file.known,
+        vec![
+            "units released exactly once".to_string(),
+            "reported files survive an OS crash".to_string()
+        ]
+    );
+    let path = file.save(&dir.path().join("known")).unwrap();
+    let loaded = ReplayFile::load(&path).unwrap();
+    assert_eq!(loaded.schedule().known, known);
+    let text = loaded
+        .to_json()
+        .replace("units released exactly once", "units released once");
+    match ReplayFile::parse(&path, &text) {
+        Err(ReplayFileError::Malformed { message, .. }) => {
+            assert!(message.contains("units released once"), "{message}")
+        }
+        other => panic!("accepted an unknown property name: {other:?}"),
+    }
+}
