@@ -354,3 +354,54 @@ fn only_a_fast_shutdown_terminates_a_session() {
     assert!(c.is_enabled(Action::Terminate { session: S0 }));
     assert!(c.actions().contains(&Action::Terminate { session: S0 }));
 }
+
+/// A configuration's budget of fast shutdowns is exactly what it says: with two, the server
+/// can be shut down and started again twice, and not a third time.
+#[test]
+fn the_shutdown_budget_allows_exactly_its_number_of_shutdowns() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |config| config.shutdowns = 2);
+    for round in 0..2 {
+        assert!(c.is_enabled(Action::Shutdown), "shutdown {round}");
+        apply(&mut c, Action::Shutdown);
+        apply(&mut c, Action::ShutdownCheckpoint);
+        apply(&mut c, Action::Restart);
+    }
+    assert!(!c.is_enabled(Action::Shutdown));
+    assert!(!c.actions().contains(&Action::Shutdown));
+}
+
+/// An OS crash keeps WAL up to the flush point and nothing after it: a backup-end record
+/// inserted at the flush point but not yet flushed is lost, and the restore of its backup
+/// could never be declared consistent.
+#[test]
+fn an_os_crash_loses_a_backup_end_record_inserted_at_the_flush_point() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |config| config.os_crashes = 1);
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    // Step until the end record is in WAL, before anything flushes it.
+    for _ in 0..100 {
+        if !c.wal.end_records.is_empty() {
+            break;
+        }
+        let next = [
+            Action::Step { session: S0 },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .expect("S0 can go on");
+        apply(&mut c, next);
+    }
+    let (at, _) = c.wal.end_records[0];
+    assert!(c.wal.flushed <= at, "not flushed yet");
+    // Where the record starts exactly at the flush point (the WAL before it flushed).
+    c.wal.flushed = at;
+    apply(&mut c, Action::OsCrash);
+    assert!(c.wal.end_records.is_empty(), "{:?}", c.wal.end_records);
+}
