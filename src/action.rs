@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// A command a client sends to a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "kebab-case")]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     /// `pg_start_backup(label, fast, exclusive)` / `pg_backup_start(label, fast)`.
     StartBackup {
@@ -82,7 +82,7 @@ impl Fault {
 
 /// One atomic step the cluster can take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     /// An idle session receives a command and takes its first step.
     Begin {

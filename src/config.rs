@@ -16,6 +16,7 @@ pub const WRITERS_MAX: usize = 16;
 
 /// Which faults the environment may inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FaultKinds {
     /// An ERROR at a step that does I/O (a file write or read fails, a send to the client fails).
     pub errors: bool,

@@ -53,13 +53,20 @@ pub enum SessionKind {
 }
 
 /// Which kind of backup.
+///
+/// Written `exclusive`, `non-exclusive`, `streamed` (files of format version 2 written before
+/// this spelling, `Exclusive`, `NonExclusive`, `Streamed`, are still read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BackupMode {
     /// `pg_start_backup(label)`: the label goes to the data directory; any session may stop it.
+    #[serde(alias = "Exclusive")]
     Exclusive,
     /// A non-exclusive SQL backup (9.6+): the label comes back to the caller.
+    #[serde(alias = "NonExclusive")]
     NonExclusive,
     /// `BASE_BACKUP` in a WAL sender: the server copies the files and sends the label.
+    #[serde(alias = "Streamed")]
     Streamed,
 }
 

@@ -462,10 +462,23 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
-            eprintln!("backup-check: {message}");
+            eprintln!("backup-check: {}", one_line(&message));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// An error message as one line of bounded length: line breaks (from a label or a file name,
+/// say) shown as `\n`, and anything past [`ONE_LINE_MAX`] characters cut with a note.
+fn one_line(message: &str) -> String {
+    const ONE_LINE_MAX: usize = 400;
+    let flat = message.replace('\r', "\\r").replace('\n', "\\n");
+    let count = flat.chars().count();
+    if count <= ONE_LINE_MAX {
+        return flat;
+    }
+    let cut: String = flat.chars().take(ONE_LINE_MAX).collect();
+    format!("{cut}... ({} more characters)", count - ONE_LINE_MAX)
 }
 
 /// Help and version go to stdout with status 0; a usage error is one line on stderr with
@@ -489,7 +502,7 @@ fn usage_error(error: clap::Error) -> ExitCode {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid usage")
         .trim_start_matches("error: ");
-    eprintln!("backup-check: {line} (see backup-check --help)");
+    eprintln!("backup-check: {} (see backup-check --help)", one_line(line));
     ExitCode::from(EXIT_USAGE)
 }
 

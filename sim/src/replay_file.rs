@@ -42,6 +42,7 @@ pub enum Engine {
 
 /// What replaying the file must show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Safety or liveness.
     pub class: FailureClass,
@@ -242,6 +243,22 @@ impl ReplayFile {
             });
         }
         let file: ReplayFile = serde_json::from_str(text).map_err(malformed)?;
+        let expected_property = match file.expect.class {
+            FailureClass::Liveness => {
+                file.expect.property == backup_coordinator::invariants::EVERY_BACKUP_ENDS
+            }
+            FailureClass::Safety => property_named(&file.expect.property).is_some(),
+        };
+        if !expected_property {
+            return Err(ReplayFileError::Malformed {
+                path: path.to_path_buf(),
+                message: format!(
+                    "expect.property: {:?} names no {} property (names are as reports print them, such as \"units released exactly once\")",
+                    file.expect.property,
+                    file.expect.class.name()
+                ),
+            });
+        }
         if let Some(name) = file.known.iter().find(|n| property_named(n).is_none()) {
             return Err(ReplayFileError::Malformed {
                 path: path.to_path_buf(),

@@ -566,3 +566,54 @@ fn a_run_left_unsettled_by_a_known_finding_is_not_a_liveness_failure() {
     assert!(Unsettled::SessionsBusy.left_by().is_empty());
     assert!(Unsettled::BackupsLive.left_by().is_empty());
 }
+
+/// Issue 12, item 10: a replay file is read strictly (an unknown field anywhere, or an
+/// expected property that names none, is exit 2), backup modes are written in one spelling
+/// (`non-exclusive`, the older `NonExclusive` still read), and an error stays one bounded line.
+#[test]
+fn replay_files_are_read_strictly_in_one_spelling_and_errors_stay_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regressions/pg15-b10-model-clients-safety-session-state-matches-unit.json"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
+    let replay = |value: &serde_json::Value| {
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, value.to_string()).unwrap();
+        backup_check(&["replay", path.to_str().unwrap()])
+    };
+    type Change = fn(&mut serde_json::Value);
+    let refused: [(&str, Change); 6] = [
+        ("action", |v| v["actions"][1]["extra"] = 1.into()),
+        ("command", |v| {
+            v["actions"][0]["command"]["extra"] = 1.into()
+        }),
+        ("expect", |v| v["expect"]["extra"] = 1.into()),
+        ("fault_kinds", |v| {
+            v["config"]["fault_kinds"]["extra"] = 1.into()
+        }),
+        ("kebab property", |v| {
+            v["expect"]["property"] = "session-state-matches-unit".into()
+        }),
+        ("long property", |v| {
+            v["expect"]["property"] = format!("{}\nsecond line", "x".repeat(5000)).into()
+        }),
+    ];
+    for (what, change) in refused {
+        let mut v = file.clone();
+        change(&mut v);
+        let o = replay(&v);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+        assert!(err.len() < 600, "{what}: {} bytes", err.len());
+    }
+    // The mode in its one spelling, and the older spelling, both replay.
+    assert_eq!(file["actions"][0]["command"]["mode"], "non-exclusive");
+    let mut old = file.clone();
+    old["actions"][0]["command"]["mode"] = "NonExclusive".into();
+    assert_eq!(replay(&old).status.code(), Some(0));
+    assert_eq!(replay(&file).status.code(), Some(0));
+}
