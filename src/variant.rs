@@ -77,7 +77,7 @@ impl Design {
             Design::Pg96 => "fixed design of 9.6-14: exclusive state machine, SQL non-exclusive backups, session state",
             Design::Pg15 => "PostgreSQL 15: no exclusive backups, runningBackups counter",
             Design::Pg16 => "PostgreSQL 16+: no forcePageWrites flag, start cleanup merged into do_pg_abort_backup",
-            Design::Recommended => "PostgreSQL 15's protocol with strict labels and create-new history files (default)",
+            Design::Recommended => "PostgreSQL 15's protocol with strict labels and create-new history files",
             Design::RecommendedOption2 => "the recommended design with per-backup temporary label files",
         }
     }

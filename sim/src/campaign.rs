@@ -482,8 +482,14 @@ fn progress_bar(show: bool, seeds: u64) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(seeds);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+        "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {rate}, eta {eta} {msg}",
     ) {
+        let style = style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} seeds/s", state.per_sec());
+            },
+        );
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)

@@ -322,8 +322,8 @@ struct ModelArgs {
     #[arg(long, default_value = "backup-check-failures")]
     out: PathBuf,
     /// Instead of checking, serve stateright's Explorer (a web UI to walk the state space)
-    /// on this loopback address, e.g. 127.0.0.1:3000.
-    #[arg(long)]
+    /// on this loopback address, e.g. 127.0.0.1:3000 or localhost:3000.
+    #[arg(long, value_parser = parse_loopback)]
     explore: Option<SocketAddr>,
 }
 
@@ -532,6 +532,20 @@ fn run(cli: Cli) -> Result<u8, String> {
     }
 }
 
+/// A loopback address and port, by number or by name (`localhost:3000`): the name must
+/// resolve to loopback addresses only.
+fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT on loopback, such as 127.0.0.1:3000 ({e})"))?
+        .collect();
+    match addrs.iter().find(|a| a.ip().is_loopback()) {
+        Some(addr) if addrs.iter().all(|a| a.ip().is_loopback()) => Ok(*addr),
+        _ => Err("not a loopback address; the Explorer is served on loopback only".to_string()),
+    }
+}
+
 /// A number of seconds, whole or fractional, not negative.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
@@ -541,9 +555,16 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a number of seconds from 0 up, not {text:?}"))
 }
 
+/// More worker threads than this is a typo, not a machine.
+const THREADS_MAX: usize = 1024;
+
 fn threads(requested: Option<usize>) -> Result<usize, String> {
     match requested {
         Some(0) => Err("--threads: expected at least 1".to_string()),
+        Some(n) if n > THREADS_MAX => Err(format!(
+            "--threads {n}: at most {THREADS_MAX} (this machine has {})",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )),
         Some(n) => Ok(n),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
@@ -693,11 +714,6 @@ fn model_profiles(args: &ModelArgs) -> Result<Vec<Profile>, String> {
 fn model(args: ModelArgs) -> Result<u8, String> {
     let profiles = model_profiles(&args)?;
     if let Some(addr) = args.explore {
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "--explore {addr}: not a loopback address; the Explorer is served on loopback only"
-            ));
-        }
         let [profile] = profiles.as_slice() else {
             return Err("--explore: choose the bounds with --profile or bound flags".to_string());
         };

@@ -617,3 +617,19 @@ fn replay_files_are_read_strictly_in_one_spelling_and_errors_stay_one_line() {
     assert_eq!(replay(&old).status.code(), Some(0));
     assert_eq!(replay(&file).status.code(), Some(0));
 }
+
+/// Issue 12, item 11: small things a user notices.
+#[test]
+fn small_things_variants_threads_explore_and_timeouts() {
+    let o = backup_check(&["variants"]);
+    assert_eq!(stdout(&o).matches("(default)").count(), 1, "{}", stdout(&o));
+    for args in [
+        &["sim", "--threads", "100000"][..],
+        &["model", "--explore", "10.0.0.1:3000"][..],
+        &["model", "--timeout", "half"][..],
+    ] {
+        let o = backup_check(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+    }
+}
