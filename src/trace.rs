@@ -209,6 +209,8 @@ impl Trace {
     /// the actor to what the step touched, labelled with the step's number and event; a note
     /// where a property is first violated.
     pub fn render_mermaid(&self) -> String {
+        /// Runs of this many repeats or more after a first step are collapsed.
+        const MERMAID_COLLAPSE_FROM: usize = 2;
         let mut out = String::from("sequenceDiagram\n");
         let mut actors: Vec<Actor> = Vec::new();
         for step in &self.steps {
@@ -240,7 +242,27 @@ impl Trace {
             self.variant,
             mermaid_text(&describe_config(&self.config))
         );
-        for step in &self.steps {
+        // A run of steps by one actor with one event name and no finding (a session refused
+        // the same command again and again, say) is drawn once, with a note of how many
+        // follow: a long trace stays within Mermaid's size limit and readable in a review.
+        let same = |a: &TraceStep, b: &TraceStep| {
+            a.event.actor == b.event.actor
+                && a.event.kind.name() == b.event.kind.name()
+                && a.newly_violated.is_empty()
+                && b.newly_violated.is_empty()
+                && self.drain_from != Some(b.number)
+        };
+        let mut index = 0;
+        while index < self.steps.len() {
+            let step = &self.steps[index];
+            let mut run_end = index;
+            while run_end + 1 < self.steps.len() && same(step, &self.steps[run_end + 1]) {
+                run_end += 1;
+            }
+            let repeats = run_end - index;
+            if repeats < MERMAID_COLLAPSE_FROM {
+                run_end = index;
+            }
             if self.drain_from == Some(step.number) {
                 let _ = writeln!(out, "    Note over SHM,DD: liveness phase: faults stop, every session is driven to finish");
             }
@@ -259,6 +281,17 @@ impl Trace {
                     mermaid_text(property.name())
                 );
             }
+            if run_end > index {
+                let _ = writeln!(
+                    out,
+                    "    Note over {from}: {} more {} steps like it, {} to {} (see the text trace)",
+                    run_end - index,
+                    step.event.kind.name(),
+                    self.steps[index + 1].number,
+                    self.steps[run_end].number
+                );
+            }
+            index = run_end + 1;
         }
         if let Some(not_settled) = &self.not_settled {
             let _ = writeln!(

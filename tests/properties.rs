@@ -152,3 +152,35 @@ fn settled_names_what_is_left_and_holds_once_everything_ended() {
     c.apply(Action::Restart).unwrap();
     assert!(settled(&c).is_ok(), "{:?}", settled(&c));
 }
+
+/// A reviewer's diagram stays short: a run of one actor's identical steps (a client sending a
+/// stop the server refuses, again and again) is drawn once with a note of how many follow,
+/// while the text trace keeps every step.
+#[test]
+fn the_mermaid_diagram_collapses_runs_of_identical_steps() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::state::{BackupMode, SessionId};
+    use backup_coordinator::trace::Trace;
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        commands_per_session: 6,
+        ..Config::default()
+    };
+    let stop = Action::Begin {
+        session: SessionId(0),
+        command: Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    };
+    let trace = Trace::replay(Variant::of(Design::Pg15), config, &[stop; 6]).unwrap();
+    assert_eq!(trace.render_text().matches("command.rejected").count(), 6);
+    let mermaid = trace.render_mermaid();
+    assert_eq!(mermaid.matches("command.rejected").count(), 2, "{mermaid}");
+    assert!(
+        mermaid.contains("5 more command.rejected steps like it, 2 to 6"),
+        "{mermaid}"
+    );
+}
