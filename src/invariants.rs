@@ -707,11 +707,17 @@ pub fn counter_matches_backups(cluster: &Cluster) -> Result<(), Violation> {
         let exclusive_holders = ids(cluster, holding_exclusive);
         return Err(Violation::new(
             Property::CounterMatchesBackups,
-            format!(
-                "the exclusive state is {:?} but {} exclusive backups hold it",
-                cluster.shared.exclusive,
-                exclusive_holders.len()
-            ),
+            if cluster.ghost.leaked_exclusive && !taken {
+                // The state was freed though a backup that ended without freeing it is
+                // recorded as still holding it.
+                "the exclusive state is free, but an exclusive backup that ended without freeing it still holds it (its unit leaked): the state was freed by someone else".to_string()
+            } else {
+                format!(
+                    "the exclusive state is {} but {} running exclusive backup(s) hold it",
+                    cluster.shared.exclusive.name(),
+                    exclusive_holders.len()
+                )
+            },
         )
         .backups(exclusive_holders));
     }

@@ -90,6 +90,18 @@ pub enum ExclusiveState {
     Stopping,
 }
 
+impl ExclusiveState {
+    /// PostgreSQL's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExclusiveState::None => "EXCLUSIVE_BACKUP_NONE",
+            ExclusiveState::Starting => "EXCLUSIVE_BACKUP_STARTING",
+            ExclusiveState::InProgress => "EXCLUSIVE_BACKUP_IN_PROGRESS",
+            ExclusiveState::Stopping => "EXCLUSIVE_BACKUP_STOPPING",
+        }
+    }
+}
+
 /// A session's own record of its backup (`sessionBackupState`, 9.6+).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SessionBackupState {
