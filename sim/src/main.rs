@@ -428,6 +428,9 @@ struct MutantsArgs {
     /// Also write the table as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// No progress display (it is shown only on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
     /// Instead, regenerate the generated part of each bug's page in this directory
     /// (docs/bugs): the model's shortest counterexample as text and Mermaid.
     #[arg(long)]
@@ -1056,6 +1059,7 @@ fn mutants(args: MutantsArgs) -> Result<u8, String> {
         threads: threads(args.threads)?,
         trials: args.trials,
         expected: load_expected(&None, false)?,
+        progress: show_progress(args.no_progress),
     };
     let report = run_mutants(&options, &INTERRUPTED)?;
     print!("{}", report.render_text());

@@ -153,6 +153,8 @@ pub struct MutantsOptions {
     /// The designs' reviewed known findings: a bug's runs pass over its base design's, so
     /// that they cannot hide the bug's own finding.
     pub expected: crate::expected::ExpectedFindings,
+    /// Show which bug or design is being checked, on the terminal.
+    pub progress: bool,
 }
 
 /// The simulator's run specification for `variant`, with `bug`'s mechanism if any, passing
@@ -310,10 +312,35 @@ fn sim_finding(
 }
 
 /// Runs every bug and every recommended design.
-pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<MutantsReport, String> {
+pub fn run_mutants(
+    options: &MutantsOptions,
+    stop: &'static AtomicBool,
+) -> Result<MutantsReport, String> {
     let started = Instant::now();
+    let recommended_designs: Vec<Design> = Design::ALL
+        .into_iter()
+        .filter(|d| d.is_recommended())
+        .collect();
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new((Bug::ALL.len() + recommended_designs.len()) as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    });
+    let show = |what: String| {
+        if let Some(bar) = &bar {
+            bar.set_message(what);
+        }
+    };
     let mut bugs = Vec::new();
     for bug in Bug::ALL {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        show(format!("{bug}: model and simulator"));
         let (_, property) = smallest_bounds(bug);
         let (model, _) = model_finding(bug).map_err(|e| e.to_string())?;
         let sim = sim_finding(options, bug, property.name(), stop).map_err(|e| e.to_string())?;
@@ -330,19 +357,32 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
             loom: loom_test(bug),
             caught,
         });
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
     }
     let mut recommended = Vec::new();
-    for design in Design::ALL.into_iter().filter(|d| d.is_recommended()) {
+    for design in recommended_designs {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         let variant = Variant::of(design);
         let mut states = 0;
         let mut failures = Vec::new();
         for profile in default_profiles() {
+            show(format!("{variant}: model profile {}", profile.name));
             let report = BackupModel::new(variant, profile.config)
-                .and_then(|m| m.check(CheckOptions::default()))
+                .and_then(|m| {
+                    m.check(CheckOptions {
+                        interrupt: Some(stop),
+                        ..CheckOptions::default()
+                    })
+                })
                 .map_err(|e| e.to_string())?;
             states += report.unique_states;
             failures.extend(report.failures().map(|p| p.name));
         }
+        show(format!("{variant}: simulator"));
         let sim = run_campaign(
             &campaign(
                 options,
@@ -351,6 +391,9 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
             stop,
         )
         .map_err(|e| e.to_string())?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
         let failing: u64 = sim.failures.iter().map(|g| g.seeds).sum();
         recommended.push(CleanRow {
             variant: variant.to_string(),
@@ -361,14 +404,25 @@ pub fn run_mutants(options: &MutantsOptions, stop: &AtomicBool) -> Result<Mutant
             sim_failing_seeds: failing,
         });
     }
-    let all_caught = bugs.iter().all(|b| b.caught);
-    let all_clean = recommended.iter().all(|r| r.passes);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let all_caught = bugs.len() == Bug::ALL.len() && bugs.iter().all(|b| b.caught);
+    let all_clean = !interrupted && recommended.iter().all(|r| r.passes);
+    let exit_code = if interrupted && bugs.iter().all(|b| b.caught) {
+        130
+    } else if all_caught && all_clean {
+        0
+    } else {
+        1
+    };
     Ok(MutantsReport {
         bugs,
         recommended,
         seeds: options.seeds,
         steps: options.steps,
-        exit_code: if all_caught && all_clean { 0 } else { 1 },
+        exit_code,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
