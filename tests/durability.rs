@@ -159,3 +159,42 @@ fn the_recommended_designs_leave_no_reported_file_at_risk() {
         assert!(check_all(&c).is_empty(), "{design}: {:?}", check_all(&c));
     }
 }
+
+/// What an OS crash reports it took: 9.6's backup_label (its name never fsynced) is one file
+/// lost; a 9.1 label removed without an fsync of the directory comes back.
+#[test]
+fn an_os_crash_reports_the_files_it_took_and_the_label_it_brought_back() {
+    use backup_coordinator::action::EventKind;
+    let with_os_crash = |design: Design| {
+        let mut c = cluster(design);
+        c.config.os_crashes = 1;
+        c
+    };
+    let mut c = with_os_crash(Design::Pg96);
+    run(&mut c, start(BackupMode::Exclusive));
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost {
+            files_lost,
+            label_restored,
+            ..
+        } => {
+            assert_eq!(files_lost, 1);
+            assert!(!label_restored);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(c.data_dir.backup_label.is_none());
+
+    let mut c = with_os_crash(Design::Pg91);
+    run(&mut c, start(BackupMode::Exclusive));
+    run(
+        &mut c,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost { label_restored, .. } => assert!(label_restored),
+        other => panic!("{other}"),
+    }
+}

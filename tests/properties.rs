@@ -184,3 +184,41 @@ fn the_mermaid_diagram_collapses_runs_of_identical_steps() {
         "{mermaid}"
     );
 }
+
+/// With hostile labels, a `replication=database` session is offered every SQL command and
+/// BASE_BACKUP with every label kind.
+#[test]
+fn a_replication_session_is_offered_every_command_with_every_label_kind() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{BackupMode, SessionId};
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 0,
+        replication_sessions: 1,
+        writers: 0,
+        page_writes: 0,
+        hostile_labels: true,
+        ..Config::default()
+    };
+    let c = Cluster::new(Variant::of(Design::Recommended), config).unwrap();
+    let offered = c.actions();
+    for label in LabelKind::ALL {
+        for command in [
+            Command::StartBackup {
+                mode: BackupMode::NonExclusive,
+                label,
+            },
+            Command::BaseBackup { label },
+        ] {
+            let begin = Action::Begin {
+                session: SessionId(0),
+                command,
+            };
+            assert!(
+                offered.contains(&begin),
+                "{command} not offered: {offered:?}"
+            );
+        }
+    }
+}

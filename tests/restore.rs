@@ -405,3 +405,42 @@ fn an_os_crash_loses_a_backup_end_record_inserted_at_the_flush_point() {
     apply(&mut c, Action::OsCrash);
     assert!(c.wal.end_records.is_empty(), "{:?}", c.wal.end_records);
 }
+
+/// I9's flush condition at its boundary: a backup-end record flushed exactly to its end is
+/// durable; one byte short, it is not.
+#[test]
+fn an_end_record_flushed_exactly_to_its_end_is_durable_and_one_byte_short_is_not() {
+    use backup_coordinator::invariants::{backup_problem, consistency_record};
+    use backup_coordinator::state::BackupPhase;
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    while c.wal.end_records.is_empty() {
+        let next = [
+            Action::Step { session: S0 },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .expect("S0 can go on");
+        apply(&mut c, next);
+    }
+    // The backup as it will be once stopped.
+    let mut stopped = c.backups[0];
+    stopped.phase = BackupPhase::Stopped;
+    let record = consistency_record(&c, stopped.start).expect("its end record");
+    let property = Property::RestoreReachesConsistency;
+    c.wal.flushed = record.end;
+    assert_eq!(backup_problem(&c, &stopped, property), None);
+    c.wal.flushed = backup_coordinator::lsn::Lsn(record.end.0 - 1);
+    assert_eq!(
+        backup_problem(&c, &stopped, property),
+        Some(Problem::EndRecordNotFlushed)
+    );
+}
