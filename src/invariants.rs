@@ -957,6 +957,32 @@ pub fn units_released_once(cluster: &Cluster) -> Result<(), Violation> {
     })
 }
 
+/// Whether the label `cluster` hands out for backup `id` (rendered, then read back as
+/// recovery reads it) misstates the backup's facts: START WAL LOCATION and its file, the
+/// CHECKPOINT LOCATION recovery starts from, the START TIMELINE, BACKUP FROM. Called once,
+/// as the label is handed out.
+pub fn label_misstates(cluster: &Cluster, id: BackupId) -> bool {
+    let Some(backup) = cluster.backup(id) else {
+        return false;
+    };
+    let Some(label) = cluster.render_label(id, 0) else {
+        return true;
+    };
+    let seg = cluster.seg();
+    let format = cluster.rules().label_format;
+    let Ok(read) = crate::label::BackupLabel::parse(&label.render(), seg) else {
+        // A label that does not parse is the round-trip property's finding.
+        return false;
+    };
+    let from_standby = read.from.map(|f| f == crate::label::BackupFrom::Standby);
+    read.start != backup.start
+        || read.start_file
+            != crate::walfile::WalFileName::containing(backup.start_timeline, backup.start, seg)
+        || read.checkpoint != backup.checkpoint
+        || (format.timelines && read.start_timeline != Some(backup.start_timeline))
+        || (format.backup_from.is_some() && from_standby != Some(backup.from_standby))
+}
+
 /// I8.
 pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
     let seg = cluster.seg();
@@ -979,6 +1005,42 @@ pub fn start_point_is_real_wal(cluster: &Cluster) -> Result<(), Violation> {
                 format!(
                     "{}'s label names its start WAL file on timeline {}, but its start checkpoint is on timeline {}",
                     backup.id, backup.start_timeline, cluster.config.timeline
+                ),
+            )
+            .backups([backup.id])
+            .lsns([backup.start]));
+        }
+        if !backup.from_standby {
+            let redo = cluster
+                .wal
+                .checkpoints
+                .iter()
+                .find(|&&(at, _)| at == backup.checkpoint)
+                .map(|&(_, redo)| redo);
+            if redo != Some(backup.start) {
+                return Err(Violation::new(
+                    Property::StartPointIsRealWal,
+                    match redo {
+                        None => format!(
+                            "{}'s checkpoint location {} is no checkpoint record: recovery from its label has nowhere to start",
+                            backup.id, backup.checkpoint
+                        ),
+                        Some(redo) => format!(
+                            "{}'s start point {} is not the redo pointer {} of its checkpoint {}: replay from it misses WAL its copy needs",
+                            backup.id, backup.start, redo, backup.checkpoint
+                        ),
+                    },
+                )
+                .backups([backup.id])
+                .lsns([backup.start, backup.checkpoint]));
+            }
+        }
+        if backup.label_misstates {
+            return Err(Violation::new(
+                Property::StartPointIsRealWal,
+                format!(
+                    "{}'s label does not state its start point {}, that point's WAL file, its checkpoint {}, its timeline or where it was taken, as recovery reads it",
+                    backup.id, backup.start, backup.checkpoint
                 ),
             )
             .backups([backup.id])

@@ -171,6 +171,10 @@ pub struct Wal {
     /// a checkpoint and a committed change flush; a backup-end record waits for the stop's
     /// WAL switch.
     pub flushed: Lsn,
+    /// Ghost: the checkpoint records written (record location, redo pointer) that the
+    /// control file or a live backup still names: a backup's start point must be the redo
+    /// pointer of the checkpoint its label names (I8). Kept sorted.
+    pub checkpoints: SmallVec<[(Lsn, Lsn); 2]>,
 }
 
 /// The exclusive backup's `backup_label` in the data directory.
@@ -658,6 +662,9 @@ pub struct Backup {
     pub picked_up: Option<PickedUp>,
     /// Its label was handed out (start returned).
     pub label_handed_out: bool,
+    /// Ghost: the label handed out does not read back as this backup's facts (its start
+    /// point and that point's WAL file, its checkpoint, its timeline, where it was taken).
+    pub label_misstates: bool,
 }
 
 impl Backup {
@@ -903,6 +910,7 @@ impl Cluster {
                 oldest_segment: seg.segment_of(INITIAL_CHECKPOINT),
                 end_records: SmallVec::new(),
                 flushed: insert,
+                checkpoints: smallvec::smallvec![(INITIAL_CHECKPOINT, INITIAL_CHECKPOINT)],
             },
             data_dir: DataDirectory {
                 backup_label: None,

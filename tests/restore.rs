@@ -444,3 +444,37 @@ fn an_end_record_flushed_exactly_to_its_end_is_durable_and_one_byte_short_is_not
         Some(Problem::EndRecordNotFlushed)
     );
 }
+
+/// Recovery starts from the label's checkpoint and replays from its redo pointer: a start point
+/// that is not the redo pointer of the checkpoint the label names (as a start that took the
+/// checkpoint's own location would leave) breaks I8; every design's labels state their
+/// backup's facts as recovery reads them.
+#[test]
+fn a_start_point_must_be_the_redo_pointer_of_the_checkpoint_its_label_names() {
+    use backup_coordinator::invariants::label_misstates;
+    for design in Design::ALL {
+        let mut c = cluster(Variant::of(design), 1, |_| {});
+        apply(
+            &mut c,
+            Action::Begin {
+                session: S0,
+                command: base_backup(),
+            },
+        );
+        run_to(&mut c, S0, Pc::CopyFiles);
+        let id = c.backups[0].id;
+        assert!(c.backups[0].label_handed_out, "{design}");
+        assert!(!label_misstates(&c, id), "{design}");
+        assert!(!c.backups[0].label_misstates, "{design}");
+        assert!(
+            !violated(&c).contains(&Property::StartPointIsRealWal),
+            "{design}"
+        );
+        // The checkpoint's own location taken as the start point.
+        c.backups[0].start = c.backups[0].checkpoint;
+        assert!(
+            violated(&c).contains(&Property::StartPointIsRealWal),
+            "{design}"
+        );
+    }
+}

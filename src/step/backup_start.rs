@@ -66,6 +66,7 @@ impl Cluster {
             torn: false,
             picked_up: None,
             label_handed_out: false,
+            label_misstates: false,
         });
         let first = self.first_pc(command);
         let s = self.session_mut(session);
@@ -336,6 +337,8 @@ impl Cluster {
             b.phase = BackupPhase::Running;
             b.label_handed_out = true;
         });
+        let misstates = crate::invariants::label_misstates(self, backup);
+        self.update_backup(backup, |b| b.label_misstates = misstates);
         if self.session(session).pc == Pc::SendStartPoint
             && !self.fault_can_strike(Pc::SendStartPoint)
         {

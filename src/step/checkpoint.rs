@@ -105,6 +105,9 @@ impl Cluster {
         };
         self.control.checkpoint = checkpoint;
         self.control.redo = redo;
+        if let Err(at) = self.wal.checkpoints.binary_search(&(checkpoint, redo)) {
+            self.wal.checkpoints.insert(at, (checkpoint, redo));
+        }
         let keep_segment = self.seg().segment_of(keep_from);
         self.wal.oldest_segment = self.wal.oldest_segment.max(keep_segment);
     }

@@ -27,7 +27,24 @@ impl Cluster {
             self.retire_finished_backups(&mut retired);
         }
         self.forget_unreachable_starts();
+        self.forget_unnamed_checkpoints();
         retired
+    }
+
+    /// Checkpoints neither the control file nor a live backup names any more.
+    fn forget_unnamed_checkpoints(&mut self) {
+        if self.wal.checkpoints.len() <= 1 {
+            return;
+        }
+        let Cluster {
+            wal,
+            backups,
+            control,
+            ..
+        } = self;
+        wal.checkpoints.retain(|&mut (at, _)| {
+            at == control.checkpoint || backups.iter().any(|b| b.checkpoint == at)
+        });
     }
 
     /// A backup-end record that carries the start point of a backup whose copy is not over
