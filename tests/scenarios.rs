@@ -889,3 +889,60 @@ fn a_counter_driven_below_zero_forces_nothing_in_16_but_not_in_15() {
         "15: {in_15:?}"
     );
 }
+
+/// The exclusive stop is owed while the exclusive backup runs and may be stopped, and by no one
+/// once another session's stop has claimed it (9.6's STOPPING).
+#[test]
+fn an_exclusive_backup_whose_stop_is_under_way_is_owed_by_no_one() {
+    let mut c = cluster(Design::Pg96, 2, 0);
+    assert!(!c.owes_stop(S0, BackupMode::Exclusive));
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    assert!(c.owes_stop(S0, BackupMode::Exclusive));
+    assert!(
+        c.owes_stop(S1, BackupMode::Exclusive),
+        "any session may stop it"
+    );
+    begin(
+        &mut c,
+        S1,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    while c.shared.exclusive != ExclusiveState::Stopping {
+        step(&mut c, S1);
+    }
+    assert!(!c.owes_stop(S0, BackupMode::Exclusive));
+    finish_stopped(&mut c, S1);
+    assert!(!c.owes_stop(S0, BackupMode::Exclusive));
+}
+
+/// A configuration's timed checkpoints happen exactly that many times; a requested checkpoint
+/// uses none of them.
+#[test]
+fn timed_checkpoints_use_their_budget_and_requested_ones_do_not() {
+    let mut c = Cluster::new(
+        Variant::of(Design::Pg15),
+        Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            timed_checkpoints: 1,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    // A requested checkpoint (the start's) first: the timed one is still there after it.
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    assert!(
+        c.is_enabled(Action::CheckpointBegin),
+        "the timed checkpoint"
+    );
+    apply(&mut c, Action::CheckpointBegin);
+    apply(&mut c, Action::CheckpointEnd);
+    assert!(
+        !c.is_enabled(Action::CheckpointBegin),
+        "no timed checkpoint left"
+    );
+}
