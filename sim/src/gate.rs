@@ -240,6 +240,8 @@ pub struct GateReport {
     /// What could not be written (a counterexample, the JSON report): the findings are still
     /// printed, and a run that found nothing else exits 2.
     pub output_errors: Vec<String>,
+    /// The stages not run (`corpus`, `model`, `sim`), by flag or for want of a corpus.
+    pub skipped: Vec<&'static str>,
 }
 
 impl GateReport {
@@ -382,6 +384,15 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
         exit_code,
         seconds: [t_corpus, t_model, t_sim],
         output_errors: Vec::new(),
+        skipped: [
+            ("corpus", options.corpus.is_none()),
+            ("model", !options.model),
+            ("sim", options.sim.is_none()),
+        ]
+        .into_iter()
+        .filter(|&(_, skipped)| skipped)
+        .map(|(stage, _)| stage)
+        .collect(),
     };
     for error in output_errors.into_iter().chain(
         report
@@ -633,18 +644,28 @@ impl GateReport {
             .iter()
             .filter(|e| e.status == CorpusStatus::Stale)
             .count();
-        let _ = writeln!(
-            out,
-            "corpus: {} replay file(s), {} reproduce their failure{} ({:.1} s)",
-            self.corpus.len(),
-            reproduced,
-            if stale > 0 {
-                format!(", {stale} stale")
-            } else {
-                String::new()
-            },
-            self.seconds[0]
-        );
+        if self.skipped.contains(&"corpus") {
+            let _ = writeln!(out, "corpus: skipped");
+        } else {
+            let _ = writeln!(
+                out,
+                "corpus: {} replay file(s), {} reproduce their failure{} ({:.1} s)",
+                self.corpus.len(),
+                reproduced,
+                if stale > 0 {
+                    format!(", {stale} stale")
+                } else {
+                    String::new()
+                },
+                self.seconds[0]
+            );
+        }
+        if self.skipped.contains(&"model") {
+            let _ = writeln!(out, "model: skipped");
+        }
+        if self.skipped.contains(&"sim") {
+            let _ = writeln!(out, "sim: skipped");
+        }
         for e in self.corpus.iter().filter(|e| !e.reproduces) {
             let _ = writeln!(
                 out,

@@ -588,8 +588,14 @@ fn default_corpus() -> Option<PathBuf> {
     if here.is_dir() {
         return Some(here);
     }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../regressions");
+    let source = source_path("regressions");
     source.is_dir().then_some(source)
+}
+
+/// A file or directory of the source tree (where the binary was built), without `..` in it.
+fn source_path(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    std::fs::canonicalize(&path).unwrap_or(path)
 }
 
 /// The known findings: `--expected FILE`, or the default file where there is one, or none
@@ -607,9 +613,7 @@ fn load_expected(
         Some(path) => path.clone(),
         None => {
             let here = PathBuf::from(FILE_NAME);
-            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(FILE_NAME);
+            let source = source_path(FILE_NAME);
             if here.is_file() {
                 here
             } else if source.is_file() {

@@ -385,6 +385,11 @@ fn stale_corpus_entries_and_empty_gates_have_their_own_statuses() {
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
     assert!(stdout(&o).contains("NOTHING CHECKED"), "{}", stdout(&o));
+    // Each skipped stage says so; none claims to have checked zero things.
+    for stage in ["corpus: skipped", "model: skipped", "sim: skipped"] {
+        assert!(stdout(&o).contains(stage), "{}", stdout(&o));
+    }
+    assert!(!stdout(&o).contains("0 replay file(s)"), "{}", stdout(&o));
 }
 
 /// Issue 12, item 2: every output destination is checked before the run (exit 2 at once, no
