@@ -478,3 +478,27 @@ fn a_start_point_must_be_the_redo_pointer_of_the_checkpoint_its_label_names() {
         );
     }
 }
+
+/// The stop point a stop returns is where the client's WAL must reach (pg_basebackup fetches
+/// WAL up to it): one short of the end of the backup's end record leaves a restore that never
+/// reaches its consistency point.
+#[test]
+fn a_stop_point_returned_short_of_the_end_record_is_a_restore_finding() {
+    let mut c = cluster(Variant::of(Design::Pg15), 1, |_| {});
+    apply(
+        &mut c,
+        Action::Begin {
+            session: S0,
+            command: base_backup(),
+        },
+    );
+    run_to(&mut c, S0, Pc::StopSwitch);
+    // What a stop that returned the record's start instead of its end would report.
+    let (at, _) = c.wal.end_records[0];
+    c.sessions[0].stop = at;
+    run_to(&mut c, S0, Pc::Idle);
+    assert_eq!(
+        problem(&c, Property::RestoreReachesConsistency),
+        Some(Problem::StopPointNotItsEnd)
+    );
+}

@@ -321,6 +321,9 @@ impl Cluster {
             self.update_backup(id, |b| {
                 if b.phase == BackupPhase::Stopping {
                     b.phase = BackupPhase::Stopped;
+                    // Ghost: the stop point as reported, which the restore check holds to
+                    // the end of the backup's end record.
+                    b.stop = stop;
                 }
             });
         }
