@@ -17,9 +17,10 @@ use smallvec::SmallVec;
 use std::fmt;
 use thiserror::Error;
 
-/// A property the coordinator must keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// A property the coordinator must keep. Written in JSON by its [`Property::name`], the one
+/// spelling every report uses (the older kebab-case variant names are still read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "PropertyName")]
 pub enum Property {
     /// I1: the shared counter equals the number of counted backups that hold a unit and is
     /// never negative; the exclusive state is taken exactly while an exclusive backup holds it.
@@ -140,6 +141,49 @@ impl Property {
             Property::RestoreReachesConsistency => Some("I9"),
             _ => None,
         }
+    }
+}
+
+impl Serialize for Property {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A property as JSON spells it: its name, or (older files) its kebab-case variant name.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PropertyName {
+    Name(String),
+}
+
+impl TryFrom<PropertyName> for Property {
+    type Error = String;
+
+    fn try_from(PropertyName::Name(text): PropertyName) -> Result<Self, Self::Error> {
+        Property::ALL
+            .into_iter()
+            .find(|p| p.name() == text || p.kebab_name() == text)
+            .ok_or_else(|| format!("{text:?} names no property"))
+    }
+}
+
+impl Property {
+    /// The variant's kebab-case name (the spelling of files written before names were used).
+    fn kebab_name(self) -> String {
+        let debug = format!("{self:?}");
+        let mut out = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('-');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 }
 

@@ -577,6 +577,35 @@ fn show_progress(disabled: bool) -> bool {
     !disabled && std::io::stderr().is_terminal()
 }
 
+/// The version of the JSON reports' layout (every report carries it with its `format`).
+const REPORT_VERSION: u32 = 2;
+
+/// A JSON report: `format` (`backup-check-<command>`), `version`, `tool_version`, then the
+/// command's own fields (an array is put under `items`), with `verdict` and `exit_code`
+/// where the body has none.
+fn envelope(
+    command: &str,
+    body: &impl serde::Serialize,
+    verdict: Option<(&str, u8)>,
+) -> Result<serde_json::Value, String> {
+    let body = serde_json::to_value(body).map_err(|e| e.to_string())?;
+    let mut out = serde_json::Map::new();
+    out.insert("format".into(), format!("backup-check-{command}").into());
+    out.insert("version".into(), REPORT_VERSION.into());
+    out.insert("tool_version".into(), env!("CARGO_PKG_VERSION").into());
+    match body {
+        serde_json::Value::Object(fields) => out.extend(fields),
+        other => {
+            out.insert("items".into(), other);
+        }
+    }
+    if let Some((verdict, code)) = verdict {
+        out.entry("verdict").or_insert_with(|| verdict.into());
+        out.entry("exit_code").or_insert_with(|| code.into());
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     text.push('\n');
@@ -683,7 +712,7 @@ fn check(args: CheckArgs) -> Result<u8, String> {
     let mut report = run_gate(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
     // The report is written first, so that the verdict printed says whether it was.
     if let Some(path) = &args.json {
-        if let Err(error) = write_json(path, &report) {
+        if let Err(error) = envelope("check", &report, None).and_then(|v| write_json(path, &v)) {
             report.output_failed(error);
         }
     }
@@ -798,7 +827,19 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         reports.push(serde_json::json!({ "profile": profile.name, "report": report }));
     }
     if let Some(path) = &args.json {
-        if let Err(error) = write_json(path, &reports) {
+        let verdict = match code {
+            0 => "pass",
+            EXIT_SAFETY => "safety",
+            EXIT_LIVENESS => "liveness",
+            _ => "interrupted",
+        };
+        let written = envelope(
+            "model",
+            &serde_json::json!({ "profiles": reports }),
+            Some((verdict, code)),
+        )
+        .and_then(|v| write_json(path, &v));
+        if let Err(error) = written {
             println!("not saved: {error}");
             output_errors.push(error);
         }
@@ -878,26 +919,29 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         }
     }
     let mut unsaved = report.failures.iter().any(|g| g.save_error.is_some());
+    let verdict = |unsaved: bool| match report.worst() {
+        Some(FailureClass::Safety) => ("safety", EXIT_SAFETY),
+        Some(FailureClass::Liveness) => ("liveness", EXIT_LIVENESS),
+        None if !report.nondeterministic_seeds.is_empty() => ("nondeterministic", EXIT_SAFETY),
+        None if unsaved => ("not-saved", EXIT_USAGE),
+        None if report.interrupted => ("interrupted", EXIT_INTERRUPTED),
+        None => ("pass", 0),
+    };
     if let Some(path) = &args.jsonl {
-        if let Err(error) = append_jsonl(path, &report) {
+        if let Err(error) = append_jsonl(path, &report, verdict(unsaved)) {
             println!("not saved: {error}");
             unsaved = true;
         }
     }
     if let Some(path) = &args.json {
-        if let Err(error) = write_json(path, &report) {
+        let written =
+            envelope("sim", &report, Some(verdict(unsaved))).and_then(|v| write_json(path, &v));
+        if let Err(error) = written {
             println!("not saved: {error}");
             unsaved = true;
         }
     }
-    Ok(match report.worst() {
-        Some(FailureClass::Safety) => EXIT_SAFETY,
-        Some(FailureClass::Liveness) => EXIT_LIVENESS,
-        None if !report.nondeterministic_seeds.is_empty() => EXIT_SAFETY,
-        None if unsaved => EXIT_USAGE,
-        None if report.interrupted => EXIT_INTERRUPTED,
-        None => 0,
-    })
+    Ok(verdict(unsaved).1)
 }
 
 /// The command line that re-runs one seed exactly: this run's arguments, with the seed range
@@ -941,7 +985,11 @@ fn repro_line(seed: u64) -> String {
 
 /// One line per failure group, then a summary line: files from several shards concatenate
 /// into one campaign's results.
-fn append_jsonl(path: &Path, report: &CampaignReport) -> Result<(), String> {
+fn append_jsonl(
+    path: &Path,
+    report: &CampaignReport,
+    (verdict, exit_code): (&str, u8),
+) -> Result<(), String> {
     use std::io::Write as _;
     let mut lines = String::new();
     for group in &report.failures {
@@ -957,6 +1005,11 @@ fn append_jsonl(path: &Path, report: &CampaignReport) -> Result<(), String> {
     }
     let summary = serde_json::json!({
         "type": "summary",
+        "format": "backup-check-sim-jsonl",
+        "version": REPORT_VERSION,
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "verdict": verdict,
+        "exit_code": exit_code,
         "variant": report.variant,
         "bounds": report.bounds,
         "steps_per_seed": report.steps_per_seed,
@@ -1013,13 +1066,19 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
             );
         }
         Format::Json => {
-            let text = serde_json::to_string_pretty(&serde_json::json!({
+            let body = serde_json::json!({
                 "file": args.file,
                 "expect": file.expect,
                 "reproduced": reproduces,
                 "trace": replayed.trace,
-            }))
-            .map_err(|e| e.to_string())?;
+            });
+            let verdict = if reproduces {
+                ("reproduced", 0)
+            } else {
+                ("not-reproduced", EXIT_SAFETY)
+            };
+            let text = serde_json::to_string_pretty(&envelope("replay", &body, Some(verdict))?)
+                .map_err(|e| e.to_string())?;
             println!("{text}");
         }
         Format::Mermaid => print!("{}", replayed.trace.render_mermaid()),
@@ -1035,7 +1094,7 @@ fn bench(args: BenchArgs) -> Result<u8, String> {
     let report = backup_sim::bench::run_bench(args.variant, args.runs, &spec, args.seeds)?;
     print!("{}", report.render_text());
     if let Some(path) = &args.json {
-        write_json(path, &report)?;
+        write_json(path, &envelope("bench", &report, Some(("pass", 0)))?)?;
     }
     Ok(0)
 }
@@ -1068,7 +1127,15 @@ fn mutants(args: MutantsArgs) -> Result<u8, String> {
     let report = run_mutants(&options, &INTERRUPTED)?;
     print!("{}", report.render_text());
     if let Some(path) = &args.json {
-        write_json(path, &report)?;
+        let verdict = match report.exit_code {
+            0 => "pass",
+            EXIT_INTERRUPTED => "interrupted",
+            _ => "safety",
+        };
+        write_json(
+            path,
+            &envelope("mutants", &report, Some((verdict, report.exit_code)))?,
+        )?;
     }
     Ok(report.exit_code)
 }

@@ -638,3 +638,74 @@ fn small_things_variants_threads_explore_and_timeouts() {
         assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Issue 12, item 9: every JSON report names its format and version, the tool's version, and
+/// carries the verdict and exit status the command printed and returned; properties are
+/// spelled by their names.
+#[test]
+fn every_json_report_carries_its_format_version_verdict_and_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let json = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let runs: Vec<(&str, Vec<String>, String)> = vec![
+        (
+            "check",
+            [
+                "check",
+                "--no-model",
+                "--seeds",
+                "0..4",
+                "--no-progress",
+                "--out",
+                out,
+                "--json",
+            ]
+            .map(String::from)
+            .to_vec(),
+            json("check.json"),
+        ),
+        (
+            "model",
+            ["model", "--profile", "standby", "--out", out, "--json"]
+                .map(String::from)
+                .to_vec(),
+            json("model.json"),
+        ),
+        (
+            "sim",
+            [
+                "sim",
+                "--variant",
+                "pg91",
+                "--no-expected",
+                "--seeds",
+                "0..4",
+                "--no-progress",
+                "--out",
+                out,
+                "--json",
+            ]
+            .map(String::from)
+            .to_vec(),
+            json("sim.json"),
+        ),
+    ];
+    for (command, mut args, path) in runs {
+        args.push(path.clone());
+        let o = backup_check(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["format"], format!("backup-check-{command}"));
+        assert_eq!(report["version"], 2);
+        assert_eq!(report["tool_version"], env!("CARGO_PKG_VERSION"));
+        assert!(report["verdict"].is_string(), "{command}: {report}");
+        assert_eq!(
+            report["exit_code"].as_i64(),
+            o.status.code().map(i64::from),
+            "{command}"
+        );
+        let text = report.to_string();
+        assert!(!text.contains("\"units-released-once\""), "{command}");
+    }
+}

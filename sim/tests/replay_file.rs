@@ -145,3 +145,26 @@ fn the_known_findings_a_run_went_past_round_trip_and_unknown_names_are_refused()
         other => panic!("accepted an unknown property name: {other:?}"),
     }
 }
+
+/// JSON spells a property one way, by its name (issue 12, item 9); the older kebab-case
+/// variant names still read.
+#[test]
+fn properties_serialize_by_name_and_read_back() {
+    for p in backup_coordinator::invariants::Property::ALL {
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, format!("\"{}\"", p.name()));
+        assert_eq!(
+            serde_json::from_str::<backup_coordinator::invariants::Property>(&json).unwrap(),
+            p
+        );
+    }
+    assert_eq!(
+        serde_json::from_str::<backup_coordinator::invariants::Property>("\"units-released-once\"")
+            .unwrap(),
+        backup_coordinator::invariants::Property::UnitsReleasedOnce
+    );
+    assert!(
+        serde_json::from_str::<backup_coordinator::invariants::Property>("\"no such property\"")
+            .is_err()
+    );
+}
