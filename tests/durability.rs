@@ -185,6 +185,16 @@ fn an_os_crash_reports_the_files_it_took_and_the_label_it_brought_back() {
     }
     assert!(c.data_dir.backup_label.is_none());
 
+    // A base backup's history file, never fsynced in 9.6: one file lost.
+    let mut c = with_os_crash(Design::Pg96);
+    run_on(&mut c, S1, base_backup());
+    assert_eq!(c.data_dir.history.len(), 1);
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost { files_lost, .. } => assert_eq!(files_lost, 1),
+        other => panic!("{other}"),
+    }
+    assert!(c.data_dir.history.is_empty());
+
     let mut c = with_os_crash(Design::Pg91);
     run(&mut c, start(BackupMode::Exclusive));
     run(

@@ -946,3 +946,29 @@ fn timed_checkpoints_use_their_budget_and_requested_ones_do_not() {
         "no timed checkpoint left"
     );
 }
+
+/// A client calls its stop once its own copy is over: one session's stop ends no other
+/// backup's copy (the restore check relies on when each copy ended).
+#[test]
+fn a_stop_ends_only_its_own_backups_copy() {
+    let mut c = cluster(Design::Pg15, 2, 0);
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    begin(&mut c, S1, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S1);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    let copy_over = |c: &Cluster, session: SessionId| {
+        c.backups
+            .iter()
+            .find(|b| b.session == session)
+            .map(|b| b.copy_over)
+    };
+    assert_eq!(copy_over(&c, S0), Some(true));
+    assert_eq!(copy_over(&c, S1), Some(false));
+}
