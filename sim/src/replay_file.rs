@@ -318,10 +318,30 @@ impl ReplayFile {
 
     /// Writes the file into `dir` (created if missing) atomically: a temporary file in the
     /// same directory, flushed and synced, then renamed over the final name. Returns the path.
+    ///
+    /// A file of that name with other contents (an earlier run's different counterexample)
+    /// is never replaced: this one is saved as `<name>-2.json`, `-3`, ... instead. The same
+    /// contents are not written twice.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, ReplayFileError> {
-        let path = dir.join(self.file_name());
-        write_atomically(&path, &self.to_json())?;
-        Ok(path)
+        let text = self.to_json();
+        let name = self.file_name();
+        let stem = name.strip_suffix(".json").unwrap_or(&name).to_string();
+        let mut n = 1u32;
+        loop {
+            let path = if n == 1 {
+                dir.join(&name)
+            } else {
+                dir.join(format!("{stem}-{n}.json"))
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(existing) if existing == text => return Ok(path),
+                Ok(_) => n += 1,
+                Err(_) => {
+                    write_atomically(&path, &text)?;
+                    return Ok(path);
+                }
+            }
+        }
     }
 }
 

@@ -168,3 +168,19 @@ fn properties_serialize_by_name_and_read_back() {
             .is_err()
     );
 }
+
+/// Issue 12, item 1: nothing the tool saved is replaced silently: the same counterexample saved
+/// again is the same file; a different one under the same name gets a name of its own.
+#[test]
+fn a_saved_file_is_never_replaced_by_a_different_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, path) = saved_failure(dir.path());
+    assert_eq!(file.save(dir.path()).unwrap(), path);
+    let mut other = file.clone();
+    other.actions.pop();
+    let second = other.save(dir.path()).unwrap();
+    assert_ne!(second, path);
+    assert!(second.to_string_lossy().ends_with("-2.json"), "{second:?}");
+    assert_eq!(ReplayFile::load(&path).unwrap(), file);
+    assert_eq!(ReplayFile::load(&second).unwrap(), other);
+}
