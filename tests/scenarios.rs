@@ -972,3 +972,46 @@ fn a_stop_ends_only_its_own_backups_copy() {
     assert_eq!(copy_over(&c, S0), Some(true));
     assert_eq!(copy_over(&c, S1), Some(false));
 }
+
+/// A session running a non-exclusive backup is refused a second start with the server's
+/// error (9.6+ checks the session's own state), and the refusal changes nothing else.
+#[test]
+fn a_second_start_in_a_session_running_a_backup_is_refused() {
+    let mut c = cluster(Design::Pg15, 1, 0);
+    c.config.backups_per_session = 2;
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    let before = c.backups.clone();
+    match c
+        .apply(Action::Begin {
+            session: S0,
+            command: sql_start(BackupMode::NonExclusive),
+        })
+        .unwrap()
+        .kind
+    {
+        EventKind::CommandRejected { error, .. } => {
+            assert_eq!(error, StepError::BackupInProgressInSession)
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(c.backups, before);
+}
+
+/// An exclusive backup outlives its session's command: a cluster where it never ended is
+/// not settled, and the leftover names it.
+#[test]
+fn an_exclusive_backup_never_stopped_leaves_the_cluster_unsettled_naming_it() {
+    use backup_coordinator::invariants::{settled, Unsettled};
+    let mut c = cluster(Design::Pg96, 1, 0);
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    let left = settled(&c).unwrap_err();
+    assert_eq!(left.cause, Unsettled::BackupsLive);
+    assert_eq!(left.backups, vec![c.backups[0].id]);
+    assert!(
+        left.detail.contains(&c.backups[0].id.to_string()),
+        "{}",
+        left.detail
+    );
+}
