@@ -1024,3 +1024,53 @@ fn an_exclusive_backup_never_stopped_leaves_the_cluster_unsettled_naming_it() {
         left.detail
     );
 }
+
+/// A configuration's JIT queries happen exactly that many times.
+#[test]
+fn the_jit_query_budget_allows_exactly_its_number() {
+    let mut c = cluster(Design::Pg96, 1, 0);
+    c.config.jit_queries = 2;
+    c.config.commands_per_session = 4;
+    let jit = Action::Begin {
+        session: S0,
+        command: Command::JitQuery,
+    };
+    for n in 0..2 {
+        assert!(c.is_enabled(jit), "JIT query {n}");
+        apply(&mut c, jit);
+        assert_eq!(c.sessions[0].pc, Pc::Idle, "a JIT query is one step");
+    }
+    assert!(!c.is_enabled(jit), "both JIT queries are used");
+}
+
+/// An exclusive stop that fails after claiming the backup (9.6's STOPPING) gives it back:
+/// `pg_stop_backup_callback` returns the state to IN_PROGRESS, and the stop is owed again.
+#[test]
+fn a_failed_exclusive_stop_gives_the_backup_back() {
+    let mut c = cluster(Design::Pg96, 1, 0);
+    c.config.faults = 1;
+    c.config.commands_per_session = 4;
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    let error = Action::Fault {
+        session: S0,
+        fault: Fault::Error,
+    };
+    for _ in 0..20 {
+        if c.shared.exclusive == ExclusiveState::Stopping && c.is_enabled(error) {
+            break;
+        }
+        step(&mut c, S0);
+    }
+    assert_eq!(c.shared.exclusive, ExclusiveState::Stopping);
+    apply(&mut c, error);
+    assert_eq!(c.shared.exclusive, ExclusiveState::InProgress);
+    assert!(c.owes_stop(S0, BackupMode::Exclusive));
+}
