@@ -379,7 +379,8 @@ pub enum Problem {
     /// Restore: its backup-end record was not flushed when the stop reported success: an OS
     /// crash loses it, and the restore is never declared consistent.
     EndRecordNotFlushed,
-    /// The stop point the stop returned is not the end of the backup's end record.
+    /// Restore: the stop point the stop returned precedes the end of the backup-end record
+    /// where its restore is declared consistent (the client fetches WAL up to it).
     StopPointNotItsEnd,
     /// Durability: its `backup_label` is not durable although its start returned.
     LabelNotDurable,
@@ -421,7 +422,7 @@ impl Problem {
             Problem::NeverConsistent => format!("no backup-end record after {id}'s start point carries it: its restore is never declared consistent (WAL ends before end of online backup)"),
             Problem::ConsistentTooEarly => format!("the backup-end record that ends {id}'s recovery lies before its copy ended: its restore is declared consistent too early"),
             Problem::IncompleteCopyConsistent => format!("{id}'s copy never completed, yet a backup-end record carries its start point: a restore of the incomplete copy is declared consistent"),
-            Problem::StopPointNotItsEnd => format!("{id}'s stop returned a stop point that is not the end of its backup-end record: WAL fetched up to it does not end its restore there"),
+            Problem::StopPointNotItsEnd => format!("{id}'s stop returned a stop point before the end of the backup-end record its restore waits for: WAL fetched up to it never makes the restore consistent"),
             Problem::EndRecordNotFlushed => format!("{id}'s backup-end record was not flushed when its stop reported success: an OS crash loses it and its restore is never declared consistent"),
             Problem::LabelNotDurable => format!("{id}'s start returned but its backup_label is not durable (no fsync of the file or of the data directory): an OS crash can lose it"),
             Problem::TempLabelNotDurable => format!("{id}'s start returned but its temporary label file is not durable: an OS crash can lose it"),
@@ -517,7 +518,8 @@ fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
         BackupPhase::Stopped => match consistency_record(cluster, backup.start) {
             None => Some(Problem::NeverConsistent),
             Some(_) if backup.early_end_record => Some(Problem::ConsistentTooEarly),
-            Some(record) if backup.stop != record.end => Some(Problem::StopPointNotItsEnd),
+            // The client fetches WAL up to the stop point it was given.
+            Some(record) if record.end > backup.stop => Some(Problem::StopPointNotItsEnd),
             Some(record) if record.end > cluster.wal.flushed => Some(Problem::EndRecordNotFlushed),
             // After the shutdown checkpoint, WAL is written on from its end at restart.
             Some(record)
