@@ -35,8 +35,15 @@ fn run(c: &mut Cluster, command: Command) {
 /// Sends `command` on `session` and runs it to its end (serving checkpoint requests).
 fn run_on(c: &mut Cluster, session: SessionId, command: Command) {
     c.apply(Action::Begin { session, command }).unwrap();
+    run_until(c, session, |c| {
+        c.sessions[usize::from(session.0)].pc == Pc::Idle
+    });
+}
+
+/// Steps `session` (serving checkpoint requests) until `done` holds.
+fn run_until(c: &mut Cluster, session: SessionId, done: impl Fn(&Cluster) -> bool) {
     for _ in 0..100 {
-        if c.sessions[usize::from(session.0)].pc == Pc::Idle {
+        if done(c) {
             return;
         }
         let next = [
@@ -49,7 +56,7 @@ fn run_on(c: &mut Cluster, session: SessionId, command: Command) {
         .expect("the session can go on");
         c.apply(next).unwrap();
     }
-    panic!("{session} did not finish");
+    panic!("{session} did not get there");
 }
 
 /// The durability problem of the one live backup, or the latched one of an ended backup.
@@ -129,17 +136,7 @@ fn option_2_s_temporary_label_in_9_1_is_not_durable() {
         command: base_backup(),
     })
     .unwrap();
-    while c.sessions[1].pc != Pc::CopyFiles {
-        let next = [
-            Action::Step { session: S1 },
-            Action::CheckpointBegin,
-            Action::CheckpointEnd,
-        ]
-        .into_iter()
-        .find(|a| c.is_enabled(*a))
-        .expect("S1 can go on");
-        c.apply(next).unwrap();
-    }
+    run_until(&mut c, S1, |c| c.sessions[1].pc == Pc::CopyFiles);
     assert!(!c.data_dir.temp_labels.is_empty());
     assert_eq!(durability(&c), Some(Problem::TempLabelNotDurable));
 }

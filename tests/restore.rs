@@ -36,8 +36,13 @@ fn apply(c: &mut Cluster, action: Action) -> EventKind {
 
 /// Steps `session` (serving its checkpoint requests) until its next step is `pc`.
 fn run_to(c: &mut Cluster, session: SessionId, pc: Pc) {
+    run_until(c, session, |c| c.sessions[usize::from(session.0)].pc == pc);
+}
+
+/// Steps `session` (serving its checkpoint requests) until `done` holds.
+fn run_until(c: &mut Cluster, session: SessionId, done: impl Fn(&Cluster) -> bool) {
     for _ in 0..100 {
-        if c.sessions[usize::from(session.0)].pc == pc {
+        if done(c) {
             return;
         }
         let next = [
@@ -47,10 +52,10 @@ fn run_to(c: &mut Cluster, session: SessionId, pc: Pc) {
         ]
         .into_iter()
         .find(|a| c.is_enabled(*a))
-        .unwrap_or_else(|| panic!("{session} stuck before {pc:?}"));
+        .unwrap_or_else(|| panic!("{session} is stuck"));
         apply(c, next);
     }
-    panic!("{session} never reached {pc:?}");
+    panic!("{session} never got there");
 }
 
 fn violated(c: &Cluster) -> Vec<Property> {
@@ -384,20 +389,7 @@ fn an_os_crash_loses_a_backup_end_record_inserted_at_the_flush_point() {
         },
     );
     // Step until the end record is in WAL, before anything flushes it.
-    for _ in 0..100 {
-        if !c.wal.end_records.is_empty() {
-            break;
-        }
-        let next = [
-            Action::Step { session: S0 },
-            Action::CheckpointBegin,
-            Action::CheckpointEnd,
-        ]
-        .into_iter()
-        .find(|a| c.is_enabled(*a))
-        .expect("S0 can go on");
-        apply(&mut c, next);
-    }
+    run_until(&mut c, S0, |c| !c.wal.end_records.is_empty());
     let (at, _) = c.wal.end_records[0];
     assert!(c.wal.flushed <= at, "not flushed yet");
     // Where the record starts exactly at the flush point (the WAL before it flushed).
@@ -420,17 +412,7 @@ fn an_end_record_flushed_exactly_to_its_end_is_durable_and_one_byte_short_is_not
             command: base_backup(),
         },
     );
-    while c.wal.end_records.is_empty() {
-        let next = [
-            Action::Step { session: S0 },
-            Action::CheckpointBegin,
-            Action::CheckpointEnd,
-        ]
-        .into_iter()
-        .find(|a| c.is_enabled(*a))
-        .expect("S0 can go on");
-        apply(&mut c, next);
-    }
+    run_until(&mut c, S0, |c| !c.wal.end_records.is_empty());
     // The backup as it will be once stopped.
     let mut stopped = c.backups[0];
     stopped.phase = BackupPhase::Stopped;
