@@ -155,11 +155,7 @@ pub fn with_mechanism(bug: Bug, config: Config) -> Config {
             jit_queries: config.jit_queries.max(1),
             ..config
         },
-        Bug::B10 => Config {
-            replication_sessions: config.replication_sessions.max(1),
-            ..config
-        },
-        Bug::B11 => Config {
+        Bug::B10 | Bug::B11 => Config {
             replication_sessions: config.replication_sessions.max(1),
             ..config
         },
