@@ -35,14 +35,44 @@ pub enum Command {
     JitQuery,
 }
 
-impl fmt::Display for Command {
+/// The names the server gives the SQL backup functions: PostgreSQL 15 renamed
+/// `pg_start_backup`/`pg_stop_backup` to `pg_backup_start`/`pg_backup_stop` when it removed
+/// exclusive backups, so a trace of an older design says what its server would run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FunctionNames {
+    /// 15 and later: `pg_backup_start(label)`, `pg_backup_stop()`.
+    #[default]
+    Since15,
+    /// 9.x to 14: `pg_start_backup(label, fast, exclusive)`, `pg_stop_backup(exclusive)`.
+    Before15,
+}
+
+/// A command, action or event shown with an era's [`FunctionNames`].
+#[derive(Clone, Copy, Debug)]
+pub struct Named<T> {
+    inner: T,
+    names: FunctionNames,
+}
+
+impl Command {
+    /// The command as a server of the era names it.
+    pub fn named(self, names: FunctionNames) -> Named<Command> {
+        Named { inner: self, names }
+    }
+}
+
+impl fmt::Display for Named<Command> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let before_15 = self.names == FunctionNames::Before15;
+        match self.inner {
             Command::StartBackup {
                 mode: BackupMode::Exclusive,
                 label,
             } => {
                 write!(f, "pg_start_backup(exclusive, label={})", label.name())
+            }
+            Command::StartBackup { label, .. } if before_15 => {
+                write!(f, "pg_start_backup(non-exclusive, label={})", label.name())
             }
             Command::StartBackup { label, .. } => {
                 write!(f, "pg_backup_start(label={})", label.name())
@@ -50,10 +80,18 @@ impl fmt::Display for Command {
             Command::StopBackup {
                 mode: BackupMode::Exclusive,
             } => write!(f, "pg_stop_backup(exclusive)"),
+            Command::StopBackup { .. } if before_15 => write!(f, "pg_stop_backup(non-exclusive)"),
             Command::StopBackup { .. } => write!(f, "pg_backup_stop()"),
             Command::BaseBackup { label } => write!(f, "BASE_BACKUP(label={})", label.name()),
             Command::JitQuery => write!(f, "a JIT-compiled query"),
         }
+    }
+}
+
+impl fmt::Display for Command {
+    /// With 15's names (see [`Command::named`] for an era's).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.named(FunctionNames::Since15).fmt(f)
     }
 }
 
@@ -150,6 +188,24 @@ pub enum Action {
     Restart,
 }
 
+impl Action {
+    /// The action with the era's function names.
+    pub fn named(self, names: FunctionNames) -> Named<Action> {
+        Named { inner: self, names }
+    }
+}
+
+impl fmt::Display for Named<Action> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner {
+            Action::Begin { session, command } => {
+                write!(f, "{session} {}", command.named(self.names))
+            }
+            other => other.fmt(f),
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -174,6 +230,7 @@ impl fmt::Display for Action {
 
 /// Why a command ended with an error. The messages are PostgreSQL's where it has one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StepError {
     /// The label was refused at start.
     #[error(transparent)]
@@ -298,9 +355,10 @@ impl fmt::Display for Cleanups {
 
 /// What one step did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+#[serde(tag = "event")]
 pub enum EventKind {
     /// The command was refused before anything changed.
+    #[serde(rename = "command.rejected")]
     CommandRejected {
         /// The command.
         command: Command,
@@ -308,14 +366,17 @@ pub enum EventKind {
         error: StepError,
     },
     /// The command passed its checks; its first step (an I/O step) follows.
+    #[serde(rename = "command.accepted")]
     CommandAccepted {
         /// The command.
         command: Command,
     },
     /// A JIT-compiled query registered its exit callback.
+    #[serde(rename = "jit.register-callback")]
     JitCallbackRegistered,
     /// A WAL switch moved the insert position to the next segment (`from == to`: the segment
     /// was empty and nothing was written).
+    #[serde(rename = "wal.switch")]
     WalSwitched {
         /// Insert position before.
         from: Lsn,
@@ -323,6 +384,7 @@ pub enum EventKind {
         to: Lsn,
     },
     /// Start took the exclusive state or a counter unit, and raised forcing.
+    #[serde(rename = "start.increment")]
     BackupCounted {
         /// The backup.
         backup: BackupId,
@@ -334,16 +396,19 @@ pub enum EventKind {
         forcing: bool,
     },
     /// A checkpoint was requested.
+    #[serde(rename = "start.request-checkpoint")]
     CheckpointRequested {
         /// Checkpoints begun when asked.
         ticket: u32,
     },
     /// The wait for the requested checkpoint ended.
+    #[serde(rename = "start.checkpoint-done")]
     CheckpointWaited {
         /// Checkpoints done.
         done: u32,
     },
     /// The control file was read.
+    #[serde(rename = "start.read-control-file")]
     ControlFileRead {
         /// Its checkpoint location.
         checkpoint: Lsn,
@@ -351,6 +416,7 @@ pub enum EventKind {
         redo: Lsn,
     },
     /// 9.1: the start point was checked under the shared lock.
+    #[serde(rename = "start.unique-check")]
     StartPointChecked {
         /// The candidate.
         start: Lsn,
@@ -358,11 +424,13 @@ pub enum EventKind {
         unique: bool,
     },
     /// The start point was accepted (`lastBackupStart` set).
+    #[serde(rename = "start.unique-start-point")]
     StartPointAccepted {
         /// The start point.
         start: Lsn,
     },
     /// The start point was used already: request another checkpoint.
+    #[serde(rename = "start.retry")]
     StartPointRetry {
         /// The candidate.
         start: Lsn,
@@ -370,6 +438,7 @@ pub enum EventKind {
         last: Lsn,
     },
     /// Start returned the start point (after writing the label file, where there is one).
+    #[serde(rename = "start.done")]
     BackupStarted {
         /// The backup.
         backup: BackupId,
@@ -379,11 +448,13 @@ pub enum EventKind {
         label: LabelPlace,
     },
     /// The walsender sent the start position.
+    #[serde(rename = "base-backup.send-start")]
     StartPointSent {
         /// The start point.
         start: Lsn,
     },
     /// The walsender sent the label and the files.
+    #[serde(rename = "base-backup.copy")]
     FilesCopied {
         /// The backup.
         backup: BackupId,
@@ -391,8 +462,10 @@ pub enum EventKind {
         picked_up: Option<PickedUp>,
     },
     /// Exclusive stop claimed the backup (IN_PROGRESS to STOPPING).
+    #[serde(rename = "stop.claim")]
     StopClaimed,
     /// Stop read and removed the label file (exclusive or temporary).
+    #[serde(rename = "stop.read-label")]
     LabelFileRemoved {
         /// Whose label it was.
         backup: BackupId,
@@ -400,6 +473,7 @@ pub enum EventKind {
         start: Lsn,
     },
     /// Stop gave back the exclusive state or a counter unit.
+    #[serde(rename = "stop.decrement")]
     BackupUncounted {
         /// The counter after.
         backups: i16,
@@ -409,6 +483,7 @@ pub enum EventKind {
         forcing: bool,
     },
     /// The backup-end record was inserted.
+    #[serde(rename = "stop.end-record")]
     EndRecordInserted {
         /// Where.
         at: Lsn,
@@ -416,6 +491,7 @@ pub enum EventKind {
         start: Lsn,
     },
     /// The history file was written.
+    #[serde(rename = "stop.write-history")]
     HistoryFileWritten {
         /// Its start point (its name).
         start: Lsn,
@@ -423,8 +499,10 @@ pub enum EventKind {
         overwritten: bool,
     },
     /// Archiving caught up.
+    #[serde(rename = "stop.archive-wait")]
     ArchiveWaited,
     /// Stop returned success.
+    #[serde(rename = "stop.done")]
     BackupStopped {
         /// The backup, if the stop could tell.
         backup: Option<BackupId>,
@@ -434,6 +512,7 @@ pub enum EventKind {
         stop: Lsn,
     },
     /// The command ended with an ERROR; the armed error cleanups ran.
+    #[serde(rename = "command.error")]
     CommandFailed {
         /// Why.
         error: StepError,
@@ -441,11 +520,13 @@ pub enum EventKind {
         cleanups: Cleanups,
     },
     /// The session's process exited (FATAL); every armed cleanup ran.
+    #[serde(rename = "session.exit")]
     SessionExited {
         /// Which cleanups ran.
         cleanups: Cleanups,
     },
     /// A checkpoint began.
+    #[serde(rename = "checkpoint.begin")]
     CheckpointBegan {
         /// Its redo point.
         redo: Lsn,
@@ -453,6 +534,7 @@ pub enum EventKind {
         timed: bool,
     },
     /// A checkpoint completed.
+    #[serde(rename = "checkpoint.end")]
     CheckpointCompleted {
         /// Its record's location.
         checkpoint: Lsn,
@@ -460,6 +542,7 @@ pub enum EventKind {
         redo: Lsn,
     },
     /// A page change was assembled.
+    #[serde(rename = "page.assemble")]
     PageAssembled {
         /// The page.
         page: PageId,
@@ -467,6 +550,7 @@ pub enum EventKind {
         image: bool,
     },
     /// The re-check under the lock found forcing or the redo point changed: re-assembled.
+    #[serde(rename = "page.reassemble")]
     PageReassembled {
         /// The page.
         page: PageId,
@@ -474,6 +558,7 @@ pub enum EventKind {
         image: bool,
     },
     /// A page change was inserted.
+    #[serde(rename = "page.insert")]
     PageWritten {
         /// The page.
         page: PageId,
@@ -483,6 +568,7 @@ pub enum EventKind {
         image: bool,
     },
     /// Other backends' WAL filled the segment.
+    #[serde(rename = "wal.fill")]
     WalFilled {
         /// Insert position before.
         from: Lsn,
@@ -490,13 +576,16 @@ pub enum EventKind {
         to: Lsn,
     },
     /// A fast shutdown began.
+    #[serde(rename = "shutdown.request")]
     ShutdownRequested,
     /// The shutdown checkpoint was written.
+    #[serde(rename = "shutdown.checkpoint")]
     ShutdownCheckpointWritten {
         /// Its record's location (its own redo point).
         checkpoint: Lsn,
     },
     /// The server started again after a clean shutdown.
+    #[serde(rename = "shutdown.restart")]
     RestartedClean {
         /// WAL from here on was written after the shutdown checkpoint and is overwritten.
         discarded_from: Lsn,
@@ -507,6 +596,7 @@ pub enum EventKind {
         label_renamed: bool,
     },
     /// Power loss, then the restart's crash recovery.
+    #[serde(rename = "os-crash.restart")]
     PowerLost {
         /// Bytes of WAL that were not flushed and are gone.
         wal_lost: u64,
@@ -522,6 +612,7 @@ pub enum EventKind {
         checkpoint: Lsn,
     },
     /// Crash and restart.
+    #[serde(rename = "crash.restart")]
     Restarted {
         /// The exclusive backup_label was found and renamed to backup_label.old.
         label_renamed: bool,
@@ -574,6 +665,29 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// The event with the era's function names.
+    pub fn named(&self, names: FunctionNames) -> Named<&EventKind> {
+        Named { inner: self, names }
+    }
+}
+
+impl fmt::Display for Named<&EventKind> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner {
+            EventKind::CommandRejected { command, error } => {
+                let name = self.inner.name();
+                write!(f, "{name}: {}: {error}", command.named(self.names))
+            }
+            EventKind::CommandAccepted { command } => {
+                let name = self.inner.name();
+                write!(f, "{name}: {}", command.named(self.names))
+            }
+            other => other.fmt(f),
+        }
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name())?;
@@ -593,7 +707,8 @@ impl fmt::Display for EventKind {
             } => {
                 write!(
                     f,
-                    ": {backup}, counter {backups}, exclusive {exclusive:?}, forcing {}",
+                    ": {backup}, counter {backups}, exclusive {}, forcing {}",
+                    exclusive.name(),
                     if *forcing { "on" } else { "off" }
                 )
             }
@@ -618,7 +733,7 @@ impl fmt::Display for EventKind {
             }
             EventKind::StartPointSent { start } => write!(f, ": {start}"),
             EventKind::FilesCopied { backup, picked_up } => match picked_up {
-                Some(p) => write!(f, ": {backup} carried {p:?}"),
+                Some(p) => write!(f, ": {backup} carried {}", p.name()),
                 None => write!(f, ": {backup}"),
             },
             EventKind::StopClaimed => Ok(()),
@@ -630,7 +745,8 @@ impl fmt::Display for EventKind {
             } => {
                 write!(
                     f,
-                    ": counter {backups}, exclusive {exclusive:?}, forcing {}",
+                    ": counter {backups}, exclusive {}, forcing {}",
+                    exclusive.name(),
                     if *forcing { "on" } else { "off" }
                 )
             }
@@ -774,4 +890,206 @@ pub enum ApplyError {
     /// The action is not among the enabled ones.
     #[error("action not enabled in this state: {0}")]
     NotEnabled(Action),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One event of every kind (the match in `every_kind_is_listed` fails to compile when a
+    /// kind is added without a sample here).
+    fn one_of_each() -> Vec<EventKind> {
+        let lsn = Lsn(0x0100_0028);
+        let command = Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        };
+        let cleanups = Cleanups::default();
+        vec![
+            EventKind::CommandRejected {
+                command,
+                error: StepError::BackupInProgress,
+            },
+            EventKind::CommandAccepted { command },
+            EventKind::JitCallbackRegistered,
+            EventKind::WalSwitched { from: lsn, to: lsn },
+            EventKind::BackupCounted {
+                backup: BackupId(0),
+                backups: 1,
+                exclusive: ExclusiveState::InProgress,
+                forcing: true,
+            },
+            EventKind::CheckpointRequested { ticket: 1 },
+            EventKind::CheckpointWaited { done: 1 },
+            EventKind::ControlFileRead {
+                checkpoint: lsn,
+                redo: lsn,
+            },
+            EventKind::StartPointChecked {
+                start: lsn,
+                unique: true,
+            },
+            EventKind::StartPointAccepted { start: lsn },
+            EventKind::StartPointRetry {
+                start: lsn,
+                last: lsn,
+            },
+            EventKind::BackupStarted {
+                backup: BackupId(0),
+                start: lsn,
+                label: LabelPlace::Returned,
+            },
+            EventKind::StartPointSent { start: lsn },
+            EventKind::FilesCopied {
+                backup: BackupId(0),
+                picked_up: Some(PickedUp::TempLabel),
+            },
+            EventKind::StopClaimed,
+            EventKind::LabelFileRemoved {
+                backup: BackupId(0),
+                start: lsn,
+            },
+            EventKind::BackupUncounted {
+                backups: 0,
+                exclusive: ExclusiveState::None,
+                forcing: false,
+            },
+            EventKind::EndRecordInserted {
+                at: lsn,
+                start: lsn,
+            },
+            EventKind::HistoryFileWritten {
+                start: lsn,
+                overwritten: false,
+            },
+            EventKind::ArchiveWaited,
+            EventKind::BackupStopped {
+                backup: None,
+                start: lsn,
+                stop: lsn,
+            },
+            EventKind::CommandFailed {
+                error: StepError::BackupInProgress,
+                cleanups,
+            },
+            EventKind::SessionExited { cleanups },
+            EventKind::CheckpointBegan {
+                redo: lsn,
+                timed: true,
+            },
+            EventKind::CheckpointCompleted {
+                checkpoint: lsn,
+                redo: lsn,
+            },
+            EventKind::PageAssembled {
+                page: 0,
+                image: true,
+            },
+            EventKind::PageReassembled {
+                page: 0,
+                image: true,
+            },
+            EventKind::PageWritten {
+                page: 0,
+                at: lsn,
+                image: true,
+            },
+            EventKind::WalFilled { from: lsn, to: lsn },
+            EventKind::ShutdownRequested,
+            EventKind::ShutdownCheckpointWritten { checkpoint: lsn },
+            EventKind::RestartedClean {
+                discarded_from: lsn,
+                discarded: 0,
+                label_renamed: false,
+            },
+            EventKind::PowerLost {
+                wal_lost: 0,
+                files_lost: 0,
+                label_restored: false,
+                label_renamed: false,
+                refused: None,
+                checkpoint: lsn,
+            },
+            EventKind::Restarted {
+                label_renamed: false,
+                refused: None,
+                checkpoint: lsn,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_kind_is_listed() {
+        let samples = one_of_each();
+        // Each kind's position in `one_of_each`; a new kind fails to compile here.
+        let position = |kind: &EventKind| match kind {
+            EventKind::CommandRejected { .. } => 0,
+            EventKind::CommandAccepted { .. } => 1,
+            EventKind::JitCallbackRegistered => 2,
+            EventKind::WalSwitched { .. } => 3,
+            EventKind::BackupCounted { .. } => 4,
+            EventKind::CheckpointRequested { .. } => 5,
+            EventKind::CheckpointWaited { .. } => 6,
+            EventKind::ControlFileRead { .. } => 7,
+            EventKind::StartPointChecked { .. } => 8,
+            EventKind::StartPointAccepted { .. } => 9,
+            EventKind::StartPointRetry { .. } => 10,
+            EventKind::BackupStarted { .. } => 11,
+            EventKind::StartPointSent { .. } => 12,
+            EventKind::FilesCopied { .. } => 13,
+            EventKind::StopClaimed => 14,
+            EventKind::LabelFileRemoved { .. } => 15,
+            EventKind::BackupUncounted { .. } => 16,
+            EventKind::EndRecordInserted { .. } => 17,
+            EventKind::HistoryFileWritten { .. } => 18,
+            EventKind::ArchiveWaited => 19,
+            EventKind::BackupStopped { .. } => 20,
+            EventKind::CommandFailed { .. } => 21,
+            EventKind::SessionExited { .. } => 22,
+            EventKind::CheckpointBegan { .. } => 23,
+            EventKind::CheckpointCompleted { .. } => 24,
+            EventKind::PageAssembled { .. } => 25,
+            EventKind::PageReassembled { .. } => 26,
+            EventKind::PageWritten { .. } => 27,
+            EventKind::WalFilled { .. } => 28,
+            EventKind::ShutdownRequested => 29,
+            EventKind::ShutdownCheckpointWritten { .. } => 30,
+            EventKind::RestartedClean { .. } => 31,
+            EventKind::PowerLost { .. } => 32,
+            EventKind::Restarted { .. } => 33,
+        };
+        for (i, kind) in samples.iter().enumerate() {
+            assert_eq!(position(kind), i, "{}", kind.name());
+        }
+        assert_eq!(samples.len(), 34);
+    }
+
+    #[test]
+    fn json_event_names_are_the_text_trace_names() {
+        for kind in one_of_each() {
+            let json = serde_json::to_value(&kind).expect("an event serializes");
+            assert_eq!(json["event"], kind.name(), "{json}");
+            let back: EventKind = serde_json::from_value(json).expect("and reads back");
+            assert_eq!(back, kind);
+            assert!(
+                kind.to_string().starts_with(kind.name()),
+                "the text trace starts with the name: {kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_values_use_postgresql_and_kebab_spellings_not_rust_casing() {
+        for kind in one_of_each() {
+            let text = serde_json::to_string(&kind).expect("an event serializes");
+            for rust in [
+                "InProgress",
+                "\"None\"",
+                "TempLabel",
+                "Returned",
+                "NonExclusive",
+            ] {
+                assert!(!text.contains(rust), "{text} contains {rust}");
+            }
+        }
+    }
 }

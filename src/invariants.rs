@@ -783,8 +783,10 @@ pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
         return Err(Violation::new(
             Property::ForcingWhileBackupRuns,
             format!(
-                "forcePageWrites is {} with exclusive state {:?} and counter {}",
-                shared.force_page_writes, shared.exclusive, shared.backups
+                "forcePageWrites is {} with exclusive state {} and counter {}",
+                shared.force_page_writes,
+                shared.exclusive.name(),
+                shared.backups
             ),
         ));
     }
@@ -796,9 +798,9 @@ pub fn forcing_while_backup_runs(cluster: &Cluster) -> Result<(), Violation> {
         Some(backup) => Err(Violation::new(
             Property::ForcingWhileBackupRuns,
             format!(
-                "{} is {:?} but page writes are not forced (counter {}{})",
+                "{} is {} but page writes are not forced (counter {}{})",
                 backup.id,
-                backup.phase,
+                backup.phase.name(),
                 shared.backups,
                 if flag { ", forcePageWrites off" } else { "" }
             ),
@@ -1003,7 +1005,10 @@ pub fn units_released_once(cluster: &Cluster) -> Result<(), Violation> {
         .sessions([session]));
     }
     per_backup(cluster, Property::UnitsReleasedOnce, |id, phase| {
-        format!("{id} ended ({phase:?}) still holding its unit: nothing will ever give it back")
+        format!(
+            "{id} ended ({}) still holding its unit: nothing will ever give it back",
+            phase.name()
+        )
     })
 }
 
@@ -1151,7 +1156,10 @@ pub fn assertions_hold(cluster: &Cluster) -> Result<(), Violation> {
         None => Ok(()),
         Some((assertion, session)) => Err(Violation::new(
             Property::AssertionsHold,
-            format!("{assertion:?} failed in {session} (a debug build crashes here)"),
+            format!(
+                "{} failed in {session} (a debug build crashes here)",
+                assertion.name()
+            ),
         )
         .sessions([session])),
     }
@@ -1281,8 +1289,8 @@ pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
             sessions: Vec::new(),
             backups: Vec::new(),
             detail: format!(
-                "the server is {:?} and never started again after its shutdown",
-                cluster.server
+                "the server is {} and never started again after its shutdown",
+                cluster.server.name()
             ),
             cause: Unsettled::ServerDown,
         });
@@ -1334,8 +1342,8 @@ pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
         return Err(unsettled(
             Unsettled::ExclusiveStateLeft,
             format!(
-                "the exclusive state is {:?} with no backup running",
-                shared.exclusive
+                "the exclusive state is {} with no backup running",
+                shared.exclusive.name()
             ),
         ));
     }

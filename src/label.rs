@@ -135,6 +135,7 @@ pub struct LabelFormat {
 
 /// How `BACKUP FROM` names a primary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PrimaryWord {
     /// 9.2 to 13.
     Master,
@@ -615,6 +616,7 @@ impl<'a> Lines<'a> {
 
 /// How strictly a design checks the user's label before starting a backup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LabelRule {
     /// PostgreSQL 9.1+: only `strlen(label) > MAXPGPATH` is refused.
     LengthOnly,
@@ -625,6 +627,7 @@ pub enum LabelRule {
 
 /// A label refused at start.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LabelError {
     /// PostgreSQL's message: "backup label too long (max 1024 bytes)".
     #[error("backup label too long (max {MAX_LABEL_BYTES} bytes): {bytes} bytes")]

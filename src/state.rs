@@ -43,6 +43,7 @@ pub type WriterId = u8;
 
 /// What kind of connection a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SessionKind {
     /// A regular backend running SQL backup functions.
     Sql,
@@ -78,15 +79,20 @@ impl BackupMode {
 }
 
 /// The exclusive backup's shared state. 9.1 uses only `None` and `InProgress` (a boolean).
+/// Reports spell it as PostgreSQL does ([`ExclusiveState::name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ExclusiveState {
     /// `EXCLUSIVE_BACKUP_NONE` (or the 9.1 flag cleared).
+    #[serde(rename = "EXCLUSIVE_BACKUP_NONE")]
     None,
     /// `EXCLUSIVE_BACKUP_STARTING`.
+    #[serde(rename = "EXCLUSIVE_BACKUP_STARTING")]
     Starting,
     /// `EXCLUSIVE_BACKUP_IN_PROGRESS` (or the 9.1 flag set).
+    #[serde(rename = "EXCLUSIVE_BACKUP_IN_PROGRESS")]
     InProgress,
     /// `EXCLUSIVE_BACKUP_STOPPING`.
+    #[serde(rename = "EXCLUSIVE_BACKUP_STOPPING")]
     Stopping,
 }
 
@@ -104,6 +110,7 @@ impl ExclusiveState {
 
 /// A session's own record of its backup (`sessionBackupState`, 9.6+).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SessionBackupState {
     /// `SESSION_BACKUP_NONE`.
     None,
@@ -421,6 +428,7 @@ impl Armed {
 
 /// A `before_shmem_exit` callback a session registered outside a cleanup block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Hook {
     /// `do_pg_abort_backup` (the backup's exit hook).
     AbortBackup,
@@ -575,6 +583,7 @@ impl Session {
 
 /// Where a backup is in its life (ghost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BackupPhase {
     /// Begun, start not yet returned.
     Starting,
@@ -591,6 +600,20 @@ pub enum BackupPhase {
 }
 
 impl BackupPhase {
+    /// The phase in words, as reports print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupPhase::Starting => "starting",
+            BackupPhase::Running => "running",
+            BackupPhase::Stopping => "stopping",
+            BackupPhase::Stopped => "stopped",
+            BackupPhase::Failed => "failed",
+            BackupPhase::Lost => "lost",
+        }
+    }
+}
+
+impl BackupPhase {
     /// Still starting or copying.
     pub fn is_live(self) -> bool {
         matches!(self, BackupPhase::Starting | BackupPhase::Running)
@@ -599,6 +622,7 @@ impl BackupPhase {
 
 /// The unit a backup holds: the exclusive state or one count of the counter (ghost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Unit {
     /// Not taken yet.
     NotYet,
@@ -610,11 +634,22 @@ pub enum Unit {
 
 /// What a backup's copy carried that was not its own (ghost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PickedUp {
     /// The exclusive backup's `backup_label`.
     ExclusiveLabel,
     /// Another backup's temporary label file (copied, or read back as its own).
     TempLabel,
+}
+
+impl PickedUp {
+    /// What was carried, in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            PickedUp::ExclusiveLabel => "the exclusive backup's backup_label",
+            PickedUp::TempLabel => "another backup's temporary label file",
+        }
+    }
 }
 
 /// Everything the invariants know about one backup (ghost: never read by a step). Only live
@@ -695,6 +730,7 @@ impl Backup {
 /// A precondition PostgreSQL checks with `Assert` (a crash in debug builds; release builds
 /// go on, which the model then follows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Assertion {
     /// `Assert(exclusiveBackup)` / `Assert(state == STARTING)` in the start's cleanup.
     StartCallbackExclusive,
@@ -709,6 +745,30 @@ pub enum Assertion {
     /// `pg_backup_stop` found the session RUNNING but no backup state to stop (a NULL
     /// dereference: the backend crashes, B11).
     StopWithoutBackupState,
+}
+
+impl Assertion {
+    /// The assertion as PostgreSQL's source states it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Assertion::StartCallbackExclusive => {
+                "Assert(exclusive backup STARTING) in the start's cleanup"
+            }
+            Assertion::CounterPositive => "Assert(nonExclusiveBackups > 0) before a decrement",
+            Assertion::StopCallbackStopping => {
+                "Assert(exclusive backup STOPPING) in the exclusive stop's cleanup"
+            }
+            Assertion::AbortWithoutNonExclusive => {
+                "Assert(sessionBackupState == SESSION_BACKUP_NON_EXCLUSIVE) in the abort at exit"
+            }
+            Assertion::AbortDuringStartXorRunning => {
+                "Assert(during_backup_start XOR session running) in the abort at exit"
+            }
+            Assertion::StopWithoutBackupState => {
+                "pg_backup_stop's backup state is NULL (the backend crashes)"
+            }
+        }
+    }
 }
 
 /// A violation found on a backup as it was retired, kept so that the invariant keeps
@@ -791,8 +851,19 @@ pub enum ServerState {
     ShutDown,
 }
 
+impl ServerState {
+    /// The state in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::Running => "running",
+            ServerState::ShuttingDown => "shutting down (fast)",
+            ServerState::ShutDown => "shut down",
+        }
+    }
+}
+
 /// The whole cluster.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cluster {
     /// The design under test.
     pub variant: Variant,
@@ -828,6 +899,50 @@ pub struct Cluster {
 
 /// Hashes everything but the design and the bounds, which are the same for every state of a
 /// run (states that are equal hash equally, as `Eq` compares a superset of what is hashed).
+/// `{:#?}` is the state in words ([`crate::trace::render_state`]: what the Explorer shows);
+/// `{:?}` lists every field.
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f.write_str(&crate::trace::render_state(self));
+        }
+        let Cluster {
+            variant,
+            config,
+            shared,
+            checkpointer,
+            control,
+            wal,
+            data_dir,
+            pages,
+            writers,
+            sessions,
+            backups,
+            next_backup,
+            used,
+            server,
+            ghost,
+        } = self;
+        f.debug_struct("Cluster")
+            .field("variant", variant)
+            .field("config", config)
+            .field("shared", shared)
+            .field("checkpointer", checkpointer)
+            .field("control", control)
+            .field("wal", wal)
+            .field("data_dir", data_dir)
+            .field("pages", pages)
+            .field("writers", writers)
+            .field("sessions", sessions)
+            .field("backups", backups)
+            .field("next_backup", next_backup)
+            .field("used", used)
+            .field("server", server)
+            .field("ghost", ghost)
+            .finish()
+    }
+}
+
 impl std::hash::Hash for Cluster {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let Cluster {

@@ -8,7 +8,7 @@
 use crate::action::{Action, Actor, ApplyError, Event, EventKind};
 use crate::config::{Config, ConfigError};
 use crate::invariants::{check_all, NotSettled, Property, Violation};
-use crate::state::Cluster;
+use crate::state::{Cluster, SessionId};
 use crate::variant::Variant;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -172,6 +172,28 @@ impl Trace {
             self.variant.summary()
         );
         let _ = writeln!(out, "bounds:  {}", describe_config(&self.config));
+        let mut sessions: Vec<SessionId> = self
+            .steps
+            .iter()
+            .filter_map(|step| match (step.action, step.event.actor) {
+                (Action::Begin { session, .. }, _)
+                | (Action::Step { session }, _)
+                | (Action::Fault { session, .. }, _)
+                | (Action::Terminate { session }, _)
+                | (_, Actor::Session(session)) => Some(session),
+                _ => None,
+            })
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        if !sessions.is_empty() {
+            let names: Vec<String> = sessions
+                .into_iter()
+                .map(|s| actor_name(Actor::Session(s), &self.config))
+                .collect();
+            let _ = writeln!(out, "sessions: {}", names.join(", "));
+        }
+        let names = self.variant.rules().function_names();
         let width = self.steps.len().to_string().len();
         for step in &self.steps {
             if self.drain_from == Some(step.number) {
@@ -185,8 +207,8 @@ impl Trace {
                 out,
                 "{:>width$}. {:<42} {}",
                 step.number,
-                step.action.to_string(),
-                step.event.kind
+                step.action.named(names).to_string(),
+                step.event.kind.named(names)
             );
             for property in &step.newly_violated {
                 let _ = writeln!(out, "{:>width$}  ^ violates: {}", "", property.name());
@@ -229,7 +251,7 @@ impl Trace {
                 out,
                 "    participant {} as {}",
                 mermaid_id(*actor),
-                mermaid_name(*actor, &self.config)
+                actor_name(*actor, &self.config)
             );
         }
         let _ = writeln!(out, "    participant SHM as shared memory");
@@ -268,7 +290,11 @@ impl Trace {
             }
             let from = mermaid_id(step.event.actor);
             let to = mermaid_target(&step.event.kind, step.event.actor);
-            let text = mermaid_text(&format!("{}. {}", step.number, step.event.kind));
+            let text = mermaid_text(&format!(
+                "{}. {}",
+                step.number,
+                step.event.kind.named(self.variant.rules().function_names())
+            ));
             if to == from {
                 let _ = writeln!(out, "    Note over {from}: {text}");
             } else {
@@ -325,7 +351,8 @@ fn mermaid_id(actor: Actor) -> &'static str {
     }
 }
 
-fn mermaid_name(actor: Actor, config: &Config) -> String {
+/// An actor's name with its kind: `S0 (SQL)`, `S1 (WAL sender)`, `W0 (page writer)`.
+fn actor_name(actor: Actor, config: &Config) -> String {
     match actor {
         Actor::Session(s) if s.0 < config.sql_sessions => format!("{s} (SQL)"),
         Actor::Session(s) if s.0 < config.sql_sessions.saturating_add(config.walsenders) => {
@@ -441,6 +468,191 @@ fn extra_config(config: &Config) -> String {
     }
     if config.os_crashes > 0 {
         out.push_str(&format!(", {} OS crashes", config.os_crashes));
+    }
+    out
+}
+
+/// One state of the cluster in words, for a reviewer (the Explorer shows it as the state):
+/// the design and bounds, the server, shared memory, the control file and checkpointer, each
+/// session with its kind and next step, each live backup with its start point, the files of
+/// the data directory, the pages and what the bounds have left. LSNs are `%X/%X`; names are
+/// PostgreSQL's and the text trace's.
+pub fn render_state(c: &Cluster) -> String {
+    use crate::state::{BackupMode, BackupPhase, SessionBackupState, Unit, Writer};
+    let on = |b: bool| if b { "on" } else { "off" };
+    let mode = |m: BackupMode| match m {
+        BackupMode::Exclusive => "exclusive",
+        BackupMode::NonExclusive => "non-exclusive",
+        BackupMode::Streamed => "streamed",
+    };
+    let seg = c.config.wal_segment_size;
+    let mut out = String::new();
+    let _ = writeln!(out, "variant: {} ({})", c.variant, c.variant.summary());
+    let _ = writeln!(out, "bounds:  {}", describe_config(&c.config));
+    let _ = writeln!(
+        out,
+        "server: {}; WAL insert {}, flushed {}, oldest segment {}",
+        c.server.name(),
+        c.shared.insert,
+        c.wal.flushed,
+        c.wal.oldest_segment
+    );
+    let _ = writeln!(
+        out,
+        "shared memory: exclusive {}, counter {}, forcePageWrites {}, RedoRecPtr {}, lastBackupStart {}, full_page_writes {}",
+        c.shared.exclusive.name(),
+        c.shared.backups,
+        on(c.shared.force_page_writes),
+        c.shared.redo,
+        c.shared.last_backup_start,
+        on(c.shared.full_page_writes),
+    );
+    let _ = writeln!(
+        out,
+        "control file: checkpoint {}, redo {}",
+        c.control.checkpoint, c.control.redo
+    );
+    let _ = writeln!(
+        out,
+        "checkpointer: {} begun, {} done{}{}",
+        c.checkpointer.started,
+        c.checkpointer.done,
+        match c.checkpointer.in_progress {
+            Some(redo) => format!(", one in progress (redo {redo})"),
+            None => String::new(),
+        },
+        match (c.checkpointer.requested, c.checkpointer.immediate) {
+            (true, true) => ", an immediate checkpoint requested",
+            (true, false) => ", a checkpoint requested",
+            _ => "",
+        }
+    );
+    let _ = writeln!(out, "sessions:");
+    for (i, s) in c.sessions.iter().enumerate() {
+        let id = SessionId(i as u8);
+        let mut line = format!(
+            "  {}: {}",
+            actor_name(Actor::Session(id), &c.config),
+            s.pc.name()
+        );
+        if let Some(b) = s.backup {
+            let _ = write!(line, ", {} backup {b}", mode(s.mode));
+        }
+        match s.state {
+            SessionBackupState::None => {}
+            SessionBackupState::Exclusive => line.push_str(", session state exclusive"),
+            SessionBackupState::Running => line.push_str(", session state running"),
+        }
+        let _ = write!(
+            line,
+            ", {} command(s), {} backup(s) begun",
+            s.commands, s.starts
+        );
+        let _ = writeln!(out, "{line}");
+    }
+    if c.backups.is_empty() {
+        let _ = writeln!(out, "backups: none live");
+    } else {
+        let _ = writeln!(out, "backups:");
+    }
+    for b in &c.backups {
+        let phase = b.phase.name();
+        let unit = match b.unit {
+            Unit::NotYet => "no unit yet",
+            Unit::Held => "holds a unit",
+            Unit::Released => "unit released",
+        };
+        let mut line = format!(
+            "  {} ({} {}, label {}): {phase}, start point {}, checkpoint {}, {unit}",
+            b.id,
+            b.session,
+            mode(b.mode),
+            b.label.name(),
+            b.start,
+            b.checkpoint
+        );
+        if b.phase == BackupPhase::Stopped {
+            let _ = write!(line, ", stop point {}", b.stop);
+        }
+        if let Some(p) = b.picked_up {
+            let _ = write!(line, ", carried {}", p.name());
+        }
+        if b.torn {
+            line.push_str(", a torn page copied");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "data directory:");
+    let durable = |d: bool| if d { "" } else { ", not yet durable" };
+    match &c.data_dir.backup_label {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "  backup_label: {} start point {}, checkpoint {}{}",
+                l.backup,
+                l.start,
+                l.checkpoint,
+                durable(l.durable)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  backup_label: none");
+        }
+    }
+    for l in &c.data_dir.temp_labels {
+        let _ = writeln!(
+            out,
+            "  temporary label: {} start point {}{}",
+            l.backup,
+            l.start,
+            durable(l.durable)
+        );
+    }
+    if let Some(l) = &c.data_dir.unlinked_label {
+        let _ = writeln!(
+            out,
+            "  backup_label removed without an fsync of pg_data: {} start point {}",
+            l.backup, l.start
+        );
+    }
+    for h in &c.data_dir.history {
+        let _ = writeln!(
+            out,
+            "  {}: start {}, stop {}, checkpoint {}{}{}",
+            crate::walfile::HistoryFileName::new(c.config.timeline, h.start, seg),
+            h.start,
+            h.stop,
+            h.checkpoint,
+            if h.exclusive { ", exclusive" } else { "" },
+            durable(h.durable)
+        );
+    }
+    if !c.pages.is_empty() {
+        let pages: Vec<String> = c
+            .pages
+            .iter()
+            .enumerate()
+            .map(|(i, lsn)| format!("P{i} LSN {lsn}"))
+            .collect();
+        let _ = writeln!(out, "pages: {}", pages.join(", "));
+    }
+    for (i, w) in c.writers.iter().enumerate() {
+        match w {
+            Writer::Idle => {}
+            Writer::Assembled {
+                page, redo, image, ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "W{i}: assembled a change of P{page} (redo {redo}, {})",
+                    if *image {
+                        "with a full-page image"
+                    } else {
+                        "no image"
+                    }
+                );
+            }
+        }
     }
     out
 }

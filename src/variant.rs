@@ -767,6 +767,16 @@ impl Rules {
     pub fn has_exclusive(self) -> bool {
         self.exclusive != ExclusiveRule::Unavailable
     }
+
+    /// The names its server gives the SQL backup functions: 15 renamed them as it removed
+    /// exclusive backups, so a design with exclusive backups is of the older era.
+    pub fn function_names(self) -> crate::action::FunctionNames {
+        if self.has_exclusive() {
+            crate::action::FunctionNames::Before15
+        } else {
+            crate::action::FunctionNames::Since15
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1074,3 +1074,55 @@ fn a_failed_exclusive_stop_gives_the_backup_back() {
     assert_eq!(c.shared.exclusive, ExclusiveState::InProgress);
     assert!(c.owes_stop(S0, BackupMode::Exclusive));
 }
+
+/// A trace names the SQL functions as its design's server does: 9.6-14's traces say
+/// `pg_start_backup(non-exclusive, ..)`/`pg_stop_backup(non-exclusive)`, 15's say
+/// `pg_backup_start(..)`/`pg_backup_stop()`.
+#[test]
+fn traces_name_the_sql_functions_of_their_era() {
+    use backup_coordinator::trace::TraceBuilder;
+    let text = |design: Design| {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            ..Config::default()
+        };
+        let mut builder = TraceBuilder::new(Variant::of(design), config).unwrap();
+        let s0 = S0;
+        builder
+            .push(Action::Begin {
+                session: s0,
+                command: Command::StartBackup {
+                    mode: BackupMode::NonExclusive,
+                    label: LabelKind::Plain,
+                },
+            })
+            .unwrap();
+        // Refused: a stop with no backup, to show the name inside an event too.
+        let mut other = TraceBuilder::new(Variant::of(design), config).unwrap();
+        other
+            .push(Action::Begin {
+                session: s0,
+                command: Command::StopBackup {
+                    mode: BackupMode::NonExclusive,
+                },
+            })
+            .unwrap();
+        format!(
+            "{}{}",
+            builder.finish(None).render_text(),
+            other.finish(None).render_mermaid()
+        )
+    };
+    let pg96 = text(Design::Pg96);
+    assert!(
+        pg96.contains("S0 pg_start_backup(non-exclusive, label=plain)"),
+        "{pg96}"
+    );
+    assert!(pg96.contains("pg_stop_backup(non-exclusive)"), "{pg96}");
+    assert!(!pg96.contains("pg_backup_st"), "{pg96}");
+    let pg15 = text(Design::Pg15);
+    assert!(pg15.contains("S0 pg_backup_start(label=plain)"), "{pg15}");
+    assert!(pg15.contains("pg_backup_stop()"), "{pg15}");
+    assert!(!pg15.contains("pg_start_backup"), "{pg15}");
+}

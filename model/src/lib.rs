@@ -166,6 +166,14 @@ pub struct BackupModel {
 }
 
 impl BackupModel {
+    /// The Explorer's address of the state `actions` lead to from the initial state (the
+    /// path part of `http://ADDR/#/steps/...`), or `None` if a step is not one the model
+    /// takes (a refused command, say).
+    pub fn explorer_path(&self, actions: &[Action]) -> Option<String> {
+        let init = self.init_states().into_iter().next()?;
+        stateright::Path::from_actions(self, init, actions).map(|path| path.encode(self))
+    }
+
     /// A model of `variant` within `config`'s bounds.
     pub fn new(variant: Variant, config: Config) -> Result<Self, ModelError> {
         config.validate()?;
@@ -253,13 +261,52 @@ impl Model for BackupModel {
     }
 
     fn format_action(&self, action: &Action) -> String {
-        action.to_string()
+        action
+            .named(self.variant.rules().function_names())
+            .to_string()
+    }
+
+    /// The path so far as the text trace prints it (the Explorer shows it beside the state).
+    fn as_svg(&self, path: stateright::Path<Cluster, Action>) -> Option<String> {
+        let mut trace =
+            backup_coordinator::trace::TraceBuilder::new(self.variant, self.config).ok()?;
+        for action in path.into_actions() {
+            trace.push(action).ok()?;
+        }
+        Some(text_as_svg(&trace.finish(None).render_text()))
     }
 
     fn format_step(&self, last_state: &Cluster, action: Action) -> Option<String> {
         let mut next = last_state.clone();
-        next.apply(action).ok().map(|event| event.to_string())
+        let names = self.variant.rules().function_names();
+        next.apply(action)
+            .ok()
+            .map(|event| format!("{} {}", event.actor, event.kind.named(names)))
     }
+}
+
+/// Lines of text as an SVG picture in a monospace font (XML-escaped).
+fn text_as_svg(text: &str) -> String {
+    const LINE: usize = 16;
+    const CHAR: usize = 8;
+    let lines: Vec<&str> = text.lines().collect();
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) * CHAR + 2 * CHAR;
+    let height = (lines.len() + 1) * LINE;
+    let mut out = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='monospace' font-size='13'>"
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let escaped = line
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        out.push_str(&format!(
+            "<text x='{CHAR}' y='{}' xml:space='preserve'>{escaped}</text>",
+            (i + 1) * LINE
+        ));
+    }
+    out.push_str("</svg>");
+    out
 }
 
 /// A property's condition.

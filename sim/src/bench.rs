@@ -83,7 +83,7 @@ pub fn run_bench(
     variant: Variant,
     runs: usize,
     sim: &RunSpec,
-    seeds: u64,
+    seeds: SeedRange,
 ) -> Result<BenchReport, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
@@ -118,10 +118,7 @@ pub fn run_bench(
     for threads in [1, cores] {
         let options = CampaignOptions {
             spec: sim.clone(),
-            seeds: SeedRange {
-                start: 0,
-                end: seeds.max(1),
-            },
+            seeds,
             shard: Shard::default(),
             threads,
             check_determinism: false,
@@ -139,7 +136,7 @@ pub fn run_bench(
         }
         rows.push(BenchRow::new(
             "simulator (invariants every step)",
-            format!("{} seeds x {} steps", seeds, sim.steps),
+            format!("seeds {} x {} steps", seeds, sim.steps),
             threads,
             work,
             times,

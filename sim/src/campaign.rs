@@ -82,6 +82,13 @@ impl FromStr for Shard {
     }
 }
 
+impl std::fmt::Display for SeedRange {
+    /// `A..B`, as the flag takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
 impl SeedRange {
     /// The seeds of `shard`, in order.
     pub fn seeds(self, shard: Shard) -> impl Iterator<Item = u64> {
@@ -163,14 +170,17 @@ pub struct FailureGroup {
 pub struct CampaignReport {
     /// The design.
     pub variant: String,
+    /// The bounds (the same object as the model's report and the replay files' `config`).
+    pub bounds: backup_coordinator::Config,
     /// The bounds, in words.
-    pub bounds: String,
+    pub bounds_text: String,
     /// Fault-phase steps per seed.
     pub steps_per_seed: u32,
     /// Swarm testing on.
     pub swarm: bool,
-    /// The weights (the base weights, with swarm).
-    pub weights: String,
+    /// The weights by action kind (the base weights, with swarm).
+    #[serde(serialize_with = "crate::profile::weights_by_kind")]
+    pub weights: crate::profile::Weights,
     /// The seeds.
     pub seeds: SeedRange,
     /// The shard.
@@ -340,10 +350,11 @@ pub fn run_campaign(
     }
     Ok(CampaignReport {
         variant: spec.variant.to_string(),
-        bounds: backup_coordinator::trace::describe_config(&spec.config),
+        bounds: spec.config,
+        bounds_text: backup_coordinator::trace::describe_config(&spec.config),
         steps_per_seed: spec.steps,
         swarm: spec.swarm,
-        weights: spec.weights.to_string(),
+        weights: spec.weights,
         seeds: options.seeds,
         shard: options.shard,
         seeds_planned: planned,

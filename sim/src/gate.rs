@@ -235,13 +235,24 @@ pub struct GateReport {
     pub verdict: String,
     /// The exit status.
     pub exit_code: u8,
-    /// Seconds per stage: corpus, model, sim.
-    pub seconds: [f64; 3],
+    /// Seconds per stage.
+    pub seconds: StageSeconds,
     /// What could not be written (a counterexample, the JSON report): the findings are still
     /// printed, and a run that found nothing else exits 2.
     pub output_errors: Vec<String>,
     /// The stages not run (`corpus`, `model`, `sim`), by flag or for want of a corpus.
     pub skipped: Vec<&'static str>,
+}
+
+/// Wall time per stage of the gate, seconds (0 for a stage not run).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct StageSeconds {
+    /// Replaying the corpus.
+    pub corpus: f64,
+    /// The model's profiles.
+    pub model: f64,
+    /// The simulator.
+    pub sim: f64,
 }
 
 impl GateReport {
@@ -251,6 +262,7 @@ impl GateReport {
         self.output_errors.push(error);
         if !matches!(self.exit_code, 1 | 3) {
             self.exit_code = 2;
+            self.verdict = "not-saved".to_string();
         }
     }
 }
@@ -382,7 +394,11 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
         expected_findings: options.expected.file.clone(),
         verdict: verdict.to_string(),
         exit_code,
-        seconds: [t_corpus, t_model, t_sim],
+        seconds: StageSeconds {
+            corpus: t_corpus,
+            model: t_model,
+            sim: t_sim,
+        },
         output_errors: Vec::new(),
         skipped: [
             ("corpus", options.corpus.is_none()),
@@ -543,7 +559,7 @@ pub fn render_campaign(report: &CampaignReport) -> String {
         report.seconds,
         thousands(report.steps_per_second as u64),
     );
-    let _ = writeln!(out, "  bounds: {}", report.bounds);
+    let _ = writeln!(out, "  bounds: {}", report.bounds_text);
     out.push_str(&render_coverage(&report.coverage, report.seeds_run));
     let known: Vec<String> = backup_coordinator::invariants::Property::ALL
         .iter()
@@ -657,7 +673,7 @@ impl GateReport {
                 } else {
                     String::new()
                 },
-                self.seconds[0]
+                self.seconds.corpus
             );
         }
         if self.skipped.contains(&"model") {

@@ -185,7 +185,7 @@ impl FromStr for ActionKind {
 
 /// How often each kind of action ran, and in how many runs each `sometimes` case of the model
 /// was reached.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Coverage {
     /// Steps taken, per kind, in [`ActionKind::ALL`] order.
     pub actions: [u64; ActionKind::COUNT],
@@ -203,8 +203,55 @@ pub struct Coverage {
     /// Runs whose liveness phase could not settle only because of a known finding seen
     /// earlier in the run (a leaked unit leaves the counter above 0 for good, say; see
     /// `invariants::Unsettled::left_by`): that finding's consequence, not a failure.
-    #[serde(default)]
     pub unsettled_by_known: u64,
+}
+
+/// Reports name every count: `actions` by action kind, `cases` by case (with whether it
+/// applies), `backups_ended` by how they ended, `known_findings` by property (schema:
+/// `docs/schema/`).
+impl Serialize for Coverage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        use std::collections::BTreeMap;
+        #[derive(Serialize)]
+        struct CaseCount {
+            reached: u64,
+            applies: bool,
+        }
+        #[derive(Serialize)]
+        struct Ended {
+            stopped: u64,
+            failed: u64,
+            lost: u64,
+        }
+        let actions: BTreeMap<&str, u64> = self.by_kind().map(|(k, n)| (k.name(), n)).collect();
+        let cases: BTreeMap<&str, CaseCount> = backup_model::CASES
+            .iter()
+            .zip(self.cases.iter().zip(&self.cases_apply))
+            .map(|(c, (&reached, &applies))| (c.name, CaseCount { reached, applies }))
+            .collect();
+        let known: BTreeMap<&str, u64> = backup_coordinator::invariants::Property::ALL
+            .iter()
+            .zip(&self.known_findings)
+            .filter(|(_, &n)| n > 0)
+            .map(|(p, &n)| (p.name(), n))
+            .collect();
+        let mut s = serializer.serialize_struct("Coverage", 6)?;
+        s.serialize_field("actions", &actions)?;
+        s.serialize_field("cases", &cases)?;
+        s.serialize_field(
+            "backups_ended",
+            &Ended {
+                stopped: self.backups_ended[0],
+                failed: self.backups_ended[1],
+                lost: self.backups_ended[2],
+            },
+        )?;
+        s.serialize_field("refused", &self.refused)?;
+        s.serialize_field("known_findings", &known)?;
+        s.serialize_field("unsettled_by_known", &self.unsettled_by_known)?;
+        s.end()
+    }
 }
 
 impl Coverage {

@@ -445,9 +445,9 @@ struct BenchArgs {
     /// Runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Simulator seeds per run.
-    #[arg(long, default_value_t = 200)]
-    seeds: u64,
+    /// Simulator seeds per run, a range A..B as everywhere else (A up to B-1).
+    #[arg(long, default_value = "0..200")]
+    seeds: SeedRange,
     /// Simulator fault-phase steps per seed.
     #[arg(long, default_value_t = STEPS_DEFAULT)]
     steps: u32,
@@ -578,7 +578,7 @@ fn show_progress(disabled: bool) -> bool {
 }
 
 /// The version of the JSON reports' layout (every report carries it with its `format`).
-const REPORT_VERSION: u32 = 2;
+const REPORT_VERSION: u32 = 3;
 
 /// A JSON report: `format` (`backup-check-<command>`), `version`, `tool_version`, then the
 /// command's own fields (an array is put under `items`), with `verdict` and `exit_code`
@@ -754,11 +754,43 @@ fn model(args: ModelArgs) -> Result<u8, String> {
             return Err("--explore: choose the bounds with --profile or bound flags".to_string());
         };
         let model = BackupModel::new(args.variant, profile.config).map_err(|e| e.to_string())?;
-        eprintln!(
-            "serving the Explorer for {} ({}) on http://{addr}/ (Ctrl-C to stop)",
+        // The Explorer's own links go to the first violation its search met, not the shortest:
+        // check first, and give the address of each shortest counterexample.
+        let report = model
+            .check(CheckOptions {
+                search: Search::Dfs,
+                threads: args.threads.max(1),
+                symmetry: !args.no_symmetry,
+                timeout: args.timeout,
+                interrupt: Some(&INTERRUPTED),
+                progress: show_progress(args.no_progress),
+            })
+            .map_err(|e| e.to_string())?;
+        if report.interrupted {
+            return Ok(EXIT_INTERRUPTED);
+        }
+        println!(
+            "Explorer for {} ({}), {} states",
             args.variant,
-            backup_coordinator::trace::describe_config(&profile.config)
+            backup_coordinator::trace::describe_config(&profile.config),
+            report.unique_states
         );
+        for outcome in &report.properties {
+            if let backup_model::report::Verdict::Violated { length, trace } = &outcome.verdict {
+                let actions: Vec<_> = trace.steps.iter().map(|s| s.action).collect();
+                match model.explorer_path(&actions) {
+                    Some(path) => println!(
+                        "  \"{}\" violated, shortest counterexample ({length} steps): http://{addr}/#/steps/{path}",
+                        outcome.name
+                    ),
+                    None => println!(
+                        "  \"{}\" violated, shortest counterexample ({length} steps): no Explorer link, it passes commands the server refuses, which the search does not explore (`backup-check model` prints it)",
+                        outcome.name
+                    ),
+                }
+            }
+        }
+        println!("serving on http://{addr}/ (Ctrl-C to stop)");
         use stateright::Model;
         // The server runs on its own threads; this one waits for Ctrl-C (whose handler
         // only sets a flag) and then ends the process.
@@ -1012,6 +1044,7 @@ fn append_jsonl(
         "exit_code": exit_code,
         "variant": report.variant,
         "bounds": report.bounds,
+        "bounds_text": report.bounds_text,
         "steps_per_seed": report.steps_per_seed,
         "swarm": report.swarm,
         "seeds": report.seeds,

@@ -112,6 +112,19 @@ impl Weights {
     }
 }
 
+/// Serializes weights as an object keyed by action kind, as reports print them.
+pub fn weights_by_kind<S: serde::Serializer>(
+    weights: &Weights,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(ActionKind::COUNT))?;
+    for kind in ActionKind::ALL {
+        map.serialize_entry(kind.name(), &weights.get(kind))?;
+    }
+    map.end()
+}
+
 impl fmt::Display for Weights {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = ActionKind::ALL

@@ -632,6 +632,8 @@ fn small_things_variants_threads_explore_and_timeouts() {
         &["sim", "--threads", "100000"][..],
         &["model", "--explore", "10.0.0.1:3000"][..],
         &["model", "--timeout", "half"][..],
+        // `--seeds` is a range A..B in every command, bench included.
+        &["bench", "--seeds", "200"][..],
     ] {
         let o = backup_check(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -697,7 +699,7 @@ fn every_json_report_carries_its_format_version_verdict_and_exit_status() {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(report["format"], format!("backup-check-{command}"));
-        assert_eq!(report["version"], 2);
+        assert_eq!(report["version"], 3);
         assert_eq!(report["tool_version"], env!("CARGO_PKG_VERSION"));
         assert!(report["verdict"].is_string(), "{command}: {report}");
         assert_eq!(
@@ -708,4 +710,124 @@ fn every_json_report_carries_its_format_version_verdict_and_exit_status() {
         let text = report.to_string();
         assert!(!text.contains("\"units-released-once\""), "{command}");
     }
+}
+
+#[test]
+fn the_text_trace_names_each_sessions_kind() {
+    let o = backup_check(&[
+        "replay",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../regressions/pg15-b10-model-clients-safety-session-state-matches-unit.json"
+        ),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("sessions: "))
+        .unwrap_or_else(|| panic!("no sessions line:\n{text}"));
+    assert!(line.contains("(replication=database)"), "{line}");
+}
+
+/// Issue 12, item 13: the Explorer is for a reviewer. Before serving, `model --explore`
+/// checks the bounds and links each violated property to its shortest counterexample; the
+/// state it shows is the state in words (variant and bounds, start points as %X/%X, sessions
+/// with their kinds and steps), not a Rust debug dump.
+#[test]
+fn the_explorer_links_shortest_counterexamples_and_shows_states_in_words() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backup-check"))
+        .args([
+            "model",
+            "--variant",
+            "pg15+b10",
+            "--profile",
+            "clients",
+            "--no-progress",
+            "--explore",
+            &addr,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let serving = line.starts_with("serving on");
+        printed.push(line);
+        if serving {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(
+        text.starts_with("Explorer for pg15+b10 (0 SQL sessions"),
+        "{text}"
+    );
+    let link = printed
+        .iter()
+        .find(|l| l.contains("\"session state matches unit\" violated"))
+        .unwrap_or_else(|| panic!("no link for the violated property:\n{text}"));
+    assert!(
+        link.contains("(12 steps)"),
+        "the CLI's shortest length: {link}"
+    );
+    let path = link
+        .split(&format!("http://{addr}/#/steps"))
+        .nth(1)
+        .expect("a link into the Explorer")
+        .trim();
+    assert_eq!(
+        path.matches('/').count(),
+        12 + 1,
+        "init state and 12 steps: {path}"
+    );
+    // The states after the shortest counterexample's last-but-one step, as the UI asks.
+    let parent = &path[..path.rfind('/').unwrap()];
+    let body = {
+        // The server binds on its own thread just after the line is printed.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut stream = loop {
+            match std::net::TcpStream::connect(&addr) {
+                Ok(stream) => break stream,
+                Err(e) if std::time::Instant::now() > deadline => panic!("{addr}: {e}"),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        };
+        write!(
+            stream,
+            "GET /.states{parent} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let json = body.split("\r\n\r\n").nth(1).expect("an HTTP body");
+    let views: serde_json::Value = serde_json::from_str(json).expect("the Explorer's JSON");
+    let state = views
+        .as_array()
+        .and_then(|v| v.iter().find_map(|s| s["state"].as_str()))
+        .expect("a state")
+        .to_string();
+    assert!(state.starts_with("variant: pg15+b10"), "{state}");
+    assert!(state.contains("S0 (replication=database): "), "{state}");
+    assert!(state.contains("start point 0/2000028"), "{state}");
+    assert!(!state.contains("Lsn("), "{state}");
+    let svg = views[0]["svg"]
+        .as_str()
+        .expect("the path as the text trace");
+    assert!(svg.contains("pg_backup_start(label=plain)"), "{svg}");
 }
