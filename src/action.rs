@@ -253,6 +253,10 @@ pub enum StepError {
     /// "exclusive backup not in progress".
     #[error("exclusive backup not in progress")]
     ExclusiveNotInProgress,
+    /// "non-exclusive backup is not in progress": 9.6-14's `pg_stop_backup(false)` in a
+    /// session that runs none (15's `pg_backup_stop` says [`StepError::NotInProgress`]).
+    #[error("non-exclusive backup is not in progress")]
+    NonExclusiveNotInProgress,
     /// Option 2: the temporary label file to create exists already.
     #[error("temporary backup label file already exists")]
     TempLabelExists,

@@ -1127,10 +1127,19 @@ impl Cluster {
             label: file.label.text(file.backup.map_or(0, |b| b.0)),
         };
         let label = BackupLabel::for_backup(rules.label_format, facts, seg);
+        self.history_of(label, file.stop, stop_clock)
+    }
+
+    /// The history file the design's stop writes for a backup whose label is `label` and
+    /// whose stop point is `stop`: the label's lines, the stop point, and the stop file named
+    /// by the design's rule (`XLByteToPrevSeg` up to 15, `XLByteToSeg` in 16+).
+    pub fn history_of(&self, label: BackupLabel, stop: Lsn, stop_clock: u32) -> BackupHistory {
+        let rules = self.rules();
+        let seg = self.seg();
         let history = BackupHistory::for_backup(
             rules.label_format,
             label,
-            file.stop,
+            stop,
             self.config.timeline,
             LabelTime::logical(stop_clock),
             seg,

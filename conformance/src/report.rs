@@ -51,6 +51,11 @@ pub struct Check {
 pub struct Report {
     /// The server's `version()`.
     pub server_version: String,
+    /// Its major version.
+    pub major: u32,
+    /// How its WAL was read back (full-page images counted, records found):
+    /// `pg_walinspect` (15+) or `pg_waldump` (14).
+    pub wal_reader: &'static str,
     /// The design the core ran.
     pub core_design: String,
     /// Pages per full-page-image phase.
@@ -134,6 +139,11 @@ impl Report {
         const WIDTH: [usize; 4] = [22, 48, 44, 44];
         let headers = ["scenario", "check", "core predicts", "server did"];
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "PostgreSQL {} against the core's design {}; WAL read back with {}",
+            self.major, self.core_design, self.wal_reader
+        );
         let cell = |text: &str, width: usize| -> String {
             let chars: Vec<char> = text.chars().collect();
             if chars.len() <= width {

@@ -53,6 +53,7 @@ pub fn classify(error: &ServerError, label_bytes: usize) -> Option<StepError> {
         }
         "a backup is already in progress" => Some(StepError::BackupInProgress),
         "exclusive backup not in progress" => Some(StepError::ExclusiveNotInProgress),
+        "non-exclusive backup is not in progress" => Some(StepError::NonExclusiveNotInProgress),
         "non-exclusive backup in progress" => Some(StepError::NonExclusiveInProgress),
         m if m.starts_with("backup label too long") => {
             Some(StepError::Label(LabelError::TooLong { bytes: label_bytes }))
@@ -81,6 +82,32 @@ pub struct Suite<'a> {
     core_stopped: Vec<BackupId>,
 }
 
+/// Sets up how `mon` reads WAL back: 14 has no pg_walinspect, so its WAL is read with its own
+/// pg_waldump; 15+ load pg_walinspect.
+fn read_wal_with_its_reader(
+    mon: &mut Session,
+    args: &RunArgs,
+    seg: WalSegmentSize,
+) -> Result<(), Error> {
+    if mon.major < 15 {
+        mon.use_waldump(&args.server.bindir, &args.server.pgdata, seg);
+        Ok(())
+    } else {
+        mon.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+    }
+}
+
+/// The design of a PostgreSQL major version's era: 9.6-14's, 15's, or 16's (16-18).
+pub fn design_of(major: u32) -> Option<backup_coordinator::Design> {
+    use backup_coordinator::Design;
+    match major {
+        10..=14 => Some(Design::Pg96),
+        15 => Some(Design::Pg15),
+        16..=18 => Some(Design::Pg16),
+        _ => None,
+    }
+}
+
 fn sql(i: u8) -> SessionId {
     SessionId(i)
 }
@@ -90,7 +117,6 @@ impl<'a> Suite<'a> {
     /// segment size.
     pub fn new(args: &'a RunArgs) -> Result<Self, Error> {
         let mut mon = args.server.connect("conformance-monitor")?;
-        mon.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")?;
         let version = mon.text("SELECT version()", &[])?;
         let seg_text = mon.text(
             "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'",
@@ -107,11 +133,20 @@ impl<'a> Suite<'a> {
                 "full_page_writes is {fpw}; the suite needs it off"
             )));
         }
+        read_wal_with_its_reader(&mut mon, args, seg)?;
+        let design = design_of(mon.major).ok_or_else(|| {
+            Error::Unexpected(format!(
+                "PostgreSQL {}: no design of its era (the suite runs 14 to 18)",
+                mon.major
+            ))
+        })?;
         let sql_sessions = args.sessions.max(2);
-        let core = CoreRun::new(sql_sessions, 3, args.pages, seg)?;
+        let core = CoreRun::new(design, sql_sessions, 3, args.pages, seg)?;
         let timeline = core.cluster.config.timeline;
         let report = Report {
             server_version: version,
+            major: mon.major,
+            wal_reader: mon.wal_reader(),
             core_design: core.cluster.variant.to_string(),
             pages: args.pages,
             sessions: args.sessions,
@@ -150,6 +185,7 @@ impl<'a> Suite<'a> {
         ] {
             self.vanishing_session(vanish)?;
         }
+        self.stop_at_segment_boundary()?;
         self.archive()?;
         self.page_change_sizes();
         Ok(self.report)
@@ -554,7 +590,14 @@ impl<'a> Suite<'a> {
 
         let core = self.core.stop(sql(1))?.map(|_| ());
         let server = two.backup_stop()?.map(|_| ());
-        self.error_row(S, "pg_backup_stop, no backup anywhere", core, server, 0);
+        let (start_fn, stop_fn) = (one.start_function(), one.stop_function());
+        self.error_row(
+            S,
+            &format!("{stop_fn}, no backup anywhere"),
+            core,
+            server,
+            0,
+        );
 
         let first = self.core.start(sql(0))?.map_err(core_refused)?;
         let first_label = self.label(first.backup)?;
@@ -566,7 +609,7 @@ impl<'a> Suite<'a> {
         let server = one.backup_start(second_label)?.map(|_| ());
         self.error_row(
             S,
-            "second pg_backup_start in one session",
+            &format!("second {start_fn} in one session"),
             core,
             server,
             second_label.len(),
@@ -576,7 +619,7 @@ impl<'a> Suite<'a> {
         let server = two.backup_stop()?.map(|_| ());
         self.error_row(
             S,
-            "pg_backup_stop in a session without one, another running",
+            &format!("{stop_fn} in a session without one, another running"),
             core,
             server,
             0,
@@ -602,7 +645,7 @@ impl<'a> Suite<'a> {
         let server = one.backup_start(&too_long)?.map(|_| ());
         self.error_row(
             S,
-            &format!("pg_backup_start with a {}-byte label", too_long.len()),
+            &format!("{start_fn} with a {}-byte label", too_long.len()),
             core,
             server,
             too_long.len(),
@@ -613,7 +656,7 @@ impl<'a> Suite<'a> {
         let longest_start = one.backup_start(&longest_label)?;
         self.report.compare(
             S,
-            &format!("pg_backup_start with a {}-byte label", longest_label.len()),
+            &format!("{start_fn} with a {}-byte label", longest_label.len()),
             outcome(&longest, "started"),
             outcome(&longest_start, "started"),
             vec![],
@@ -697,7 +740,8 @@ impl<'a> Suite<'a> {
                 self.args.server.stop_immediate()?;
                 session.abandon();
                 self.args.server.start()?;
-                let fresh = self.args.server.connect("conformance-monitor")?;
+                let mut fresh = self.args.server.connect("conformance-monitor")?;
+                read_wal_with_its_reader(&mut fresh, self.args, self.seg)?;
                 std::mem::replace(&mut self.mon, fresh).abandon();
             }
             (vanish, _) => {
@@ -768,6 +812,116 @@ impl<'a> Suite<'a> {
         let server = self.server_facts(vec![Self::sql_backup("R", &label, start, stop)], from)?;
         self.compare(S, &core, &server, true);
         Ok(())
+    }
+
+    /// A stop whose backup-end record ends exactly where a WAL segment ends: the one case
+    /// where the history file's stop file differs between "the segment of the stop's last
+    /// byte" (`XLByteToPrevSeg`, up to 15) and "the segment of the stop point"
+    /// (`XLByteToSeg`, 16+). The server's WAL is padded with a logical message sized to leave
+    /// one backup-end record's room; the core's other backends fill the segment the same way.
+    fn stop_at_segment_boundary(&mut self) -> Result<(), Error> {
+        const S: &str = "stop at a segment's end";
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let started = self.core.start(sql(0))?.map_err(core_refused)?;
+        let label = self.label(started.backup)?;
+        let mut session = self.args.server.connect("conformance-boundary")?;
+        let start = session.backup_start(&label)?.map_err(server_refused)?;
+        self.note_starts(&[started.start], &[start]);
+        let core_room = self.core.fill_segment()?;
+        let server_room = self.pad_to_one_end_record_before_segment_end()?;
+        let findings_before = self.core.era_findings.clone();
+        let stop_core = self.core.stop(sql(0))?.map_err(core_refused)?;
+        let stop = session.backup_stop()?.map_err(server_refused)?;
+        session.close()?;
+        let era_findings: Vec<&str> = self
+            .core
+            .era_findings
+            .difference(&findings_before)
+            .copied()
+            .collect();
+        let at_boundary = |lsn: Lsn| {
+            if self.seg.offset_in_segment(lsn) == 0 {
+                "a segment boundary".to_string()
+            } else {
+                format!("{} bytes into a segment", self.seg.offset_in_segment(lsn))
+            }
+        };
+        self.report.compare(
+            S,
+            "the stop point returned",
+            at_boundary(stop_core.stop),
+            at_boundary(stop.stop),
+            vec![
+                format!("core: filled to {core_room}, stopped at {}", stop_core.stop),
+                format!("server: padded to {server_room}, stopped at {}", stop.stop),
+                if era_findings.is_empty() {
+                    "core: no known finding of the design here".to_string()
+                } else {
+                    format!(
+                        "core: the design's known finding here: {} (expected-findings.toml)",
+                        era_findings.join(", ")
+                    )
+                },
+            ],
+        );
+        let core_stopped = vec![("E".to_string(), started, stop_core)];
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(vec![Self::sql_backup("E", &label, start, stop)], from)?;
+        self.compare(S, &core, &server, true);
+        Ok(())
+    }
+
+    /// Writes one logical message (`pg_logical_emit_message`, not transactional) sized so
+    /// that the insert position ends one backup-end record's reservation (MAXALIGN(34) = 40
+    /// bytes) before a segment's end; the insert position after. The record's fixed size is
+    /// measured first with a probe message; a try that another process's WAL got in the way
+    /// of is repeated.
+    fn pad_to_one_end_record_before_segment_end(&mut self) -> Result<Lsn, Error> {
+        use backup_coordinator::lsn::{record_bytes, RECORD_ALIGN_BYTES};
+        let align = |n: u64| n.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+        let room = align(record_bytes::BACKUP_END);
+        const PROBE: u64 = 300;
+        let emit = |n: u64| {
+            format!("SELECT pg_logical_emit_message(false, 'conformance', repeat('x', {n}))::text")
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            let before = self.mon.insert_lsn()?;
+            self.mon.lsn(&emit(PROBE))?;
+            // A message that is not transactional is not flushed; the commit of a transaction
+            // that wrote WAL flushes it, so that it can be read back.
+            self.mon
+                .execute("SELECT pg_logical_emit_message(true, 'conformance-flush', 'x')")?;
+            let probe = self.mon.wal_record(before)?;
+            if probe.kind != "MESSAGE" {
+                last = Some(format!("the probe at {before} is a {} record", probe.kind));
+                continue;
+            }
+            // Payloads of 256 bytes and more: the record's fixed part is the same for all.
+            let fixed = u64::from(probe.length) - PROBE;
+            let now = self.mon.insert_lsn()?;
+            let now_pos = self.seg.byte_pos(now);
+            let end_of = |lsn: Lsn| self.seg.byte_pos(self.seg.next_segment_start(lsn));
+            let mut target = end_of(now) - room;
+            while target < now_pos + align(fixed + 256) {
+                target += self.seg.usable_bytes_in_segment();
+            }
+            let payload = target - now_pos - fixed;
+            self.mon.lsn(&emit(payload))?;
+            let after = self.mon.insert_lsn()?;
+            if self.seg.byte_pos(after) == target {
+                return Ok(after);
+            }
+            last = Some(format!(
+                "padded from {now} to {after}, not one record before the segment's end"
+            ));
+        }
+        Err(Error::Unexpected(format!(
+            "could not pad the WAL to a segment's end: {}",
+            last.unwrap_or_default()
+        )))
     }
 
     /// Every history file the server archived, against the backups that stopped.
@@ -977,6 +1131,7 @@ fn variant_name(error: &StepError) -> &'static str {
         StepError::NonExclusiveInProgress => "NonExclusiveInProgress",
         StepError::NotInProgress => "NotInProgress",
         StepError::ExclusiveNotInProgress => "ExclusiveNotInProgress",
+        StepError::NonExclusiveNotInProgress => "NonExclusiveNotInProgress",
         StepError::TempLabelExists => "TempLabelExists",
         StepError::TempLabelMissing => "TempLabelMissing",
         StepError::HistoryFileExists => "HistoryFileExists",

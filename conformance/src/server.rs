@@ -284,6 +284,20 @@ pub struct Session {
     pub pid: i32,
     /// Its name (application_name), for messages.
     pub name: String,
+    /// The server's major version (14, 15, ...): 9.6-14 name the backup functions
+    /// `pg_start_backup`/`pg_stop_backup`, 15+ `pg_backup_start`/`pg_backup_stop`.
+    pub major: u32,
+    /// Where WAL is read from when the server has no pg_walinspect (14): `pg_waldump` of
+    /// `bindir` over `pgdata/pg_wal`.
+    waldump: Option<WalDump>,
+}
+
+/// `pg_waldump` over a data directory's WAL.
+#[derive(Clone, Debug)]
+struct WalDump {
+    program: PathBuf,
+    wal_dir: PathBuf,
+    seg: backup_coordinator::lsn::WalSegmentSize,
 }
 
 fn parse_lsn(text: &str, what: &str) -> Result<Lsn, Error> {
@@ -308,11 +322,66 @@ impl Session {
             what: format!("{name}: pg_backend_pid()"),
             source,
         })?;
+        let version: String = client
+            .query_one("SELECT current_setting('server_version_num')", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|source| Error::Sql {
+                what: format!("{name}: server_version_num"),
+                source,
+            })?;
+        let major = version
+            .parse::<u32>()
+            .map(|n| n / 10_000)
+            .map_err(|_| Error::Unexpected(format!("server_version_num {version:?}")))?;
         Ok(Session {
             client,
             pid,
             name: name.to_string(),
+            major,
+            waldump: None,
         })
+    }
+
+    /// Reads WAL with `pg_waldump` from `bindir` over `pgdata/pg_wal` instead of
+    /// pg_walinspect (which 14 does not have).
+    pub fn use_waldump(
+        &mut self,
+        bindir: &Path,
+        pgdata: &Path,
+        seg: backup_coordinator::lsn::WalSegmentSize,
+    ) {
+        self.waldump = Some(WalDump {
+            program: bindir.join("pg_waldump"),
+            wal_dir: pgdata.join("pg_wal"),
+            seg,
+        });
+    }
+
+    /// How WAL is read back: `pg_walinspect` or `pg_waldump`.
+    pub fn wal_reader(&self) -> &'static str {
+        if self.waldump.is_some() {
+            "pg_waldump"
+        } else {
+            "pg_walinspect"
+        }
+    }
+
+    /// The era's name of the SQL function that starts a backup.
+    pub fn start_function(&self) -> &'static str {
+        if self.major < 15 {
+            "pg_start_backup"
+        } else {
+            "pg_backup_start"
+        }
+    }
+
+    /// The era's name of the SQL function that stops a backup.
+    pub fn stop_function(&self) -> &'static str {
+        if self.major < 15 {
+            "pg_stop_backup"
+        } else {
+            "pg_backup_stop"
+        }
     }
 
     fn sql_error(&self, what: &str, source: postgres::Error) -> Error {
@@ -388,9 +457,14 @@ impl Session {
         }
     }
 
-    /// `pg_backup_start(label, true)`: the start point, or the server's ERROR.
+    /// `pg_backup_start(label, true)` (14: `pg_start_backup(label, true, false)`, a
+    /// non-exclusive backup): the start point, or the server's ERROR.
     pub fn backup_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
-        let sql = "SELECT pg_backup_start($1, true)::text";
+        let sql = if self.major < 15 {
+            "SELECT pg_start_backup($1, true, false)::text"
+        } else {
+            "SELECT pg_backup_start($1, true)::text"
+        };
         let result = self
             .client
             .query_one(sql, &[&label])
@@ -401,9 +475,14 @@ impl Session {
         }
     }
 
-    /// `pg_backup_stop()` (waiting for archiving): stop point and label, or the server's ERROR.
+    /// `pg_backup_stop()` (14: `pg_stop_backup(false, true)`), waiting for archiving: stop
+    /// point and label, or the server's ERROR.
     pub fn backup_stop(&mut self) -> Result<Result<SqlStop, ServerError>, Error> {
-        let sql = "SELECT lsn::text, labelfile FROM pg_backup_stop()";
+        let sql = if self.major < 15 {
+            "SELECT lsn::text, labelfile FROM pg_stop_backup(false, true)"
+        } else {
+            "SELECT lsn::text, labelfile FROM pg_backup_stop()"
+        };
         let result = self.client.query_one(sql, &[]).and_then(|row| {
             let lsn: String = row.try_get(0)?;
             let label: String = row.try_get(1)?;
@@ -420,6 +499,9 @@ impl Session {
 
     /// The WAL records from `from` up to `to`.
     pub fn wal_records(&mut self, from: Lsn, to: Lsn) -> Result<Vec<WalRecord>, Error> {
+        if let Some(dump) = &self.waldump {
+            return dump.records(from, Some(to), None);
+        }
         let sql = "SELECT start_lsn::text, end_lsn::text, resource_manager, record_type, \
                    record_length, fpi_length, description, coalesce(block_ref, '') \
                    FROM pg_get_wal_records_info($1::text::pg_lsn, $2::text::pg_lsn)";
@@ -432,6 +514,13 @@ impl Session {
 
     /// The WAL record at `at`.
     pub fn wal_record(&mut self, at: Lsn) -> Result<WalRecord, Error> {
+        if let Some(dump) = &self.waldump {
+            return dump
+                .records(at, None, Some(1))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Unexpected(format!("pg_waldump found no record at {at}")));
+        }
         let sql = "SELECT start_lsn::text, end_lsn::text, resource_manager, record_type, \
                    record_length, fpi_length, description, coalesce(block_ref, '') \
                    FROM pg_get_wal_record_info($1::text::pg_lsn)";
@@ -616,6 +705,94 @@ pub fn hold_backup(conninfo: &str, label: &str) -> Result<(), Error> {
     session.close()
 }
 
+impl WalDump {
+    /// Runs `pg_waldump` from `from` (up to `to`, or `count` records) and parses its lines.
+    fn records(
+        &self,
+        from: Lsn,
+        to: Option<Lsn>,
+        count: Option<u32>,
+    ) -> Result<Vec<WalRecord>, Error> {
+        let mut command = Command::new(&self.program);
+        command
+            .arg("--path")
+            .arg(&self.wal_dir)
+            .arg("--start")
+            .arg(from.to_string());
+        if let Some(to) = to {
+            command.arg("--end").arg(to.to_string());
+        }
+        if let Some(n) = count {
+            command.arg("--limit").arg(n.to_string());
+        }
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: self.program.clone(),
+                source,
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let records: Vec<WalRecord> = text
+            .lines()
+            .filter_map(|line| parse_waldump_line(line, self.seg))
+            .collect();
+        // pg_waldump ends with an error where the WAL written so far ends; only a run that
+        // read nothing at all is a failure.
+        if records.is_empty() && !output.status.success() {
+            return Err(Error::Program {
+                what: format!("pg_waldump --start {from}"),
+                status: output.status.to_string(),
+                detail: last_line(&output.stderr, &output.stdout),
+            });
+        }
+        Ok(records)
+    }
+}
+
+/// One line of `pg_waldump`'s default output, as pg_walinspect would show the record:
+/// `rmgr: XLOG len (rec/tot): 34/ 34, tx: 0, lsn: 0/02000060, prev 0/02000028, desc:
+/// BACKUP_END 0/2000028[, blkref #0: rel 1663/5/16384 blk 0 FPW]`. The record's end is not
+/// printed; it is computed from its start and total length, across page headers.
+pub fn parse_waldump_line(
+    line: &str,
+    seg: backup_coordinator::lsn::WalSegmentSize,
+) -> Option<WalRecord> {
+    let rest = line.strip_prefix("rmgr: ")?;
+    let (rmgr, rest) = rest.split_once(char::is_whitespace)?;
+    let lengths = rest.split_once("len (rec/tot):")?.1;
+    let (_, lengths) = lengths.split_once('/')?;
+    let total: u32 = lengths.split(',').next()?.trim().parse().ok()?;
+    let lsn_text = rest.split_once("lsn: ")?.1.split(',').next()?.trim();
+    let start: Lsn = lsn_text.parse().ok()?;
+    let desc = rest.split_once("desc: ")?.1;
+    let (desc, block_ref) = match desc.find(", blkref #") {
+        Some(i) => (&desc[..i], desc[i + 2..].to_string()),
+        None => (desc, String::new()),
+    };
+    let (kind, description) = match desc.split_once(' ') {
+        Some((k, d)) => (k.to_string(), d.trim().to_string()),
+        None => (desc.trim().to_string(), String::new()),
+    };
+    let fpi = block_ref.contains("FPW");
+    // The insertion reserves MAXALIGN(total) bytes; the end the server reports (and
+    // pg_walinspect's end_lsn) is the end of that reservation.
+    let aligned = u64::from(total).div_ceil(backup_coordinator::lsn::RECORD_ALIGN_BYTES)
+        * backup_coordinator::lsn::RECORD_ALIGN_BYTES;
+    let end = seg.record_end(seg.byte_pos(start) + aligned);
+    Some(WalRecord {
+        start,
+        end,
+        rmgr: rmgr.to_string(),
+        kind,
+        length: total,
+        fpi_length: u32::from(fpi),
+        description,
+        block_ref,
+    })
+}
+
 /// Parses the redo point out of a checkpoint record's description (`redo 0/2000028; tli 1; ...`).
 pub fn checkpoint_redo(description: &str) -> Option<Lsn> {
     let rest = description.strip_prefix("redo ")?;
@@ -626,6 +803,33 @@ pub fn checkpoint_redo(description: &str) -> Option<Lsn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line pg_waldump 14 printed for the BACKUP_END record of a backup whose
+    /// `pg_stop_backup` returned 0/301E238: the end is the record's MAXALIGNed reservation.
+    #[test]
+    fn a_pg_waldump_line_reads_as_pg_walinspect_shows_the_record() {
+        let seg = backup_coordinator::lsn::WalSegmentSize::DEFAULT;
+        let line = "rmgr: XLOG        len (rec/tot):     34/    34, tx:          0, \
+                    lsn: 0/0301E210, prev 0/0301E1D8, desc: BACKUP_END 0/3000028";
+        let r = parse_waldump_line(line, seg).expect("a record line");
+        assert_eq!((r.rmgr.as_str(), r.kind.as_str()), ("XLOG", "BACKUP_END"));
+        assert_eq!(r.description, "0/3000028");
+        assert_eq!((r.start, r.end), (Lsn(0x0301_E210), Lsn(0x0301_E238)));
+        assert_eq!(r.fpi_length, 0);
+        let image = "rmgr: Heap        len (rec/tot):     54/  2161, tx:        736, \
+                     lsn: 0/05000100, prev 0/050000C8, desc: HOT_UPDATE off 1 xmax 736 ; new off 2 xmax 0, \
+                     blkref #0: rel 1663/13010/16385 blk 0 FPW";
+        let r = parse_waldump_line(image, seg).expect("a record line");
+        assert_eq!(r.kind, "HOT_UPDATE");
+        assert!(r.block_ref.contains("/16385 ") && r.fpi_length > 0, "{r:?}");
+        assert_eq!(r.length, 2161);
+        // A record that crosses a page boundary counts the next page's header.
+        let crossing = "rmgr: XLOG        len (rec/tot):     34/    34, tx:          0, \
+                        lsn: 0/03001FF0, prev 0/03001FB8, desc: BACKUP_END 0/3000028";
+        let r = parse_waldump_line(crossing, seg).expect("a record line");
+        assert_eq!(r.end, Lsn(0x0300_2000 + 24 + 40 - 16));
+        assert!(parse_waldump_line("pg_waldump: error: error in WAL record", seg).is_none());
+    }
 
     #[test]
     fn redo_is_read_from_a_checkpoint_description() {

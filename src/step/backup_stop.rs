@@ -44,10 +44,14 @@ impl Cluster {
                 };
             }
             if mode != BackupMode::Exclusive && !running {
-                return EventKind::CommandRejected {
-                    command,
-                    error: StepError::NotInProgress,
+                // 9.6-14's pg_stop_backup(false) names the kind; 15's pg_backup_stop has
+                // only one kind left to name.
+                let error = if rules.has_exclusive() {
+                    StepError::NonExclusiveNotInProgress
+                } else {
+                    StepError::NotInProgress
                 };
+                return EventKind::CommandRejected { command, error };
             }
             // The session says RUNNING but has no backup state left to stop: PostgreSQL
             // dereferences a NULL pointer here (B11's second case) and the backend crashes.
