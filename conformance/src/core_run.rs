@@ -86,11 +86,11 @@ impl CoreRun {
             pages,
             page_writes: 100_000,
             timed_checkpoints: 10_000,
-            wal_switches: 0,
+            wal_switches: 10_000,
             full_page_writes: false,
             archive_mode: true,
             fast_checkpoint: true,
-            exclusive_backups: false,
+            exclusive_backups: Variant::of(design).rules().has_exclusive(),
             hostile_labels: true,
             commands_per_session: u32::MAX,
             wal_segment_size: seg,
@@ -124,6 +124,11 @@ impl CoreRun {
             .collect();
         if self.cluster.variant.design == Design::Pg16 {
             era.insert(invariants::Property::HistoryFileDescribesBackup);
+        }
+        // 9.6-14: a crash during an exclusive backup whose label's checkpoint was recycled
+        // leaves a server that refuses to start (the restart-refusal scenario shows it).
+        if self.cluster.variant.design == Design::Pg96 {
+            era.insert(invariants::Property::RestartSucceeds);
         }
         for violation in invariants::check_all(&self.cluster) {
             if era.contains(violation.property) {
@@ -307,6 +312,36 @@ impl CoreRun {
         events.iter().map(|e| Self::started(e)).collect()
     }
 
+    /// 9.6-14: `pg_start_backup(label, true)`, an exclusive backup, in `session`.
+    pub fn start_exclusive(
+        &mut self,
+        session: SessionId,
+    ) -> Result<Result<Started, StepError>, Error> {
+        let command = Command::StartBackup {
+            mode: BackupMode::Exclusive,
+            label: LabelKind::Plain,
+        };
+        let events = self.run(&[(session, command)])?;
+        Self::started(&events[0])
+    }
+
+    /// 9.6-14: `pg_stop_backup()`, the exclusive stop, in `session`.
+    pub fn stop_exclusive(
+        &mut self,
+        session: SessionId,
+    ) -> Result<Result<Stopped, StepError>, Error> {
+        let command = Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        };
+        let events = self.run(&[(session, command)])?;
+        Self::stopped(&events[0])
+    }
+
+    /// Whether the data directory holds a `backup_label` (the exclusive backup's).
+    pub fn backup_label_present(&self) -> bool {
+        self.cluster.data_dir.backup_label.is_some()
+    }
+
     /// `pg_backup_stop()` in `session`.
     pub fn stop(&mut self, session: SessionId) -> Result<Result<Stopped, StepError>, Error> {
         Ok(self.stop_all(&[session])?.remove(0))
@@ -366,6 +401,29 @@ impl CoreRun {
         match self.apply(Action::WalFill)? {
             EventKind::WalFilled { to, .. } => Ok(to),
             other => Err(Error::CoreStuck(format!("WAL fill: {other}"))),
+        }
+    }
+
+    /// `pg_switch_wal()` by another session.
+    pub fn switch_wal(&mut self) -> Result<(), Error> {
+        self.apply(Action::WalSwitch)?;
+        Ok(())
+    }
+
+    /// Whether the WAL segment holding the exclusive backup's label's checkpoint record has
+    /// been removed or recycled (`None` without a `backup_label`).
+    pub fn label_checkpoint_recycled(&self) -> Option<bool> {
+        let label = self.cluster.data_dir.backup_label?;
+        let seg = self.cluster.seg();
+        Some(seg.segment_of(label.checkpoint) < self.cluster.wal.oldest_segment)
+    }
+
+    /// An immediate shutdown and a restart that may be refused: the backup whose
+    /// `backup_label` named a checkpoint the restart could not find, if it was.
+    pub fn crash_and_restart(&mut self) -> Result<Option<BackupId>, Error> {
+        match self.apply(Action::Crash)? {
+            EventKind::Restarted { refused, .. } => Ok(refused),
+            other => Err(Error::CoreStuck(format!("crash: {other}"))),
         }
     }
 

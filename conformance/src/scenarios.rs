@@ -186,8 +186,15 @@ impl<'a> Suite<'a> {
             self.vanishing_session(vanish)?;
         }
         self.stop_at_segment_boundary()?;
+        if self.core.cluster.rules().has_exclusive() {
+            self.exclusive_backups()?;
+        }
         self.archive()?;
         self.page_change_sizes();
+        // Last: it leaves a server that refuses to start.
+        if self.core.cluster.rules().has_exclusive() {
+            self.restart_refused_after_recycled_label_checkpoint()?;
+        }
         Ok(self.report)
     }
 
@@ -812,6 +819,264 @@ impl<'a> Suite<'a> {
         let server = self.server_facts(vec![Self::sql_backup("R", &label, start, stop)], from)?;
         self.compare(S, &core, &server, true);
         Ok(())
+    }
+
+    /// 9.6-14's exclusive backup (`pg_start_backup(label, true)`, its `backup_label` in the
+    /// data directory) beside a non-exclusive one: one exclusive backup at a time, both kinds
+    /// at once, each stop refused in the session of the other kind, the exclusive stop's
+    /// errors, and the facts of both backups.
+    fn exclusive_backups(&mut self) -> Result<(), Error> {
+        const S: &str = "exclusive backup";
+        let from = self.mon.insert_lsn()?;
+        let ends_before = self.core.end_records().len();
+        let present = |yes: bool| if yes { "present" } else { "absent" }.to_string();
+        let mut x = self.args.server.connect("conformance-exclusive-x")?;
+        let mut y = self.args.server.connect("conformance-exclusive-y")?;
+
+        let core = self.core.stop_exclusive(sql(1))?.map(|_| ());
+        let server = y.exclusive_stop()?.map(|_| ());
+        self.error_row(S, "exclusive pg_stop_backup, none running", core, server, 0);
+
+        let ex = self.core.start_exclusive(sql(0))?.map_err(core_refused)?;
+        let ex_label = self.label(ex.backup)?;
+        let ex_start = x.exclusive_start(&ex_label)?.map_err(server_refused)?;
+        self.note_starts(&[ex.start], &[ex_start]);
+        self.report.compare(
+            S,
+            "backup_label in the data directory while it runs",
+            present(self.core.backup_label_present()),
+            present(self.args.server.backup_label_present()),
+            vec![],
+        );
+        let ex_label_file = self.args.server.backup_label_text()?;
+
+        let second = "refused-second-exclusive";
+        let core = self.core.start_exclusive(sql(1))?.map(|_| ());
+        let server = y.exclusive_start(second)?.map(|_| ());
+        self.error_row(
+            S,
+            "a second exclusive pg_start_backup",
+            core,
+            server,
+            second.len(),
+        );
+
+        let nx = self.core.start(sql(1))?;
+        let nx_label = self.core.next_label_of(LabelKind::Plain);
+        let nx_label = match &nx {
+            Ok(started) => self.label(started.backup)?,
+            Err(_) => nx_label,
+        };
+        let nx_start = y.backup_start(&nx_label)?;
+        self.report.compare(
+            S,
+            "a non-exclusive backup while the exclusive one runs",
+            outcome(&nx, "started"),
+            outcome(&nx_start, "started"),
+            vec![],
+        );
+        let nx = nx.map_err(core_refused)?;
+        let nx_start = nx_start.map_err(server_refused)?;
+        self.note_starts(&[nx.start], &[nx_start]);
+
+        let core = self.core.stop_exclusive(sql(1))?.map(|_| ());
+        let server = y.exclusive_stop()?.map(|_| ());
+        self.error_row(
+            S,
+            "exclusive pg_stop_backup in the non-exclusive backup's session",
+            core,
+            server,
+            0,
+        );
+        let core = self.core.stop(sql(0))?.map(|_| ());
+        let server = x.backup_stop()?.map(|_| ());
+        self.error_row(
+            S,
+            "pg_stop_backup(false) in the exclusive backup's session",
+            core,
+            server,
+            0,
+        );
+
+        let nx_stop_core = self.core.stop(sql(1))?.map_err(core_refused)?;
+        let nx_stop = y.backup_stop()?.map_err(server_refused)?;
+        let ex_stop_core = self.core.stop_exclusive(sql(0))?.map_err(core_refused)?;
+        let ex_stop = x.exclusive_stop()?.map_err(server_refused)?;
+        self.report.compare(
+            S,
+            "backup_label in the data directory after the stop",
+            present(self.core.backup_label_present()),
+            present(self.args.server.backup_label_present()),
+            vec![],
+        );
+        let core = self.core.stop_exclusive(sql(0))?.map(|_| ());
+        let server = x.exclusive_stop()?.map(|_| ());
+        self.error_row(S, "exclusive pg_stop_backup again", core, server, 0);
+        x.close()?;
+        y.close()?;
+
+        let core_stopped = vec![
+            ("exclusive".to_string(), ex, ex_stop_core),
+            ("non-exclusive".to_string(), nx, nx_stop_core),
+        ];
+        self.note_core_stopped(&core_stopped);
+        let core = self.core_facts(&core_stopped, ends_before);
+        let server = self.server_facts(
+            vec![
+                BackupFacts {
+                    name: "exclusive".to_string(),
+                    given_label: ex_label,
+                    start: ex_start,
+                    stop: Some(ex_stop),
+                    label_file: ex_label_file,
+                    history: None,
+                },
+                Self::sql_backup("non-exclusive", &nx_label, nx_start, nx_stop),
+            ],
+            from,
+        )?;
+        self.compare(S, &core, &server, true);
+        Ok(())
+    }
+
+    /// 9.6-14's documented flaw of exclusive backups (the reason 15 removed them): a crash
+    /// during an exclusive backup, after later checkpoints removed or recycled the WAL segment
+    /// holding the checkpoint its `backup_label` names, leaves a server that refuses to start.
+    /// The suite's `wal_keep_size` keeps every segment, so it is set to 0 first; then the
+    /// exclusive backup starts, WAL is switched (and archived) and one checkpoint taken, and
+    /// a backend is killed. The core runs the same steps under its 11+ retention rule (a
+    /// checkpoint removes the segments before its own redo's).
+    fn restart_refused_after_recycled_label_checkpoint(&mut self) -> Result<(), Error> {
+        const S: &str = "restart refused";
+        self.mon.execute("ALTER SYSTEM SET wal_keep_size = 0")?;
+        self.mon.execute("SELECT pg_reload_conf()")?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let started = self.core.start_exclusive(sql(0))?.map_err(core_refused)?;
+        let label = self.label(started.backup)?;
+        let mut x = self.args.server.connect("conformance-refused-x")?;
+        let start = x.exclusive_start(&label)?.map_err(server_refused)?;
+        let label_text = self.args.server.backup_label_text()?;
+        let checkpoint = label_checkpoint(&label_text).ok_or_else(|| {
+            Error::Unexpected(format!(
+                "backup_label has no CHECKPOINT LOCATION: {label_text:?}"
+            ))
+        })?;
+        let checkpoint_file = backup_coordinator::walfile::WalFileName::containing(
+            self.timeline,
+            checkpoint,
+            self.seg,
+        )
+        .to_string();
+        // One WAL switch and one checkpoint: under 11+'s rule that checkpoint's redo, in the
+        // next segment, is all that is kept, so the label's segment goes; under 9.6-10's
+        // (keep the prior checkpoint's redo) it would stay. The row tells the two apart.
+        for _ in 0..1 {
+            self.core.switch_wal()?;
+            self.core.checkpoint()?;
+            let switched = self.mon.lsn("SELECT pg_switch_wal()::text")?;
+            let file = self.mon.text(
+                "SELECT pg_walfile_name($1::text::pg_lsn)",
+                &[&switched.to_string()],
+            )?;
+            self.wait_archived(&file)?;
+            self.mon.execute("CHECKPOINT")?;
+        }
+        let gone = |yes: bool| {
+            if yes {
+                "removed or recycled"
+            } else {
+                "still in pg_wal"
+            }
+            .to_string()
+        };
+        let server_gone = !self
+            .args
+            .server
+            .pgdata
+            .join("pg_wal")
+            .join(&checkpoint_file)
+            .exists();
+        self.report.compare(
+            S,
+            "the label's checkpoint segment after one more checkpoint",
+            gone(self.core.label_checkpoint_recycled().unwrap_or(false)),
+            gone(server_gone),
+            vec![format!(
+                "server: backup_label names checkpoint {checkpoint} (start {start}) in {checkpoint_file}"
+            )],
+        );
+        // A crash, not `pg_ctl stop -m immediate`: up to 14 the postmaster's orderly exit on
+        // an immediate stop cancels the exclusive backup (backup_label is renamed, "online
+        // backup mode canceled"), so the restart would succeed. A backend killed with SIGKILL
+        // makes the postmaster reinitialize and run crash recovery with backup_label present.
+        let log_from = self.args.server.log_offset()?;
+        let refused_core = self.core.crash_and_restart()?;
+        self.args.server.kill_backend(x.pid)?;
+        x.abandon();
+        let postmaster_gone = self.args.server.wait_postmaster_exit()?;
+        let refusal = self.args.server.log_lines_since(log_from, "FATAL:")?;
+        let outcome = |refused: bool| {
+            if refused {
+                "refuses to start".to_string()
+            } else {
+                "starts".to_string()
+            }
+        };
+        self.report.compare(
+            S,
+            "crash recovery after a backend is killed",
+            outcome(refused_core.is_some()),
+            outcome(postmaster_gone && !refusal.is_empty()),
+            vec![
+                match refused_core {
+                    Some(b) => format!("core: {b}'s backup_label names a recycled checkpoint"),
+                    None => "core: started".to_string(),
+                },
+                format!(
+                    "server: {}",
+                    refusal.last().map_or("no FATAL logged", String::as_str)
+                ),
+            ],
+        );
+        self.report.compare(
+            S,
+            "backup_label in the data directory after the refusal",
+            if self.core.backup_label_present() {
+                "present"
+            } else {
+                "absent"
+            }
+            .to_string(),
+            if self.args.server.backup_label_present() {
+                "present"
+            } else {
+                "absent"
+            }
+            .to_string(),
+            vec![],
+        );
+        Ok(())
+    }
+
+    /// Waits until the archiver has archived WAL segment `file`.
+    fn wait_archived(&mut self, file: &str) -> Result<(), Error> {
+        let deadline = std::time::Instant::now() + crate::server::WAIT;
+        loop {
+            let done = self.mon.text(
+                "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver",
+                &[],
+            )?;
+            if done.as_str() >= file {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Unexpected(format!(
+                    "{file} was not archived within {:?} (last archived: {done:?})",
+                    crate::server::WAIT
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// A stop whose backup-end record ends exactly where a WAL segment ends: the one case

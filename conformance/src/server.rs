@@ -115,6 +115,16 @@ impl ServerSpec {
         self.pg_ctl(&["-D", &pgdata, "-l", &log, "-w", "-t", "60", "start"])
     }
 
+    /// The data directory's `backup_label`, byte for byte (the exclusive backup's label).
+    pub fn backup_label_text(&self) -> Result<String, Error> {
+        let path = self.pgdata.join("backup_label");
+        std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            what: "reading",
+            path,
+            source,
+        })
+    }
+
     /// Whether the data directory holds a `backup_label`.
     pub fn backup_label_present(&self) -> bool {
         self.pgdata.join("backup_label").symlink_metadata().is_ok()
@@ -144,6 +154,57 @@ impl ServerSpec {
         let text = String::from_utf8_lossy(&text[start..]);
         let marker = format!("[{pid}] WARNING:  aborting backup due to backend exiting");
         Ok(text.lines().any(|line| line.contains(&marker)))
+    }
+
+    /// Kills backend `pid` with SIGKILL: the postmaster treats it as a crash (every process
+    /// is terminated, shared memory reinitialized, crash recovery run).
+    pub fn kill_backend(&self, pid: i32) -> Result<(), Error> {
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: PathBuf::from("kill"),
+                source,
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Program {
+                what: format!("kill -KILL {pid}"),
+                status: status.to_string(),
+                detail: String::new(),
+            })
+        }
+    }
+
+    /// Waits (up to [`WAIT`]) for the postmaster to exit, as it does when crash recovery
+    /// fails: whether it did (its `postmaster.pid` is gone).
+    pub fn wait_postmaster_exit(&self) -> Result<bool, Error> {
+        let deadline = Instant::now() + WAIT;
+        let pid_file = self.pgdata.join("postmaster.pid");
+        while Instant::now() < deadline {
+            if !pid_file.exists() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(false)
+    }
+
+    /// The lines of the server log after byte `since` that contain `marker`.
+    pub fn log_lines_since(&self, since: u64, marker: &str) -> Result<Vec<String>, Error> {
+        let text = std::fs::read(&self.server_log).map_err(|source| Error::Io {
+            what: "reading the server log",
+            path: self.server_log.clone(),
+            source,
+        })?;
+        let start = usize::try_from(since).unwrap_or(usize::MAX).min(text.len());
+        Ok(String::from_utf8_lossy(&text[start..])
+            .lines()
+            .filter(|line| line.contains(marker))
+            .map(str::to_string)
+            .collect())
     }
 
     /// Starts `pg_basebackup -Ft -X fetch --checkpoint=fast` into `dir` with `label`.
@@ -493,6 +554,34 @@ impl Session {
                 stop: parse_lsn(&lsn, "pg_backup_stop")?,
                 label_file,
             })),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// 9.6-14: `pg_start_backup(label, true)`, an exclusive backup (the default): the start
+    /// point, or the server's ERROR.
+    pub fn exclusive_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
+        let sql = "SELECT pg_start_backup($1, true)::text";
+        let result = self
+            .client
+            .query_one(sql, &[&label])
+            .and_then(|row| row.try_get::<_, String>(0));
+        match self.answer(sql, result)? {
+            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_start_backup")?)),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// 9.6-14: `pg_stop_backup()`, the exclusive stop (waiting for archiving): the stop
+    /// point, or the server's ERROR.
+    pub fn exclusive_stop(&mut self) -> Result<Result<Lsn, ServerError>, Error> {
+        let sql = "SELECT pg_stop_backup()::text";
+        let result = self
+            .client
+            .query_one(sql, &[])
+            .and_then(|row| row.try_get::<_, String>(0));
+        match self.answer(sql, result)? {
+            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_stop_backup")?)),
             Err(refused) => Ok(Err(refused)),
         }
     }
