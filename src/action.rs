@@ -103,7 +103,11 @@ pub enum Fault {
     Error,
     /// A query cancel while the session waits: ERROR "canceling statement due to user request".
     Cancel,
-    /// The client goes away or the backend is terminated: FATAL, the process exits.
+    /// FATAL, the process exits. In a wait (the start's checkpoint, the stop's archiving) it
+    /// is the backend terminated (`pg_terminate_backend`), which the wait's interrupt check
+    /// notices; a client that goes away during a wait is not noticed until the command has
+    /// ended (the backend reads its socket only then), which is this fault striking the idle
+    /// session afterwards. At a send, or idle, it is either.
     Disconnect,
 }
 

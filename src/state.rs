@@ -404,8 +404,9 @@ impl Armed {
     pub const STOP_CALLBACK: Armed = Armed(2);
     /// BASE_BACKUP's cleanup block: `do_pg_abort_backup`.
     pub const BASE_BACKUP_CLEANUP: Armed = Armed(4);
-    /// Reported (in [`crate::action::Cleanups`]) when an exit hook's `do_pg_abort_backup` ran;
-    /// the hooks themselves are in [`Session::hooks`].
+    /// Reported (in [`crate::action::Cleanups`]) when an exit hook's `do_pg_abort_backup`
+    /// aborted a backup (where the server logs "aborting backup due to backend exiting
+    /// before pg_backup_stop was called"); the hooks themselves are in [`Session::hooks`].
     pub const EXIT_HOOK: Armed = Armed(8);
     /// Option 2: this session created its temporary label file and its abort removes it.
     pub const TEMP_LABEL: Armed = Armed(16);

@@ -387,6 +387,27 @@ impl CoreRun {
         }
     }
 
+    /// A non-exclusive start in `session` stepped until it waits for its checkpoint, then the
+    /// backend terminated there; the cleanups the exit ran.
+    pub fn start_terminated_in_checkpoint_wait(
+        &mut self,
+        session: SessionId,
+    ) -> Result<Cleanups, Error> {
+        self.apply(Action::Begin {
+            session,
+            command: Self::start_command(),
+        })?;
+        for _ in 0..STEP_LIMIT {
+            if self.cluster.sessions[usize::from(session.0)].pc == Pc::StartWaitCheckpoint {
+                return self.disconnect(session);
+            }
+            self.apply(Action::Step { session })?;
+        }
+        Err(Error::CoreStuck(format!(
+            "{session}'s start did not reach its checkpoint wait"
+        )))
+    }
+
     /// An immediate shutdown and restart: crash recovery and its end-of-recovery checkpoint.
     pub fn crash(&mut self) -> Result<(), Error> {
         match self.apply(Action::Crash)? {

@@ -186,6 +186,7 @@ impl<'a> Suite<'a> {
             self.vanishing_session(vanish)?;
         }
         self.stop_at_segment_boundary()?;
+        self.terminated_in_start_wait()?;
         if self.core.cluster.rules().has_exclusive() {
             self.exclusive_backups()?;
         }
@@ -1077,6 +1078,82 @@ impl<'a> Suite<'a> {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// A backend terminated (`pg_terminate_backend`) while its `pg_backup_start` waits for a
+    /// spread checkpoint: the start's own cleanup gives the unit back, and the exit hook finds
+    /// nothing to abort, so no "aborting backup" WARNING is logged; forcing is released. The
+    /// checkpoint is made slow by dirtying a few thousand buffers first (with
+    /// `checkpoint_timeout` at 1 h, a spread checkpoint paces its writes over most of it);
+    /// a `CHECKPOINT` then finishes it at once.
+    fn terminated_in_start_wait(&mut self) -> Result<(), Error> {
+        const S: &str = "terminated in the start's checkpoint wait";
+        self.mon.execute(
+            "CREATE TABLE slow_checkpoint AS \
+             SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 40000) g",
+        )?;
+        let counted_before = self.core.forcing().1;
+        let label = self.core.next_label_of(LabelKind::Plain);
+        let cleanups = self.core.start_terminated_in_checkpoint_wait(sql(0))?;
+        let counted_after = self.core.forcing().1;
+        let log_from = self.args.server.log_offset()?;
+        let mut session = self.args.server.connect("conformance-slow-start")?;
+        let pid = session.pid;
+        let (wait_event, started) = std::thread::scope(|scope| -> Result<_, Error> {
+            let start = scope.spawn(move || session.backup_start_spread(&label));
+            let wait_event = self.mon.wait_for_checkpoint_wait(pid);
+            let terminated = match &wait_event {
+                Ok(_) => self.mon.terminate(pid).map(|_| ()),
+                Err(_) => Ok(()),
+            };
+            let started = start
+                .join()
+                .map_err(|_| Error::Unexpected("the starting session panicked".to_string()))?;
+            terminated?;
+            Ok((wait_event?, started))
+        })?;
+        self.mon.wait_backend_gone(pid)?;
+        self.mon.execute("CHECKPOINT")?;
+        self.core.checkpoint()?;
+        let server_ended = match &started {
+            Ok(Ok(lsn)) => format!("started at {lsn}"),
+            Ok(Err(e)) if e.code == "57P01" => "terminated (FATAL)".to_string(),
+            Ok(Err(e)) => format!("ERROR {}: {}", e.code, e.message),
+            Err(_) => "terminated (connection closed)".to_string(),
+        };
+        self.report.compare(
+            S,
+            "the start",
+            "terminated (FATAL)".to_string(),
+            if server_ended.starts_with("terminated") {
+                "terminated (FATAL)".to_string()
+            } else {
+                server_ended.clone()
+            },
+            vec![
+                format!("server: backend {pid} waited on {wait_event}; {server_ended}"),
+                format!("core: ran {cleanups}"),
+            ],
+        );
+        let warned = |yes: bool| {
+            if yes {
+                "aborting-backup WARNING logged"
+            } else {
+                "no WARNING"
+            }
+            .to_string()
+        };
+        self.report.compare(
+            S,
+            "the exit's backup abort",
+            warned(cleanups.0 & Armed::EXIT_HOOK.0 != 0),
+            warned(self.args.server.logged_abort_at_exit(pid, log_from)?),
+            vec![format!(
+                "core: backups counted {counted_before} before, {counted_after} after"
+            )],
+        );
+        self.fpi_phase(S, "after the terminated start")?;
+        Ok(())
     }
 
     /// A stop whose backup-end record ends exactly where a WAL segment ends: the one case

@@ -536,6 +536,50 @@ impl Session {
         }
     }
 
+    /// A non-exclusive start that does not ask for a fast checkpoint (`pg_backup_start(label,
+    /// false)`, 14: `pg_start_backup(label, false, false)`): it waits for a spread checkpoint.
+    pub fn backup_start_spread(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
+        let sql = if self.major < 15 {
+            "SELECT pg_start_backup($1, false, false)::text"
+        } else {
+            "SELECT pg_backup_start($1, false)::text"
+        };
+        let result = self
+            .client
+            .query_one(sql, &[&label])
+            .and_then(|row| row.try_get::<_, String>(0));
+        match self.answer(sql, result)? {
+            Ok(text) => Ok(Ok(parse_lsn(&text, "backup start")?)),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// Waits (up to [`WAIT`]) until backend `pid` waits for a checkpoint
+    /// (`pg_stat_activity.wait_event` `CheckpointStart` or `CheckpointDone`).
+    pub fn wait_for_checkpoint_wait(&mut self, pid: i32) -> Result<String, Error> {
+        let sql = "SELECT coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $1";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let event: String = self
+                .client
+                .query_opt(sql, &[&pid])
+                .map_err(|e| self.sql_error(sql, e))?
+                .map(|row| row.try_get(0))
+                .transpose()
+                .map_err(|e| self.sql_error(sql, e))?
+                .unwrap_or_default();
+            if event == "CheckpointStart" || event == "CheckpointDone" {
+                return Ok(event);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Unexpected(format!(
+                    "backend {pid} did not wait for a checkpoint within {WAIT:?} (wait event {event:?})"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `pg_backup_stop()` (14: `pg_stop_backup(false, true)`), waiting for archiving: stop
     /// point and label, or the server's ERROR.
     pub fn backup_stop(&mut self) -> Result<Result<SqlStop, ServerError>, Error> {

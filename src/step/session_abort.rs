@@ -136,16 +136,21 @@ impl Cluster {
         match which {
             Armed::START_CALLBACK => self.start_callback(session),
             Armed::STOP_CALLBACK => self.stop_callback(session),
-            _ => self.abort_backup(session, false),
+            _ => {
+                self.abort_backup(session, false);
+            }
         }
     }
 
-    /// At exit, the session's own `before_shmem_exit` callbacks, newest first.
+    /// At exit, the session's own `before_shmem_exit` callbacks, newest first. The exit
+    /// hook is reported only where it aborted a backup, which is where the server logs
+    /// "aborting backup due to backend exiting before pg_backup_stop was called": a hook
+    /// that finds nothing to abort (a session terminated while its start waits for the
+    /// checkpoint, whose own cleanup gave the unit back) says nothing.
     fn run_exit_hooks(&mut self, session: SessionId, ran: &mut Cleanups) {
         while let Some(hook) = self.session_mut(session).hooks.pop() {
-            if hook == Hook::AbortBackup {
+            if hook == Hook::AbortBackup && self.abort_backup(session, false) {
                 ran.0 |= Armed::EXIT_HOOK.0;
-                self.abort_backup(session, false);
             }
         }
     }
@@ -189,7 +194,8 @@ impl Cluster {
     /// `do_pg_abort_backup`: give back the session's counter unit. When it acts depends on
     /// the era ([`AbortWhen`]); from `b24b2be119` it clears the session state. `during_start`
     /// is 16+'s argument: the start's own cleanup, which acts whatever the session state.
-    fn abort_backup(&mut self, session: SessionId, during_start: bool) {
+    /// Whether it acted (gave a unit back).
+    fn abort_backup(&mut self, session: SessionId, during_start: bool) -> bool {
         let rules = self.rules();
         let state = self.session(session).state;
         let running = state == SessionBackupState::Running;
@@ -203,7 +209,7 @@ impl Cluster {
                 AbortWhen::SessionRunsNonExclusive => running,
             };
         if !acts {
-            return;
+            return false;
         }
         if rules.abort_when == AbortWhen::SessionHasBackup && !during_start && !running {
             self.fail_assertion(Assertion::AbortWithoutNonExclusive, session);
@@ -214,6 +220,7 @@ impl Cluster {
         }
         self.recompute_forcing();
         self.remove_own_temp_label(session);
+        true
     }
 
     /// Option 2: an aborted backup removes the temporary label file it created.
