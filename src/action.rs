@@ -273,6 +273,12 @@ pub enum StepError {
     /// "recovery is in progress": an exclusive backup cannot be taken on a standby.
     #[error("recovery is in progress")]
     RecoveryInProgress,
+    /// A standby's start, once its restartpoint is read: "WAL generated with
+    /// full_page_writes=off was replayed since last restartpoint" (the primary runs with
+    /// `full_page_writes=off`, so its checkpoint records say so and replaying them sets
+    /// `lastFpwDisableRecPtr`): a backup taken now could hold torn pages.
+    #[error("WAL generated with full_page_writes=off was replayed since last restartpoint")]
+    FpwOffReplayed,
     /// An injected I/O or send failure.
     #[error("I/O error at {0}")]
     Io(String),

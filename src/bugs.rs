@@ -43,11 +43,13 @@ pub fn smallest_bounds(bug: Bug) -> (Config, Property) {
             },
             Property::UnitsReleasedOnce,
         ),
-        // A backup taken on a standby that follows timeline 2.
+        // A backup taken on a standby that follows timeline 2 (its primary writing with
+        // full_page_writes on, without which the standby refuses every start).
         Bug::B4 => (
             Config {
                 walsenders: 1,
                 standby: true,
+                full_page_writes: true,
                 timeline: TimeLineId(2),
                 ..c
             },
@@ -140,12 +142,14 @@ pub fn smallest_bounds(bug: Bug) -> (Config, Property) {
     }
 }
 
-/// `config` with what `bug` needs to exist at all: a standby for B4, JIT queries for B9, a
+/// `config` with what `bug` needs to exist at all: a standby for B4 (of a primary writing
+/// with full_page_writes on), JIT queries for B9, a
 /// `replication=database` session for B10 and B11, a fast shutdown for B13.
 pub fn with_mechanism(bug: Bug, config: Config) -> Config {
     match bug {
         Bug::B4 => Config {
             standby: true,
+            full_page_writes: true,
             timeline: TimeLineId(2),
             page_writes: 0,
             writers: 0,

@@ -124,6 +124,7 @@ fn a_standby_backup_names_its_checkpoints_timeline_and_writes_no_end_record_or_h
         sql_sessions: 1,
         walsenders: 1,
         standby: true,
+        full_page_writes: true,
         timeline: TimeLineId(2),
         page_writes: 0,
         writers: 0,

@@ -271,6 +271,7 @@ fn an_end_record_not_flushed_when_the_stop_returns_is_a_restore_finding() {
 fn standby(walsenders: u8, faults: u32) -> Cluster {
     cluster(Variant::of(Design::Pg15), walsenders, |c| {
         c.standby = true;
+        c.full_page_writes = true;
         c.timeline = backup_coordinator::lsn::TimeLineId(2);
         c.faults = faults;
     })

@@ -1126,3 +1126,69 @@ fn traces_name_the_sql_functions_of_their_era() {
     assert!(pg15.contains("pg_backup_stop()"), "{pg15}");
     assert!(!pg15.contains("pg_start_backup"), "{pg15}");
 }
+
+/// A standby whose primary writes WAL with full_page_writes=off refuses a backup once its
+/// start has read the restartpoint ("WAL generated with full_page_writes=off was replayed
+/// since last restartpoint"), as PostgreSQL does; the start's cleanup gives its unit back.
+#[test]
+fn a_standby_replaying_wal_written_with_full_page_writes_off_refuses_a_start() {
+    for (full_page_writes, refused) in [(false, true), (true, false)] {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            writers: 0,
+            page_writes: 0,
+            standby: true,
+            full_page_writes,
+            timeline: backup_coordinator::lsn::TimeLineId(2),
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+        c.apply(Action::Begin {
+            session: S0,
+            command: Command::StartBackup {
+                mode: BackupMode::NonExclusive,
+                label: LabelKind::Plain,
+            },
+        })
+        .unwrap();
+        let mut events = Vec::new();
+        while c.sessions[0].pc != Pc::Idle {
+            let step = Action::Step { session: S0 };
+            let action = if c.is_enabled(step) {
+                step
+            } else if c.is_enabled(Action::CheckpointBegin) {
+                Action::CheckpointBegin
+            } else {
+                Action::CheckpointEnd
+            };
+            events.push(c.apply(action).unwrap().kind);
+        }
+        let failed = events.iter().any(|e| {
+            matches!(
+                e,
+                EventKind::CommandFailed {
+                    error: StepError::FpwOffReplayed,
+                    ..
+                }
+            )
+        });
+        assert_eq!(
+            failed, refused,
+            "full_page_writes={full_page_writes}: {events:?}"
+        );
+        if refused {
+            assert_eq!(c.shared.backups, 0, "the cleanup gave the unit back");
+            assert!(!c.page_writes_forced());
+        }
+        assert!(
+            check_all_ok(&c),
+            "{:?}",
+            backup_coordinator::invariants::check_all(&c)
+        );
+    }
+}
+
+fn check_all_ok(c: &Cluster) -> bool {
+    backup_coordinator::invariants::check_all(c).is_empty()
+}

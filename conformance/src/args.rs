@@ -28,6 +28,8 @@ pub struct ServerSpec {
     pub server_log: PathBuf,
     /// Run pg_ctl as this OS user (`runuser -u USER --`), when the suite runs as root.
     pub pg_ctl_user: Option<String>,
+    /// The port of a streaming standby of the server (same host), for the standby rows.
+    pub standby_port: Option<u16>,
 }
 
 /// What to run.
@@ -79,6 +81,7 @@ FLAGS:
     --work-dir DIR        scratch space for pg_basebackup output (required)
     --server-log FILE     the server's log file, pg_ctl -l (required)
     --pg-ctl-user USER    run pg_ctl as USER through runuser (when running as root)
+    --standby-port PORT   a streaming standby of the server on PORT: adds the standby rows
     --json FILE           also write the report as JSON to FILE
     --pages N             pages updated in each full-page-image phase, 1..=64 (default 4)
     --sessions K          sessions starting a backup at once, 2..=16 (default 4)
@@ -113,6 +116,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Error> {
     let mut work_dir = None;
     let mut server_log = None;
     let mut pg_ctl_user = None;
+    let mut standby_port = None;
     let mut json = None;
     let mut pages = 4u8;
     let mut sessions = 4u8;
@@ -137,6 +141,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Error> {
             "--work-dir" => work_dir = Some(PathBuf::from(value()?)),
             "--server-log" => server_log = Some(PathBuf::from(value()?)),
             "--pg-ctl-user" => pg_ctl_user = Some(value()?),
+            "--standby-port" => standby_port = Some(number(flag, &value()?, 1, u16::MAX)?),
             "--json" => json = Some(PathBuf::from(value()?)),
             "--pages" => pages = number(flag, &value()?, 1, 64)?,
             "--sessions" => sessions = number(flag, &value()?, 2, 16)?,
@@ -158,6 +163,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Error> {
             work_dir: required("--work-dir", work_dir)?,
             server_log: required("--server-log", server_log)?,
             pg_ctl_user,
+            standby_port,
         },
         json,
         pages,

@@ -97,6 +97,39 @@ impl CoreRun {
             wal_fills: 10_000,
             ..Config::default()
         };
+        Self::with_config(design, config)
+    }
+
+    /// A standby of the suite's primary (timeline 1, one SQL session), its primary running
+    /// with `full_page_writes` as given.
+    pub fn new_standby(
+        design: Design,
+        seg: WalSegmentSize,
+        full_page_writes: bool,
+    ) -> Result<Self, Error> {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            backups_per_session: 1_000,
+            faults: 0,
+            writers: 0,
+            page_writes: 0,
+            timed_checkpoints: 10_000,
+            wal_switches: 10_000,
+            full_page_writes,
+            archive_mode: true,
+            fast_checkpoint: true,
+            exclusive_backups: Variant::of(design).rules().has_exclusive(),
+            hostile_labels: true,
+            commands_per_session: u32::MAX,
+            wal_segment_size: seg,
+            standby: true,
+            ..Config::default()
+        };
+        Self::with_config(design, config)
+    }
+
+    fn with_config(design: Design, config: Config) -> Result<Self, Error> {
         Ok(CoreRun {
             cluster: Cluster::new(Variant::of(design), config)?,
             checkpoints: BTreeMap::new(),

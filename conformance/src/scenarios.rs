@@ -52,6 +52,12 @@ pub fn classify(error: &ServerError, label_bytes: usize) -> Option<StepError> {
             Some(StepError::NotInProgress)
         }
         "a backup is already in progress" => Some(StepError::BackupInProgress),
+        "recovery is in progress" => Some(StepError::RecoveryInProgress),
+        // 17+ quote the setting's name.
+        "WAL generated with full_page_writes=off was replayed since last restartpoint"
+        | "WAL generated with \"full_page_writes=off\" was replayed since last restartpoint" => {
+            Some(StepError::FpwOffReplayed)
+        }
         "exclusive backup not in progress" => Some(StepError::ExclusiveNotInProgress),
         "non-exclusive backup is not in progress" => Some(StepError::NonExclusiveNotInProgress),
         "non-exclusive backup in progress" => Some(StepError::NonExclusiveInProgress),
@@ -80,6 +86,9 @@ pub struct Suite<'a> {
     page_changes: BTreeSet<(bool, u32)>,
     /// The core's backups that stopped.
     core_stopped: Vec<BackupId>,
+    /// The server's insert position when the suite began: history files of earlier backups
+    /// (the standby's own base backup) are not the suite's.
+    suite_from: Lsn,
 }
 
 /// Sets up how `mon` reads WAL back: 14 has no pg_walinspect, so its WAL is read with its own
@@ -142,6 +151,7 @@ impl<'a> Suite<'a> {
         })?;
         let sql_sessions = args.sessions.max(2);
         let core = CoreRun::new(design, sql_sessions, 3, args.pages, seg)?;
+        let suite_from = mon.insert_lsn()?;
         let timeline = core.cluster.config.timeline;
         let report = Report {
             server_version: version,
@@ -164,6 +174,7 @@ impl<'a> Suite<'a> {
             server_stopped: Vec::new(),
             core_stopped: Vec::new(),
             page_changes: BTreeSet::new(),
+            suite_from,
         })
     }
 
@@ -174,6 +185,7 @@ impl<'a> Suite<'a> {
     /// Runs every scenario.
     pub fn run(mut self) -> Result<Report, Error> {
         self.two_sql_backups()?;
+        self.standby()?;
         self.three_base_backups()?;
         self.simultaneous_starts()?;
         self.session_rules()?;
@@ -1080,6 +1092,111 @@ impl<'a> Suite<'a> {
         }
     }
 
+    /// Backups on a streaming standby of the server (when the script started one). The suite's
+    /// primary writes WAL with `full_page_writes=off`, which every checkpoint record says: the
+    /// standby refuses a start once it has read its restartpoint. Then the primary turns
+    /// `full_page_writes` on and checkpoints; once the standby has replayed that, a backup
+    /// on it starts and stops, and its label says `BACKUP FROM: standby`. The core runs a
+    /// standby cluster of each kind (`Config::standby`).
+    fn standby(&mut self) -> Result<(), Error> {
+        const S: &str = "standby";
+        let Some(mut standby) = self.args.server.connect_standby("conformance-standby")? else {
+            return Ok(());
+        };
+        let design = self.core.cluster.variant.design;
+        let start_fn = standby.start_function();
+        let mut core_off = CoreRun::new_standby(design, self.seg, false)?;
+        let label = core_off.next_label_of(LabelKind::Plain);
+        let core = core_off.start(sql(0))?.map(|_| ());
+        let server = standby.backup_start(&label)?.map(|_| ());
+        self.error_row(
+            S,
+            &format!("{start_fn} while the primary writes with full_page_writes=off"),
+            core,
+            server,
+            label.len(),
+        );
+        if core_off.cluster.rules().has_exclusive() {
+            let label = core_off.next_label_of(LabelKind::Plain);
+            let core = core_off.start_exclusive(sql(0))?.map(|_| ());
+            let server = standby.exclusive_start(&label)?.map(|_| ());
+            self.error_row(
+                S,
+                "an exclusive pg_start_backup on a standby",
+                core,
+                server,
+                label.len(),
+            );
+        }
+
+        self.mon.execute("ALTER SYSTEM SET full_page_writes = on")?;
+        self.mon.execute("SELECT pg_reload_conf()")?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.mon.execute("CHECKPOINT")?;
+        let target = self.mon.lsn("SELECT pg_current_wal_lsn()::text")?;
+        let deadline = std::time::Instant::now() + crate::server::WAIT;
+        loop {
+            let replayed = standby.lsn("SELECT pg_last_wal_replay_lsn()::text")?;
+            if replayed >= target {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Unexpected(format!(
+                    "the standby replayed up to {replayed}, not {target}, within {:?}",
+                    crate::server::WAIT
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut core_on = CoreRun::new_standby(design, self.seg, true)?;
+        let started = core_on.start(sql(0))?;
+        let label = match &started {
+            Ok(s) => core_on.label_of(s.backup).unwrap_or_default(),
+            Err(_) => core_on.next_label_of(LabelKind::Plain),
+        };
+        let server_start = standby.backup_start(&label)?;
+        self.report.compare(
+            S,
+            &format!("{start_fn} once full_page_writes is on again and replayed"),
+            outcome(&started, "started"),
+            outcome(&server_start, "started"),
+            vec![],
+        );
+        if let (Ok(started), Ok(_)) = (&started, &server_start) {
+            let stop_core = core_on.stop(sql(0))?;
+            let stop = standby.backup_stop()?;
+            self.report.compare(
+                S,
+                &format!("{} on the standby", standby.stop_function()),
+                outcome(&stop_core, "stopped"),
+                outcome(&stop, "stopped"),
+                vec![],
+            );
+            if let (Ok(_), Ok(stop)) = (stop_core, stop) {
+                let shape = |text: &str| match backup_coordinator::label::BackupLabel::parse(
+                    text, self.seg,
+                ) {
+                    Ok(parsed) => crate::facts::label_shape(&parsed, &label, text, self.seg),
+                    Err(e) => format!("does not parse: {e}"),
+                };
+                let core_text = core_on.label_text(started.backup).unwrap_or_default();
+                self.report.compare(
+                    S,
+                    "the standby backup's backup_label lines and fields",
+                    shape(&core_text),
+                    shape(&stop.label_file),
+                    vec![],
+                );
+            }
+        }
+        standby.close()?;
+        self.mon.execute("ALTER SYSTEM RESET full_page_writes")?;
+        self.mon.execute("SELECT pg_reload_conf()")?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.mon.execute("CHECKPOINT")?;
+        Ok(())
+    }
+
     /// A backend terminated (`pg_terminate_backend`) while its `pg_backup_start` waits for a
     /// spread checkpoint: the start's own cleanup gives the unit back, and the exit hook finds
     /// nothing to abort, so no "aborting backup" WARNING is logged; forcing is released. The
@@ -1269,7 +1386,18 @@ impl<'a> Suite<'a> {
     /// Every history file the server archived, against the backups that stopped.
     fn archive(&mut self) -> Result<(), Error> {
         const S: &str = "archive";
-        let archived = self.args.server.archived_history_files()?;
+        // The backups of the suite only: the script's pg_basebackup that made the standby
+        // archived a history file of its own, before the suite's first start point.
+        let first = self.suite_from;
+        let archived: Vec<(String, String)> = self
+            .args
+            .server
+            .archived_history_files()?
+            .into_iter()
+            .filter(|(name, _)| {
+                HistoryFileName::parse(name, self.seg).map_or(true, |h| h.start(self.seg) >= first)
+            })
+            .collect();
         let core_files: Vec<(String, String)> = self
             .core_stopped
             .iter()
@@ -1480,6 +1608,7 @@ fn variant_name(error: &StepError) -> &'static str {
         StepError::Io(_) => "Io",
         StepError::Cancelled => "Cancelled",
         StepError::RecoveryInProgress => "RecoveryInProgress",
+        StepError::FpwOffReplayed => "FpwOffReplayed",
     }
 }
 

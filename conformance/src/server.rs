@@ -73,6 +73,18 @@ impl ServerSpec {
         Session::connect(&self.conninfo(app), app)
     }
 
+    /// Opens a session on the streaming standby, if there is one.
+    pub fn connect_standby(&self, app: &str) -> Result<Option<Session>, Error> {
+        let Some(port) = self.standby_port else {
+            return Ok(None);
+        };
+        let conninfo = format!(
+            "host={} port={port} user={} dbname={} application_name={app} connect_timeout=10",
+            self.host, self.user, self.dbname
+        );
+        Session::connect(&conninfo, app).map(Some)
+    }
+
     /// Runs pg_ctl with `args` (as `pg_ctl_user` when set).
     pub fn pg_ctl(&self, args: &[&str]) -> Result<(), Error> {
         let pg_ctl = self.bindir.join("pg_ctl");

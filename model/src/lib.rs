@@ -102,10 +102,13 @@ pub fn default_profiles() -> [Profile; 6] {
         Profile {
             name: "standby",
             purpose: "backups taken on a standby on timeline 2, with a fault and WAL replay",
+            // The primary runs with full_page_writes on: with it off every standby start is
+            // refused ("WAL generated with full_page_writes=off was replayed").
             config: Config {
                 sql_sessions: 1,
                 walsenders: 1,
                 standby: true,
+                full_page_writes: true,
                 timeline: backup_coordinator::lsn::TimeLineId(2),
                 faults: 1,
                 wal_switches: 1,

@@ -143,7 +143,9 @@ struct BoundFlags {
     /// Queries whose JIT compilation registers an exit callback (SQL sessions).
     #[arg(long)]
     jit_queries: Option<u32>,
-    /// The cluster is a standby in recovery (backups taken from it; no page writes).
+    /// The cluster is a standby in recovery (backups taken from it; no page writes), its
+    /// primary running with full_page_writes on (with it off, a standby refuses every start:
+    /// "WAL generated with full_page_writes=off was replayed").
     #[arg(long)]
     standby: bool,
     /// The timeline the cluster runs on.
@@ -255,7 +257,7 @@ impl BoundFlags {
         c.wal_fills = self.wal_fills.unwrap_or(c.wal_fills);
         c.shutdowns = self.shutdowns.unwrap_or(c.shutdowns);
         c.os_crashes = self.os_crashes.unwrap_or(c.os_crashes);
-        c.full_page_writes |= self.full_page_writes;
+        c.full_page_writes |= self.full_page_writes || self.standby;
         c.archive_mode &= !self.no_archive;
         c.exclusive_backups &= !self.no_exclusive;
         c.hostile_labels |= self.hostile_labels;

@@ -57,6 +57,9 @@ pub const STANDBY_EVERY: u64 = 8;
 pub fn standby_form(config: Config) -> Config {
     Config {
         standby: true,
+        // The primary runs with full_page_writes on: with it off every standby start is
+        // refused ("WAL generated with full_page_writes=off was replayed").
+        full_page_writes: true,
         timeline: backup_coordinator::lsn::TimeLineId(config.timeline.0.max(2)),
         page_writes: 0,
         shutdowns: 0,

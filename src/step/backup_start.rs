@@ -164,6 +164,16 @@ impl Cluster {
     /// Under ControlFileLock (shared): the candidate start point is the latest checkpoint's
     /// redo, and the label's CHECKPOINT LOCATION its record.
     pub(super) fn step_read_control(&mut self, session: SessionId) -> EventKind {
+        // On a standby the start checks, with its restartpoint in hand, that no WAL written
+        // with full_page_writes=off was replayed since (`checkPointCopy.fullPageWrites`,
+        // `lastFpwDisableRecPtr`): a primary running with it off writes that into every
+        // checkpoint record, so the check fails whenever the setting here (the primary's,
+        // replayed) is off. The ERROR runs the start's cleanup. (The stop checks again for
+        // WAL replayed during the backup; with the setting fixed for a run that cannot fire
+        // after a start that passed.)
+        if self.config.standby && !self.config.full_page_writes {
+            return self.raise_error(session, StepError::FpwOffReplayed);
+        }
         let (checkpoint, redo) = (self.control.checkpoint, self.control.redo);
         let torn = self.ghost.control_redo_torn;
         // The label's start WAL file is named with the start checkpoint's timeline; on a
