@@ -96,6 +96,11 @@ pub struct Config {
     pub full_page_writes: bool,
     /// `archive_mode`: stop waits for its history file and last segment to be archived.
     pub archive_mode: bool,
+    /// `archive_command` fails every time (with `archive_mode`): a stop that waits for
+    /// archiving waits until it is cancelled or its backend terminated, as PostgreSQL's does
+    /// (and once cancelled, its backup has stopped already: a second stop finds none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archive_fails: bool,
     /// Backups ask for an immediate checkpoint (`fast`).
     pub fast_checkpoint: bool,
     /// Offer exclusive backups where the design has them.
@@ -140,6 +145,7 @@ impl Default for Config {
             standby: false,
             full_page_writes: false,
             archive_mode: true,
+            archive_fails: false,
             fast_checkpoint: true,
             exclusive_backups: true,
             hostile_labels: false,
@@ -157,6 +163,9 @@ fn default_commands() -> u32 {
 /// A configuration the core cannot run.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ConfigError {
+    /// `archive_fails` without `archive_mode`: nothing is archived, so nothing can fail.
+    #[error("archive_fails needs archive_mode: without archiving nothing is archived")]
+    ArchiveFailsWithoutArchiving,
     /// No session at all, or too many.
     #[error("sessions: {0} SQL sessions + WAL senders; expected 1 to {SESSIONS_MAX}")]
     Sessions(usize),
@@ -190,6 +199,9 @@ impl Config {
 
     /// Checks the bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.archive_fails && !self.archive_mode {
+            return Err(ConfigError::ArchiveFailsWithoutArchiving);
+        }
         let sessions = self.sessions();
         if sessions == 0 || sessions > SESSIONS_MAX {
             return Err(ConfigError::Sessions(sessions));

@@ -457,6 +457,9 @@ fn extra_config(config: &Config) -> String {
     if config.standby {
         out.push_str(", a standby");
     }
+    if config.archive_fails {
+        out.push_str(", archive_command failing");
+    }
     if config.timeline.0 != 1 {
         out.push_str(&format!(", timeline {}", config.timeline.0));
     }

@@ -1192,3 +1192,111 @@ fn a_standby_replaying_wal_written_with_full_page_writes_off_refuses_a_start() {
 fn check_all_ok(c: &Cluster) -> bool {
     backup_coordinator::invariants::check_all(c).is_empty()
 }
+
+/// With `archive_command` failing, a stop waits for archiving until it is cancelled, as
+/// PostgreSQL's does; by then its backup has stopped (end record and history file written,
+/// unit given back), so a second stop finds no backup in progress.
+#[test]
+fn a_stop_waits_for_failing_archiving_until_cancelled_and_its_backup_is_gone() {
+    for design in [Design::Pg96, Design::Pg15, Design::Pg16] {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            writers: 0,
+            page_writes: 0,
+            faults: 1,
+            archive_fails: true,
+            commands_per_session: 4,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(design), config).unwrap();
+        let start = Command::StartBackup {
+            mode: BackupMode::NonExclusive,
+            label: LabelKind::Plain,
+        };
+        let stop = Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        };
+        let drive = |c: &mut Cluster| {
+            while c.sessions[0].pc != Pc::Idle {
+                let next = [
+                    Action::Step { session: S0 },
+                    Action::CheckpointBegin,
+                    Action::CheckpointEnd,
+                ]
+                .into_iter()
+                .find(|a| c.is_enabled(*a));
+                match next {
+                    Some(a) => {
+                        c.apply(a).unwrap();
+                    }
+                    None => return,
+                }
+            }
+        };
+        c.apply(Action::Begin {
+            session: S0,
+            command: start,
+        })
+        .unwrap();
+        drive(&mut c);
+        c.apply(Action::Begin {
+            session: S0,
+            command: stop,
+        })
+        .unwrap();
+        drive(&mut c);
+        assert_eq!(
+            c.sessions[0].pc,
+            Pc::StopWaitArchive,
+            "{design}: waits for good"
+        );
+        assert!(!c.is_enabled(Action::Step { session: S0 }));
+        assert_eq!(
+            c.data_dir.history.len(),
+            1,
+            "{design}: the history file is written"
+        );
+        assert_eq!(
+            c.shared.backups, 0,
+            "{design}: the unit is given back before the wait"
+        );
+        let cancelled = c
+            .apply(Action::Fault {
+                session: S0,
+                fault: Fault::Cancel,
+            })
+            .unwrap();
+        assert!(
+            matches!(
+                cancelled.kind,
+                EventKind::CommandFailed {
+                    error: StepError::Cancelled,
+                    ..
+                }
+            ),
+            "{design}: {cancelled}"
+        );
+        let again = c
+            .apply(Action::Begin {
+                session: S0,
+                command: stop,
+            })
+            .unwrap();
+        assert!(
+            matches!(
+                again.kind,
+                EventKind::CommandRejected {
+                    error: StepError::NotInProgress | StepError::NonExclusiveNotInProgress,
+                    ..
+                }
+            ),
+            "{design}: {again}"
+        );
+        assert!(
+            check_all_ok(&c),
+            "{design}: {:?}",
+            backup_coordinator::invariants::check_all(&c)
+        );
+    }
+}

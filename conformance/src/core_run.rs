@@ -100,6 +100,55 @@ impl CoreRun {
         Self::with_config(design, config)
     }
 
+    /// A primary of one SQL session whose `archive_command` fails every time.
+    pub fn new_archive_failing(design: Design, seg: WalSegmentSize) -> Result<Self, Error> {
+        let mut run = Self::new(design, 1, 0, 1, seg)?;
+        let config = Config {
+            archive_fails: true,
+            ..run.cluster.config
+        };
+        run.cluster = Cluster::new(Variant::of(design), config)?;
+        Ok(run)
+    }
+
+    /// Begins `pg_backup_stop()` in `session` and steps it (serving checkpoints) as far as it
+    /// goes: the step it is left waiting at, if it did not end.
+    pub fn stop_until_blocked(&mut self, session: SessionId) -> Result<Option<Pc>, Error> {
+        self.apply(Action::Begin {
+            session,
+            command: Command::StopBackup {
+                mode: BackupMode::NonExclusive,
+            },
+        })?;
+        for _ in 0..STEP_LIMIT {
+            if self.idle(session) {
+                return Ok(None);
+            }
+            let step = Action::Step { session };
+            if self.cluster.is_enabled(step) {
+                self.apply(step)?;
+            } else if self.cluster.is_enabled(Action::CheckpointBegin) {
+                self.apply(Action::CheckpointBegin)?;
+            } else if self.cluster.is_enabled(Action::CheckpointEnd) {
+                self.apply(Action::CheckpointEnd)?;
+            } else {
+                return Ok(Some(self.cluster.sessions[usize::from(session.0)].pc));
+            }
+        }
+        Err(Error::CoreStuck(format!("{session}'s stop did not settle")))
+    }
+
+    /// A query cancel in `session`: the error it ended its command with.
+    pub fn cancel(&mut self, session: SessionId) -> Result<Result<(), StepError>, Error> {
+        match self.apply(Action::Fault {
+            session,
+            fault: Fault::Cancel,
+        })? {
+            EventKind::CommandFailed { error, .. } => Ok(Err(error)),
+            other => Err(Error::CoreStuck(format!("a cancel: {other}"))),
+        }
+    }
+
     /// A standby of the suite's primary (timeline 1, one SQL session), its primary running
     /// with `full_page_writes` as given.
     pub fn new_standby(

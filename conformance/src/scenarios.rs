@@ -52,6 +52,7 @@ pub fn classify(error: &ServerError, label_bytes: usize) -> Option<StepError> {
             Some(StepError::NotInProgress)
         }
         "a backup is already in progress" => Some(StepError::BackupInProgress),
+        "canceling statement due to user request" => Some(StepError::Cancelled),
         "recovery is in progress" => Some(StepError::RecoveryInProgress),
         // 17+ quote the setting's name.
         "WAL generated with full_page_writes=off was replayed since last restartpoint"
@@ -203,6 +204,8 @@ impl<'a> Suite<'a> {
             self.exclusive_backups()?;
         }
         self.archive()?;
+        // After the archive rows: its backup's history file is archived only later.
+        self.archiving_fails()?;
         self.page_change_sizes();
         // Last: it leaves a server that refuses to start.
         if self.core.cluster.rules().has_exclusive() {
@@ -1194,6 +1197,68 @@ impl<'a> Suite<'a> {
         self.mon.execute("SELECT pg_reload_conf()")?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         self.mon.execute("CHECKPOINT")?;
+        Ok(())
+    }
+
+    /// `archive_command` failing (set to `false`): a stop waits for archiving until it is
+    /// cancelled; its backup has stopped by then, so a second stop finds none. The core runs
+    /// a primary whose archiving fails (`Config::archive_fails`).
+    fn archiving_fails(&mut self) -> Result<(), Error> {
+        const S: &str = "archiving fails";
+        self.mon
+            .execute("ALTER SYSTEM SET archive_command = 'false'")?;
+        self.mon.execute("SELECT pg_reload_conf()")?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let design = self.core.cluster.variant.design;
+        let mut core = CoreRun::new_archive_failing(design, self.seg)?;
+        let started = core.start(sql(0))?.map_err(core_refused)?;
+        let label = core.label_of(started.backup).unwrap_or_default();
+        let mut session = self.args.server.connect("conformance-archive-fails")?;
+        let pid = session.pid;
+        let stop_fn = session.stop_function();
+        session.backup_start(&label)?.map_err(server_refused)?;
+        let blocked = core.stop_until_blocked(sql(0))?;
+        let (waited, stopped, session) = std::thread::scope(|scope| -> Result<_, Error> {
+            let stop = scope.spawn(move || {
+                let result = session.backup_stop();
+                (result, session)
+            });
+            let waited = self.mon.wait_for_archive_wait(pid);
+            if waited.is_ok() {
+                self.mon.cancel(pid)?;
+            }
+            let (stopped, session) = stop
+                .join()
+                .map_err(|_| Error::Unexpected("the stopping session panicked".to_string()))?;
+            Ok((waited, stopped, session))
+        })?;
+        let waited = waited?;
+        let mut session = session;
+        self.report.compare(
+            S,
+            &format!("{stop_fn} while archive_command fails"),
+            match blocked {
+                Some(pc) if pc.waits() => "waits for archiving".to_string(),
+                Some(pc) => format!("stuck at {}", pc.name()),
+                None => "returned".to_string(),
+            },
+            "waits for archiving".to_string(),
+            vec![format!("server: backend {pid}: {waited}")],
+        );
+        let core_cancel = core.cancel(sql(0))?;
+        self.error_row(
+            S,
+            &format!("{stop_fn} cancelled in that wait"),
+            core_cancel,
+            stopped?.map(|_| ()),
+            0,
+        );
+        let core_again = core.stop(sql(0))?.map(|_| ());
+        let server_again = session.backup_stop()?.map(|_| ());
+        self.error_row(S, &format!("{stop_fn} again"), core_again, server_again, 0);
+        session.close()?;
+        self.mon.execute("ALTER SYSTEM RESET archive_command")?;
+        self.mon.execute("SELECT pg_reload_conf()")?;
         Ok(())
     }
 

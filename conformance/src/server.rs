@@ -700,6 +700,48 @@ impl Session {
         })
     }
 
+    /// `pg_cancel_backend(pid)`.
+    pub fn cancel(&mut self, pid: i32) -> Result<(), Error> {
+        let sql = "SELECT pg_cancel_backend($1)";
+        self.client
+            .query_one(sql, &[&pid])
+            .map(|_| ())
+            .map_err(|e| self.sql_error(sql, e))
+    }
+
+    /// Waits (up to [`WAIT`]) until backend `pid`'s backup stop waits for archiving: its
+    /// wait event `BackupWaitWalArchive`, or (where the era names none) its statement still
+    /// running after two seconds, past the stop's first one-second sleep.
+    pub fn wait_for_archive_wait(&mut self, pid: i32) -> Result<String, Error> {
+        let sql = "SELECT coalesce(wait_event, ''), \
+                   coalesce(extract(epoch FROM now() - query_start), 0)::float8 \
+                   FROM pg_stat_activity WHERE pid = $1 AND state = 'active'";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let row = self
+                .client
+                .query_opt(sql, &[&pid])
+                .map_err(|e| self.sql_error(sql, e))?;
+            if let Some(row) = row {
+                let event: String = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+                let seconds: f64 = row.try_get(1).map_err(|e| self.sql_error(sql, e))?;
+                if event == "BackupWaitWalArchive" || seconds > 2.0 {
+                    return Ok(if event.is_empty() {
+                        format!("still running after {seconds:.1} s")
+                    } else {
+                        event
+                    });
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Unexpected(format!(
+                    "backend {pid}'s stop did not wait for archiving within {WAIT:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `pg_terminate_backend(pid, timeout)`: true once the backend has exited.
     pub fn terminate(&mut self, pid: i32) -> Result<bool, Error> {
         let sql = "SELECT pg_terminate_backend($1, 10000)";

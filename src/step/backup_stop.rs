@@ -280,8 +280,12 @@ impl Cluster {
             _ => None,
         };
         // Sending the stop position and waiting for archiving are only places for faults;
-        // where none can strike any more, the stop ends with the history file.
-        let next = next.filter(|&pc| self.fault_can_strike(pc));
+        // where none can strike any more, the stop ends with the history file, unless
+        // archiving fails, when the stop waits for good.
+        let archive_fails = self.config.archive_fails;
+        let next = next.filter(|&pc| {
+            self.fault_can_strike(pc) || (pc == Pc::StopWaitArchive && archive_fails)
+        });
         match next {
             Some(pc) => {
                 self.session_mut(session).pc = pc;

@@ -489,6 +489,8 @@ impl Cluster {
                 self.checkpointer.done > self.sessions[usize::from(session.0)].ticket
             }
             Pc::StartUniqueCheck => self.rules().unique_check_lock == LockMode::Shared || lock_free,
+            // The archiver never archives what the stop waits for.
+            Pc::StopWaitArchive => !self.config.archive_fails,
             Pc::StartSwitch
             | Pc::StartIncrement
             | Pc::StopClaim
