@@ -102,7 +102,7 @@ impl CoreRun {
 
     /// A primary of one SQL session whose `archive_command` fails every time.
     pub fn new_archive_failing(design: Design, seg: WalSegmentSize) -> Result<Self, Error> {
-        let mut run = Self::new(design, 1, 0, 1, seg)?;
+        let mut run = Self::new(design, 1, 1, 1, seg)?;
         let config = Config {
             archive_fails: true,
             ..run.cluster.config

@@ -1256,6 +1256,23 @@ impl<'a> Suite<'a> {
         let core_again = core.stop(sql(0))?.map(|_| ());
         let server_again = session.backup_stop()?.map(|_| ());
         self.error_row(S, &format!("{stop_fn} again"), core_again, server_again, 0);
+        // pg_basebackup -X fetch (and -X stream) sends BASE_BACKUP with NOWAIT: it does not
+        // wait for archiving, and neither does the core's BASE_BACKUP.
+        let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
+        let dir = self.args.server.work_path("archive-fails-base");
+        let child = self
+            .args
+            .server
+            .spawn_basebackup("archive-fails-base", &dir)?;
+        let server_streamed = wait_program(child, "pg_basebackup -X fetch while archiving fails");
+        self.report.compare(
+            S,
+            "pg_basebackup -X fetch (BASE_BACKUP NOWAIT) while archive_command fails",
+            outcome(&core_streamed, "completes"),
+            outcome(&server_streamed, "completes"),
+            vec![],
+        );
+        server_streamed?;
         session.close()?;
         self.mon.execute("ALTER SYSTEM RESET archive_command")?;
         self.mon.execute("SELECT pg_reload_conf()")?;
