@@ -156,26 +156,17 @@ impl CoreRun {
         seg: WalSegmentSize,
         full_page_writes: bool,
     ) -> Result<Self, Error> {
+        let mut run = Self::new(design, 1, 0, 1, seg)?;
         let config = Config {
-            sql_sessions: 1,
-            walsenders: 0,
-            backups_per_session: 1_000,
+            standby: true,
+            full_page_writes,
             faults: 0,
             writers: 0,
             page_writes: 0,
-            timed_checkpoints: 10_000,
-            wal_switches: 10_000,
-            full_page_writes,
-            archive_mode: true,
-            fast_checkpoint: true,
-            exclusive_backups: Variant::of(design).rules().has_exclusive(),
-            hostile_labels: true,
-            commands_per_session: u32::MAX,
-            wal_segment_size: seg,
-            standby: true,
-            ..Config::default()
+            ..run.cluster.config
         };
-        Self::with_config(design, config)
+        run.cluster = Cluster::new(Variant::of(design), config)?;
+        Ok(run)
     }
 
     fn with_config(design: Design, config: Config) -> Result<Self, Error> {

@@ -157,15 +157,8 @@ impl ServerSpec {
     /// its backup at exit (`do_pg_abort_backup`'s "aborting backup due to backend exiting
     /// before pg_backup_stop was called"). The log line prefix is `%m [%p] `.
     pub fn logged_abort_at_exit(&self, pid: i32, since: u64) -> Result<bool, Error> {
-        let text = std::fs::read(&self.server_log).map_err(|source| Error::Io {
-            what: "reading the server log",
-            path: self.server_log.clone(),
-            source,
-        })?;
-        let start = usize::try_from(since).unwrap_or(usize::MAX).min(text.len());
-        let text = String::from_utf8_lossy(&text[start..]);
         let marker = format!("[{pid}] WARNING:  aborting backup due to backend exiting");
-        Ok(text.lines().any(|line| line.contains(&marker)))
+        Ok(!self.log_lines_since(since, &marker)?.is_empty())
     }
 
     /// Kills backend `pid` with SIGKILL: the postmaster treats it as a crash (every process
@@ -530,6 +523,24 @@ impl Session {
         }
     }
 
+    /// Runs `sql` (with `params`), which answers one LSN as text: the LSN, or the server's
+    /// ERROR. `what` names the function in messages.
+    fn lsn_or_refusal(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        what: &str,
+    ) -> Result<Result<Lsn, ServerError>, Error> {
+        let result = self
+            .client
+            .query_one(sql, params)
+            .and_then(|row| row.try_get::<_, String>(0));
+        match self.answer(sql, result)? {
+            Ok(text) => Ok(Ok(parse_lsn(&text, what)?)),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
     /// `pg_backup_start(label, true)` (14: `pg_start_backup(label, true, false)`, a
     /// non-exclusive backup): the start point, or the server's ERROR.
     pub fn backup_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
@@ -538,14 +549,8 @@ impl Session {
         } else {
             "SELECT pg_backup_start($1, true)::text"
         };
-        let result = self
-            .client
-            .query_one(sql, &[&label])
-            .and_then(|row| row.try_get::<_, String>(0));
-        match self.answer(sql, result)? {
-            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_backup_start")?)),
-            Err(refused) => Ok(Err(refused)),
-        }
+        let what = self.start_function();
+        self.lsn_or_refusal(sql, &[&label], what)
     }
 
     /// A non-exclusive start that does not ask for a fast checkpoint (`pg_backup_start(label,
@@ -556,14 +561,8 @@ impl Session {
         } else {
             "SELECT pg_backup_start($1, false)::text"
         };
-        let result = self
-            .client
-            .query_one(sql, &[&label])
-            .and_then(|row| row.try_get::<_, String>(0));
-        match self.answer(sql, result)? {
-            Ok(text) => Ok(Ok(parse_lsn(&text, "backup start")?)),
-            Err(refused) => Ok(Err(refused)),
-        }
+        let what = self.start_function();
+        self.lsn_or_refusal(sql, &[&label], what)
     }
 
     /// Waits (up to [`WAIT`]) until backend `pid` waits for a checkpoint
@@ -618,28 +617,14 @@ impl Session {
     /// point, or the server's ERROR.
     pub fn exclusive_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
         let sql = "SELECT pg_start_backup($1, true)::text";
-        let result = self
-            .client
-            .query_one(sql, &[&label])
-            .and_then(|row| row.try_get::<_, String>(0));
-        match self.answer(sql, result)? {
-            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_start_backup")?)),
-            Err(refused) => Ok(Err(refused)),
-        }
+        self.lsn_or_refusal(sql, &[&label], "pg_start_backup")
     }
 
     /// 9.6-14: `pg_stop_backup()`, the exclusive stop (waiting for archiving): the stop
     /// point, or the server's ERROR.
     pub fn exclusive_stop(&mut self) -> Result<Result<Lsn, ServerError>, Error> {
         let sql = "SELECT pg_stop_backup()::text";
-        let result = self
-            .client
-            .query_one(sql, &[])
-            .and_then(|row| row.try_get::<_, String>(0));
-        match self.answer(sql, result)? {
-            Ok(text) => Ok(Ok(parse_lsn(&text, "pg_stop_backup")?)),
-            Err(refused) => Ok(Err(refused)),
-        }
+        self.lsn_or_refusal(sql, &[], "pg_stop_backup")
     }
 
     /// The WAL records from `from` up to `to`.
