@@ -11,7 +11,7 @@ use crate::server::{checkpoint_redo, wait_program, HeldBackup, ServerError, Sess
 use backup_coordinator::action::StepError;
 use backup_coordinator::label::{LabelError, LabelKind};
 use backup_coordinator::lsn::{record_bytes, Lsn, TimeLineId, WalSegmentSize};
-use backup_coordinator::state::{Armed, BackupId, SessionId};
+use backup_coordinator::state::{Armed, BackupId, BackupMode, SessionId};
 use backup_coordinator::walfile::HistoryFileName;
 use std::collections::BTreeSet;
 use std::sync::Barrier;
@@ -827,7 +827,14 @@ impl<'a> Suite<'a> {
         );
         self.note_starts(&[started.start], &[start]);
         let stop_core = self.core.stop(sql(1))?.map_err(core_refused)?;
+        session.take_notices();
         let stop = session.backup_stop()?.map_err(server_refused)?;
+        let waits = self
+            .core
+            .cluster
+            .stop_waits_for_archiving(BackupMode::NonExclusive);
+        let what = format!("{} on the primary", session.stop_function());
+        self.archiving_notice_row_for(S, &what, waits, &session);
         session.close()?;
         let core_stopped = vec![("R".to_string(), started, stop_core)];
         self.note_core_stopped(&core_stopped);
@@ -1095,6 +1102,52 @@ impl<'a> Suite<'a> {
         }
     }
 
+    /// Whether an SQL stop that just returned on `session` gave the NOTICE that WAL archiving
+    /// is not enabled, against the core's rule (`Cluster::stop_waits_for_archiving`: a stop
+    /// that does not wait says so).
+    fn archiving_notice_row(
+        &mut self,
+        scenario: &str,
+        what: &str,
+        core: &CoreRun,
+        session: &Session,
+    ) {
+        let waits = core
+            .cluster
+            .stop_waits_for_archiving(BackupMode::NonExclusive);
+        self.archiving_notice_row_for(scenario, what, waits, session);
+    }
+
+    fn archiving_notice_row_for(
+        &mut self,
+        scenario: &str,
+        what: &str,
+        core_waits: bool,
+        session: &Session,
+    ) {
+        let noticed = |yes: bool| {
+            if yes {
+                "NOTICE: WAL archiving is not enabled".to_string()
+            } else {
+                "no NOTICE".to_string()
+            }
+        };
+        let notices = session.take_notices();
+        let server = notices
+            .iter()
+            .any(|n| n.starts_with("WAL archiving is not enabled"));
+        self.report.compare(
+            scenario,
+            &format!("{what}: archiving's NOTICE"),
+            noticed(!core_waits),
+            noticed(server),
+            notices
+                .iter()
+                .map(|n| format!("server NOTICE: {n}"))
+                .collect(),
+        );
+    }
+
     /// Backups on a streaming standby of the server (when the script started one). The suite's
     /// primary writes WAL with `full_page_writes=off`, which every checkpoint record says: the
     /// standby refuses a start once it has read its restartpoint. Then the primary turns
@@ -1167,7 +1220,14 @@ impl<'a> Suite<'a> {
         );
         if let (Ok(started), Ok(_)) = (&started, &server_start) {
             let stop_core = core_on.stop(sql(0))?;
+            standby.take_notices();
             let stop = standby.backup_stop()?;
+            self.archiving_notice_row(
+                S,
+                &format!("{} on the standby", standby.stop_function()),
+                &core_on,
+                &standby,
+            );
             self.report.compare(
                 S,
                 &format!("{} on the standby", standby.stop_function()),

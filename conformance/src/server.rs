@@ -346,6 +346,8 @@ pub fn wait_program(child: Child, what: &str) -> Result<(), Error> {
 /// One open connection to the server.
 pub struct Session {
     client: Client,
+    /// The NOTICEs the server sent this session, oldest first, not yet taken.
+    notices: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Its backend's process id.
     pub pid: i32,
     /// Its name (application_name), for messages.
@@ -374,7 +376,18 @@ fn parse_lsn(text: &str, what: &str) -> Result<Lsn, Error> {
 impl Session {
     /// Connects with `conninfo`.
     pub fn connect(conninfo: &str, name: &str) -> Result<Session, Error> {
-        let mut client = Client::connect(conninfo, NoTls).map_err(|source| Error::Connect {
+        let mut config: postgres::Config = conninfo.parse().map_err(|source| Error::Connect {
+            target: conninfo.to_string(),
+            source,
+        })?;
+        let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&notices);
+        config.notice_callback(move |notice| {
+            if let Ok(mut list) = sink.lock() {
+                list.push(notice.message().to_string());
+            }
+        });
+        let mut client = config.connect(NoTls).map_err(|source| Error::Connect {
             target: conninfo.to_string(),
             source,
         })?;
@@ -401,11 +414,20 @@ impl Session {
             .map_err(|_| Error::Unexpected(format!("server_version_num {version:?}")))?;
         Ok(Session {
             client,
+            notices,
             pid,
             name: name.to_string(),
             major,
             waldump: None,
         })
+    }
+
+    /// The NOTICEs the server sent since the last call.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.notices
+            .lock()
+            .map(|mut list| std::mem::take(&mut *list))
+            .unwrap_or_default()
     }
 
     /// Reads WAL with `pg_waldump` from `bindir` over `pgdata/pg_wal` instead of

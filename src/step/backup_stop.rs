@@ -274,9 +274,10 @@ impl Cluster {
                 false
             }
         };
-        let next = match self.session(session).mode {
+        let mode = self.session(session).mode;
+        let next = match mode {
             BackupMode::Streamed => Some(Pc::SendStopPoint),
-            _ if self.config.archive_mode => Some(Pc::StopWaitArchive),
+            _ if self.stop_waits_for_archiving(mode) => Some(Pc::StopWaitArchive),
             _ => None,
         };
         // Sending the stop position and waiting for archiving are only places for faults;
@@ -295,6 +296,16 @@ impl Cluster {
         }
     }
 
+    /// Whether a stop of a `mode` backup waits for archiving: an SQL stop on a primary with
+    /// `archive_mode` on (a standby archives only with `archive_mode = always`, which the
+    /// core does not model; `BASE_BACKUP` is the NOWAIT form `pg_basebackup -X fetch` and
+    /// `-X stream` send). An SQL stop that does not wait says so with a NOTICE ("WAL archiving
+    /// is not enabled; you must ensure that all required WAL segments are copied through
+    /// other means to complete the backup").
+    pub fn stop_waits_for_archiving(&self, mode: BackupMode) -> bool {
+        mode != BackupMode::Streamed && self.config.archive_mode && !self.config.standby
+    }
+
     /// The stop returns success: after the archive wait (SQL) or the reply with the stop
     /// position (WAL sender, whose cleanup block ends here from 9.6).
     pub(super) fn finish_stop(&mut self, session: SessionId) -> EventKind {
@@ -302,7 +313,7 @@ impl Cluster {
         // An SQL stop with archive_mode on returns once the history file is archived (durable
         // in the archive, whatever its copy in pg_wal).
         let (mode, start) = (self.session(session).mode, self.session(session).start);
-        if mode != BackupMode::Streamed && self.config.archive_mode && !self.config.standby {
+        if self.stop_waits_for_archiving(mode) {
             if let Ok(index) = self
                 .data_dir
                 .history
