@@ -791,7 +791,7 @@ impl<'a> Suite<'a> {
             )],
         );
         self.fpi_phase(scenario, "after the session vanished")?;
-        self.label_file_row(scenario)?;
+        self.label_file_row(scenario, "backup_label in the data directory")?;
 
         if vanish == Vanish::ImmediateShutdown {
             self.after_restart()?;
@@ -852,7 +852,6 @@ impl<'a> Suite<'a> {
         const S: &str = "exclusive backup";
         let from = self.mon.insert_lsn()?;
         let ends_before = self.core.end_records().len();
-        let present = |yes: bool| if yes { "present" } else { "absent" }.to_string();
         let mut x = self.args.server.connect("conformance-exclusive-x")?;
         let mut y = self.args.server.connect("conformance-exclusive-y")?;
 
@@ -864,13 +863,7 @@ impl<'a> Suite<'a> {
         let ex_label = self.label(ex.backup)?;
         let ex_start = x.exclusive_start(&ex_label)?.map_err(server_refused)?;
         self.note_starts(&[ex.start], &[ex_start]);
-        self.report.compare(
-            S,
-            "backup_label in the data directory while it runs",
-            present(self.core.backup_label_present()),
-            present(self.args.server.backup_label_present()),
-            vec![],
-        );
+        self.label_file_row(S, "backup_label in the data directory while it runs")?;
         let ex_label_file = self.args.server.backup_label_text()?;
 
         let second = "refused-second-exclusive";
@@ -925,13 +918,7 @@ impl<'a> Suite<'a> {
         let nx_stop = y.backup_stop()?.map_err(server_refused)?;
         let ex_stop_core = self.core.stop_exclusive(sql(0))?.map_err(core_refused)?;
         let ex_stop = x.exclusive_stop()?.map_err(server_refused)?;
-        self.report.compare(
-            S,
-            "backup_label in the data directory after the stop",
-            present(self.core.backup_label_present()),
-            present(self.args.server.backup_label_present()),
-            vec![],
-        );
+        self.label_file_row(S, "backup_label in the data directory after the stop")?;
         let core = self.core.stop_exclusive(sql(0))?.map(|_| ());
         let server = x.exclusive_stop()?.map(|_| ());
         self.error_row(S, "exclusive pg_stop_backup again", core, server, 0);
@@ -1061,24 +1048,7 @@ impl<'a> Suite<'a> {
                 ),
             ],
         );
-        self.report.compare(
-            S,
-            "backup_label in the data directory after the refusal",
-            if self.core.backup_label_present() {
-                "present"
-            } else {
-                "absent"
-            }
-            .to_string(),
-            if self.args.server.backup_label_present() {
-                "present"
-            } else {
-                "absent"
-            }
-            .to_string(),
-            vec![],
-        );
-        Ok(())
+        self.label_file_row(S, "backup_label in the data directory after the refusal")
     }
 
     /// Waits until the archiver has archived WAL segment `file`.
@@ -1612,7 +1582,7 @@ impl<'a> Suite<'a> {
             verdict,
             details,
         );
-        self.label_file_row(S)?;
+        self.label_file_row(S, "backup_label in the data directory")?;
         Ok(())
     }
 
@@ -1676,12 +1646,13 @@ impl<'a> Suite<'a> {
         self.starts.1.extend_from_slice(server);
     }
 
-    fn label_file_row(&mut self, scenario: &str) -> Result<(), Error> {
+    /// Whether each side's data directory holds a `backup_label`, as the row `check`.
+    fn label_file_row(&mut self, scenario: &str, check: &str) -> Result<(), Error> {
         let word = |present: bool| if present { "present" } else { "absent" };
         self.report.compare(
             scenario,
-            "backup_label in the data directory",
-            word(self.core.cluster.data_dir.backup_label.is_some()),
+            check,
+            word(self.core.backup_label_present()),
             word(self.args.server.backup_label_present()),
             vec![],
         );
