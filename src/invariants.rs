@@ -590,6 +590,14 @@ struct HistoryReadBack {
     method: Option<bool>,
 }
 
+impl HistoryReadBack {
+    /// START TIMELINE and STOP TIMELINE both read back as `timeline` (a wrong one in either
+    /// is a history file that misstates its backup).
+    fn states_timeline(&self, timeline: crate::lsn::TimeLineId) -> bool {
+        self.start_timeline == Some(timeline) && self.stop_timeline == Some(timeline)
+    }
+}
+
 /// Renders `file` as its stop writes it and parses the text back (`None`: it does not parse).
 /// The answer depends only on the file, the design and the cluster's WAL settings, and the
 /// same file is met in many states of a search, so answers are remembered per thread.
@@ -682,9 +690,7 @@ fn history_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
     if backup.label.survives_round_trip(format) && !label_kept {
         return Some(Problem::HistoryLabel);
     }
-    if format.timelines
-        && (read.start_timeline != Some(timeline) || read.stop_timeline != Some(timeline))
-    {
+    if format.timelines && !read.states_timeline(timeline) {
         return Some(Problem::HistoryTimeline);
     }
     let exclusive = backup.mode == BackupMode::Exclusive;
@@ -1386,4 +1392,48 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod history_read_back_tests {
+    use super::*;
+    use crate::lsn::TimeLineId;
+
+    fn read_back(start: Option<u32>, stop: Option<u32>) -> HistoryReadBack {
+        let file = crate::walfile::WalFileName::containing(
+            TimeLineId(1),
+            Lsn(0x0200_0028),
+            crate::lsn::WalSegmentSize::DEFAULT,
+        );
+        HistoryReadBack {
+            start: Lsn(0x0200_0028),
+            start_file: file,
+            stop: Lsn(0x0200_0100),
+            stop_file: file,
+            checkpoint: Lsn(0x0200_0060),
+            label_as_written: true,
+            start_timeline: start.map(TimeLineId),
+            stop_timeline: stop.map(TimeLineId),
+            method: Some(false),
+        }
+    }
+
+    /// A history file states its backup's timeline only if START TIMELINE and STOP TIMELINE
+    /// both say it: either one wrong or missing is a misstatement.
+    #[test]
+    fn a_history_file_states_its_timeline_only_if_both_lines_say_it() {
+        let tli = TimeLineId(2);
+        assert!(read_back(Some(2), Some(2)).states_timeline(tli));
+        for (start, stop) in [
+            (Some(1), Some(2)),
+            (Some(2), Some(1)),
+            (None, Some(2)),
+            (Some(2), None),
+        ] {
+            assert!(
+                !read_back(start, stop).states_timeline(tli),
+                "{start:?} {stop:?}"
+            );
+        }
+    }
 }
