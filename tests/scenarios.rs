@@ -1300,3 +1300,63 @@ fn a_stop_waits_for_failing_archiving_until_cancelled_and_its_backup_is_gone() {
         );
     }
 }
+
+/// A FATAL strikes a session only where PostgreSQL notices one: at an interrupt check in a
+/// wait or a send, or idle while it holds something its exit must clean up. Not an idle
+/// session holding nothing (nothing would change), and not a session between two steps of a
+/// command that has no interrupt check there (after its checkpoint wait, say), even while it
+/// holds a counter unit.
+#[test]
+fn a_disconnect_strikes_only_at_interrupt_checks_or_an_idle_session_holding_something() {
+    let config = Config {
+        sql_sessions: 2,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        faults: 4,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let disconnect = |s| Action::Fault {
+        session: s,
+        fault: Fault::Disconnect,
+    };
+    assert!(
+        !c.is_enabled(disconnect(S1)),
+        "an idle session holding nothing"
+    );
+    c.apply(Action::Begin {
+        session: S0,
+        command: Command::StartBackup {
+            mode: BackupMode::NonExclusive,
+            label: LabelKind::Plain,
+        },
+    })
+    .unwrap();
+    let mut seen_wait = false;
+    while c.sessions[0].pc != Pc::StartReadControl {
+        if c.sessions[0].pc == Pc::StartWaitCheckpoint {
+            seen_wait = true;
+            assert!(
+                c.is_enabled(disconnect(S0)),
+                "the checkpoint wait checks interrupts"
+            );
+        }
+        let step = Action::Step { session: S0 };
+        let next = [step, Action::CheckpointBegin, Action::CheckpointEnd]
+            .into_iter()
+            .find(|a| c.is_enabled(*a))
+            .expect("the start moves");
+        c.apply(next).unwrap();
+    }
+    assert!(seen_wait);
+    assert_eq!(c.shared.backups, 1, "the start holds its unit");
+    assert!(
+        !c.is_enabled(disconnect(S0)),
+        "no interrupt check between the wait and reading the control file"
+    );
+    assert!(
+        !c.is_enabled(disconnect(S1)),
+        "the other session still holds nothing"
+    );
+}
