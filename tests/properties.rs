@@ -222,3 +222,145 @@ fn a_replication_session_is_offered_every_command_with_every_label_kind() {
         }
     }
 }
+
+/// Drives `session` (serving checkpoints) until its next step is `pc`.
+fn drive_to(c: &mut Cluster, session: u8, pc: backup_coordinator::state::Pc) {
+    use backup_coordinator::action::Action;
+    use backup_coordinator::state::SessionId;
+    let s = SessionId(session);
+    for _ in 0..100 {
+        if c.sessions[usize::from(session)].pc == pc {
+            return;
+        }
+        let next = [
+            Action::Step { session: s },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|a| c.is_enabled(*a))
+        .unwrap_or_else(|| {
+            panic!(
+                "S{session} at {:?} cannot move towards {pc:?}: {:?}",
+                c.sessions[usize::from(session)].pc,
+                c.sessions.iter().map(|s| s.pc).collect::<Vec<_>>()
+            )
+        });
+        c.apply(next).unwrap();
+    }
+    panic!("S{session} never reached {pc:?}");
+}
+
+/// A unit that leaks (9.1: an error while sending the start position runs no cleanup, and
+/// the backup ends still holding its unit) is the finding of "units released exactly once";
+/// the counter, which still counts it, matches the backups plus the leaked units, so
+/// "counter matches backups" does not report it twice.
+#[test]
+fn a_leaked_unit_is_counted_once_and_reported_by_its_own_property() {
+    use backup_coordinator::action::{Action, Command, Fault};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{Pc, SessionId};
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 1,
+        writers: 0,
+        page_writes: 0,
+        faults: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+    c.apply(Action::Begin {
+        session: SessionId(0),
+        command: Command::BaseBackup {
+            label: LabelKind::Plain,
+        },
+    })
+    .unwrap();
+    drive_to(&mut c, 0, Pc::SendStartPoint);
+    c.apply(Action::Fault {
+        session: SessionId(0),
+        fault: Fault::Error,
+    })
+    .unwrap();
+    assert_eq!(c.shared.backups, 1, "nobody gave the unit back");
+    assert_eq!(c.ghost.leaked_units, 1);
+    let violated: BTreeSet<Property> = check_all(&c).iter().map(|v| v.property).collect();
+    assert!(
+        violated.contains(&Property::UnitsReleasedOnce),
+        "{violated:?}"
+    );
+    assert!(
+        !violated.contains(&Property::CounterMatchesBackups),
+        "{violated:?}"
+    );
+}
+
+/// Two backups that hold the same start point while both run break "unique start points"
+/// at once (9.1's shared start points, B1/B2's mechanism), not only once they have ended;
+/// backups taken on a standby may share one (they write no end record and no history file).
+#[test]
+fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{Pc, SessionId};
+    let base_backup = Command::BaseBackup {
+        label: LabelKind::Plain,
+    };
+    for standby in [false, true] {
+        let config = Config {
+            sql_sessions: 0,
+            walsenders: 2,
+            writers: 0,
+            page_writes: 0,
+            standby,
+            full_page_writes: standby,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+        for s in 0..2 {
+            c.apply(Action::Begin {
+                session: SessionId(s),
+                command: base_backup,
+            })
+            .unwrap();
+        }
+        // Both wait for one checkpoint, read its redo pointer, and pass 9.1's unique check
+        // (under the shared lock) before either sets it.
+        drive_to(&mut c, 0, Pc::StartWaitCheckpoint);
+        drive_to(&mut c, 1, Pc::StartWaitCheckpoint);
+        drive_to(&mut c, 0, Pc::StartReadControl);
+        drive_to(&mut c, 1, Pc::StartReadControl);
+        for s in 0..2 {
+            drive_to(&mut c, s, Pc::StartUniqueCheck);
+        }
+        // Each session's next steps up to its start point accepted (on a primary: the check,
+        // then the set, the two checks first).
+        for s in 0..2 {
+            c.apply(Action::Step {
+                session: SessionId(s),
+            })
+            .unwrap();
+        }
+        for s in 0..2 {
+            if !c.backups[usize::from(s)].accepted {
+                c.apply(Action::Step {
+                    session: SessionId(s),
+                })
+                .unwrap();
+            }
+        }
+        assert!(c.backups.iter().all(|b| b.accepted), "standby={standby}");
+        let starts: Vec<_> = c.backups.iter().map(|b| b.start).collect();
+        assert_eq!(starts.len(), 2);
+        assert_eq!(
+            starts[0], starts[1],
+            "standby={standby}: one start point for both"
+        );
+        let violated: BTreeSet<Property> = check_all(&c).iter().map(|v| v.property).collect();
+        assert_eq!(
+            violated.contains(&Property::UniqueStartPoints),
+            !standby,
+            "standby={standby}: {violated:?}"
+        );
+    }
+}
