@@ -1152,18 +1152,7 @@ fn a_standby_replaying_wal_written_with_full_page_writes_off_refuses_a_start() {
             },
         })
         .unwrap();
-        let mut events = Vec::new();
-        while c.sessions[0].pc != Pc::Idle {
-            let step = Action::Step { session: S0 };
-            let action = if c.is_enabled(step) {
-                step
-            } else if c.is_enabled(Action::CheckpointBegin) {
-                Action::CheckpointBegin
-            } else {
-                Action::CheckpointEnd
-            };
-            events.push(c.apply(action).unwrap().kind);
-        }
+        let events = run_to(&mut c, S0, Pc::Idle);
         let failed = events.iter().any(|e| {
             matches!(
                 e,
@@ -1217,40 +1206,18 @@ fn a_stop_waits_for_failing_archiving_until_cancelled_and_its_backup_is_gone() {
         let stop = Command::StopBackup {
             mode: BackupMode::NonExclusive,
         };
-        let drive = |c: &mut Cluster| {
-            while c.sessions[0].pc != Pc::Idle {
-                let next = [
-                    Action::Step { session: S0 },
-                    Action::CheckpointBegin,
-                    Action::CheckpointEnd,
-                ]
-                .into_iter()
-                .find(|a| c.is_enabled(*a));
-                match next {
-                    Some(a) => {
-                        c.apply(a).unwrap();
-                    }
-                    None => return,
-                }
-            }
-        };
         c.apply(Action::Begin {
             session: S0,
             command: start,
         })
         .unwrap();
-        drive(&mut c);
+        run_to(&mut c, S0, Pc::Idle);
         c.apply(Action::Begin {
             session: S0,
             command: stop,
         })
         .unwrap();
-        drive(&mut c);
-        assert_eq!(
-            c.sessions[0].pc,
-            Pc::StopWaitArchive,
-            "{design}: waits for good"
-        );
+        run_to(&mut c, S0, Pc::StopWaitArchive);
         assert!(!c.is_enabled(Action::Step { session: S0 }));
         assert_eq!(
             c.data_dir.history.len(),
@@ -1333,23 +1300,12 @@ fn a_disconnect_strikes_only_at_interrupt_checks_or_an_idle_session_holding_some
         },
     })
     .unwrap();
-    let mut seen_wait = false;
-    while c.sessions[0].pc != Pc::StartReadControl {
-        if c.sessions[0].pc == Pc::StartWaitCheckpoint {
-            seen_wait = true;
-            assert!(
-                c.is_enabled(disconnect(S0)),
-                "the checkpoint wait checks interrupts"
-            );
-        }
-        let step = Action::Step { session: S0 };
-        let next = [step, Action::CheckpointBegin, Action::CheckpointEnd]
-            .into_iter()
-            .find(|a| c.is_enabled(*a))
-            .expect("the start moves");
-        c.apply(next).unwrap();
-    }
-    assert!(seen_wait);
+    run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+    assert!(
+        c.is_enabled(disconnect(S0)),
+        "the checkpoint wait checks interrupts"
+    );
+    run_to(&mut c, S0, Pc::StartReadControl);
     assert_eq!(c.shared.backups, 1, "the start holds its unit");
     assert!(
         !c.is_enabled(disconnect(S0)),
