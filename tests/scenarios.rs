@@ -1146,10 +1146,7 @@ fn a_standby_replaying_wal_written_with_full_page_writes_off_refuses_a_start() {
         let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
         c.apply(Action::Begin {
             session: S0,
-            command: Command::StartBackup {
-                mode: BackupMode::NonExclusive,
-                label: LabelKind::Plain,
-            },
+            command: sql_start(BackupMode::NonExclusive),
         })
         .unwrap();
         let events = run_to(&mut c, S0, Pc::Idle);
@@ -1199,10 +1196,7 @@ fn a_stop_waits_for_failing_archiving_until_cancelled_and_its_backup_is_gone() {
             ..Config::default()
         };
         let mut c = Cluster::new(Variant::of(design), config).unwrap();
-        let start = Command::StartBackup {
-            mode: BackupMode::NonExclusive,
-            label: LabelKind::Plain,
-        };
+        let start = sql_start(BackupMode::NonExclusive);
         let stop = Command::StopBackup {
             mode: BackupMode::NonExclusive,
         };
@@ -1294,10 +1288,7 @@ fn a_disconnect_strikes_only_at_interrupt_checks_or_an_idle_session_holding_some
     );
     c.apply(Action::Begin {
         session: S0,
-        command: Command::StartBackup {
-            mode: BackupMode::NonExclusive,
-            label: LabelKind::Plain,
-        },
+        command: sql_start(BackupMode::NonExclusive),
     })
     .unwrap();
     run_to(&mut c, S0, Pc::StartWaitCheckpoint);

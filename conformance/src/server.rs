@@ -566,25 +566,28 @@ impl Session {
     /// `pg_backup_start(label, true)` (14: `pg_start_backup(label, true, false)`, a
     /// non-exclusive backup): the start point, or the server's ERROR.
     pub fn backup_start(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
-        let sql = if self.major < 15 {
-            "SELECT pg_start_backup($1, true, false)::text"
-        } else {
-            "SELECT pg_backup_start($1, true)::text"
-        };
-        let what = self.start_function();
-        self.lsn_or_refusal(sql, &[&label], what)
+        self.non_exclusive_start(label, true)
     }
 
     /// A non-exclusive start that does not ask for a fast checkpoint (`pg_backup_start(label,
     /// false)`, 14: `pg_start_backup(label, false, false)`): it waits for a spread checkpoint.
     pub fn backup_start_spread(&mut self, label: &str) -> Result<Result<Lsn, ServerError>, Error> {
+        self.non_exclusive_start(label, false)
+    }
+
+    /// The era's non-exclusive start, asking for a fast checkpoint or not.
+    fn non_exclusive_start(
+        &mut self,
+        label: &str,
+        fast: bool,
+    ) -> Result<Result<Lsn, ServerError>, Error> {
         let sql = if self.major < 15 {
-            "SELECT pg_start_backup($1, false, false)::text"
+            "SELECT pg_start_backup($1, $2, false)::text"
         } else {
-            "SELECT pg_backup_start($1, false)::text"
+            "SELECT pg_backup_start($1, $2)::text"
         };
         let what = self.start_function();
-        self.lsn_or_refusal(sql, &[&label], what)
+        self.lsn_or_refusal(sql, &[&label, &fast], what)
     }
 
     /// Waits (up to [`WAIT`]) until backend `pid` waits for a checkpoint
