@@ -168,6 +168,9 @@ pub enum Action {
     /// room is left before its end: the next such record ends on the segment boundary, the one
     /// place where naming a segment by a record's end and by its last byte differ.
     WalFill,
+    /// The standby's primary turns `full_page_writes` off (`ALTER SYSTEM` and a reload); the
+    /// standby replays its `XLOG_FPW_CHANGE` record, which sets `lastFpwDisableRecPtr`.
+    PrimaryFpwOff,
     /// The server crashes and restarts: crash recovery and an end-of-recovery checkpoint.
     Crash,
     /// The machine loses power: at worst, WAL not flushed and files (or removals) not made
@@ -222,6 +225,7 @@ impl fmt::Display for Action {
             Action::PageInsert { writer } => write!(f, "W{writer} insert"),
             Action::WalSwitch => write!(f, "wal switch"),
             Action::WalFill => write!(f, "wal fill"),
+            Action::PrimaryFpwOff => write!(f, "primary turns full_page_writes off"),
             Action::Crash => write!(f, "crash"),
             Action::OsCrash => write!(f, "OS crash"),
             Action::Shutdown => write!(f, "shutdown (fast)"),
@@ -279,6 +283,11 @@ pub enum StepError {
     /// `lastFpwDisableRecPtr`): a backup taken now could hold torn pages.
     #[error("WAL generated with full_page_writes=off was replayed since last restartpoint")]
     FpwOffReplayed,
+    /// A standby's stop, once the backup's counter unit is given back: "WAL generated with
+    /// full_page_writes=off was replayed during online backup" (`lastFpwDisableRecPtr` at or
+    /// after the backup's start point): the copy may hold torn pages, and the backup fails.
+    #[error("WAL generated with full_page_writes=off was replayed during online backup")]
+    FpwOffReplayedDuringBackup,
     /// An injected I/O or send failure.
     #[error("I/O error at {0}")]
     Io(String),
@@ -589,6 +598,12 @@ pub enum EventKind {
         /// After: one backup-end record's room before the segment's end.
         to: Lsn,
     },
+    /// A standby replayed its primary's `XLOG_FPW_CHANGE` turning `full_page_writes` off.
+    #[serde(rename = "wal.fpw-off-replayed")]
+    FpwOffReplayed {
+        /// The record's location (`lastFpwDisableRecPtr` from now on).
+        at: Lsn,
+    },
     /// A fast shutdown began.
     #[serde(rename = "shutdown.request")]
     ShutdownRequested,
@@ -675,6 +690,7 @@ impl EventKind {
             EventKind::ShutdownCheckpointWritten { .. } => "shutdown.checkpoint",
             EventKind::RestartedClean { .. } => "shutdown.restart",
             EventKind::PowerLost { .. } => "os-crash.restart",
+            EventKind::FpwOffReplayed { .. } => "wal.fpw-off-replayed",
         }
     }
 }
@@ -813,6 +829,9 @@ impl fmt::Display for EventKind {
                 )
             }
             EventKind::WalFilled { from, to } => write!(f, ": insert {from} -> {to}"),
+            EventKind::FpwOffReplayed { at } => {
+                write!(f, ": XLOG_FPW_CHANGE at {at}, lastFpwDisableRecPtr {at}")
+            }
             EventKind::ShutdownRequested => Ok(()),
             EventKind::ShutdownCheckpointWritten { checkpoint } => {
                 write!(f, ": record {checkpoint}")
@@ -1028,6 +1047,7 @@ mod tests {
                 refused: None,
                 checkpoint: lsn,
             },
+            EventKind::FpwOffReplayed { at: lsn },
         ]
     }
 
@@ -1070,11 +1090,12 @@ mod tests {
             EventKind::RestartedClean { .. } => 31,
             EventKind::PowerLost { .. } => 32,
             EventKind::Restarted { .. } => 33,
+            EventKind::FpwOffReplayed { .. } => 34,
         };
         for (i, kind) in samples.iter().enumerate() {
             assert_eq!(position(kind), i, "{}", kind.name());
         }
-        assert_eq!(samples.len(), 34);
+        assert_eq!(samples.len(), 35);
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub struct Config {
     /// (and once cancelled, its backup has stopped already: a second stop finds none).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub archive_fails: bool,
+    /// Times the standby's primary turns `full_page_writes` off while the standby runs (a
+    /// standby only): each is replayed as an `XLOG_FPW_CHANGE` record, which sets
+    /// `lastFpwDisableRecPtr`, so that a backup running across it fails at its stop.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub primary_fpw_offs: u32,
     /// Backups ask for an immediate checkpoint (`fast`).
     pub fast_checkpoint: bool,
     /// Offer exclusive backups where the design has them.
@@ -146,6 +151,7 @@ impl Default for Config {
             full_page_writes: false,
             archive_mode: true,
             archive_fails: false,
+            primary_fpw_offs: 0,
             fast_checkpoint: true,
             exclusive_backups: true,
             hostile_labels: false,
@@ -156,6 +162,10 @@ impl Default for Config {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn default_commands() -> u32 {
     Config::default().commands_per_session
 }
@@ -163,6 +173,9 @@ fn default_commands() -> u32 {
 /// A configuration the core cannot run.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ConfigError {
+    /// `primary_fpw_offs` without a standby: only a standby replays its primary's change.
+    #[error("primary_fpw_offs needs standby: only a standby replays its primary's full_page_writes change")]
+    FpwOffsWithoutStandby,
     /// `archive_fails` without `archive_mode`: nothing is archived, so nothing can fail.
     #[error("archive_fails needs archive_mode: without archiving nothing is archived")]
     ArchiveFailsWithoutArchiving,
@@ -201,6 +214,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.archive_fails && !self.archive_mode {
             return Err(ConfigError::ArchiveFailsWithoutArchiving);
+        }
+        if self.primary_fpw_offs > 0 && !self.standby {
+            return Err(ConfigError::FpwOffsWithoutStandby);
         }
         let sessions = self.sessions();
         if sessions == 0 || sessions > SESSIONS_MAX {

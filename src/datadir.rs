@@ -15,7 +15,7 @@
 //! steps make which files durable.
 
 use crate::variant::FileSync;
-use crate::walfile::HistoryFileName;
+use crate::walfile::{HistoryFileName, HISTORY_FILE_SUFFIX};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +27,7 @@ use thiserror::Error;
 pub const BACKUP_LABEL: &str = "backup_label";
 /// What crash recovery renames it to.
 pub const BACKUP_LABEL_OLD: &str = "backup_label.old";
+
 /// The prefix of option 2's temporary label files (and of every file base backups skip).
 pub const TEMP_LABEL_PREFIX: &str = "pgsql_tmp.backup_label.";
 
@@ -398,6 +399,72 @@ impl DataDirectory {
         let path = self.wal_dir().join(name.to_string());
         self.read_if_exists(&path)?
             .ok_or(DataDirError::Missing { path })
+    }
+
+    /// The backup history files in `pg_wal/`, by name (sorted).
+    pub fn history_file_names(&self) -> Result<Vec<String>, DataDirError> {
+        let mut names = self.list(&self.wal_dir(), "")?;
+        names.retain(|name| name.ends_with(HISTORY_FILE_SUFFIX));
+        Ok(names)
+    }
+
+    /// `pg_wal/archive_status/`.
+    pub fn archive_status_dir(&self) -> PathBuf {
+        self.wal_dir().join("archive_status")
+    }
+
+    /// The archiver's bookkeeping once `archive_command` succeeded for every history file
+    /// marked ready: each `<name>.ready` becomes `<name>.done`. Returns their names.
+    pub fn mark_history_files_archived(&self) -> Result<Vec<String>, DataDirError> {
+        let status = self.archive_status_dir();
+        let mut archived = Vec::new();
+        if !self.fs.exists(&status) {
+            return Ok(archived);
+        }
+        for name in self.history_file_names()? {
+            let ready = status.join(format!("{name}.ready"));
+            if self.fs.exists(&ready) {
+                let done = status.join(format!("{name}.done"));
+                self.fs
+                    .rename(&ready, &done)
+                    .map_err(io_error("rename file", &ready))?;
+                archived.push(name);
+            }
+        }
+        Ok(archived)
+    }
+
+    /// `CleanupBackupHistory`, run by every stop after it wrote its history file: removes
+    /// each history file in `pg_wal/` whose archiving is done (`<name>.done`), or every one
+    /// when `archiving` is off, with its status files (`XLogArchiveCleanup`); a file that has
+    /// no status file yet is marked ready for the archiver (`XLogArchiveNotify`) and kept.
+    /// The removals are not made durable (PostgreSQL does not fsync `pg_wal/` here). Returns
+    /// the names removed.
+    pub fn cleanup_backup_history(&self, archiving: bool) -> Result<Vec<String>, DataDirError> {
+        let wal = self.wal_dir();
+        let status = self.archive_status_dir();
+        let mut removed = Vec::new();
+        for name in self.history_file_names()? {
+            let done = status.join(format!("{name}.done"));
+            let ready = status.join(format!("{name}.ready"));
+            if !archiving || self.fs.exists(&done) {
+                self.remove(&wal, &name, false)?;
+                for flag in [&done, &ready] {
+                    if self.fs.exists(flag) {
+                        self.fs
+                            .remove(flag)
+                            .map_err(io_error("remove file", flag))?;
+                    }
+                }
+                removed.push(name);
+            } else if !self.fs.exists(&ready) {
+                self.fs
+                    .create_dir_all(&status)
+                    .map_err(io_error("create directory", &status))?;
+                self.create_new(&status, &format!("{name}.ready"), "", FileSync::None)?;
+            }
+        }
+        Ok(removed)
     }
 
     /// The names in `dir` that start with `prefix` (temporary `.tmp` names excepted), sorted.

@@ -634,7 +634,11 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
             }
         }
         Pc::StopWriteHistory => {
-            if c.data_dir.history.iter().any(|h| h.start == s.start) {
+            if c.data_dir
+                .history
+                .iter()
+                .any(|h| h.start == s.start && h.in_pg_wal)
+            {
                 return action;
             }
             // The file the step records, written for real first: the core's step on a copy
@@ -651,11 +655,23 @@ fn mirror_before(st: &mut DriverState, dir: &DataDirectory, action: Action) -> A
                 .and_then(|b| st.start_clocks.get(&b).copied())
                 .unwrap_or(st.clock);
             let history = c.render_history_file(&file, start_clock, st.clock);
-            dir.create_history_file(
-                &c.history_file_name(s.start),
-                &history.render(),
-                c.rules().history_sync,
-            )
+            // The archiver as the core models it: a working one has archived every older
+            // history file by the time a stop cleans up.
+            let archiving = c.config.archive_mode;
+            let caught_up = if archiving && !c.config.archive_fails {
+                dir.mark_history_files_archived().map(|_| ())
+            } else {
+                Ok(())
+            };
+            caught_up
+                .and_then(|()| {
+                    dir.create_history_file(
+                        &c.history_file_name(s.start),
+                        &history.render(),
+                        c.rules().history_sync,
+                    )
+                })
+                .and_then(|()| dir.cleanup_backup_history(archiving).map(|_| ()))
         }
         _ => return action,
     };

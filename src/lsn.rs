@@ -293,6 +293,8 @@ pub mod record_bytes {
     pub const CHECKPOINT: u64 = 114;
     /// `XLOG_BACKUP_END`, whose payload is the backup's start point.
     pub const BACKUP_END: u64 = 34;
+    /// `XLOG_FPW_CHANGE`, whose payload is the new `full_page_writes` (one byte).
+    pub const FPW_CHANGE: u64 = 27;
     /// A small heap change to one page, without a full-page image.
     pub const PAGE_CHANGE: u64 = 69;
     /// What a full-page image adds to a page change: a block image header and a whole page

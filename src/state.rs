@@ -136,8 +136,12 @@ pub struct SharedMemory {
     pub redo: Lsn,
     /// The WAL insert position: where the next record goes.
     pub insert: Lsn,
-    /// The shared copy of the `full_page_writes` setting.
+    /// The shared copy of the `full_page_writes` setting (on a standby, its primary's, as
+    /// replayed).
     pub full_page_writes: bool,
+    /// `lastFpwDisableRecPtr` (a standby): where the newest replayed `XLOG_FPW_CHANGE` that
+    /// turned `full_page_writes` off begins; invalid if none.
+    pub last_fpw_disable: Lsn,
     /// Sessions holding the WAL insertion lock in shared mode (9.1's start-point check).
     pub insert_lock_sharers: u8,
 }
@@ -200,10 +204,12 @@ pub struct LabelFile {
     pub durable: bool,
 }
 
-/// A backup history file, in `pg_wal` or the archive (the model never deletes one, so that
-/// a second write of the same name is seen). It holds what the stop wrote into it (the
-/// label's facts as the stopping session had them, and the stop point), from which its text
-/// is rendered ([`Cluster::render_history_file`]).
+/// A backup history file a stop wrote: in `pg_wal` until a later stop's
+/// `CleanupBackupHistory` removes it, and in the archive once archived. The record is kept
+/// after the removal (so that a second write of the same name is seen, and so that the
+/// invariants judge what the stop wrote). It holds what the stop wrote into it (the label's
+/// facts as the stopping session had them, and the stop point), from which its text is
+/// rendered ([`Cluster::render_history_file`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HistoryFile {
     /// The start point in its name (and its START WAL LOCATION).
@@ -221,8 +227,13 @@ pub struct HistoryFile {
     /// Whose history it is, where the stop could tell (9.1's exclusive stop of a backup whose
     /// start another stop already ended cannot).
     pub backup: Option<BackupId>,
-    /// Times it was written (more than once means an overwrite).
+    /// Times it was written while a copy of the name existed, in `pg_wal` or the archive
+    /// (more than once means an overwrite).
     pub writes: u8,
+    /// It is in `pg_wal`: written, and not yet removed by a stop's `CleanupBackupHistory`
+    /// (which removes every history file whose archiving is done, and with `archive_mode`
+    /// off every one, its own stop's included).
+    pub in_pg_wal: bool,
 }
 
 /// The data directory's backup files.
@@ -233,8 +244,9 @@ pub struct DataDirectory {
     /// Option 2's temporary label files, by start point (their name).
     pub temp_labels: SmallVec<[LabelFile; 2]>,
     /// Backup history files, by start point (their name, on the cluster's one timeline); only
-    /// those whose name a backup could still collide with are kept (the others can never be
-    /// written again, see `Cluster::start_still_reachable`).
+    /// those whose name a backup could still collide with (the others can never be written
+    /// again, see `Cluster::start_still_reachable`), and those a failing archiver leaves in
+    /// `pg_wal` for good, are kept.
     pub history: SmallVec<[HistoryFile; 2]>,
     /// A `backup_label` removed without an fsync of the data directory: an OS crash may bring
     /// it back (kept only where an OS crash can happen).
@@ -835,6 +847,8 @@ pub struct Used {
     pub shutdowns: u32,
     /// OS crashes.
     pub os_crashes: u32,
+    /// The standby's primary turning `full_page_writes` off.
+    pub primary_fpw_offs: u32,
 }
 
 /// Where the server is in its life (the postmaster's state, as far as backups see it).
@@ -1009,6 +1023,7 @@ impl Cluster {
                 redo: INITIAL_CHECKPOINT,
                 insert,
                 full_page_writes: config.full_page_writes,
+                last_fpw_disable: Lsn::INVALID,
                 insert_lock_sharers: 0,
             },
             checkpointer: Checkpointer {

@@ -457,6 +457,12 @@ fn extra_config(config: &Config) -> String {
     if config.standby {
         out.push_str(", a standby");
     }
+    if config.primary_fpw_offs > 0 {
+        out.push_str(&format!(
+            ", {} full_page_writes=off changes on its primary",
+            config.primary_fpw_offs
+        ));
+    }
     if config.archive_fails {
         out.push_str(", archive_command failing");
     }
@@ -621,13 +627,18 @@ pub fn render_state(c: &Cluster) -> String {
     for h in &c.data_dir.history {
         let _ = writeln!(
             out,
-            "  {}: start {}, stop {}, checkpoint {}{}{}",
+            "  {}: start {}, stop {}, checkpoint {}{}{}{}",
             crate::walfile::HistoryFileName::new(c.config.timeline, h.start, seg),
             h.start,
             h.stop,
             h.checkpoint,
             if h.exclusive { ", exclusive" } else { "" },
-            durable(h.durable)
+            durable(h.durable),
+            if h.in_pg_wal {
+                ""
+            } else {
+                ", removed from pg_wal"
+            }
         );
     }
     if !c.pages.is_empty() {

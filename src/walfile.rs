@@ -129,6 +129,9 @@ impl fmt::Display for WalFileName {
     }
 }
 
+/// How a backup history file's name ends.
+pub const HISTORY_FILE_SUFFIX: &str = ".backup";
+
 /// A backup history file name: `<stop timeline><start segment>.<start offset>.backup`.
 ///
 /// The timeline is the **stop** timeline and the rest locates the **start** point, so on one
@@ -159,7 +162,7 @@ impl HistoryFileName {
     /// Parses `<24 hex>.<8 hex>.backup`.
     pub fn parse(text: &str, seg: WalSegmentSize) -> Result<Self, FileNameError> {
         let bad = || FileNameError::HistoryFileName(text.to_string());
-        let stem = text.strip_suffix(".backup").ok_or_else(bad)?;
+        let stem = text.strip_suffix(HISTORY_FILE_SUFFIX).ok_or_else(bad)?;
         let (segment, offset) = stem.split_once('.').ok_or_else(bad)?;
         let segment = WalFileName::parse(segment, seg).map_err(|err| match err {
             FileNameError::WalFileName(_) => bad(),
@@ -179,7 +182,11 @@ impl HistoryFileName {
 
 impl fmt::Display for HistoryFileName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:08X}.backup", self.segment, self.offset)
+        write!(
+            f,
+            "{}.{:08X}{HISTORY_FILE_SUFFIX}",
+            self.segment, self.offset
+        )
     }
 }
 

@@ -5,7 +5,7 @@ use backup_coordinator::action::StepError;
 use backup_coordinator::driver::{CoordinatorOptions, OnViolation};
 use backup_coordinator::invariants::Property;
 use backup_coordinator::label::{BackupHistory, BackupLabel, BackupMethod, LabelKind};
-use backup_coordinator::lsn::WalSegmentSize;
+use backup_coordinator::lsn::{Lsn, WalSegmentSize};
 use backup_coordinator::state::{BackupMode, SessionId};
 use backup_coordinator::walfile::HistoryFileName;
 use backup_coordinator::{Config, Coordinator, CoordinatorError, Design, Variant};
@@ -230,24 +230,32 @@ fn exclusive_backup_writes_and_removes_a_real_backup_label() {
         assert_eq!(label.method, Some(BackupMethod::PgStartBackup));
         assert_eq!(label.render(), text);
         assert_eq!(Some(label), c.label_of(started.backup));
-        let streamed = c.base_backup(SessionId(1), LabelKind::Plain).unwrap();
-        assert!(
-            dir.path().join("backup_label").exists(),
-            "the streamed backup left it alone"
-        );
-        let stopped = c.stop_backup(SessionId(0), BackupMode::Exclusive).unwrap();
-        assert!(!dir.path().join("backup_label").exists());
-        for (start, stop) in [
-            (started.start, stopped.stop),
-            (streamed.start, streamed.stop),
-        ] {
+        // Each stop's history file, read right after that stop (the next one's
+        // CleanupBackupHistory removes it once archived).
+        let history_of = |start: Lsn, stop: Lsn| {
             let name = HistoryFileName::new(backup_coordinator::lsn::TimeLineId(1), start, seg);
             let text = std::fs::read_to_string(dir.path().join("pg_wal").join(name.to_string()))
                 .expect("history file");
             let history = BackupHistory::parse(&text, seg).expect("history parses");
             assert_eq!((history.label.start, history.stop), (start, stop));
             assert_eq!(history.render(), text);
-        }
+            name.to_string()
+        };
+        let streamed = c.base_backup(SessionId(1), LabelKind::Plain).unwrap();
+        history_of(streamed.start, streamed.stop);
+        assert!(
+            dir.path().join("backup_label").exists(),
+            "the streamed backup left it alone"
+        );
+        let stopped = c.stop_backup(SessionId(0), BackupMode::Exclusive).unwrap();
+        assert!(!dir.path().join("backup_label").exists());
+        let newest = history_of(started.start, stopped.stop);
+        let data = backup_coordinator::datadir::DataDirectory::open(dir.path()).unwrap();
+        assert_eq!(
+            data.history_file_names().unwrap(),
+            vec![newest],
+            "the stop removed the archived history file of the one before"
+        );
     });
     let unexpected: Vec<_> = c
         .violations()
@@ -326,6 +334,66 @@ fn a_file_in_the_way_is_an_error_never_overwritten() {
     assert_eq!(c.violations(), vec![]);
 }
 
+/// `CleanupBackupHistory` on real files agrees with the core: after every stop, `pg_wal/`
+/// holds exactly the history files the core says are there (with `archive_mode` on, the
+/// newest stop's, the older ones archived and removed; with it off, none), for every design.
+#[test]
+fn pg_wal_holds_exactly_the_history_files_the_core_keeps_there() {
+    for design in Design::ALL {
+        for archive_mode in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = CoordinatorOptions {
+                on_violation: OnViolation::Record,
+                data_dir: Some(dir.path().to_path_buf()),
+                ..CoordinatorOptions::default()
+            };
+            let config = Config {
+                archive_mode,
+                ..Config::for_driver(1, 1, 3, 1)
+            };
+            let c = Coordinator::with_options(Variant::of(design), config, options).unwrap();
+            let data = backup_coordinator::datadir::DataDirectory::open(dir.path()).unwrap();
+            let in_pg_wal = |c: &Coordinator| -> Vec<String> {
+                let state = c.snapshot();
+                state
+                    .data_dir
+                    .history
+                    .iter()
+                    .filter(|h| h.in_pg_wal)
+                    .map(|h| state.history_file_name(h.start).to_string())
+                    .collect()
+            };
+            let sql_api = Variant::of(design).rules().sql_non_exclusive;
+            let mut stops = 0;
+            with_checkpointer(&c, || {
+                for round in 0..3 {
+                    if sql_api && round != 1 {
+                        c.start_backup(SessionId(0), BackupMode::NonExclusive, LabelKind::Plain)
+                            .unwrap();
+                        c.stop_backup(SessionId(0), BackupMode::NonExclusive)
+                            .unwrap();
+                    } else {
+                        c.base_backup(SessionId(1), LabelKind::Plain).unwrap();
+                    }
+                    stops += 1;
+                    let on_disk = data.history_file_names().unwrap();
+                    assert_eq!(
+                        on_disk,
+                        in_pg_wal(&c),
+                        "{design}, archive_mode={archive_mode}"
+                    );
+                    assert_eq!(
+                        on_disk.len(),
+                        usize::from(archive_mode),
+                        "{design}, archive_mode={archive_mode}: after stop {stops}"
+                    );
+                }
+            });
+            assert_eq!(stops, 3);
+        }
+    }
+}
+
 /// The real-file layer and the core agree on what each step makes durable: driven over a file
 /// system that can lose power, a file survives the power loss exactly when the core's state
 /// says it was made durable (for every design, at every point a label or history file exists).
@@ -371,7 +439,9 @@ fn the_file_layer_makes_durable_exactly_what_the_core_says() {
                 file.durable,
             ));
         }
-        for file in &state.data_dir.history {
+        // A history file a stop's CleanupBackupHistory removed is left out: PostgreSQL does
+        // not fsync pg_wal after the removal, and the core does not model its coming back.
+        for file in state.data_dir.history.iter().filter(|h| h.in_pg_wal) {
             let name = HistoryFileName::new(state.config.timeline, file.start, seg);
             expected.push((
                 std::path::Path::new("/pgdata/pg_wal").join(name.to_string()),

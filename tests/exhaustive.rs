@@ -115,6 +115,28 @@ fn pg91_flaws_are_found_with_short_traces() {
     );
 }
 
+/// With `archive_mode` off, each stop's `CleanupBackupHistory` removes its own history file
+/// at once and nothing is archived: a second backup of the same start point writes the name
+/// afresh, overwriting nothing, while the shared start point itself is still found.
+#[test]
+fn pg91_with_archiving_off_overwrites_no_history_file_but_still_shares_start_points() {
+    let config = Config {
+        page_writes: 0,
+        archive_mode: false,
+        ..small(2, 0)
+    };
+    let (_, found) = explore(
+        Cluster::new(Variant::of(Design::Pg91), config).unwrap(),
+        200_000,
+    );
+    assert!(found.contains_key(&Property::UniqueStartPoints));
+    assert!(
+        !found.contains_key(&Property::HistoryFilesNeverOverwritten),
+        "{:?}",
+        found.get(&Property::HistoryFilesNeverOverwritten)
+    );
+}
+
 #[test]
 fn pg96_refuses_to_restart_after_a_crash_during_an_exclusive_backup() {
     let config = Config {

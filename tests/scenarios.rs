@@ -1307,3 +1307,151 @@ fn a_disconnect_strikes_only_at_interrupt_checks_or_an_idle_session_holding_some
         "the other session still holds nothing"
     );
 }
+
+/// `CleanupBackupHistory` at every stop: with a working archiver `pg_wal` keeps only the
+/// newest stop's history file (the older ones are archived, then removed); with a failing
+/// one it keeps every one (none is ever archived); with `archive_mode` off it keeps none
+/// (each stop removes its own at once). The records stay, so that the invariants judge what
+/// each stop wrote.
+#[test]
+fn pg_wal_keeps_the_history_files_whose_archiving_is_not_done() {
+    for (archive_mode, archive_fails, kept) in
+        [(true, false, 1), (true, true, 3), (false, false, 0)]
+    {
+        for design in [
+            Design::Pg96,
+            Design::Pg15,
+            Design::Pg16,
+            Design::Recommended,
+        ] {
+            let config = Config {
+                archive_mode,
+                archive_fails,
+                backups_per_session: 3,
+                commands_per_session: 3,
+                timed_checkpoints: 3,
+                ..cluster(design, 0, 1).config
+            };
+            let mut c = Cluster::new(Variant::of(design), config).unwrap();
+            let mut starts = Vec::new();
+            for round in 0..3 {
+                begin(&mut c, S0, base_backup());
+                starts.push(finish_stopped(&mut c, S0).0);
+                let in_pg_wal: Vec<Lsn> = c
+                    .data_dir
+                    .history
+                    .iter()
+                    .filter(|h| h.in_pg_wal)
+                    .map(|h| h.start)
+                    .collect();
+                let what = format!(
+                    "{design}, archive_mode={archive_mode}, fails={archive_fails}, stop {round}"
+                );
+                let expected = starts[starts.len() - kept.min(starts.len())..].to_vec();
+                assert_eq!(in_pg_wal, expected, "{what}");
+                // A checkpoint after each: the older start points can no longer be reached,
+                // and only what a failing archiver keeps in pg_wal is still recorded.
+                apply(&mut c, Action::CheckpointBegin);
+                apply(&mut c, Action::CheckpointEnd);
+            }
+            let recorded = c.data_dir.history.len();
+            assert_eq!(recorded, if archive_fails { 3 } else { 0 }, "{design}");
+        }
+    }
+}
+
+/// A standby's stop checks again, once the unit is given back: WAL its primary wrote after
+/// turning full_page_writes off, replayed during the backup, fails the backup ("WAL
+/// generated with full_page_writes=off was replayed during online backup"), an SQL backup and
+/// a streamed one alike; a backup that stopped before the change is not touched, and every
+/// start after it is refused (the change lies after the restartpoint's redo).
+#[test]
+fn a_standby_backup_across_its_primarys_change_to_full_page_writes_off_fails_at_its_stop() {
+    for design in [
+        Design::Pg96,
+        Design::Pg15,
+        Design::Pg16,
+        Design::Recommended,
+    ] {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 1,
+            writers: 0,
+            page_writes: 0,
+            standby: true,
+            full_page_writes: true,
+            primary_fpw_offs: 1,
+            backups_per_session: 2,
+            timeline: backup_coordinator::lsn::TimeLineId(2),
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(design), config).unwrap();
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        run_to(&mut c, S0, Pc::Idle);
+        begin(&mut c, S1, base_backup());
+        run_to(&mut c, S1, Pc::CopyFiles);
+        assert_eq!(c.shared.backups, 2, "{design}");
+        apply(&mut c, Action::PrimaryFpwOff);
+        assert!(!c.is_enabled(Action::PrimaryFpwOff), "{design}: once");
+        let stop = Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        };
+        let begun = begin(&mut c, S0, stop);
+        let fails = |events: &[EventKind]| {
+            events.iter().any(|e| {
+                matches!(
+                    e,
+                    EventKind::CommandFailed {
+                        error: StepError::FpwOffReplayedDuringBackup,
+                        ..
+                    }
+                )
+            })
+        };
+        let mut sql = vec![begun];
+        sql.extend(run_to(&mut c, S0, Pc::Idle));
+        assert!(fails(&sql), "{design}: {sql:?}");
+        let streamed = run_to(&mut c, S1, Pc::Idle);
+        assert!(fails(&streamed), "{design}: {streamed:?}");
+        assert_eq!(c.shared.backups, 0, "{design}: both units given back");
+        assert!(
+            c.backups.iter().all(|b| b.phase == BackupPhase::Failed) || c.backups.is_empty(),
+            "{design}: {:?}",
+            c.backups
+        );
+        let mut again = vec![begin(&mut c, S1, base_backup())];
+        again.extend(run_to(&mut c, S1, Pc::Idle));
+        assert!(
+            again.iter().any(|e| matches!(
+                e,
+                EventKind::CommandFailed {
+                    error: StepError::FpwOffReplayed,
+                    ..
+                }
+            )),
+            "{design}: a start after the change is refused: {again:?}"
+        );
+    }
+}
+
+/// The check looks at WAL replayed since the backup's own start only: a standby backup that
+/// stopped before its primary turned full_page_writes off stopped successfully.
+#[test]
+fn a_standby_backup_stopped_before_its_primarys_change_to_full_page_writes_off_succeeds() {
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 1,
+        writers: 0,
+        page_writes: 0,
+        standby: true,
+        full_page_writes: true,
+        primary_fpw_offs: 1,
+        timeline: backup_coordinator::lsn::TimeLineId(2),
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    begin(&mut c, S0, base_backup());
+    finish_stopped(&mut c, S0);
+    apply(&mut c, Action::PrimaryFpwOff);
+    assert!(check_all_ok(&c));
+}

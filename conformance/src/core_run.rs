@@ -95,6 +95,7 @@ impl CoreRun {
             commands_per_session: u32::MAX,
             wal_segment_size: seg,
             wal_fills: 10_000,
+            shutdowns: 16,
             ..Config::default()
         };
         Self::with_config(design, config)
@@ -109,6 +110,58 @@ impl CoreRun {
         };
         run.cluster = Cluster::new(Variant::of(design), config)?;
         Ok(run)
+    }
+
+    /// A primary of one SQL session and one WAL sender with `archive_mode` off.
+    pub fn new_archive_off(design: Design, seg: WalSegmentSize) -> Result<Self, Error> {
+        let mut run = Self::new(design, 1, 1, 1, seg)?;
+        let config = Config {
+            archive_mode: false,
+            ..run.cluster.config
+        };
+        run.cluster = Cluster::new(Variant::of(design), config)?;
+        Ok(run)
+    }
+
+    /// The start points of the backup history files the core has in `pg_wal`.
+    pub fn history_in_pg_wal(&self) -> Vec<Lsn> {
+        self.cluster
+            .data_dir
+            .history
+            .iter()
+            .filter(|h| h.in_pg_wal)
+            .map(|h| h.start)
+            .collect()
+    }
+
+    /// The standby's primary turns `full_page_writes` off; the standby replays the change.
+    pub fn primary_fpw_off(&mut self) -> Result<(), Error> {
+        self.apply(Action::PrimaryFpwOff)?;
+        Ok(())
+    }
+
+    /// A fast shutdown (every session the postmaster signals exits, then the shutdown
+    /// checkpoint) and a clean start.
+    pub fn clean_restart(&mut self) -> Result<(), Error> {
+        self.apply(Action::Shutdown)?;
+        for i in 0..self.cluster.sessions.len() {
+            let terminate = Action::Terminate {
+                session: SessionId(i as u8),
+            };
+            if self.cluster.is_enabled(terminate) {
+                self.apply(terminate)?;
+            }
+        }
+        for action in [Action::ShutdownCheckpoint, Action::Restart] {
+            if !self.cluster.is_enabled(action) {
+                return Err(Error::CoreStuck(format!(
+                    "a clean restart: {action} is not enabled in\n{:#?}",
+                    self.cluster
+                )));
+            }
+            self.apply(action)?;
+        }
+        Ok(())
     }
 
     /// Begins `pg_backup_stop()` in `session` and steps it (serving checkpoints) as far as it
@@ -160,6 +213,8 @@ impl CoreRun {
         let config = Config {
             standby: true,
             full_page_writes,
+            // Its primary may turn full_page_writes off once (`primary_fpw_off`).
+            primary_fpw_offs: u32::from(full_page_writes),
             faults: 0,
             writers: 0,
             page_writes: 0,

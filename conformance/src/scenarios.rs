@@ -59,6 +59,10 @@ pub fn classify(error: &ServerError, label_bytes: usize) -> Option<StepError> {
         | "WAL generated with \"full_page_writes=off\" was replayed since last restartpoint" => {
             Some(StepError::FpwOffReplayed)
         }
+        "WAL generated with full_page_writes=off was replayed during online backup"
+        | "WAL generated with \"full_page_writes=off\" was replayed during online backup" => {
+            Some(StepError::FpwOffReplayedDuringBackup)
+        }
         "exclusive backup not in progress" => Some(StepError::ExclusiveNotInProgress),
         "non-exclusive backup is not in progress" => Some(StepError::NonExclusiveNotInProgress),
         "non-exclusive backup in progress" => Some(StepError::NonExclusiveInProgress),
@@ -206,6 +210,7 @@ impl<'a> Suite<'a> {
         self.archive()?;
         // After the archive rows: its backup's history file is archived only later.
         self.archiving_fails()?;
+        self.archiving_off()?;
         self.page_change_sizes();
         // Last: it leaves a server that refuses to start.
         if self.core.cluster.rules().has_exclusive() {
@@ -828,6 +833,8 @@ impl<'a> Suite<'a> {
         self.note_starts(&[started.start], &[start]);
         let stop_core = self.core.stop(sql(1))?.map_err(core_refused)?;
         session.take_notices();
+        // The archiver has caught up before the stop, as the core's archiver always has.
+        self.wait_archiver_idle()?;
         let stop = session.backup_stop()?.map_err(server_refused)?;
         let waits = self
             .core
@@ -836,6 +843,13 @@ impl<'a> Suite<'a> {
         let what = format!("{} on the primary", session.stop_function());
         self.archiving_notice_row_for(S, &what, waits, &session);
         session.close()?;
+        let core_in_pg_wal = self.core.history_in_pg_wal();
+        self.pg_wal_history_row(
+            S,
+            &format!("after {what}"),
+            &core_in_pg_wal,
+            &[(started.start, start, "this backup's")],
+        )?;
         let core_stopped = vec![("R".to_string(), started, stop_core)];
         self.note_core_stopped(&core_stopped);
         let core = self.core_facts(&core_stopped, ends_before);
@@ -1051,6 +1065,75 @@ impl<'a> Suite<'a> {
         self.label_file_row(S, "backup_label in the data directory after the refusal")
     }
 
+    /// Waits until the server's archiver has nothing left to archive.
+    fn wait_archiver_idle(&mut self) -> Result<(), Error> {
+        if self.mon.wait_archiver_idle()? {
+            Ok(())
+        } else {
+            Err(Error::Unexpected(format!(
+                "the archiver still had files to archive after {:?}",
+                crate::server::WAIT
+            )))
+        }
+    }
+
+    /// Which backups' history files `pg_wal` holds after `what`: the core's account
+    /// (`core`: the start points of the history files it has there) against the server's
+    /// `pg_wal` (`pg_ls_waldir()`). Each file is named by the backup whose start point its
+    /// name carries (`named`: core start, server start, name), any other as an older one.
+    fn pg_wal_history_row(
+        &mut self,
+        scenario: &str,
+        what: &str,
+        core: &[Lsn],
+        named: &[(Lsn, Lsn, &str)],
+    ) -> Result<(), Error> {
+        let seg = self.seg;
+        let describe = |names: Vec<&str>| {
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let core_names: Vec<&str> = core
+            .iter()
+            .map(|&start| {
+                named
+                    .iter()
+                    .find(|n| n.0 == start)
+                    .map_or("an older backup's", |n| n.2)
+            })
+            .collect();
+        let server_files = self.mon.history_files_in_pg_wal()?;
+        let server_names: Vec<&str> = server_files
+            .iter()
+            .map(|name| {
+                let start = HistoryFileName::parse(name, seg).ok().map(|n| n.start(seg));
+                named
+                    .iter()
+                    .find(|n| Some(n.1) == start)
+                    .map_or("an older backup's", |n| n.2)
+            })
+            .collect();
+        let detail = vec![format!(
+            "server pg_wal: {}",
+            if server_files.is_empty() {
+                "no history file".to_string()
+            } else {
+                server_files.join(", ")
+            }
+        )];
+        self.report.compare(
+            scenario,
+            &format!("history files in pg_wal {what} (CleanupBackupHistory)"),
+            describe(core_names),
+            describe(server_names),
+            detail,
+        );
+        Ok(())
+    }
+
     /// Waits until the archiver has archived WAL segment `file`.
     fn wait_archived(&mut self, file: &str) -> Result<(), Error> {
         let deadline = std::time::Instant::now() + crate::server::WAIT;
@@ -1159,21 +1242,7 @@ impl<'a> Suite<'a> {
         self.mon.execute("SELECT pg_reload_conf()")?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         self.mon.execute("CHECKPOINT")?;
-        let target = self.mon.lsn("SELECT pg_current_wal_lsn()::text")?;
-        let deadline = std::time::Instant::now() + crate::server::WAIT;
-        loop {
-            let replayed = standby.lsn("SELECT pg_last_wal_replay_lsn()::text")?;
-            if replayed >= target {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(Error::Unexpected(format!(
-                    "the standby replayed up to {replayed}, not {target}, within {:?}",
-                    crate::server::WAIT
-                )));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        self.wait_standby_replayed(&mut standby)?;
         let mut core_on = CoreRun::new_standby(design, self.seg, true)?;
         let started = core_on.start(sql(0))?;
         let label = match &started {
@@ -1222,12 +1291,62 @@ impl<'a> Suite<'a> {
                 );
             }
         }
-        standby.close()?;
+        // A backup running while the primary turns full_page_writes off again (the suite's
+        // setting): the standby replays the XLOG_FPW_CHANGE, and the stop refuses.
+        let across = core_on.start(sql(0))?;
+        let label = match &across {
+            Ok(s) => core_on.label_of(s.backup).unwrap_or_default(),
+            Err(_) => core_on.next_label_of(LabelKind::Plain),
+        };
+        let server_across = standby.backup_start(&label)?;
+        self.report.compare(
+            S,
+            &format!("{start_fn} before the primary turns full_page_writes off"),
+            outcome(&across, "started"),
+            outcome(&server_across, "started"),
+            vec![],
+        );
         self.mon.execute("ALTER SYSTEM RESET full_page_writes")?;
         self.mon.execute("SELECT pg_reload_conf()")?;
         std::thread::sleep(std::time::Duration::from_millis(300));
+        // The checkpointer logs the change (XLOG_FPW_CHANGE) when it takes the reload, before
+        // it runs this checkpoint.
         self.mon.execute("CHECKPOINT")?;
+        self.wait_standby_replayed(&mut standby)?;
+        core_on.primary_fpw_off()?;
+        if across.is_ok() && server_across.is_ok() {
+            let stop_fn = standby.stop_function();
+            let core = core_on.stop(sql(0))?.map(|_| ());
+            let server = standby.backup_stop()?.map(|_| ());
+            self.error_row(
+                S,
+                &format!("{stop_fn} after full_page_writes=off was replayed during the backup"),
+                core,
+                server,
+                0,
+            );
+        }
+        standby.close()?;
         Ok(())
+    }
+
+    /// Waits until the standby has replayed the primary's WAL up to its insert position now.
+    fn wait_standby_replayed(&mut self, standby: &mut Session) -> Result<(), Error> {
+        let target = self.mon.lsn("SELECT pg_current_wal_lsn()::text")?;
+        let deadline = std::time::Instant::now() + crate::server::WAIT;
+        loop {
+            let replayed = standby.lsn("SELECT pg_last_wal_replay_lsn()::text")?;
+            if replayed >= target {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Unexpected(format!(
+                    "the standby replayed up to {replayed}, not {target}, within {:?}",
+                    crate::server::WAIT
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// `archive_command` failing (set to `false`): a stop waits for archiving until it is
@@ -1235,6 +1354,8 @@ impl<'a> Suite<'a> {
     /// a primary whose archiving fails (`Config::archive_fails`).
     fn archiving_fails(&mut self) -> Result<(), Error> {
         const S: &str = "archiving fails";
+        // Everything before is archived first: what stays in pg_wal is this scenario's.
+        self.wait_archiver_idle()?;
         self.mon
             .execute("ALTER SYSTEM SET archive_command = 'false'")?;
         self.mon.execute("SELECT pg_reload_conf()")?;
@@ -1246,7 +1367,7 @@ impl<'a> Suite<'a> {
         let mut session = self.args.server.connect("conformance-archive-fails")?;
         let pid = session.pid;
         let stop_fn = session.stop_function();
-        session.backup_start(&label)?.map_err(server_refused)?;
+        let server_start = session.backup_start(&label)?.map_err(server_refused)?;
         let blocked = core.stop_until_blocked(sql(0))?;
         let (waited, stopped, session) = std::thread::scope(|scope| -> Result<_, Error> {
             let stop = scope.spawn(move || {
@@ -1286,6 +1407,13 @@ impl<'a> Suite<'a> {
         let core_again = core.stop(sql(0))?.map(|_| ());
         let server_again = session.backup_stop()?.map(|_| ());
         self.error_row(S, &format!("{stop_fn} again"), core_again, server_again, 0);
+        let mut named = vec![(started.start, server_start, "the cancelled stop's")];
+        self.pg_wal_history_row(
+            S,
+            "after the cancelled stop",
+            &core.history_in_pg_wal(),
+            &named,
+        )?;
         // pg_basebackup -X fetch (and -X stream) sends BASE_BACKUP with NOWAIT: it does not
         // wait for archiving, and neither does the core's BASE_BACKUP.
         let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
@@ -1303,9 +1431,92 @@ impl<'a> Suite<'a> {
             vec![],
         );
         server_streamed?;
+        let text = self.args.server.streamed_label(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if let (Ok(core_stopped), Some(server_start)) = (&core_streamed, label_start(&text)) {
+            named.push((core_stopped.start, server_start, "the streamed backup's"));
+        }
+        self.pg_wal_history_row(S, "after pg_basebackup", &core.history_in_pg_wal(), &named)?;
         session.close()?;
         self.mon.execute("ALTER SYSTEM RESET archive_command")?;
         self.mon.execute("SELECT pg_reload_conf()")?;
+        Ok(())
+    }
+
+    /// `archive_mode = off` (it takes a restart): an SQL stop does not wait for archiving and
+    /// says so with a NOTICE, and every stop's `CleanupBackupHistory` removes every history
+    /// file from `pg_wal`, its own included; the same after a streamed backup. The core runs
+    /// a primary with `archive_mode` off; the main run restarts cleanly beside the server,
+    /// before and after.
+    fn archiving_off(&mut self) -> Result<(), Error> {
+        const S: &str = "archiving off";
+        self.wait_archiver_idle()?;
+        self.mon.execute("ALTER SYSTEM SET archive_mode = off")?;
+        self.restart_cleanly()?;
+        let design = self.core.cluster.variant.design;
+        let mut core = CoreRun::new_archive_off(design, self.seg)?;
+        let started = core.start(sql(0))?.map_err(core_refused)?;
+        let label = core.label_of(started.backup).unwrap_or_default();
+        let mut session = self.args.server.connect("conformance-archive-off")?;
+        let server_start = session.backup_start(&label)?.map_err(server_refused)?;
+        let core_stop = core.stop(sql(0))?;
+        session.take_notices();
+        let server_stop = session.backup_stop()?;
+        let what = format!("{} with archive_mode off", session.stop_function());
+        self.report.compare(
+            S,
+            &what,
+            outcome(&core_stop, "returns"),
+            outcome(&server_stop, "returns"),
+            vec![],
+        );
+        self.archiving_notice_row(S, &what, &core, &session);
+        session.close()?;
+        let mut named = vec![(started.start, server_start, "the SQL backup's")];
+        self.pg_wal_history_row(
+            S,
+            &format!("after {what}"),
+            &core.history_in_pg_wal(),
+            &named,
+        )?;
+        let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
+        let dir = self.args.server.work_path("archive-off-base");
+        let child = self
+            .args
+            .server
+            .spawn_basebackup("archive-off-base", &dir)?;
+        let server_streamed = wait_program(child, "pg_basebackup with archive_mode off");
+        self.report.compare(
+            S,
+            "pg_basebackup with archive_mode off",
+            outcome(&core_streamed, "completes"),
+            outcome(&server_streamed, "completes"),
+            vec![],
+        );
+        server_streamed?;
+        let text = self.args.server.streamed_label(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if let (Ok(core_stopped), Some(server_start)) = (&core_streamed, label_start(&text)) {
+            named.push((core_stopped.start, server_start, "the streamed backup's"));
+        }
+        self.pg_wal_history_row(
+            S,
+            "after pg_basebackup with archive_mode off",
+            &core.history_in_pg_wal(),
+            &named,
+        )?;
+        self.mon.execute("ALTER SYSTEM RESET archive_mode")?;
+        self.restart_cleanly()
+    }
+
+    /// `pg_ctl restart -m fast` on the server, beside a fast shutdown and clean start of the
+    /// main core run; the monitoring session is opened afresh.
+    fn restart_cleanly(&mut self) -> Result<(), Error> {
+        self.core.clean_restart()?;
+        self.args.server.restart_fast()?;
+        let mut fresh = self.args.server.connect("conformance-monitor")?;
+        read_wal_with_its_reader(&mut fresh, self.args, self.seg)?;
+        std::mem::replace(&mut self.mon, fresh).abandon();
         Ok(())
     }
 
@@ -1722,6 +1933,7 @@ fn variant_name(error: &StepError) -> &'static str {
         StepError::Cancelled => "Cancelled",
         StepError::RecoveryInProgress => "RecoveryInProgress",
         StepError::FpwOffReplayed => "FpwOffReplayed",
+        StepError::FpwOffReplayedDuringBackup => "FpwOffReplayedDuringBackup",
     }
 }
 

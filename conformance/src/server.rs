@@ -127,6 +127,16 @@ impl ServerSpec {
         self.pg_ctl(&["-D", &pgdata, "-l", &log, "-w", "-t", "60", "start"])
     }
 
+    /// `pg_ctl restart -m fast`: a clean shutdown (shutdown checkpoint) and a start, to take
+    /// a setting that needs a restart (`archive_mode`).
+    pub fn restart_fast(&self) -> Result<(), Error> {
+        let pgdata = self.pgdata.to_string_lossy().into_owned();
+        let log = self.server_log.to_string_lossy().into_owned();
+        self.pg_ctl(&[
+            "-D", &pgdata, "-l", &log, "-m", "fast", "-w", "-t", "60", "restart",
+        ])
+    }
+
     /// The data directory's `backup_label`, byte for byte (the exclusive backup's label).
     pub fn backup_label_text(&self) -> Result<String, Error> {
         let path = self.pgdata.join("backup_label");
@@ -747,6 +757,28 @@ impl Session {
                 return Err(Error::Unexpected(format!(
                     "backend {pid}'s stop did not wait for archiving within {WAIT:?}"
                 )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The backup history files in `pg_wal` (`pg_ls_waldir()`), sorted by name.
+    pub fn history_files_in_pg_wal(&mut self) -> Result<Vec<String>, Error> {
+        self.texts("SELECT name FROM pg_ls_waldir() WHERE name LIKE '%.backup' ORDER BY name")
+    }
+
+    /// Waits (up to [`WAIT`]) until the archiver has nothing left to do: no `.ready` file in
+    /// `pg_wal/archive_status` (`pg_ls_archive_statusdir()`). False if it never got there.
+    pub fn wait_archiver_idle(&mut self) -> Result<bool, Error> {
+        let sql = "SELECT count(*)::text FROM pg_ls_archive_statusdir() \
+                   WHERE name LIKE '%.ready'";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.text(sql, &[])? == "0" {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(50));
         }

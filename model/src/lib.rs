@@ -101,14 +101,16 @@ pub fn default_profiles() -> [Profile; 6] {
         },
         Profile {
             name: "standby",
-            purpose: "backups taken on a standby on timeline 2, with a fault and WAL replay",
-            // The primary runs with full_page_writes on: with it off every standby start is
-            // refused ("WAL generated with full_page_writes=off was replayed").
+            purpose: "backups taken on a standby on timeline 2, with a fault, WAL replay and its primary turning full_page_writes off",
+            // The primary runs with full_page_writes on (with it off every standby start is
+            // refused: "WAL generated with full_page_writes=off was replayed"), and turns it
+            // off once: a backup running then fails at its stop.
             config: Config {
                 sql_sessions: 1,
                 walsenders: 1,
                 standby: true,
                 full_page_writes: true,
+                primary_fpw_offs: 1,
                 timeline: backup_coordinator::lsn::TimeLineId(2),
                 faults: 1,
                 wal_switches: 1,

@@ -43,11 +43,11 @@ fn recommended_designs_pass_every_default_profile_and_reach_every_case() {
     let expected = [
         (
             Design::Recommended,
-            [2_088_592, 305_107, 19_632, 1_761, 962, 161_332],
+            [2_177_616, 341_677, 19_632, 6_659, 962, 163_860],
         ),
         (
             Design::RecommendedOption2,
-            [3_074_702, 469_910, 22_286, 4_590, 1_252, 212_877],
+            [3_170_401, 508_506, 22_286, 16_909, 1_252, 215_405],
         ),
     ];
     for (design, counts) in expected {
@@ -227,9 +227,9 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
         ..config
     };
     let cases = [
-        (Design::Recommended, config, 495_611),
-        (Design::RecommendedOption2, config, 761_663),
-        (Design::Pg91, one_command, 180_170),
+        (Design::Recommended, config, 529_682),
+        (Design::RecommendedOption2, config, 798_995),
+        (Design::Pg91, one_command, 191_358),
     ];
     for (design, config, count) in cases {
         for threads in [1, 2] {

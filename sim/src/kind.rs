@@ -54,11 +54,13 @@ pub enum ActionKind {
     Restart,
     /// The machine loses power.
     OsCrash,
+    /// A standby's primary turns `full_page_writes` off (replayed).
+    PrimaryFpwOff,
 }
 
 impl ActionKind {
     /// Every kind, in report order.
-    pub const ALL: [ActionKind; 21] = [
+    pub const ALL: [ActionKind; 22] = [
         ActionKind::StartExclusive,
         ActionKind::StartNonExclusive,
         ActionKind::BaseBackup,
@@ -80,6 +82,7 @@ impl ActionKind {
         ActionKind::ShutdownCheckpoint,
         ActionKind::Restart,
         ActionKind::OsCrash,
+        ActionKind::PrimaryFpwOff,
     ];
 
     /// Number of kinds.
@@ -116,6 +119,7 @@ impl ActionKind {
             Action::ShutdownCheckpoint => ActionKind::ShutdownCheckpoint,
             Action::Restart => ActionKind::Restart,
             Action::OsCrash => ActionKind::OsCrash,
+            Action::PrimaryFpwOff => ActionKind::PrimaryFpwOff,
         }
     }
 
@@ -143,6 +147,7 @@ impl ActionKind {
             ActionKind::ShutdownCheckpoint => "shutdown-checkpoint",
             ActionKind::Restart => "restart",
             ActionKind::OsCrash => "os-crash",
+            ActionKind::PrimaryFpwOff => "primary-fpw-off",
         }
     }
 
@@ -158,6 +163,7 @@ impl ActionKind {
                 | ActionKind::Crash
                 | ActionKind::OsCrash
                 | ActionKind::Shutdown
+                | ActionKind::PrimaryFpwOff
         )
     }
 }

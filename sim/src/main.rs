@@ -148,6 +148,11 @@ struct BoundFlags {
     /// "WAL generated with full_page_writes=off was replayed").
     #[arg(long)]
     standby: bool,
+    /// Times the standby's primary turns full_page_writes off while it runs (with
+    /// `--standby`; default 1 there): a backup running across it fails at its stop ("WAL
+    /// generated with full_page_writes=off was replayed during online backup").
+    #[arg(long)]
+    primary_fpw_offs: Option<u32>,
     /// The timeline the cluster runs on.
     #[arg(long)]
     timeline: Option<u32>,
@@ -213,6 +218,7 @@ impl BoundFlags {
             || self.replication_sessions.is_some()
             || self.jit_queries.is_some()
             || self.standby
+            || self.primary_fpw_offs.is_some()
             || self.timeline.is_some()
             || self.backups.is_some()
             || self.crashes.is_some()
@@ -243,6 +249,10 @@ impl BoundFlags {
         if c.standby && self.page_writes.is_none() {
             c.page_writes = 0;
         }
+        if self.standby {
+            c.primary_fpw_offs = 1;
+        }
+        c.primary_fpw_offs = self.primary_fpw_offs.unwrap_or(c.primary_fpw_offs);
         if let Some(timeline) = self.timeline {
             c.timeline = backup_coordinator::lsn::TimeLineId(timeline);
         }
@@ -294,9 +304,9 @@ struct ModelArgs {
     /// The variant (see `backup-check variants`).
     #[arg(long, default_value = "recommended")]
     variant: Variant,
-    /// Start from this profile: concurrency (two SQL sessions and a WAL sender racing, no
-    /// faults) or faults (a SQL session and a WAL sender with a fault, a crash and a page
-    /// write). Without a profile or bound flags, every profile is checked.
+    /// Start from this profile (bound flags then change it): concurrency, faults, pages,
+    /// standby, clients or lifecycle (`backup-check check` lists what each holds). Without a
+    /// profile or bound flags, every profile is checked.
     #[arg(long)]
     profile: Option<String>,
     #[command(flatten)]

@@ -54,6 +54,7 @@ impl Default for Weights {
             (ActionKind::ShutdownCheckpoint, 60),
             (ActionKind::Restart, 60),
             (ActionKind::OsCrash, 1),
+            (ActionKind::PrimaryFpwOff, 1),
         ] {
             w.set(kind, weight);
         }

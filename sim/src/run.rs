@@ -53,7 +53,8 @@ pub const STANDBY_EVERY: u64 = 8;
 
 /// `config` as a standby following timeline 2 (or its own, if later): no page writes of its
 /// own and no shutdown (neither is modelled in recovery); WAL switches and fills stand for
-/// WAL replayed from the primary.
+/// WAL replayed from the primary, and so does one change of the primary's full_page_writes
+/// to off.
 pub fn standby_form(config: Config) -> Config {
     Config {
         standby: true,
@@ -63,6 +64,8 @@ pub fn standby_form(config: Config) -> Config {
         timeline: backup_coordinator::lsn::TimeLineId(config.timeline.0.max(2)),
         page_writes: 0,
         shutdowns: 0,
+        // Its primary may turn full_page_writes off once, failing the backups running then.
+        primary_fpw_offs: 1,
         ..config
     }
 }
@@ -261,6 +264,7 @@ pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
         | Action::WalFill
         | Action::Crash
         | Action::OsCrash
+        | Action::PrimaryFpwOff
         | Action::Shutdown => false,
     }
 }

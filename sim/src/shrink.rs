@@ -223,6 +223,7 @@ fn config_size(c: &Config) -> u64 {
         + u64::from(c.wal_fills)
         + u64::from(c.shutdowns)
         + u64::from(c.os_crashes)
+        + u64::from(c.primary_fpw_offs)
         + u64::from(c.commands_per_session)
 }
 
@@ -324,6 +325,7 @@ pub fn compact(schedule: &Schedule) -> Option<Schedule> {
         wal_fills: cluster.used.wal_fills,
         shutdowns: cluster.used.shutdowns,
         os_crashes: cluster.used.os_crashes,
+        primary_fpw_offs: cluster.used.primary_fpw_offs,
         commands_per_session: cluster
             .sessions
             .iter()

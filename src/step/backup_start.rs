@@ -168,10 +168,12 @@ impl Cluster {
         // with full_page_writes=off was replayed since (`checkPointCopy.fullPageWrites`,
         // `lastFpwDisableRecPtr`): a primary running with it off writes that into every
         // checkpoint record, so the check fails whenever the setting here (the primary's,
-        // replayed) is off. The ERROR runs the start's cleanup. (The stop checks again for
-        // WAL replayed during the backup; with the setting fixed for a run that cannot fire
-        // after a start that passed.)
-        if self.config.standby && !self.config.full_page_writes {
+        // replayed) is off, and when its change to off lies at or after the restartpoint's
+        // redo. The ERROR runs the start's cleanup. The stop checks again, for WAL replayed
+        // during the backup (`Cluster::fpw_off_replayed_since`).
+        if self.config.standby
+            && (!self.shared.full_page_writes || self.fpw_off_replayed_since(self.control.redo))
+        {
             return self.raise_error(session, StepError::FpwOffReplayed);
         }
         let (checkpoint, redo) = (self.control.checkpoint, self.control.redo);

@@ -5,7 +5,7 @@
 //! record, the WAL switch, the history file, the archive wait and the final reply.
 
 use crate::action::{Command, EventKind, StepError};
-use crate::lsn::record_bytes;
+use crate::lsn::{record_bytes, Lsn};
 use crate::state::{
     Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Hook, Pc,
     PickedUp, SessionBackupState, SessionId, Unit,
@@ -201,6 +201,13 @@ impl Cluster {
             Pc::StopEndRecord
         };
         if standby {
+            // Once the unit is given back, a standby's stop checks that no WAL written with
+            // full_page_writes=off was replayed since the backup's start: if some was, the
+            // ERROR fails the backup (its unit stays given back).
+            if self.fpw_off_replayed_since(self.session(session).start) {
+                return self.raise_error(session, StepError::FpwOffReplayedDuringBackup);
+            }
+            let s = self.session_mut(session);
             // In recovery there is no end record and no history file: the stop point is
             // minRecoveryPoint, here the replay position.
             s.stop = replayed;
@@ -241,8 +248,9 @@ impl Cluster {
         event
     }
 
-    /// Writes `<tli><start segment>.<offset>.backup`. PostgreSQL's `AllocateFile(.., "w")`
-    /// replaces an existing file; create-new designs refuse instead.
+    /// Writes `<tli><start segment>.<offset>.backup` into `pg_wal`, then cleans out older
+    /// history files (`CleanupBackupHistory`). PostgreSQL's `AllocateFile(.., "w")` replaces
+    /// a file of that name in `pg_wal`; create-new designs refuse instead.
     pub(super) fn step_write_history(&mut self, session: SessionId) -> EventKind {
         let s = self.session(session);
         let (start, backup) = (s.start, s.backup);
@@ -255,25 +263,35 @@ impl Cluster {
             durable: self.rules().history_sync.durable(),
             backup,
             writes: 1,
+            in_pg_wal: true,
         };
         let overwritten = match self
             .data_dir
             .history
             .binary_search_by_key(&start, |h| h.start)
         {
-            Ok(_) if self.rules().file_write == FileWrite::CreateNew => {
-                return self.raise_error(session, StepError::HistoryFileExists);
-            }
             Ok(index) => {
-                let writes = self.data_dir.history[index].writes.saturating_add(1);
+                let earlier = self.data_dir.history[index];
+                if earlier.in_pg_wal && self.rules().file_write == FileWrite::CreateNew {
+                    return self.raise_error(session, StepError::HistoryFileExists);
+                }
+                // A copy of the name survives in pg_wal, or in the archive: with archive_mode
+                // on, a file left pg_wal only once archived.
+                let kept = earlier.in_pg_wal || self.config.archive_mode;
+                let writes = if kept {
+                    earlier.writes.saturating_add(1)
+                } else {
+                    1
+                };
                 self.data_dir.history[index] = HistoryFile { writes, ..written };
-                true
+                kept
             }
             Err(index) => {
                 self.data_dir.history.insert(index, written);
                 false
             }
         };
+        self.cleanup_backup_history(start);
         let mode = self.session(session).mode;
         let next = match mode {
             BackupMode::Streamed => Some(Pc::SendStopPoint),
@@ -293,6 +311,27 @@ impl Cluster {
                 EventKind::HistoryFileWritten { start, overwritten }
             }
             None => self.finish_stop(session),
+        }
+    }
+
+    /// `CleanupBackupHistory`, after the stop wrote the history file named after `written`:
+    /// every history file in `pg_wal` whose archiving is done is removed (`XLogArchiveCheckDone`);
+    /// with `archive_mode` off every one is, the new one included; the new one is otherwise
+    /// marked ready for the archiver. Modelling choice: a working archiver is never behind a
+    /// stop (every older history file is archived by the time the next stop cleans up; one
+    /// that lags and keeps an older file in `pg_wal` a while longer is not modelled); a
+    /// failing one never archives. The removal is not made durable (an OS crash could bring a
+    /// removed file back, which the model does not do: the file's name and text stay
+    /// recorded either way).
+    fn cleanup_backup_history(&mut self, written: Lsn) {
+        let archiving = self.config.archive_mode;
+        let archived = archiving && !self.config.archive_fails;
+        for file in self.data_dir.history.iter_mut().filter(|h| h.in_pg_wal) {
+            file.in_pg_wal = if file.start == written {
+                archiving
+            } else {
+                archiving && !archived
+            };
         }
     }
 

@@ -33,6 +33,31 @@ impl Cluster {
             && self.server == ServerState::Running
     }
 
+    pub(super) fn primary_fpw_off_enabled(&self) -> bool {
+        self.config.standby
+            && self.used.primary_fpw_offs < self.config.primary_fpw_offs
+            && self.shared.full_page_writes
+            && self.server == ServerState::Running
+    }
+
+    /// Whether a standby replayed WAL written with `full_page_writes` off at or after `from`
+    /// (`from <= lastFpwDisableRecPtr`, the check both a standby's start and its stop make).
+    pub fn fpw_off_replayed_since(&self, from: crate::lsn::Lsn) -> bool {
+        self.shared.last_fpw_disable != crate::lsn::Lsn::INVALID
+            && from <= self.shared.last_fpw_disable
+    }
+
+    /// The standby replays its primary's `XLOG_FPW_CHANGE` (off): from now on
+    /// `lastFpwDisableRecPtr` is that record, and the restartpoints after it say
+    /// `full_page_writes` was off.
+    pub(super) fn replay_fpw_off(&mut self) -> EventKind {
+        self.used.primary_fpw_offs += 1;
+        let record = self.insert_wal(record_bytes::FPW_CHANGE);
+        self.shared.full_page_writes = false;
+        self.shared.last_fpw_disable = record.start;
+        EventKind::FpwOffReplayed { at: record.start }
+    }
+
     /// Other backends write WAL until exactly one backup-end record's room is left in the
     /// current segment (or, if less than that is left, in the next one). Their records touch
     /// none of the model's pages.

@@ -30,7 +30,11 @@ impl Cluster {
         self.shared.backups = 0;
         self.shared.force_page_writes = false;
         self.shared.last_backup_start = crate::lsn::Lsn::INVALID;
-        self.shared.full_page_writes = self.config.full_page_writes;
+        // A standby's primary keeps the setting it changed to (its WAL, replayed again or
+        // summed up in the restartpoint's checkpoint record, says so); `lastFpwDisableRecPtr`
+        // is kept with it, which changes no check: no backup outlives the restart.
+        self.shared.full_page_writes =
+            self.config.full_page_writes && self.used.primary_fpw_offs == 0;
         self.shared.insert_lock_sharers = 0;
         self.checkpointer = crate::state::Checkpointer {
             requested: false,

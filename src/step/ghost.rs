@@ -142,6 +142,14 @@ impl Cluster {
                 .is_some_and(|f| f.start == start)
     }
 
+    /// A history file that stays in `pg_wal` for good: its archiving fails, so no stop's
+    /// `CleanupBackupHistory` will remove it. Kept, so that the core's account of `pg_wal`
+    /// stays whole; a working archiver's newest file is forgotten with its start point (the
+    /// next stop removes it, and no invariant reads it), which keeps the state space small.
+    fn kept_in_pg_wal_for_good(&self, file: &crate::state::HistoryFile) -> bool {
+        file.in_pg_wal && self.config.archive_fails
+    }
+
     fn forget_unreachable_starts(&mut self) {
         let floor = self.control.redo;
         let stale = |start: Lsn| start < floor;
@@ -151,7 +159,7 @@ impl Cluster {
                 .data_dir
                 .history
                 .first()
-                .is_some_and(|h| stale(h.start));
+                .is_some_and(|h| stale(h.start) && !self.kept_in_pg_wal_for_good(h));
         if !any_stale {
             return;
         }
@@ -164,7 +172,7 @@ impl Cluster {
         ends.retain(|(_, s)| self.start_still_reachable(*s));
         self.wal.end_records = ends;
         let mut history = std::mem::take(&mut self.data_dir.history);
-        history.retain(|h| self.start_still_reachable(h.start));
+        history.retain(|h| self.kept_in_pg_wal_for_good(h) || self.start_still_reachable(h.start));
         self.data_dir.history = history;
     }
 }

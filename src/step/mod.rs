@@ -180,6 +180,9 @@ impl Cluster {
         if self.wal_fill_enabled() {
             out.push(Action::WalFill);
         }
+        if self.primary_fpw_off_enabled() {
+            out.push(Action::PrimaryFpwOff);
+        }
         if self.crash_enabled() {
             out.push(Action::Crash);
         }
@@ -223,6 +226,7 @@ impl Cluster {
             Action::PageInsert { writer } => self.page_insert_enabled(writer),
             Action::WalSwitch => self.wal_switch_enabled(),
             Action::WalFill => self.wal_fill_enabled(),
+            Action::PrimaryFpwOff => self.primary_fpw_off_enabled(),
             Action::Crash => self.crash_enabled(),
             Action::OsCrash => self.os_crash_enabled(),
             Action::Shutdown => self.shutdown_enabled(),
@@ -315,6 +319,10 @@ impl Cluster {
                     kind: self.fill_wal(),
                 }
             }
+            Action::PrimaryFpwOff => Event {
+                actor: crate::action::Actor::Environment,
+                kind: self.replay_fpw_off(),
+            },
             Action::Crash => Event {
                 actor: crate::action::Actor::Environment,
                 kind: self.crash(),
