@@ -41,6 +41,7 @@ pub mod bugs;
 pub mod config;
 pub mod datadir;
 pub mod driver;
+pub mod incremental;
 pub mod invariants;
 pub mod label;
 pub mod lsn;
