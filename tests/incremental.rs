@@ -5,8 +5,8 @@
 
 use backup_coordinator::incremental::{
     file_backup_method, prepare_incremental, reconstruct, BackupFile, BlockRefTable,
-    FileBackupMethod, Fork, ForkKey, ManifestRange, PageContent, RelNumber, SummarySelection,
-    TimelineEntry, WalSummary, BLCKSZ,
+    FileBackupMethod, Fork, ForkKey, ManifestRange, MergeOrder, PageContent, RelNumber,
+    SummarySelection, TimelineEntry, WalSummary, BLCKSZ,
 };
 use backup_coordinator::lsn::{Lsn, TimeLineId};
 use smallvec::SmallVec;
@@ -59,7 +59,14 @@ fn i1(selection: SummarySelection) -> (Result<Vec<PageContent>, String>, Vec<Pag
         start: b0,
         end: Lsn(0x180),
     }];
-    let prepared = match prepare_incremental(&ranges, &history, r3, &directory, selection) {
+    let prepared = match prepare_incremental(
+        &ranges,
+        &history,
+        r3,
+        &directory,
+        selection,
+        MergeOrder::Released,
+    ) {
         Ok(prepared) => prepared,
         Err(e) => return (Err(e.to_string()), source),
     };
@@ -95,4 +102,206 @@ fn i1_released_selection_rebuilds_stale_blocks_the_source_rewrote_after_the_prom
 fn i1_selection_within_the_backups_history_rebuilds_the_source() {
     let (rebuilt, source) = i1(SummarySelection::WithinHistory);
     assert_eq!(rebuilt, Ok(source));
+}
+
+mod cluster {
+    use backup_coordinator::incremental::cluster::{
+        IncrementalAction as A, IncrementalBackup, IncrementalCluster, IncrementalConfig,
+        IncrementalRules, IncrementalViolation,
+    };
+    use backup_coordinator::incremental::MergeOrder;
+    use std::collections::{HashMap, VecDeque};
+
+    fn run(rules: IncrementalRules, schedule: &[A]) -> IncrementalCluster {
+        let mut c = IncrementalCluster::new(rules, IncrementalConfig::default());
+        for &action in schedule {
+            c.apply(action)
+                .unwrap_or_else(|e| panic!("{e}; enabled: {:?}", c.actions()));
+        }
+        c
+    }
+
+    /// INCREMENTAL.md §3 I1's schedule as steps of the model: the full backup, a redo point
+    /// S, a truncation to 2 blocks, a redo point R2; the standby receives all of it, replays
+    /// to S and summarizes ahead of replay (its files end at S and R2); promoted at S; it
+    /// writes block 3; an incremental backup starts at R3 and, once the summarizer has
+    /// rewound to S on timeline 2 and passed R3, finishes.
+    fn i1_schedule() -> Vec<A> {
+        let mut s = vec![
+            A::FullBackup,
+            A::PrimaryCheckpoint,
+            A::PrimaryTruncate { blocks: 2 },
+            A::PrimaryCheckpoint,
+        ];
+        s.extend([A::Receive; 4]);
+        s.push(A::Replay);
+        s.extend([A::Summarize; 7]);
+        s.extend([
+            A::Promote,
+            A::StandbyWrite { block: 3 },
+            A::IncrementalStart,
+        ]);
+        s.extend([A::Summarize; 4]);
+        s.push(A::IncrementalFinish);
+        s
+    }
+
+    #[test]
+    fn i1_schedule_breaks_restore_and_provenance_in_17_as_released() {
+        let c = run(IncrementalRules::RELEASED, &i1_schedule());
+        let properties: Vec<&str> = c.violations().iter().map(|v| v.property).collect();
+        assert_eq!(
+            properties,
+            [
+                "E1 restore equals the source",
+                "E3 summaries used lie on the backup's history"
+            ],
+            "{:?}",
+            c.incremental
+        );
+    }
+
+    #[test]
+    fn i1_schedule_restores_the_source_with_the_fixed_selection() {
+        let c = run(IncrementalRules::FIXED, &i1_schedule());
+        assert!(
+            matches!(c.incremental, Some(IncrementalBackup::Rebuilt { .. })),
+            "{:?}",
+            c.incremental
+        );
+        assert_eq!(c.violations(), vec![]);
+    }
+
+    /// Breadth-first search over every schedule within `config`: the unique states (by a
+    /// 64-bit fingerprint), and the shortest schedule to each property's first violation.
+    fn explore(
+        rules: IncrementalRules,
+        config: IncrementalConfig,
+    ) -> (usize, HashMap<&'static str, Vec<A>>) {
+        use std::hash::{Hash, Hasher};
+        let fingerprint = |c: &IncrementalCluster| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.hash(&mut h);
+            h.finish()
+        };
+        let start = IncrementalCluster::new(rules, config);
+        // Each visited state's parent (index) and the action that led to it.
+        let mut visited: Vec<(usize, Option<A>)> = vec![(0, None)];
+        let mut seen: HashMap<u64, usize> = HashMap::from([(fingerprint(&start), 0)]);
+        let mut queue = VecDeque::from([(start, 0usize)]);
+        let mut found: HashMap<&'static str, Vec<A>> = HashMap::new();
+        while let Some((state, index)) = queue.pop_front() {
+            for action in state.actions() {
+                let mut next = state.clone();
+                next.apply(action).expect("enabled");
+                let f = fingerprint(&next);
+                if seen.contains_key(&f) {
+                    continue;
+                }
+                let at = visited.len();
+                seen.insert(f, at);
+                visited.push((index, Some(action)));
+                for IncrementalViolation { property, .. } in next.violations() {
+                    found.entry(property).or_insert_with(|| {
+                        let mut path = Vec::new();
+                        let mut i = at;
+                        while let (parent, Some(a)) = visited[i] {
+                            path.push(a);
+                            i = parent;
+                        }
+                        path.reverse();
+                        path
+                    });
+                }
+                queue.push_back((next, at));
+            }
+        }
+        (visited.len(), found)
+    }
+
+    /// I1's bounds (INCREMENTAL.md §4) less the primary's page write, which I1 does not
+    /// need: the search stays in seconds.
+    fn i1_bounds() -> IncrementalConfig {
+        IncrementalConfig {
+            primary_writes: 0,
+            ..IncrementalConfig::default()
+        }
+    }
+
+    #[test]
+    fn exhaustive_search_finds_i1_in_17_as_released() {
+        let (states, found) = explore(IncrementalRules::RELEASED, i1_bounds());
+        let restore = &found["E1 restore equals the source"];
+        println!(
+            "{states} states; shortest E1 counterexample ({} steps):",
+            restore.len()
+        );
+        for (i, a) in restore.iter().enumerate() {
+            println!("{}. {a}", i + 1);
+        }
+        assert!(found.contains_key("E3 summaries used lie on the backup's history"));
+        assert!(states > 1_000, "{states}");
+    }
+
+    /// The selection built from f549ecd266's description keeps every summary used on the
+    /// backup's history, yet the search still restores stale blocks: the standby's summarizer
+    /// read the old timeline's WAL beyond the point where replay stopped (a truncation) into
+    /// the file it was building, and after the promotion wrote that file up to the switch
+    /// point with the abandoned truncation in it (INCREMENTAL.md §2.5, derived). A candidate
+    /// finding (docs/findings/).
+    #[test]
+    fn the_fixed_selection_still_restores_stale_blocks_through_the_summarizers_read_ahead() {
+        let (states, found) = explore(IncrementalRules::FIXED, i1_bounds());
+        println!("{states} states");
+        assert!(!found.contains_key("E3 summaries used lie on the backup's history"));
+        let restore = &found["E1 restore equals the source"];
+        for (i, a) in restore.iter().enumerate() {
+            println!("{}. {a}", i + 1);
+        }
+        assert!(
+            !restore.contains(&A::PrimaryCheckpoint),
+            "no redo point at the switch: {restore:?}"
+        );
+    }
+
+    /// With the read-ahead dropped and the selection within the history, the released merge
+    /// order (newest timeline first) still loses blocks: a truncation replayed before the
+    /// promotion, merged after the new timeline's writes that extend the relation again,
+    /// forgets them (INCREMENTAL.md §1.3). A candidate finding (docs/findings/).
+    #[test]
+    fn merging_the_newest_timeline_first_forgets_blocks_written_after_a_replayed_truncation() {
+        let rules = IncrementalRules {
+            order: MergeOrder::Released,
+            ..IncrementalRules::RECOMMENDED
+        };
+        let (_, found) = explore(rules, i1_bounds());
+        let restore = &found["E1 restore equals the source"];
+        for (i, a) in restore.iter().enumerate() {
+            println!("{}. {a}", i + 1);
+        }
+        let truncated = restore
+            .iter()
+            .position(|a| matches!(a, A::PrimaryTruncate { .. }))
+            .expect("a truncation");
+        let promoted = restore
+            .iter()
+            .position(|a| *a == A::Promote)
+            .expect("a promotion");
+        let replays = restore.iter().filter(|a| **a == A::Replay).count();
+        assert!(
+            truncated < promoted && replays >= 2,
+            "the truncation is replayed: {restore:?}"
+        );
+        assert!(!found.contains_key("E3 summaries used lie on the backup's history"));
+    }
+
+    /// With a summarizer that reads a file again up to the switch point when its timeline
+    /// ends below what it had read, and the selection within the history, no schedule within
+    /// I1's bounds breaks restore or provenance.
+    #[test]
+    fn the_recommended_rules_keep_restore_and_provenance_in_every_schedule() {
+        let (states, found) = explore(IncrementalRules::RECOMMENDED, i1_bounds());
+        assert!(found.is_empty(), "{found:?}");
+        assert!(states > 100_000, "{states}");
+    }
 }

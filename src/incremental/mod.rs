@@ -7,6 +7,7 @@
 //! promotion, the backups) apply these rules and are built on them.
 
 pub mod blkreftable;
+pub mod cluster;
 pub mod combine;
 pub mod send;
 pub mod summary;
@@ -17,7 +18,8 @@ pub use combine::{reconstruct, BackupFile, CombineError, PageContent};
 pub use send::{file_backup_method, FileBackupMethod, BLCKSZ, RELSEG_SIZE};
 pub use summary::{
     filter_wal_summaries, get_wal_summaries, prepare_incremental, wal_summaries_are_complete,
-    IncrementalError, ManifestRange, Prepared, SummarySelection, TimelineEntry, WalSummary,
+    IncrementalError, ManifestRange, MergeOrder, Prepared, SummarySelection, TimelineEntry,
+    WalSummary,
 };
 pub use walsummarizer::{
     summarize_wal, BoundaryKind, Building, Read, RecordKind, Summarized, SummarizerRules, WalRecord,

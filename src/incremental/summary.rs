@@ -146,6 +146,18 @@ pub enum SummarySelection {
     WithinHistory,
 }
 
+/// The order the chosen summaries are merged in (a lower limit forgets the blocks merged
+/// before it, so the order decides what survives: INCREMENTAL.md §1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MergeOrder {
+    /// 17.11 and 18.6: newest timeline first, and inside a timeline in the order the
+    /// directory read returns the files (no sort).
+    Released,
+    /// The order the WAL was written in: along the history from the oldest timeline, each
+    /// timeline's files by start point (this project's proposal).
+    Wal,
+}
+
 /// What the preparation of an incremental backup decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prepared {
@@ -160,7 +172,7 @@ pub struct Prepared {
 }
 
 /// Why `BASE_BACKUP (INCREMENTAL)` refused, with PostgreSQL's messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Error)]
 pub enum IncrementalError {
     /// The manifest lists no WAL range.
     #[error("manifest contains no required WAL ranges")]
@@ -243,6 +255,7 @@ pub fn prepare_incremental(
     start: Lsn,
     directory: &[WalSummary],
     selection: SummarySelection,
+    order: MergeOrder,
 ) -> Result<Prepared, IncrementalError> {
     if ranges.is_empty() {
         return Err(IncrementalError::NoWalRanges);
@@ -333,6 +346,14 @@ pub fn prepare_incremental(
             }
         }
         required.extend(files);
+    }
+    if order == MergeOrder::Wal {
+        // Timelines oldest first (the history is listed newest first), then by start point.
+        let rank = |ws: &WalSummary| {
+            let at = history.iter().position(|e| e.tli == ws.tli).unwrap_or(0);
+            (std::cmp::Reverse(at), ws.start)
+        };
+        required.sort_by_key(|ws| rank(ws));
     }
     let mut table = BlockRefTable::new();
     for ws in &required {
@@ -450,6 +471,7 @@ mod tests {
             r3,
             &directory,
             SummarySelection::Released,
+            MergeOrder::Released,
         )
         .unwrap();
         assert_eq!(
@@ -486,7 +508,8 @@ mod tests {
                 &history,
                 Lsn(50),
                 &directory,
-                SummarySelection::Released
+                SummarySelection::Released,
+                MergeOrder::Released
             ),
             Err(IncrementalError::NoWalRanges)
         );
@@ -496,7 +519,8 @@ mod tests {
                 &history,
                 Lsn(50),
                 &directory,
-                SummarySelection::Released
+                SummarySelection::Released,
+                MergeOrder::Released
             ),
             Err(IncrementalError::TimelineNotInHistory(TimeLineId(2)))
         );
@@ -506,7 +530,8 @@ mod tests {
                 &history,
                 Lsn(50),
                 &directory,
-                SummarySelection::Released
+                SummarySelection::Released,
+                MergeOrder::Released
             ),
             Err(IncrementalError::FinalTimeline {
                 tli: TimeLineId(1),
@@ -521,7 +546,8 @@ mod tests {
                 &history,
                 Lsn(50),
                 &directory,
-                SummarySelection::Released
+                SummarySelection::Released,
+                MergeOrder::Released
             ),
             Err(IncrementalError::IncompleteSummaries {
                 tli: TimeLineId(1),
@@ -535,7 +561,8 @@ mod tests {
             &history,
             Lsn(50),
             &directory,
-            SummarySelection::Released
+            SummarySelection::Released,
+            MergeOrder::Released
         )
         .is_ok());
     }

@@ -92,6 +92,11 @@ pub struct SummarizerRules {
     /// WAL written at `wal_level = minimal` is fast-forwarded, never summarized
     /// (`2b5819e2b4`); before, it was summarized like any other.
     pub skip_minimal_wal: bool,
+    /// When the timeline being read ends (a promotion) below WAL the summarizer had already
+    /// read into the file it is building, the file is summarized again from its start up to
+    /// the switch point, so that no abandoned record stays in it. Not in any release: 17 and
+    /// 18 keep what they read (INCREMENTAL.md §2.5, derived); this project's proposal.
+    pub reread_at_switch: bool,
 }
 
 impl SummarizerRules {
@@ -100,6 +105,7 @@ impl SummarizerRules {
         vm_limit_in_vm_blocks: true,
         database_records: true,
         skip_minimal_wal: true,
+        reread_at_switch: false,
     };
 }
 

@@ -1,0 +1,705 @@
+//! A primary and its streaming standby with WAL summarization on, as incremental backup sees
+//! them (INCREMENTAL.md §4): one relation's main fork, the primary's WAL on timeline 1, the
+//! standby receiving it, summarizing what it received (ahead of replay), replaying it, and
+//! promoted at its replay point (timeline 2 from there, the old timeline's WAL beyond it
+//! abandoned); a full backup on the primary, and an incremental backup on the promoted standby
+//! with the full backup's manifest, rebuilt by the combine and judged against the standby's
+//! pages. A sans-IO state machine like [`crate::Cluster`]: a plain hashable value, the enabled
+//! actions in a fixed order, one atomic step per action. The rules applied are the pure
+//! functions of the sibling modules.
+
+use super::blkreftable::{Fork, ForkKey, RelNumber};
+use super::combine::{reconstruct, BackupFile, PageContent};
+use super::send::{file_backup_method, FileBackupMethod, BLCKSZ};
+use super::summary::{
+    prepare_incremental, IncrementalError, ManifestRange, MergeOrder, SummarySelection,
+    TimelineEntry, WalSummary,
+};
+use super::walsummarizer::{BoundaryKind, Building, Read, RecordKind, SummarizerRules, WalRecord};
+use crate::lsn::{Lsn, TimeLineId};
+use smallvec::SmallVec;
+use std::fmt;
+use thiserror::Error;
+
+/// The relation every write touches.
+pub const RELATION: ForkKey = ForkKey {
+    relation: RelNumber(1),
+    fork: Fork::Main,
+};
+
+/// Bytes each WAL record takes here (every record begins where the previous one ends).
+const RECORD_BYTES: u64 = 0x10;
+/// Where timeline 1's first record, the initial redo point, begins.
+const FIRST_RECORD: Lsn = Lsn(0x100);
+
+/// The rules a design applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncrementalRules {
+    /// What a summary file holds.
+    pub summarizer: SummarizerRules,
+    /// Which summaries an incremental backup uses.
+    pub selection: SummarySelection,
+    /// The order it merges them in.
+    pub order: MergeOrder,
+}
+
+impl IncrementalRules {
+    /// 17.11 and 18.6 as released.
+    pub const RELEASED: IncrementalRules = IncrementalRules {
+        summarizer: SummarizerRules::RELEASED,
+        selection: SummarySelection::Released,
+        order: MergeOrder::Released,
+    };
+    /// With every known fix, I1's built from its description.
+    pub const FIXED: IncrementalRules = IncrementalRules {
+        summarizer: SummarizerRules::RELEASED,
+        selection: SummarySelection::WithinHistory,
+        order: MergeOrder::Released,
+    };
+    /// The fixed rules, a summarizer that drops what it read beyond a switch point
+    /// (`SummarizerRules::reread_at_switch`), and summaries merged in WAL order
+    /// (`MergeOrder::Wal`): this project's recommendation.
+    pub const RECOMMENDED: IncrementalRules = IncrementalRules {
+        summarizer: SummarizerRules {
+            reread_at_switch: true,
+            ..SummarizerRules::RELEASED
+        },
+        selection: SummarySelection::WithinHistory,
+        order: MergeOrder::Wal,
+    };
+}
+
+/// Bounds: how much of each kind of step a run may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncrementalConfig {
+    /// The relation's length at the start, in blocks.
+    pub blocks: u8,
+    /// Page writes on the primary (a write at the fork's end extends it).
+    pub primary_writes: u8,
+    /// Truncations on the primary.
+    pub truncations: u8,
+    /// Checkpoints on the primary (each a redo record: a summary boundary).
+    pub primary_checkpoints: u8,
+    /// Page writes on the standby once promoted.
+    pub standby_writes: u8,
+}
+
+impl Default for IncrementalConfig {
+    /// INCREMENTAL.md §4's bounds for I1: four blocks, one truncation, two checkpoints, one
+    /// write on each side.
+    fn default() -> Self {
+        IncrementalConfig {
+            blocks: 4,
+            primary_writes: 1,
+            truncations: 1,
+            primary_checkpoints: 2,
+            standby_writes: 1,
+        }
+    }
+}
+
+/// One WAL record and, for a page write, the version it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Rec {
+    /// The record.
+    pub record: WalRecord,
+    /// The page version a write puts in its block.
+    pub version: u16,
+}
+
+/// One timeline's WAL: `[begin, end)` of the history, its records.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timeline {
+    /// The timeline.
+    pub tli: TimeLineId,
+    /// Where it begins.
+    pub begin: Lsn,
+    /// Where the next timeline begins (the promotion point), once there is one.
+    pub end: Option<Lsn>,
+    /// Its records, in LSN order (on timeline 1, those beyond `end` were abandoned).
+    pub records: SmallVec<[Rec; 8]>,
+}
+
+impl Timeline {
+    fn insert(&self) -> Lsn {
+        self.records.last().map_or(self.begin, |r| r.record.end)
+    }
+
+    fn append(&mut self, kind: RecordKind, version: u16) -> WalRecord {
+        let at = self.insert();
+        let record = WalRecord {
+            at,
+            end: Lsn(at.0 + RECORD_BYTES),
+            kind,
+        };
+        self.records.push(Rec { record, version });
+        record
+    }
+
+    fn record_at(&self, at: Lsn) -> Option<&Rec> {
+        self.records.iter().find(|r| r.record.at == at)
+    }
+}
+
+/// The full backup taken on the primary.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FullBackup {
+    /// Its start point (the redo record of its checkpoint).
+    pub start: Lsn,
+    /// Its manifest's WAL range.
+    pub range: ManifestRange,
+    /// The relation's pages it holds (copied at its start).
+    pub pages: SmallVec<[PageContent; 8]>,
+}
+
+/// The incremental backup on the promoted standby.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncrementalBackup {
+    /// Started at this redo point (with the standby's pages then, the source it must
+    /// restore), waiting for the summarizer to pass it.
+    Waiting {
+        /// Its start point.
+        start: Lsn,
+        /// The standby's pages at its start.
+        source: SmallVec<[PageContent; 8]>,
+    },
+    /// The server refused it.
+    Refused(IncrementalError),
+    /// Taken, combined with the full backup, and rebuilt.
+    Rebuilt {
+        /// Its start point.
+        start: Lsn,
+        /// The source's pages at its start.
+        source: SmallVec<[PageContent; 8]>,
+        /// The rebuilt pages.
+        rebuilt: SmallVec<[PageContent; 8]>,
+        /// The summaries merged: `(tli, start, end)`, in merge order.
+        used: SmallVec<[(TimeLineId, Lsn, Lsn); 4]>,
+        /// The blocks sent (`None`: the whole file).
+        sent: Option<u64>,
+    },
+}
+
+/// The state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncrementalCluster {
+    /// The rules.
+    pub rules: IncrementalRules,
+    /// The bounds.
+    pub config: IncrementalConfig,
+    /// Timeline 1 (the primary's) and, once promoted, timeline 2 (the standby's).
+    pub timelines: SmallVec<[Timeline; 2]>,
+    /// The primary's pages.
+    pub primary: SmallVec<[PageContent; 8]>,
+    /// The standby's pages (as replayed, then as written once promoted).
+    pub standby: SmallVec<[PageContent; 8]>,
+    /// The end of the WAL the standby has received and flushed (timeline 1).
+    pub received: Lsn,
+    /// The end of the WAL it has replayed.
+    pub replayed: Lsn,
+    /// Promoted: timeline 2 exists.
+    pub promoted: bool,
+    /// The standby's summarizer: the file it is building.
+    pub summarizing: Building,
+    /// The summary files in the standby's `pg_wal/summaries`, in the order written (the
+    /// order the model's directory read returns them in).
+    pub summaries: SmallVec<[WalSummary; 4]>,
+    /// The full backup, once taken.
+    pub full: Option<FullBackup>,
+    /// The incremental backup, once begun.
+    pub incremental: Option<IncrementalBackup>,
+    /// Budgets used: primary writes, truncations, checkpoints, standby writes.
+    pub used: [u8; 4],
+    /// Page versions written so far (each write a new one).
+    pub versions: u16,
+}
+
+/// One atomic step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncrementalAction {
+    /// The primary writes a block (one past the end extends the fork).
+    PrimaryWrite {
+        /// The block.
+        block: u8,
+    },
+    /// The primary truncates the relation to `blocks`.
+    PrimaryTruncate {
+        /// The new length.
+        blocks: u8,
+    },
+    /// The primary checkpoints: a redo record.
+    PrimaryCheckpoint,
+    /// A full backup on the primary: its checkpoint's redo record, its copy, its manifest.
+    FullBackup,
+    /// The standby receives and flushes the primary's next record.
+    Receive,
+    /// The standby replays its next received record.
+    Replay,
+    /// The standby is promoted at its replay point (recovery stopped there: a recovery target,
+    /// then `pg_promote()`): timeline 2 begins with an end-of-recovery record.
+    Promote,
+    /// The promoted standby writes a block.
+    StandbyWrite {
+        /// The block.
+        block: u8,
+    },
+    /// The standby's summarizer takes one step: reads a record, writes a file, or moves to
+    /// the next timeline.
+    Summarize,
+    /// `BASE_BACKUP (INCREMENTAL)` on the promoted standby with the full backup's manifest:
+    /// its checkpoint's redo record.
+    IncrementalStart,
+    /// Its wait for the summarizer ends; the summaries are chosen and merged, the relation
+    /// sent, and the chain combined.
+    IncrementalFinish,
+}
+
+impl fmt::Display for IncrementalAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IncrementalAction::PrimaryWrite { block } => write!(f, "primary writes block {block}"),
+            IncrementalAction::PrimaryTruncate { blocks } => {
+                write!(f, "primary truncates the relation to {blocks} blocks")
+            }
+            IncrementalAction::PrimaryCheckpoint => write!(f, "primary checkpoint"),
+            IncrementalAction::FullBackup => write!(f, "full backup on the primary"),
+            IncrementalAction::Receive => write!(f, "standby receives a record"),
+            IncrementalAction::Replay => write!(f, "standby replays a record"),
+            IncrementalAction::Promote => write!(f, "standby promoted"),
+            IncrementalAction::StandbyWrite { block } => write!(f, "standby writes block {block}"),
+            IncrementalAction::Summarize => write!(f, "summarizer step"),
+            IncrementalAction::IncrementalStart => write!(f, "incremental backup starts"),
+            IncrementalAction::IncrementalFinish => write!(f, "incremental backup finishes"),
+        }
+    }
+}
+
+/// A step that is not enabled, or a fork larger than the model holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum IncrementalStepError {
+    /// The action is not enabled in this state.
+    #[error("{0} is not enabled")]
+    NotEnabled(IncrementalAction),
+}
+
+/// What an invariant found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncrementalViolation {
+    /// Which property (E1, E3).
+    pub property: &'static str,
+    /// What, in words.
+    pub detail: String,
+}
+
+impl IncrementalCluster {
+    /// The initial state: timeline 1 holds the initial redo record, which the standby has
+    /// received and replayed; its summarizer starts there.
+    pub fn new(rules: IncrementalRules, config: IncrementalConfig) -> Self {
+        let mut tl1 = Timeline {
+            tli: TimeLineId(1),
+            begin: Lsn::INVALID,
+            end: None,
+            records: SmallVec::new(),
+        };
+        tl1.records.push(Rec {
+            record: WalRecord {
+                at: FIRST_RECORD,
+                end: Lsn(FIRST_RECORD.0 + RECORD_BYTES),
+                kind: redo(),
+            },
+            version: 0,
+        });
+        let pages: SmallVec<[PageContent; 8]> = (0..config.blocks)
+            .map(|_| PageContent::Version(0))
+            .collect();
+        let end = Lsn(FIRST_RECORD.0 + RECORD_BYTES);
+        IncrementalCluster {
+            rules,
+            config,
+            timelines: smallvec::smallvec![tl1],
+            primary: pages.clone(),
+            standby: pages,
+            received: end,
+            replayed: end,
+            promoted: false,
+            summarizing: Building::new(TimeLineId(1), FIRST_RECORD),
+            summaries: SmallVec::new(),
+            full: None,
+            incremental: None,
+            used: [0; 4],
+            versions: 0,
+        }
+    }
+
+    fn tl(&self, tli: TimeLineId) -> &Timeline {
+        &self.timelines[tli.0 as usize - 1]
+    }
+
+    /// Every enabled action, in a fixed order.
+    pub fn actions(&self) -> Vec<IncrementalAction> {
+        let mut out = Vec::new();
+        let c = self.config;
+        let primary_len = self.primary.len() as u8;
+        if !self.promoted {
+            if self.used[0] < c.primary_writes {
+                for block in 0..=primary_len.min(7) {
+                    out.push(IncrementalAction::PrimaryWrite { block });
+                }
+            }
+            if self.used[1] < c.truncations {
+                for blocks in 0..primary_len {
+                    out.push(IncrementalAction::PrimaryTruncate { blocks });
+                }
+            }
+            if self.used[2] < c.primary_checkpoints {
+                out.push(IncrementalAction::PrimaryCheckpoint);
+            }
+            if self.full.is_none() {
+                out.push(IncrementalAction::FullBackup);
+            }
+            if self.received < self.tl(TimeLineId(1)).insert() {
+                out.push(IncrementalAction::Receive);
+            }
+            if self.replayed < self.received {
+                out.push(IncrementalAction::Replay);
+            }
+            if self.full.is_some() {
+                out.push(IncrementalAction::Promote);
+            }
+        } else {
+            if self.used[3] < c.standby_writes && self.incremental.is_none() {
+                let len = self.standby.len() as u8;
+                for block in 0..=len.min(7) {
+                    out.push(IncrementalAction::StandbyWrite { block });
+                }
+            }
+            if self.incremental.is_none() {
+                out.push(IncrementalAction::IncrementalStart);
+            }
+            if self.incremental_may_finish() {
+                out.push(IncrementalAction::IncrementalFinish);
+            }
+        }
+        if self.summarize_step().is_some() {
+            out.push(IncrementalAction::Summarize);
+        }
+        out
+    }
+
+    /// Whether `action` is enabled.
+    pub fn is_enabled(&self, action: IncrementalAction) -> bool {
+        self.actions().contains(&action)
+    }
+
+    fn next_version(&mut self) -> u16 {
+        self.versions += 1;
+        self.versions
+    }
+
+    /// Performs one step.
+    pub fn apply(&mut self, action: IncrementalAction) -> Result<(), IncrementalStepError> {
+        if !self.is_enabled(action) {
+            return Err(IncrementalStepError::NotEnabled(action));
+        }
+        match action {
+            IncrementalAction::PrimaryWrite { block } => {
+                self.used[0] += 1;
+                let version = self.next_version();
+                self.timelines[0].append(write(block), version);
+                apply_write(&mut self.primary, block, version);
+            }
+            IncrementalAction::PrimaryTruncate { blocks } => {
+                self.used[1] += 1;
+                self.timelines[0].append(truncate(blocks), 0);
+                self.primary.truncate(usize::from(blocks));
+            }
+            IncrementalAction::PrimaryCheckpoint => {
+                self.used[2] += 1;
+                self.timelines[0].append(redo(), 0);
+            }
+            IncrementalAction::FullBackup => {
+                let record = self.timelines[0].append(redo(), 0);
+                self.full = Some(FullBackup {
+                    start: record.at,
+                    range: ManifestRange {
+                        tli: TimeLineId(1),
+                        start: record.at,
+                        end: record.end,
+                    },
+                    pages: self.primary.clone(),
+                });
+            }
+            IncrementalAction::Receive => {
+                let next = self.tl(TimeLineId(1)).record_at(self.received);
+                if let Some(rec) = next {
+                    self.received = rec.record.end;
+                }
+            }
+            IncrementalAction::Replay => {
+                if let Some(&rec) = self.tl(TimeLineId(1)).record_at(self.replayed) {
+                    replay(&mut self.standby, &rec);
+                    self.replayed = rec.record.end;
+                }
+            }
+            IncrementalAction::Promote => {
+                let at = self.replayed;
+                self.promoted = true;
+                self.timelines[0].end = Some(at);
+                let mut tl2 = Timeline {
+                    tli: TimeLineId(2),
+                    begin: at,
+                    end: None,
+                    records: SmallVec::new(),
+                };
+                tl2.append(
+                    RecordKind::Boundary {
+                        kind: BoundaryKind::EndOfRecovery,
+                        minimal: false,
+                    },
+                    0,
+                );
+                self.timelines.push(tl2);
+            }
+            IncrementalAction::StandbyWrite { block } => {
+                self.used[3] += 1;
+                let version = self.next_version();
+                self.timelines[1].append(write(block), version);
+                apply_write(&mut self.standby, block, version);
+            }
+            IncrementalAction::Summarize => {
+                if let Some(step) = self.summarize_step() {
+                    self.take_summarize_step(step);
+                }
+            }
+            IncrementalAction::IncrementalStart => {
+                let record = self.timelines[1].append(redo(), 0);
+                self.incremental = Some(IncrementalBackup::Waiting {
+                    start: record.at,
+                    source: self.standby.clone(),
+                });
+            }
+            IncrementalAction::IncrementalFinish => self.finish_incremental(),
+        }
+        Ok(())
+    }
+
+    /// `WaitForWalSummarization`: the summarizer has written a file reaching the backup's
+    /// start on its timeline.
+    fn incremental_may_finish(&self) -> bool {
+        let Some(IncrementalBackup::Waiting { start, .. }) = self.incremental else {
+            return false;
+        };
+        self.summarizing.tli == TimeLineId(2) && self.summarizing.start >= start
+    }
+
+    fn finish_incremental(&mut self) {
+        let (Some(IncrementalBackup::Waiting { start, source }), Some(full)) =
+            (self.incremental.clone(), self.full.clone())
+        else {
+            return;
+        };
+        let history: SmallVec<[TimelineEntry; 2]> = self
+            .timelines
+            .iter()
+            .rev()
+            .map(|t| TimelineEntry {
+                tli: t.tli,
+                begin: t.begin,
+                end: t.end,
+            })
+            .collect();
+        let prepared = match prepare_incremental(
+            &[full.range],
+            &history,
+            start,
+            &self.summaries,
+            self.rules.selection,
+            self.rules.order,
+        ) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                self.incremental = Some(IncrementalBackup::Refused(error));
+                return;
+            }
+        };
+        let size = source.len() as u64 * BLCKSZ;
+        let (file, sent) = match file_backup_method(&prepared.table, RELATION, size, true) {
+            FileBackupMethod::Full => (BackupFile::Full(source.clone()), None),
+            FileBackupMethod::Incremental {
+                blocks,
+                truncation_block_length,
+            } => (
+                BackupFile::Incremental {
+                    blocks: blocks
+                        .iter()
+                        .filter_map(|b| source.get(b as usize).map(|&p| (b, p)))
+                        .collect(),
+                    truncation_block_length,
+                },
+                Some(blocks.iter().fold(0u64, |acc, b| acc | 1 << b)),
+            ),
+        };
+        let rebuilt = reconstruct(&[Some(BackupFile::Full(full.pages)), Some(file)])
+            .map(SmallVec::from_vec)
+            .unwrap_or_default();
+        self.incremental = Some(IncrementalBackup::Rebuilt {
+            start,
+            source,
+            rebuilt,
+            used: prepared.used.into_iter().collect(),
+            sent,
+        });
+    }
+
+    /// The summarizer's next step, if it can take one.
+    fn summarize_step(&self) -> Option<SummarizeStep> {
+        let file = &self.summarizing;
+        let tl = self.tl(file.tli);
+        if let Some(switch) = tl.end {
+            // A timeline that became historic (INCREMENTAL.md §2.3, §2.5).
+            if file.start >= switch {
+                return Some(SummarizeStep::Rewind(switch));
+            }
+            let next = tl.record_at(file.pending);
+            if file.pending >= switch || next.is_none_or(|r| r.record.at >= switch) {
+                return Some(SummarizeStep::Close(switch));
+            }
+            return next.map(|r| SummarizeStep::Read(r.record));
+        }
+        // The current timeline: what is flushed (the standby's received WAL before its
+        // promotion, which may be ahead of replay; its own WAL after).
+        let flushed = if file.tli == TimeLineId(1) {
+            self.received
+        } else {
+            tl.insert()
+        };
+        tl.record_at(file.pending)
+            .filter(|r| r.record.end <= flushed)
+            .map(|r| SummarizeStep::Read(r.record))
+    }
+
+    fn take_summarize_step(&mut self, step: SummarizeStep) {
+        let tli = self.summarizing.tli;
+        match step {
+            SummarizeStep::Rewind(switch) => {
+                self.summarizing = Building::new(TimeLineId(tli.0 + 1), switch);
+            }
+            SummarizeStep::Close(end) => {
+                let rules = self.rules.summarizer;
+                if rules.reread_at_switch && self.summarizing.pending > end {
+                    // Read again, up to the switch point only.
+                    let start = self.summarizing.start;
+                    let records: Vec<WalRecord> =
+                        self.tl(tli).records.iter().map(|r| r.record).collect();
+                    let mut again = Building::new(tli, start);
+                    for record in records.iter().filter(|r| r.at >= start && r.end <= end) {
+                        if let Ok(Read::EndsBefore(_)) | Err(_) = again.read(rules, record) {
+                            break;
+                        }
+                    }
+                    self.summarizing = again;
+                }
+                self.close_summary(end)
+            }
+            SummarizeStep::Read(record) => {
+                // Blocks stay below the model's eight.
+                match self.summarizing.read(self.rules.summarizer, &record) {
+                    Ok(Read::Continued) | Err(_) => {}
+                    Ok(Read::EndsBefore(end)) => self.close_summary(end),
+                }
+            }
+        }
+    }
+
+    fn close_summary(&mut self, end: Lsn) {
+        let tli = self.summarizing.tli;
+        let file = std::mem::replace(&mut self.summarizing, Building::new(tli, end));
+        if let super::walsummarizer::Summarized::Written(ws) = file.finish(end) {
+            self.summaries.push(ws);
+        }
+    }
+
+    /// Every invariant violated now: E1 (the rebuilt relation equals the source's at the
+    /// incremental backup's start, block by block and in length) and E3 (every summary used
+    /// lies on the backup's own timeline history).
+    pub fn violations(&self) -> Vec<IncrementalViolation> {
+        let mut out = Vec::new();
+        let Some(IncrementalBackup::Rebuilt {
+            source,
+            rebuilt,
+            used,
+            ..
+        }) = &self.incremental
+        else {
+            return out;
+        };
+        if rebuilt != source {
+            out.push(IncrementalViolation {
+                property: "E1 restore equals the source",
+                detail: format!("rebuilt {rebuilt:?}, source {source:?}"),
+            });
+        }
+        for &(tli, start, end) in used {
+            let tl = self.tl(tli);
+            let inside = tl.begin <= start && tl.end.is_none_or(|switch| end <= switch);
+            if !inside {
+                out.push(IncrementalViolation {
+                    property: "E3 summaries used lie on the backup's history",
+                    detail: format!(
+                        "summary ({tli}, {start}, {end}) is not inside timeline {tli}'s part of the history [{}, {})",
+                        tl.begin,
+                        tl.end.map_or("end".to_string(), |e| e.to_string())
+                    ),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SummarizeStep {
+    Read(WalRecord),
+    Close(Lsn),
+    Rewind(Lsn),
+}
+
+fn redo() -> RecordKind {
+    RecordKind::Boundary {
+        kind: BoundaryKind::Redo,
+        minimal: false,
+    }
+}
+
+fn write(block: u8) -> RecordKind {
+    RecordKind::Block {
+        key: RELATION,
+        block: u32::from(block),
+    }
+}
+
+fn truncate(blocks: u8) -> RecordKind {
+    RecordKind::Truncate {
+        relation: RELATION.relation,
+        blocks: u32::from(blocks),
+    }
+}
+
+/// A write of `block` (one past the end extends the fork; beyond, zero pages fill the gap).
+fn apply_write(pages: &mut SmallVec<[PageContent; 8]>, block: u8, version: u16) {
+    let block = usize::from(block);
+    if pages.len() <= block {
+        pages.resize(block + 1, PageContent::Zeroed);
+    }
+    pages[block] = PageContent::Version(version);
+}
+
+fn replay(pages: &mut SmallVec<[PageContent; 8]>, rec: &Rec) {
+    match rec.record.kind {
+        RecordKind::Block { block, .. } => {
+            apply_write(pages, block as u8, rec.version);
+        }
+        RecordKind::Truncate { blocks, .. } => pages.truncate(blocks as usize),
+        _ => {}
+    }
+}
