@@ -364,3 +364,77 @@ fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
         );
     }
 }
+
+/// I5 (`no stale backup_label`): a `backup_label` in the data directory while no exclusive
+/// backup holds the exclusive state is stale, unless an exclusive stop is under way (it
+/// removes the file next). Neither a session whose backup is exclusive but idle, nor a
+/// non-exclusive stop under way, excuses it. (The state is set by hand around real steps: the
+/// invariant is a function of the state.)
+#[test]
+fn a_stale_backup_label_is_excused_only_by_an_exclusive_stop_under_way() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::no_stale_backup_label;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{BackupMode, ExclusiveState, SessionId};
+    let config = Config {
+        sql_sessions: 2,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    let start = |mode| Command::StartBackup {
+        mode,
+        label: LabelKind::Plain,
+    };
+    let begin = |c: &mut Cluster, s: u8, command| {
+        c.apply(Action::Begin {
+            session: SessionId(s),
+            command,
+        })
+        .unwrap();
+    };
+    let idle = backup_coordinator::state::Pc::Idle;
+    begin(&mut c, 0, start(BackupMode::Exclusive));
+    drive_to(&mut c, 0, idle);
+    begin(&mut c, 1, start(BackupMode::NonExclusive));
+    drive_to(&mut c, 1, idle);
+    assert!(c.data_dir.backup_label.is_some());
+    assert!(
+        no_stale_backup_label(&c).is_ok(),
+        "the exclusive backup runs"
+    );
+    let taken = c.shared.exclusive;
+    // The exclusive state freed under the running backup (what B5 does).
+    c.shared.exclusive = ExclusiveState::None;
+    assert!(
+        no_stale_backup_label(&c).is_err(),
+        "S0's backup is exclusive, but no stop of it is under way"
+    );
+    // A non-exclusive stop under way does not excuse it.
+    begin(
+        &mut c,
+        1,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    assert!(c.sessions[1].pc.in_stop(), "{:?}", c.sessions[1].pc);
+    assert!(no_stale_backup_label(&c).is_err(), "a non-exclusive stop");
+    // An exclusive stop under way does.
+    c.shared.exclusive = taken;
+    begin(
+        &mut c,
+        0,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    assert!(c.sessions[0].pc.in_stop(), "{:?}", c.sessions[0].pc);
+    c.shared.exclusive = ExclusiveState::None;
+    assert!(
+        no_stale_backup_label(&c).is_ok(),
+        "S0's exclusive stop is under way"
+    );
+}
