@@ -438,3 +438,55 @@ fn a_stale_backup_label_is_excused_only_by_an_exclusive_stop_under_way() {
         "S0's exclusive stop is under way"
     );
 }
+
+/// I8 (`start point is real WAL`) on its own: an accepted start point must be a record
+/// position (not inside a page header) and must not lie beyond the WAL insert
+/// position; each alone breaks it. (Set by hand: the invariant is a function of the state.)
+#[test]
+fn a_start_point_off_a_record_boundary_or_beyond_the_insert_position_is_not_real_wal() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::start_point_is_real_wal;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::lsn::Lsn;
+    use backup_coordinator::state::{BackupMode, Pc, SessionId};
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    c.apply(Action::Begin {
+        session: SessionId(0),
+        command: Command::StartBackup {
+            mode: BackupMode::NonExclusive,
+            label: LabelKind::Plain,
+        },
+    })
+    .unwrap();
+    drive_to(&mut c, 0, Pc::Idle);
+    assert!(c.backups[0].accepted);
+    assert!(start_point_is_real_wal(&c).is_ok());
+    let start = c.backups[0].start;
+    // Whether this check (not the later one on the checkpoint's redo) refuses `at`.
+    let not_a_record = |c: &mut Cluster, at: Lsn| {
+        c.backups[0].start = at;
+        c.sessions[0].start = at;
+        start_point_is_real_wal(c)
+            .err()
+            .is_some_and(|v| v.detail.contains("is not a WAL record position"))
+    };
+    // Inside the header of the WAL page the start point is on (no record begins there).
+    let in_page_header = Lsn((start.0 & !0x1FFF) + 8);
+    assert!(
+        not_a_record(&mut c, in_page_header),
+        "inside a page header, before the insert position"
+    );
+    let beyond = Lsn(c.shared.insert.0 + 0x18);
+    assert!(
+        not_a_record(&mut c, beyond),
+        "a record position beyond the insert position"
+    );
+    assert!(!not_a_record(&mut c, start));
+}

@@ -1416,25 +1416,13 @@ impl<'a> Suite<'a> {
         )?;
         // pg_basebackup -X fetch (and -X stream) sends BASE_BACKUP with NOWAIT: it does not
         // wait for archiving, and neither does the core's BASE_BACKUP.
-        let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
-        let dir = self.args.server.work_path("archive-fails-base");
-        let child = self
-            .args
-            .server
-            .spawn_basebackup("archive-fails-base", &dir)?;
-        let server_streamed = wait_program(child, "pg_basebackup -X fetch while archiving fails");
-        self.report.compare(
+        if let Some((core_start, server_start)) = self.streamed_backup_row(
             S,
+            &mut core,
+            "archive-fails-base",
             "pg_basebackup -X fetch (BASE_BACKUP NOWAIT) while archive_command fails",
-            outcome(&core_streamed, "completes"),
-            outcome(&server_streamed, "completes"),
-            vec![],
-        );
-        server_streamed?;
-        let text = self.args.server.streamed_label(&dir)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        if let (Ok(core_stopped), Some(server_start)) = (&core_streamed, label_start(&text)) {
-            named.push((core_stopped.start, server_start, "the streamed backup's"));
+        )? {
+            named.push((core_start, server_start, "the streamed backup's"));
         }
         self.pg_wal_history_row(S, "after pg_basebackup", &core.history_in_pg_wal(), &named)?;
         session.close()?;
@@ -1479,25 +1467,13 @@ impl<'a> Suite<'a> {
             &core.history_in_pg_wal(),
             &named,
         )?;
-        let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
-        let dir = self.args.server.work_path("archive-off-base");
-        let child = self
-            .args
-            .server
-            .spawn_basebackup("archive-off-base", &dir)?;
-        let server_streamed = wait_program(child, "pg_basebackup with archive_mode off");
-        self.report.compare(
+        if let Some((core_start, server_start)) = self.streamed_backup_row(
             S,
+            &mut core,
+            "archive-off-base",
             "pg_basebackup with archive_mode off",
-            outcome(&core_streamed, "completes"),
-            outcome(&server_streamed, "completes"),
-            vec![],
-        );
-        server_streamed?;
-        let text = self.args.server.streamed_label(&dir)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        if let (Ok(core_stopped), Some(server_start)) = (&core_streamed, label_start(&text)) {
-            named.push((core_stopped.start, server_start, "the streamed backup's"));
+        )? {
+            named.push((core_start, server_start, "the streamed backup's"));
         }
         self.pg_wal_history_row(
             S,
@@ -1507,6 +1483,36 @@ impl<'a> Suite<'a> {
         )?;
         self.mon.execute("ALTER SYSTEM RESET archive_mode")?;
         self.restart_cleanly()
+    }
+
+    /// One `BASE_BACKUP` in `core` (its WAL sender S1) and one `pg_basebackup` (into the work
+    /// directory `name`), compared in a row `what` ("completes" or the error); the start
+    /// points of the two, core's and server's, when both completed.
+    fn streamed_backup_row(
+        &mut self,
+        scenario: &str,
+        core: &mut CoreRun,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<(Lsn, Lsn)>, Error> {
+        let core_streamed = core.base_backups(&[SessionId(1)])?.remove(0);
+        let dir = self.args.server.work_path(name);
+        let child = self.args.server.spawn_basebackup(name, &dir)?;
+        let server_streamed = wait_program(child, what);
+        self.report.compare(
+            scenario,
+            what,
+            outcome(&core_streamed, "completes"),
+            outcome(&server_streamed, "completes"),
+            vec![],
+        );
+        server_streamed?;
+        let text = self.args.server.streamed_label(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(match (&core_streamed, label_start(&text)) {
+            (Ok(core_stopped), Some(server_start)) => Some((core_stopped.start, server_start)),
+            _ => None,
+        })
     }
 
     /// `pg_ctl restart -m fast` on the server, beside a fast shutdown and clean start of the
