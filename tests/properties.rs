@@ -488,5 +488,10 @@ fn a_start_point_off_a_record_boundary_or_beyond_the_insert_position_is_not_real
         not_a_record(&mut c, beyond),
         "a record position beyond the insert position"
     );
+    let insert = c.shared.insert;
+    assert!(
+        !not_a_record(&mut c, insert),
+        "the insert position itself is where the next record begins: not beyond it"
+    );
     assert!(!not_a_record(&mut c, start));
 }
