@@ -495,3 +495,50 @@ fn a_start_point_off_a_record_boundary_or_beyond_the_insert_position_is_not_real
     );
     assert!(!not_a_record(&mut c, start));
 }
+
+/// `quiescent`: every session idle (the model's end states need it). False while a session
+/// is half way through a command, true again once it is done.
+#[test]
+fn a_cluster_is_quiescent_exactly_when_every_session_is_idle() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::quiescent;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{Pc, SessionId};
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    assert!(quiescent(&c));
+    c.apply(Action::Begin {
+        session: SessionId(1),
+        command: Command::BaseBackup {
+            label: LabelKind::Plain,
+        },
+    })
+    .unwrap();
+    assert_ne!(c.sessions[1].pc, Pc::Idle);
+    assert!(!quiescent(&c), "S1 is half way through BASE_BACKUP");
+    drive_to(&mut c, 1, Pc::Idle);
+    assert!(quiescent(&c));
+}
+
+/// What an unsettled end is explained by (`Unsettled::left_by`): a server that stays down by
+/// a refused restart, a counter by a leaked or double unit, a left `backup_label` by a stale
+/// label; sessions and backups that never finish by nothing.
+#[test]
+fn an_unsettled_end_is_explained_only_by_the_findings_that_leave_it() {
+    use backup_coordinator::invariants::Unsettled;
+    assert!(Unsettled::SessionsBusy.left_by().is_empty());
+    assert!(Unsettled::BackupsLive.left_by().is_empty());
+    assert_eq!(Unsettled::ServerDown.left_by(), [Property::RestartSucceeds]);
+    assert!(Unsettled::CounterLeft
+        .left_by()
+        .contains(&Property::UnitsReleasedOnce));
+    assert!(Unsettled::BackupLabelLeft
+        .left_by()
+        .contains(&Property::NoStaleBackupLabel));
+}

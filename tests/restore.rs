@@ -184,7 +184,16 @@ fn sixteen_names_a_stop_file_that_does_not_hold_the_end_record_at_a_segment_boun
             backup_coordinator::lsn::record_bytes::BACKUP_END,
         );
         assert_eq!(seg.offset_in_segment(record.end), 0, "ends on the boundary");
-        problem(&c, Property::HistoryFileDescribesBackup)
+        let reported = check_all(&c)
+            .iter()
+            .any(|v| v.property == Property::HistoryFileDescribesBackup);
+        let found = problem(&c, Property::HistoryFileDescribesBackup);
+        assert_eq!(
+            reported,
+            found.is_some(),
+            "{design}: the property reports the problem"
+        );
+        found
     };
     assert_eq!(outcome(Design::Pg16), Some(Problem::HistoryStopFile));
     assert_eq!(outcome(Design::Pg15), None);
