@@ -107,7 +107,7 @@ fn i1_selection_within_the_backups_history_rebuilds_the_source() {
 mod cluster {
     use backup_coordinator::incremental::cluster::{
         IncrementalAction as A, IncrementalBackup, IncrementalCluster, IncrementalConfig,
-        IncrementalRules, IncrementalViolation,
+        IncrementalRules, IncrementalViolation, Listing,
     };
     use backup_coordinator::incremental::MergeOrder;
     use std::collections::{HashMap, VecDeque};
@@ -142,7 +142,9 @@ mod cluster {
             A::IncrementalStart,
         ]);
         s.extend([A::Summarize; 4]);
-        s.push(A::IncrementalFinish);
+        s.push(A::IncrementalFinish {
+            listing: Listing::Written,
+        });
         s
     }
 
@@ -293,6 +295,38 @@ mod cluster {
             "the truncation is replayed: {restore:?}"
         );
         assert!(!found.contains_key("E3 summaries used lie on the backup's history"));
+    }
+
+    /// On one timeline too: a truncation and a later re-extension in different summary files
+    /// (a checkpoint between them), listed newest first by the directory read, are merged in
+    /// that order and the re-extended blocks are lost (reproduced on real servers: the
+    /// one-timeline case of `scripts/repro-incremental-findings`); merged in WAL order, not.
+    #[test]
+    fn merging_in_directory_order_forgets_blocks_written_after_a_truncation_on_one_timeline() {
+        let bounds = IncrementalConfig {
+            primary_writes: 0,
+            truncations: 0,
+            primary_checkpoints: 0,
+            standby_writes: 1,
+            standby_truncations: 1,
+            standby_checkpoints: 1,
+            ..IncrementalConfig::default()
+        };
+        let released_order = IncrementalRules {
+            order: MergeOrder::Released,
+            ..IncrementalRules::RECOMMENDED
+        };
+        let (states, found) = explore(released_order, bounds);
+        let restore = &found["E1 restore equals the source"];
+        for (i, a) in restore.iter().enumerate() {
+            println!("{}. {a}", i + 1);
+        }
+        assert!(restore.contains(&A::IncrementalFinish {
+            listing: Listing::Reversed
+        }));
+        assert!(restore.contains(&A::StandbyCheckpoint));
+        let (_, recommended) = explore(IncrementalRules::RECOMMENDED, bounds);
+        assert!(recommended.is_empty(), "{recommended:?} ({states} states)");
     }
 
     /// With a summarizer that reads a file again up to the switch point when its timeline

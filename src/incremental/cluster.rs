@@ -82,6 +82,10 @@ pub struct IncrementalConfig {
     pub primary_checkpoints: u8,
     /// Page writes on the standby once promoted.
     pub standby_writes: u8,
+    /// Truncations on the standby once promoted.
+    pub standby_truncations: u8,
+    /// Checkpoints on the standby once promoted (summary boundaries on timeline 2).
+    pub standby_checkpoints: u8,
 }
 
 impl Default for IncrementalConfig {
@@ -94,6 +98,8 @@ impl Default for IncrementalConfig {
             truncations: 1,
             primary_checkpoints: 2,
             standby_writes: 1,
+            standby_truncations: 0,
+            standby_checkpoints: 0,
         }
     }
 }
@@ -208,8 +214,9 @@ pub struct IncrementalCluster {
     pub full: Option<FullBackup>,
     /// The incremental backup, once begun.
     pub incremental: Option<IncrementalBackup>,
-    /// Budgets used: primary writes, truncations, checkpoints, standby writes.
-    pub used: [u8; 4],
+    /// Budgets used: primary writes, truncations, checkpoints; standby writes, truncations,
+    /// checkpoints.
+    pub used: [u8; 6],
     /// Page versions written so far (each write a new one).
     pub versions: u16,
 }
@@ -243,15 +250,37 @@ pub enum IncrementalAction {
         /// The block.
         block: u8,
     },
+    /// The promoted standby truncates the relation to `blocks`.
+    StandbyTruncate {
+        /// The new length.
+        blocks: u8,
+    },
+    /// The promoted standby checkpoints: a redo record.
+    StandbyCheckpoint,
     /// The standby's summarizer takes one step: reads a record, writes a file, or moves to
     /// the next timeline.
     Summarize,
     /// `BASE_BACKUP (INCREMENTAL)` on the promoted standby with the full backup's manifest:
     /// its checkpoint's redo record.
     IncrementalStart,
-    /// Its wait for the summarizer ends; the summaries are chosen and merged, the relation
-    /// sent, and the chain combined.
-    IncrementalFinish,
+    /// Its wait for the summarizer ends; the summaries are chosen (the directory read
+    /// returning the files in `listing` order) and merged, the relation sent, and the chain
+    /// combined.
+    IncrementalFinish {
+        /// The order the directory read returns the summary files in.
+        listing: Listing,
+    },
+}
+
+/// The order a directory read returns `pg_wal/summaries` in: the server does not sort it, and
+/// file systems differ (creation order, its reverse, hash order), so the model tries both
+/// ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Listing {
+    /// The order the files were written in.
+    Written,
+    /// Newest first.
+    Reversed,
 }
 
 impl fmt::Display for IncrementalAction {
@@ -267,9 +296,20 @@ impl fmt::Display for IncrementalAction {
             IncrementalAction::Replay => write!(f, "standby replays a record"),
             IncrementalAction::Promote => write!(f, "standby promoted"),
             IncrementalAction::StandbyWrite { block } => write!(f, "standby writes block {block}"),
+            IncrementalAction::StandbyTruncate { blocks } => {
+                write!(f, "standby truncates the relation to {blocks} blocks")
+            }
+            IncrementalAction::StandbyCheckpoint => write!(f, "standby checkpoint"),
             IncrementalAction::Summarize => write!(f, "summarizer step"),
             IncrementalAction::IncrementalStart => write!(f, "incremental backup starts"),
-            IncrementalAction::IncrementalFinish => write!(f, "incremental backup finishes"),
+            IncrementalAction::IncrementalFinish { listing } => write!(
+                f,
+                "incremental backup finishes (summaries listed {})",
+                match listing {
+                    Listing::Written => "in the order written",
+                    Listing::Reversed => "newest first",
+                }
+            ),
         }
     }
 }
@@ -326,7 +366,7 @@ impl IncrementalCluster {
             summaries: SmallVec::new(),
             full: None,
             incremental: None,
-            used: [0; 4],
+            used: [0; 6],
             versions: 0,
         }
     }
@@ -367,17 +407,27 @@ impl IncrementalCluster {
                 out.push(IncrementalAction::Promote);
             }
         } else {
+            let len = self.standby.len() as u8;
             if self.used[3] < c.standby_writes && self.incremental.is_none() {
-                let len = self.standby.len() as u8;
                 for block in 0..=len.min(7) {
                     out.push(IncrementalAction::StandbyWrite { block });
                 }
+            }
+            if self.used[4] < c.standby_truncations && self.incremental.is_none() {
+                for blocks in 0..len {
+                    out.push(IncrementalAction::StandbyTruncate { blocks });
+                }
+            }
+            if self.used[5] < c.standby_checkpoints && self.incremental.is_none() {
+                out.push(IncrementalAction::StandbyCheckpoint);
             }
             if self.incremental.is_none() {
                 out.push(IncrementalAction::IncrementalStart);
             }
             if self.incremental_may_finish() {
-                out.push(IncrementalAction::IncrementalFinish);
+                for listing in [Listing::Written, Listing::Reversed] {
+                    out.push(IncrementalAction::IncrementalFinish { listing });
+                }
             }
         }
         if self.summarize_step().is_some() {
@@ -471,6 +521,15 @@ impl IncrementalCluster {
                     self.take_summarize_step(step);
                 }
             }
+            IncrementalAction::StandbyTruncate { blocks } => {
+                self.used[4] += 1;
+                self.timelines[1].append(truncate(blocks), 0);
+                self.standby.truncate(usize::from(blocks));
+            }
+            IncrementalAction::StandbyCheckpoint => {
+                self.used[5] += 1;
+                self.timelines[1].append(redo(), 0);
+            }
             IncrementalAction::IncrementalStart => {
                 let record = self.timelines[1].append(redo(), 0);
                 self.incremental = Some(IncrementalBackup::Waiting {
@@ -478,7 +537,7 @@ impl IncrementalCluster {
                     source: self.standby.clone(),
                 });
             }
-            IncrementalAction::IncrementalFinish => self.finish_incremental(),
+            IncrementalAction::IncrementalFinish { listing } => self.finish_incremental(listing),
         }
         Ok(())
     }
@@ -492,7 +551,7 @@ impl IncrementalCluster {
         self.summarizing.tli == TimeLineId(2) && self.summarizing.start >= start
     }
 
-    fn finish_incremental(&mut self) {
+    fn finish_incremental(&mut self, listing: Listing) {
         let (Some(IncrementalBackup::Waiting { start, source }), Some(full)) =
             (self.incremental.clone(), self.full.clone())
         else {
@@ -508,11 +567,15 @@ impl IncrementalCluster {
                 end: t.end,
             })
             .collect();
+        let mut directory = self.summaries.clone();
+        if listing == Listing::Reversed {
+            directory.reverse();
+        }
         let prepared = match prepare_incremental(
             &[full.range],
             &history,
             start,
-            &self.summaries,
+            &directory,
             self.rules.selection,
             self.rules.order,
         ) {
