@@ -542,3 +542,35 @@ fn an_unsettled_end_is_explained_only_by_the_findings_that_leave_it() {
         .left_by()
         .contains(&Property::NoStaleBackupLabel));
 }
+
+/// `settled` counts a session as busy on any one of three facts alone: half way through a
+/// command, a session backup state that says running, or a backup it still holds. (Set by
+/// hand on a settled cluster, one at a time: the check is a function of the state.)
+#[test]
+fn a_session_is_busy_on_any_one_of_its_three_facts_alone() {
+    use backup_coordinator::invariants::{settled, Unsettled};
+    use backup_coordinator::state::{BackupId, Pc, SessionBackupState};
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let fresh = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    assert!(settled(&fresh).is_ok());
+    let busy = |c: &Cluster| {
+        settled(c)
+            .err()
+            .is_some_and(|e| e.cause == Unsettled::SessionsBusy)
+    };
+    let mut mid_command = fresh.clone();
+    mid_command.sessions[0].pc = Pc::StartWaitCheckpoint;
+    assert!(busy(&mid_command), "half way through a command");
+    let mut running = fresh.clone();
+    running.sessions[0].state = SessionBackupState::Running;
+    assert!(busy(&running), "its session state says a backup runs");
+    let mut holding = fresh.clone();
+    holding.sessions[0].backup = Some(BackupId(0));
+    assert!(busy(&holding), "it holds a backup");
+}
