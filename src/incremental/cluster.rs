@@ -8,8 +8,9 @@
 //! actions in a fixed order, one atomic step per action. The rules applied are the pure
 //! functions of the sibling modules.
 
+use super::blkreftable::BlockOutOfRange;
 use super::blkreftable::{Fork, ForkKey, RelNumber};
-use super::combine::{reconstruct, BackupFile, PageContent};
+use super::combine::{reconstruct, BackupFile, CombineError, PageContent};
 use super::send::{file_backup_method, FileBackupMethod, BLCKSZ};
 use super::summary::{
     prepare_incremental, IncrementalError, ManifestRange, MergeOrder, SummarySelection,
@@ -171,6 +172,8 @@ pub enum IncrementalBackup {
     },
     /// The server refused it.
     Refused(IncrementalError),
+    /// Taken, but `pg_combinebackup` refused the chain.
+    CombineFailed(CombineError),
     /// Taken, combined with the full backup, and rebuilt.
     Rebuilt {
         /// Its start point.
@@ -320,6 +323,10 @@ pub enum IncrementalStepError {
     /// The action is not enabled in this state.
     #[error("{0} is not enabled")]
     NotEnabled(IncrementalAction),
+    /// A block beyond what a summary's block set holds (the model's relation stays below
+    /// eight blocks, so this is a modelling error).
+    #[error(transparent)]
+    BlockOutOfRange(#[from] BlockOutOfRange),
 }
 
 /// What an invariant found.
@@ -518,7 +525,7 @@ impl IncrementalCluster {
             }
             IncrementalAction::Summarize => {
                 if let Some(step) = self.summarize_step() {
-                    self.take_summarize_step(step);
+                    self.take_summarize_step(step)?;
                 }
             }
             IncrementalAction::StandbyTruncate { blocks } => {
@@ -602,9 +609,13 @@ impl IncrementalCluster {
                 Some(blocks.iter().fold(0u64, |acc, b| acc | 1 << b)),
             ),
         };
-        let rebuilt = reconstruct(&[Some(BackupFile::Full(full.pages)), Some(file)])
-            .map(SmallVec::from_vec)
-            .unwrap_or_default();
+        let rebuilt = match reconstruct(&[Some(BackupFile::Full(full.pages)), Some(file)]) {
+            Ok(pages) => SmallVec::from_vec(pages),
+            Err(error) => {
+                self.incremental = Some(IncrementalBackup::CombineFailed(error));
+                return;
+            }
+        };
         self.incremental = Some(IncrementalBackup::Rebuilt {
             start,
             source,
@@ -641,7 +652,7 @@ impl IncrementalCluster {
             .map(|r| SummarizeStep::Read(r.record))
     }
 
-    fn take_summarize_step(&mut self, step: SummarizeStep) {
+    fn take_summarize_step(&mut self, step: SummarizeStep) -> Result<(), BlockOutOfRange> {
         let tli = self.summarizing.tli;
         match step {
             SummarizeStep::Rewind(switch) => {
@@ -656,7 +667,7 @@ impl IncrementalCluster {
                         self.tl(tli).records.iter().map(|r| r.record).collect();
                     let mut again = Building::new(tli, start);
                     for record in records.iter().filter(|r| r.at >= start && r.end <= end) {
-                        if let Ok(Read::EndsBefore(_)) | Err(_) = again.read(rules, record) {
+                        if let Read::EndsBefore(_) = again.read(rules, record)? {
                             break;
                         }
                     }
@@ -665,13 +676,14 @@ impl IncrementalCluster {
                 self.close_summary(end)
             }
             SummarizeStep::Read(record) => {
-                // Blocks stay below the model's eight.
-                match self.summarizing.read(self.rules.summarizer, &record) {
-                    Ok(Read::Continued) | Err(_) => {}
-                    Ok(Read::EndsBefore(end)) => self.close_summary(end),
+                if let Read::EndsBefore(end) =
+                    self.summarizing.read(self.rules.summarizer, &record)?
+                {
+                    self.close_summary(end);
                 }
             }
         }
+        Ok(())
     }
 
     fn close_summary(&mut self, end: Lsn) {
@@ -687,6 +699,12 @@ impl IncrementalCluster {
     /// lies on the backup's own timeline history).
     pub fn violations(&self) -> Vec<IncrementalViolation> {
         let mut out = Vec::new();
+        if let Some(IncrementalBackup::CombineFailed(error)) = &self.incremental {
+            out.push(IncrementalViolation {
+                property: "E1 restore equals the source",
+                detail: format!("pg_combinebackup refused the chain: {error}"),
+            });
+        }
         let Some(IncrementalBackup::Rebuilt {
             source,
             rebuilt,

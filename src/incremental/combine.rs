@@ -32,7 +32,7 @@ pub enum BackupFile {
 }
 
 /// Why the combine refused a chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Error)]
 pub enum CombineError {
     /// The chain is empty.
     #[error("no backup given")]
