@@ -574,3 +574,43 @@ fn a_session_is_busy_on_any_one_of_its_three_facts_alone() {
     holding.sessions[0].backup = Some(BackupId(0));
     assert!(busy(&holding), "it holds a backup");
 }
+
+/// A label file left behind (the exclusive `backup_label`, or option 2's temporary label)
+/// keeps the cluster unsettled, and the report names the backup it belonged to. (Set by hand
+/// on a settled cluster: the check is a function of the state.)
+#[test]
+fn a_label_file_left_behind_is_reported_with_its_backup() {
+    use backup_coordinator::invariants::{settled, Unsettled};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::lsn::Lsn;
+    use backup_coordinator::state::{BackupId, LabelFile};
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let fresh = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    let file = LabelFile {
+        backup: BackupId(3),
+        start: Lsn(0x2000028),
+        checkpoint: Lsn(0x2000060),
+        label: LabelKind::Plain,
+        durable: true,
+    };
+    let mut exclusive = fresh.clone();
+    exclusive.data_dir.backup_label = Some(file);
+    let left = settled(&exclusive).unwrap_err();
+    assert_eq!(
+        (left.cause, left.backups),
+        (Unsettled::BackupLabelLeft, vec![BackupId(3)])
+    );
+    let mut temporary = fresh;
+    temporary.data_dir.temp_labels.push(file);
+    let left = settled(&temporary).unwrap_err();
+    assert_eq!(
+        (left.cause, left.backups),
+        (Unsettled::TempLabelLeft, vec![BackupId(3)])
+    );
+}
