@@ -224,6 +224,35 @@ fn a_replication_session_is_offered_every_command_with_every_label_kind() {
 }
 
 /// Drives `session` (serving checkpoints) until its next step is `pc`.
+/// A cluster of `sql` SQL sessions and `walsenders` WAL senders, with no page writer.
+fn quiet_cluster(design: Design, sql: u8, walsenders: u8) -> Cluster {
+    let config = Config {
+        sql_sessions: sql,
+        walsenders,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    Cluster::new(Variant::of(design), config).unwrap()
+}
+
+/// Begins `command` in session `session` (it must be enabled).
+fn begin(c: &mut Cluster, session: u8, command: backup_coordinator::action::Command) {
+    c.apply(backup_coordinator::action::Action::Begin {
+        session: backup_coordinator::state::SessionId(session),
+        command,
+    })
+    .unwrap();
+}
+
+/// `pg_backup_start` (or 9.6-14's non-exclusive `pg_start_backup`) with a plain label.
+fn non_exclusive_start() -> backup_coordinator::action::Command {
+    backup_coordinator::action::Command::StartBackup {
+        mode: backup_coordinator::state::BackupMode::NonExclusive,
+        label: backup_coordinator::label::LabelKind::Plain,
+    }
+}
+
 fn drive_to(c: &mut Cluster, session: u8, pc: backup_coordinator::state::Pc) {
     use backup_coordinator::action::Action;
     use backup_coordinator::state::SessionId;
@@ -372,34 +401,19 @@ fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
 /// invariant is a function of the state.)
 #[test]
 fn a_stale_backup_label_is_excused_only_by_an_exclusive_stop_under_way() {
-    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::action::Command;
     use backup_coordinator::invariants::no_stale_backup_label;
     use backup_coordinator::label::LabelKind;
-    use backup_coordinator::state::{BackupMode, ExclusiveState, SessionId};
-    let config = Config {
-        sql_sessions: 2,
-        walsenders: 0,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let mut c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
-    let start = |mode| Command::StartBackup {
-        mode,
+    use backup_coordinator::state::{BackupMode, ExclusiveState, Pc};
+    let mut c = quiet_cluster(Design::Pg96, 2, 0);
+    let exclusive = Command::StartBackup {
+        mode: BackupMode::Exclusive,
         label: LabelKind::Plain,
     };
-    let begin = |c: &mut Cluster, s: u8, command| {
-        c.apply(Action::Begin {
-            session: SessionId(s),
-            command,
-        })
-        .unwrap();
-    };
-    let idle = backup_coordinator::state::Pc::Idle;
-    begin(&mut c, 0, start(BackupMode::Exclusive));
-    drive_to(&mut c, 0, idle);
-    begin(&mut c, 1, start(BackupMode::NonExclusive));
-    drive_to(&mut c, 1, idle);
+    begin(&mut c, 0, exclusive);
+    drive_to(&mut c, 0, Pc::Idle);
+    begin(&mut c, 1, non_exclusive_start());
+    drive_to(&mut c, 1, Pc::Idle);
     assert!(c.data_dir.backup_label.is_some());
     assert!(
         no_stale_backup_label(&c).is_ok(),
@@ -413,24 +427,13 @@ fn a_stale_backup_label_is_excused_only_by_an_exclusive_stop_under_way() {
         "S0's backup is exclusive, but no stop of it is under way"
     );
     // A non-exclusive stop under way does not excuse it.
-    begin(
-        &mut c,
-        1,
-        Command::StopBackup {
-            mode: BackupMode::NonExclusive,
-        },
-    );
+    let stop = |mode| Command::StopBackup { mode };
+    begin(&mut c, 1, stop(BackupMode::NonExclusive));
     assert!(c.sessions[1].pc.in_stop(), "{:?}", c.sessions[1].pc);
     assert!(no_stale_backup_label(&c).is_err(), "a non-exclusive stop");
     // An exclusive stop under way does.
     c.shared.exclusive = taken;
-    begin(
-        &mut c,
-        0,
-        Command::StopBackup {
-            mode: BackupMode::Exclusive,
-        },
-    );
+    begin(&mut c, 0, stop(BackupMode::Exclusive));
     assert!(c.sessions[0].pc.in_stop(), "{:?}", c.sessions[0].pc);
     c.shared.exclusive = ExclusiveState::None;
     assert!(
@@ -444,27 +447,11 @@ fn a_stale_backup_label_is_excused_only_by_an_exclusive_stop_under_way() {
 /// position; each alone breaks it. (Set by hand: the invariant is a function of the state.)
 #[test]
 fn a_start_point_off_a_record_boundary_or_beyond_the_insert_position_is_not_real_wal() {
-    use backup_coordinator::action::{Action, Command};
     use backup_coordinator::invariants::start_point_is_real_wal;
-    use backup_coordinator::label::LabelKind;
     use backup_coordinator::lsn::Lsn;
-    use backup_coordinator::state::{BackupMode, Pc, SessionId};
-    let config = Config {
-        sql_sessions: 1,
-        walsenders: 0,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
-    c.apply(Action::Begin {
-        session: SessionId(0),
-        command: Command::StartBackup {
-            mode: BackupMode::NonExclusive,
-            label: LabelKind::Plain,
-        },
-    })
-    .unwrap();
+    use backup_coordinator::state::Pc;
+    let mut c = quiet_cluster(Design::Pg15, 1, 0);
+    begin(&mut c, 0, non_exclusive_start());
     drive_to(&mut c, 0, Pc::Idle);
     assert!(c.backups[0].accepted);
     assert!(start_point_is_real_wal(&c).is_ok());
@@ -500,26 +487,16 @@ fn a_start_point_off_a_record_boundary_or_beyond_the_insert_position_is_not_real
 /// is half way through a command, true again once it is done.
 #[test]
 fn a_cluster_is_quiescent_exactly_when_every_session_is_idle() {
-    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::action::Command;
     use backup_coordinator::invariants::quiescent;
     use backup_coordinator::label::LabelKind;
-    use backup_coordinator::state::{Pc, SessionId};
-    let config = Config {
-        sql_sessions: 0,
-        walsenders: 2,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    use backup_coordinator::state::Pc;
+    let mut c = quiet_cluster(Design::Pg15, 0, 2);
     assert!(quiescent(&c));
-    c.apply(Action::Begin {
-        session: SessionId(1),
-        command: Command::BaseBackup {
-            label: LabelKind::Plain,
-        },
-    })
-    .unwrap();
+    let base_backup = Command::BaseBackup {
+        label: LabelKind::Plain,
+    };
+    begin(&mut c, 1, base_backup);
     assert_ne!(c.sessions[1].pc, Pc::Idle);
     assert!(!quiescent(&c), "S1 is half way through BASE_BACKUP");
     drive_to(&mut c, 1, Pc::Idle);
@@ -550,14 +527,7 @@ fn an_unsettled_end_is_explained_only_by_the_findings_that_leave_it() {
 fn a_session_is_busy_on_any_one_of_its_three_facts_alone() {
     use backup_coordinator::invariants::{settled, Unsettled};
     use backup_coordinator::state::{BackupId, Pc, SessionBackupState};
-    let config = Config {
-        sql_sessions: 1,
-        walsenders: 0,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let fresh = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let fresh = quiet_cluster(Design::Pg15, 1, 0);
     assert!(settled(&fresh).is_ok());
     let busy = |c: &Cluster| {
         settled(c)
@@ -584,14 +554,7 @@ fn a_label_file_left_behind_is_reported_with_its_backup() {
     use backup_coordinator::label::LabelKind;
     use backup_coordinator::lsn::Lsn;
     use backup_coordinator::state::{BackupId, LabelFile};
-    let config = Config {
-        sql_sessions: 1,
-        walsenders: 0,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let fresh = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    let fresh = quiet_cluster(Design::Pg96, 1, 0);
     let file = LabelFile {
         backup: BackupId(3),
         start: Lsn(0x2000028),
