@@ -9,6 +9,7 @@ mod facts;
 mod report;
 mod scenarios;
 mod server;
+mod summaries;
 
 use args::Invocation;
 use error::Error;

@@ -190,6 +190,9 @@ impl<'a> Suite<'a> {
     /// Runs every scenario.
     pub fn run(mut self) -> Result<Report, Error> {
         self.two_sql_backups()?;
+        if self.mon.major >= 17 {
+            crate::summaries::wal_summaries(&mut self.mon, &mut self.report)?;
+        }
         self.standby()?;
         self.three_base_backups()?;
         self.simultaneous_starts()?;

@@ -677,6 +677,86 @@ impl Session {
         rows.iter().map(|row| self.wal_row(row)).collect()
     }
 
+    /// 16+: the block references of the WAL records from `from` up to `to`
+    /// (`pg_get_wal_block_info`): record start, relation file number, fork number, block.
+    pub fn wal_block_refs(
+        &mut self,
+        from: Lsn,
+        to: Lsn,
+    ) -> Result<Vec<(Lsn, u32, i16, i64)>, Error> {
+        let sql = "SELECT start_lsn::text, relfilenode::bigint, relforknumber::int2, \
+                   relblocknumber::bigint \
+                   FROM pg_get_wal_block_info($1::text::pg_lsn, $2::text::pg_lsn, false)";
+        let rows = self
+            .client
+            .query(sql, &[&from.to_string(), &to.to_string()])
+            .map_err(|e| self.sql_error("pg_get_wal_block_info", e))?;
+        rows.iter()
+            .map(|row| {
+                let at: String = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+                let rel: i64 = row.try_get(1).map_err(|e| self.sql_error(sql, e))?;
+                let fork: i16 = row.try_get(2).map_err(|e| self.sql_error(sql, e))?;
+                let block: i64 = row.try_get(3).map_err(|e| self.sql_error(sql, e))?;
+                Ok((parse_lsn(&at, "start_lsn")?, rel as u32, fork, block))
+            })
+            .collect()
+    }
+
+    /// 17+: the WAL summary files (`pg_available_wal_summaries()`): timeline, start, end,
+    /// by start.
+    pub fn wal_summaries(&mut self) -> Result<Vec<(u32, Lsn, Lsn)>, Error> {
+        let sql = "SELECT tli, start_lsn::text, end_lsn::text \
+                   FROM pg_available_wal_summaries() ORDER BY start_lsn, tli";
+        let rows = self
+            .client
+            .query(sql, &[])
+            .map_err(|e| self.sql_error("pg_available_wal_summaries", e))?;
+        rows.iter()
+            .map(|row| {
+                let tli: i64 = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+                let start: String = row.try_get(1).map_err(|e| self.sql_error(sql, e))?;
+                let end: String = row.try_get(2).map_err(|e| self.sql_error(sql, e))?;
+                Ok((
+                    tli as u32,
+                    parse_lsn(&start, "start_lsn")?,
+                    parse_lsn(&end, "end_lsn")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// 17+: what the summary `(tli, start, end)` says about relation file `relfilenode`
+    /// (`pg_wal_summary_contents`): fork number, block, whether it is the limit block.
+    pub fn wal_summary_contents(
+        &mut self,
+        (tli, start, end): (u32, Lsn, Lsn),
+        relfilenode: u32,
+    ) -> Result<Vec<(i16, i64, bool)>, Error> {
+        let sql = "SELECT relforknumber::int2, relblocknumber::bigint, is_limit_block \
+                   FROM pg_wal_summary_contents($1::bigint, $2::text::pg_lsn, $3::text::pg_lsn) \
+                   WHERE relfilenode = $4::bigint::oid";
+        let rows = self
+            .client
+            .query(
+                sql,
+                &[
+                    &i64::from(tli),
+                    &start.to_string(),
+                    &end.to_string(),
+                    &i64::from(relfilenode),
+                ],
+            )
+            .map_err(|e| self.sql_error("pg_wal_summary_contents", e))?;
+        rows.iter()
+            .map(|row| {
+                let fork: i16 = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+                let block: i64 = row.try_get(1).map_err(|e| self.sql_error(sql, e))?;
+                let limit: bool = row.try_get(2).map_err(|e| self.sql_error(sql, e))?;
+                Ok((fork, block, limit))
+            })
+            .collect()
+    }
+
     /// The WAL record at `at`.
     pub fn wal_record(&mut self, at: Lsn) -> Result<WalRecord, Error> {
         if let Some(dump) = &self.waldump {

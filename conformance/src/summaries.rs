@@ -1,0 +1,319 @@
+//! 17+: the WAL summarizer against the core's rules (`backup_coordinator::incremental`). A
+//! table is created, written, truncated by VACUUM and extended again (three summary files,
+//! one per checkpoint) with
+//! `summarize_wal` on; the server's WAL in that range is read back (`pg_get_wal_records_info`,
+//! `pg_get_wal_block_info`), each record mapped to what the summarizer reads of it, and the
+//! core's `summarize_wal` run over them. Compared: the summary files (their ranges) and what
+//! each says about the table (`pg_wal_summary_contents()`).
+
+use crate::error::Error;
+use crate::report::Report;
+use crate::server::{Session, WalRecord, WAIT};
+use backup_coordinator::incremental::{
+    summarize_wal, BoundaryKind, Fork, ForkKey, RecordKind, RelNumber, Summarized, SummarizerRules,
+    WalRecord as CoreRecord,
+};
+use backup_coordinator::lsn::{Lsn, TimeLineId};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+const S: &str = "WAL summaries (17+)";
+/// The table, as the core's relation 1.
+const TABLE: RelNumber = RelNumber(1);
+
+/// The scenario. Leaves `summarize_wal` as it found it (off).
+pub fn wal_summaries(mon: &mut Session, report: &mut Report) -> Result<(), Error> {
+    mon.execute("ALTER SYSTEM SET summarize_wal = on")?;
+    mon.execute("SELECT pg_reload_conf()")?;
+    wait(
+        mon,
+        "SELECT (summarizer_pid IS NOT NULL)::text FROM pg_get_wal_summarizer_state()",
+    )?;
+    mon.execute("CHECKPOINT")?;
+    let from = mon.lsn("SELECT redo_lsn::text FROM pg_control_checkpoint()")?;
+    for sql in [
+        "CREATE TABLE conformance_summaries (id int, pad text) \
+         WITH (fillfactor = 10, autovacuum_enabled = off)",
+        "INSERT INTO conformance_summaries SELECT g, repeat('o', 1000) FROM generate_series(1, 8) g",
+        "CHECKPOINT",
+        "UPDATE conformance_summaries SET pad = repeat('u', 1000) WHERE id IN (2, 7)",
+        "DELETE FROM conformance_summaries WHERE id > 4",
+        "VACUUM conformance_summaries",
+        "CHECKPOINT",
+        "INSERT INTO conformance_summaries SELECT g, repeat('n', 1000) FROM generate_series(101, 102) g",
+        "CHECKPOINT",
+    ] {
+        mon.execute(sql)?;
+    }
+    let to = mon.lsn("SELECT redo_lsn::text FROM pg_control_checkpoint()")?;
+    wait(
+        mon,
+        &format!("SELECT (summarized_lsn >= '{to}')::text FROM pg_get_wal_summarizer_state()"),
+    )?;
+    let relfilenode: u32 = mon
+        .text(
+            "SELECT pg_relation_filenode('conformance_summaries')::text",
+            &[],
+        )?
+        .parse()
+        .map_err(|_| Error::Unexpected("pg_relation_filenode is not a number".to_string()))?;
+
+    // The server's files within [from, to) and what they say about the table.
+    let files: Vec<(u32, Lsn, Lsn)> = mon
+        .wal_summaries()?
+        .into_iter()
+        .filter(|&(_, start, end)| start >= from && end <= to)
+        .collect();
+    let mut server = Vec::new();
+    for &file in &files {
+        let rows = mon.wal_summary_contents(file, relfilenode)?;
+        server.push(describe_server(file, &rows));
+    }
+
+    // The core's, from the same WAL (read past `to`, so that the redo record there is seen).
+    let upto = mon.flush_lsn()?;
+    let records = mon.wal_records(from, upto)?;
+    let refs = mon.wal_block_refs(from, upto)?;
+    let tli = files.first().map_or(1, |f| f.0);
+    let core_records = core_records(&records, &refs, relfilenode);
+    let mut core = Vec::new();
+    let mut start = from;
+    while start < to {
+        match summarize_wal(
+            SummarizerRules::RELEASED,
+            &core_records,
+            TimeLineId(tli),
+            start,
+            None,
+            upto,
+        ) {
+            Ok(Summarized::Written(ws)) => {
+                start = ws.end;
+                core.push(describe_core(&ws));
+            }
+            Ok(Summarized::Skipped { end }) => start = end,
+            Ok(Summarized::Waiting { .. }) => break,
+            Err(e) => return Err(Error::Unexpected(format!("core summarizer: {e}"))),
+        }
+    }
+    let ranges = |v: &[String]| -> String {
+        v.iter()
+            .map(|d| {
+                d.split_once(": ")
+                    .map_or(d.as_str(), |(range, _)| range)
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    report.compare(
+        S,
+        "summary files between two redo points (tli: start-end)",
+        ranges(&core),
+        ranges(&server),
+        vec![format!(
+            "{} WAL records read back, {from} to {upto}",
+            records.len()
+        )],
+    );
+    report.compare(
+        S,
+        "what each file says about the table (limit block, blocks per fork)",
+        core.join(" | "),
+        server.join(" | "),
+        vec![],
+    );
+    mon.execute("ALTER SYSTEM RESET summarize_wal")?;
+    mon.execute("SELECT pg_reload_conf()")?;
+    Ok(())
+}
+
+/// Waits (up to [`WAIT`]) until `sql` returns `true` (as text).
+fn wait(mon: &mut Session, sql: &str) -> Result<(), Error> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if mon.text(sql, &[])? == "true" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Unexpected(format!("timed out waiting for: {sql}")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A fork number as PostgreSQL numbers them.
+fn fork_of(number: i16) -> Option<Fork> {
+    match number {
+        0 => Some(Fork::Main),
+        1 => Some(Fork::Fsm),
+        2 => Some(Fork::Vm),
+        3 => Some(Fork::Init),
+        _ => None,
+    }
+}
+
+/// Each server record as what the summarizer reads of it: its boundary kind, a truncation or
+/// creation of the table, one block reference of the table each; anything else as `Other`.
+pub fn core_records(
+    records: &[WalRecord],
+    refs: &[(Lsn, u32, i16, i64)],
+    relfilenode: u32,
+) -> Vec<CoreRecord> {
+    let mut out = Vec::new();
+    for r in records {
+        let record = |kind| CoreRecord {
+            at: r.start,
+            end: r.end,
+            kind,
+        };
+        let boundary = |kind| {
+            record(RecordKind::Boundary {
+                kind,
+                minimal: false,
+            })
+        };
+        match (r.rmgr.as_str(), r.kind.as_str()) {
+            ("XLOG", "CHECKPOINT_REDO") => out.push(boundary(BoundaryKind::Redo)),
+            ("XLOG", "CHECKPOINT_SHUTDOWN") => out.push(boundary(BoundaryKind::ShutdownCheckpoint)),
+            ("XLOG", "END_OF_RECOVERY") => out.push(boundary(BoundaryKind::EndOfRecovery)),
+            ("XLOG", "PARAMETER_CHANGE") => out.push(boundary(BoundaryKind::ParameterChange)),
+            ("Storage", "TRUNCATE") => match truncation(&r.description, relfilenode) {
+                Some(blocks) => out.push(record(RecordKind::Truncate {
+                    relation: TABLE,
+                    blocks,
+                })),
+                None => out.push(record(RecordKind::Other)),
+            },
+            ("Storage", "CREATE") => match creation(&r.description, relfilenode) {
+                Some(fork) => out.push(record(RecordKind::Create {
+                    key: ForkKey {
+                        relation: TABLE,
+                        fork,
+                    },
+                })),
+                None => out.push(record(RecordKind::Other)),
+            },
+            _ => {
+                let mine: Vec<_> = refs
+                    .iter()
+                    .filter(|&&(at, rel, _, _)| at == r.start && rel == relfilenode)
+                    .collect();
+                if mine.is_empty() {
+                    out.push(record(RecordKind::Other));
+                }
+                for &&(_, _, fork, block) in &mine {
+                    if let Some(fork) = fork_of(fork) {
+                        out.push(record(RecordKind::Block {
+                            key: ForkKey {
+                                relation: TABLE,
+                                fork,
+                            },
+                            block: block as u32,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `base/5/16390 to 2 blocks flags 7`: the new length, if it is the table's.
+fn truncation(description: &str, relfilenode: u32) -> Option<u32> {
+    let (path, rest) = description.split_once(" to ")?;
+    let file: u32 = path.rsplit('/').next()?.parse().ok()?;
+    (file == relfilenode).then_some(())?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `base/5/16390` or `base/5/16390_vm`: the fork created, if it is the table's.
+fn creation(description: &str, relfilenode: u32) -> Option<Fork> {
+    let name = description.split_whitespace().next()?.rsplit('/').next()?;
+    let (file, fork) = match name.split_once('_') {
+        Some((file, "fsm")) => (file, Fork::Fsm),
+        Some((file, "vm")) => (file, Fork::Vm),
+        Some((file, "init")) => (file, Fork::Init),
+        None => (name, Fork::Main),
+        Some(_) => return None,
+    };
+    (file.parse::<u32>().ok()? == relfilenode).then_some(fork)
+}
+
+fn fork_name(fork: Fork) -> &'static str {
+    match fork {
+        Fork::Main => "main",
+        Fork::Fsm => "fsm",
+        Fork::Vm => "vm",
+        Fork::Init => "init",
+    }
+}
+
+/// `tli:start-end` then, per fork with an entry, `fork limit L blocks b,b`.
+fn describe(
+    (tli, start, end): (u32, Lsn, Lsn),
+    forks: &BTreeMap<Fork, (Option<u32>, Vec<u32>)>,
+) -> String {
+    let entries: Vec<String> = forks
+        .iter()
+        .map(|(fork, (limit, blocks))| {
+            let blocks: Vec<String> = blocks.iter().map(u32::to_string).collect();
+            format!(
+                "{}{} blocks {}",
+                fork_name(*fork),
+                limit.map_or(String::new(), |l| format!(" limit {l}")),
+                if blocks.is_empty() {
+                    "none".to_string()
+                } else {
+                    blocks.join(",")
+                }
+            )
+        })
+        .collect();
+    format!("{tli}:{start}-{end}: {}", entries.join("; "))
+}
+
+fn describe_server(file: (u32, Lsn, Lsn), rows: &[(i16, i64, bool)]) -> String {
+    let mut forks: BTreeMap<Fork, (Option<u32>, Vec<u32>)> = BTreeMap::new();
+    for &(fork, block, limit) in rows {
+        let Some(fork) = fork_of(fork) else { continue };
+        let entry = forks.entry(fork).or_default();
+        if limit {
+            entry.0 = Some(block as u32);
+        } else {
+            entry.1.push(block as u32);
+        }
+    }
+    for entry in forks.values_mut() {
+        entry.1.sort_unstable();
+    }
+    describe(file, &forks)
+}
+
+fn describe_core(ws: &backup_coordinator::incremental::WalSummary) -> String {
+    let mut forks: BTreeMap<Fork, (Option<u32>, Vec<u32>)> = BTreeMap::new();
+    for (key, entry) in ws.table.entries() {
+        if key.relation == TABLE {
+            forks.insert(key.fork, (entry.limit, entry.blocks.iter().collect()));
+        }
+    }
+    describe((ws.tli.0, ws.start, ws.end), &forks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_descriptions_name_the_tables_truncation_and_forks() {
+        assert_eq!(
+            truncation("base/5/16390 to 2 blocks flags 7", 16390),
+            Some(2)
+        );
+        assert_eq!(truncation("base/5/16390 to 2 blocks flags 7", 16391), None);
+        assert_eq!(creation("base/5/16390", 16390), Some(Fork::Main));
+        assert_eq!(creation("base/5/16390_vm", 16390), Some(Fork::Vm));
+        assert_eq!(creation("base/5/16390_fsm", 16390), Some(Fork::Fsm));
+        assert_eq!(creation("base/5/16391", 16390), None);
+    }
+}
