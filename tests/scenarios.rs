@@ -1455,3 +1455,39 @@ fn a_standby_backup_stopped_before_its_primarys_change_to_full_page_writes_off_s
     apply(&mut c, Action::PrimaryFpwOff);
     assert!(check_all_ok(&c));
 }
+
+/// With hostile labels every SQL command is offered to an idle session: an exclusive and a
+/// non-exclusive start with each label kind, both stops, and the JIT query, each once.
+#[test]
+fn hostile_labels_offer_every_start_with_every_label_and_both_stops() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        hostile_labels: true,
+        jit_queries: 1,
+        ..cluster(Design::Pg96, 1, 0).config
+    };
+    let c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    let offered: Vec<Command> = c
+        .actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Begin {
+                session: S0,
+                command,
+            } => Some(command),
+            _ => None,
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for mode in [BackupMode::Exclusive, BackupMode::NonExclusive] {
+        for label in LabelKind::ALL {
+            expected.push(Command::StartBackup { mode, label });
+        }
+    }
+    for mode in [BackupMode::Exclusive, BackupMode::NonExclusive] {
+        expected.push(Command::StopBackup { mode });
+    }
+    expected.push(Command::JitQuery);
+    assert_eq!(offered, expected);
+}
