@@ -190,9 +190,6 @@ impl<'a> Suite<'a> {
     /// Runs every scenario.
     pub fn run(mut self) -> Result<Report, Error> {
         self.two_sql_backups()?;
-        if self.mon.major >= 17 {
-            crate::summaries::wal_summaries(&mut self.mon, &mut self.report)?;
-        }
         self.standby()?;
         self.three_base_backups()?;
         self.simultaneous_starts()?;
@@ -211,6 +208,11 @@ impl<'a> Suite<'a> {
             self.exclusive_backups()?;
         }
         self.archive()?;
+        // After the archive rows, which count every history file archived: its two backups
+        // (a full one and an incremental one) add theirs.
+        if self.mon.major >= 17 {
+            crate::summaries::wal_summaries(&mut self.mon, &self.args.server, &mut self.report)?;
+        }
         // After the archive rows: its backup's history file is archived only later.
         self.archiving_fails()?;
         self.archiving_off()?;

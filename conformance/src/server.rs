@@ -247,6 +247,37 @@ impl ServerSpec {
             })
     }
 
+    /// `pg_basebackup` in plain format into `dir` (with a manifest), incremental from the
+    /// manifest `incremental` when given; waits for it.
+    pub fn plain_basebackup(&self, dir: &Path, incremental: Option<&Path>) -> Result<(), Error> {
+        let program = self.bindir.join("pg_basebackup");
+        let mut command = Command::new(&program);
+        command
+            .arg("-h")
+            .arg(&self.host)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-U")
+            .arg(&self.user)
+            .arg("-D")
+            .arg(dir)
+            .args(["-Fp", "-X", "fetch", "--checkpoint=fast", "--no-sync"]);
+        if let Some(manifest) = incremental {
+            command.arg(format!("--incremental={}", manifest.display()));
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: program,
+                source,
+            })?;
+        wait_program(child, "pg_basebackup -Fp")
+    }
+
     /// The `backup_label` member of `dir/base.tar`, byte for byte.
     pub fn streamed_label(&self, dir: &Path) -> Result<String, Error> {
         let path = dir.join("base.tar");
@@ -721,6 +752,42 @@ impl Session {
                     parse_lsn(&start, "start_lsn")?,
                     parse_lsn(&end, "end_lsn")?,
                 ))
+            })
+            .collect()
+    }
+
+    /// 17+: the entries of the summary `(tli, start, end)` for the relation files `relfilenodes`
+    /// (0 is the database-level key): relation file, fork number, block, whether it is the
+    /// limit block.
+    pub fn wal_summary_entries(
+        &mut self,
+        (tli, start, end): (u32, Lsn, Lsn),
+        relfilenodes: &[u32],
+    ) -> Result<Vec<(u32, i16, i64, bool)>, Error> {
+        let sql = "SELECT relfilenode::bigint, relforknumber::int2, relblocknumber::bigint, \
+                   is_limit_block \
+                   FROM pg_wal_summary_contents($1::bigint, $2::text::pg_lsn, $3::text::pg_lsn) \
+                   WHERE relfilenode::bigint = ANY($4)";
+        let wanted: Vec<i64> = relfilenodes.iter().map(|&r| i64::from(r)).collect();
+        let rows = self
+            .client
+            .query(
+                sql,
+                &[
+                    &i64::from(tli),
+                    &start.to_string(),
+                    &end.to_string(),
+                    &wanted,
+                ],
+            )
+            .map_err(|e| self.sql_error("pg_wal_summary_contents", e))?;
+        rows.iter()
+            .map(|row| {
+                let rel: i64 = row.try_get(0).map_err(|e| self.sql_error(sql, e))?;
+                let fork: i16 = row.try_get(1).map_err(|e| self.sql_error(sql, e))?;
+                let block: i64 = row.try_get(2).map_err(|e| self.sql_error(sql, e))?;
+                let limit: bool = row.try_get(3).map_err(|e| self.sql_error(sql, e))?;
+                Ok((rel as u32, fork, block, limit))
             })
             .collect()
     }

@@ -1,20 +1,25 @@
-//! 17+: the WAL summarizer against the core's rules (`backup_coordinator::incremental`). A
-//! table is created, written, truncated by VACUUM and extended again (three summary files,
-//! one per checkpoint) with
-//! `summarize_wal` on; the server's WAL in that range is read back (`pg_get_wal_records_info`,
-//! `pg_get_wal_block_info`), each record mapped to what the summarizer reads of it, and the
-//! core's `summarize_wal` run over them. Compared: the summary files (their ranges) and what
-//! each says about the table (`pg_wal_summary_contents()`).
+//! 17+: the WAL summarizer and incremental backup against the core's rules
+//! (`backup_coordinator::incremental`). With `summarize_wal` on, a table is created and
+//! filled, a full backup taken, the table written, truncated by VACUUM and extended again
+//! (summary files split at each checkpoint); the server's WAL in that range is read back
+//! (`pg_get_wal_records_info`, `pg_get_wal_block_info`), each record mapped to what the
+//! summarizer reads of it, and the core's `summarize_wal` run over them. Compared: the summary
+//! files (their ranges) and what each says about the table (`pg_wal_summary_contents()`); then
+//! how an incremental backup from the full one sends the table, against the core's
+//! `prepare_incremental` and `file_backup_method` over the server's own summary files.
 
+use crate::args::ServerSpec;
 use crate::error::Error;
 use crate::report::Report;
 use crate::server::{Session, WalRecord, WAIT};
 use backup_coordinator::incremental::{
-    summarize_wal, BoundaryKind, Fork, ForkKey, RecordKind, RelNumber, Summarized, SummarizerRules,
-    WalRecord as CoreRecord,
+    file_backup_method, prepare_incremental, summarize_wal, BlockRefTable, BoundaryKind,
+    FileBackupMethod, Fork, ForkKey, ManifestRange, MergeOrder, RecordKind, RelNumber, Summarized,
+    SummarizerRules, SummarySelection, TimelineEntry, WalRecord as CoreRecord, WalSummary,
 };
 use backup_coordinator::lsn::{Lsn, TimeLineId};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 const S: &str = "WAL summaries (17+)";
@@ -22,7 +27,11 @@ const S: &str = "WAL summaries (17+)";
 const TABLE: RelNumber = RelNumber(1);
 
 /// The scenario. Leaves `summarize_wal` as it found it (off).
-pub fn wal_summaries(mon: &mut Session, report: &mut Report) -> Result<(), Error> {
+pub fn wal_summaries(
+    mon: &mut Session,
+    spec: &ServerSpec,
+    report: &mut Report,
+) -> Result<(), Error> {
     mon.execute("ALTER SYSTEM SET summarize_wal = on")?;
     mon.execute("SELECT pg_reload_conf()")?;
     wait(
@@ -36,6 +45,14 @@ pub fn wal_summaries(mon: &mut Session, report: &mut Report) -> Result<(), Error
          WITH (fillfactor = 10, autovacuum_enabled = off)",
         "INSERT INTO conformance_summaries SELECT g, repeat('o', 1000) FROM generate_series(1, 8) g",
         "CHECKPOINT",
+    ] {
+        mon.execute(sql)?;
+    }
+    // The full backup the incremental one below starts from.
+    let full = spec.work_path("summaries-full");
+    let _ = std::fs::remove_dir_all(&full);
+    spec.plain_basebackup(&full, None)?;
+    for sql in [
         "UPDATE conformance_summaries SET pad = repeat('u', 1000) WHERE id IN (2, 7)",
         "DELETE FROM conformance_summaries WHERE id > 4",
         "VACUUM conformance_summaries",
@@ -123,9 +140,186 @@ pub fn wal_summaries(mon: &mut Session, report: &mut Report) -> Result<(), Error
         server.join(" | "),
         vec![],
     );
+    let outcome = incremental_backup(mon, spec, &full, relfilenode);
+    let _ = std::fs::remove_dir_all(&full);
+    let (core_method, server_method, details) = outcome?;
+    report.compare(
+        S,
+        "the table's main fork in an incremental backup (core: the server's summaries in its directory order)",
+        core_method,
+        server_method,
+        details,
+    );
     mon.execute("ALTER SYSTEM RESET summarize_wal")?;
     mon.execute("SELECT pg_reload_conf()")?;
     Ok(())
+}
+
+/// An incremental backup from `full`: how the server sent the table's main fork (its
+/// `INCREMENTAL.<relfilenode>` header, or the whole file), against what the core's
+/// `prepare_incremental` and `file_backup_method` decide from the server's own summary files,
+/// read in the order its directory read returns them (`pg_ls_dir`, as `GetWalSummaries`
+/// reads them) with their contents for the table and the database.
+fn incremental_backup(
+    mon: &mut Session,
+    server: &ServerSpec,
+    full: &Path,
+    relfilenode: u32,
+) -> Result<(String, String, Vec<String>), Error> {
+    let incr = server.work_path("summaries-incremental");
+    let _ = std::fs::remove_dir_all(&incr);
+    server.plain_basebackup(&incr, Some(&full.join("backup_manifest")))?;
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::Io {
+            what: "reading",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let label = String::from_utf8_lossy(&read(&incr.join("backup_label"))?).into_owned();
+    let start = label
+        .lines()
+        .find_map(|l| l.strip_prefix("START WAL LOCATION: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|lsn| lsn.parse::<Lsn>().ok())
+        .ok_or_else(|| Error::Unexpected(format!("incremental backup_label: {label:?}")))?;
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&full.join("backup_manifest"))?)
+        .map_err(|e| Error::Unexpected(format!("backup_manifest: {e}")))?;
+    let ranges: Vec<ManifestRange> = manifest["WAL-Ranges"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            Some(ManifestRange {
+                tli: TimeLineId(r["Timeline"].as_u64()? as u32),
+                start: r["Start-LSN"].as_str()?.parse().ok()?,
+                end: r["End-LSN"].as_str()?.parse().ok()?,
+            })
+        })
+        .collect();
+    let tli = ranges.first().map_or(TimeLineId(1), |r| r.tli);
+    let history = [TimelineEntry {
+        tli,
+        begin: Lsn::INVALID,
+        end: None,
+    }];
+    // The summary files in the directory read's order, with their entries for the table and
+    // the database-level key.
+    let names = mon.texts("SELECT pg_ls_dir('pg_wal/summaries')")?;
+    let mut directory = Vec::new();
+    for name in &names {
+        let Some((file_tli, file_start, file_end)) = WalSummary::parse_file_name(name) else {
+            continue;
+        };
+        let mut table = BlockRefTable::new();
+        let file = (file_tli.0, file_start, file_end);
+        for (rel, fork, block, limit) in mon.wal_summary_entries(file, &[relfilenode, 0])? {
+            let Some(fork) = fork_of(fork) else { continue };
+            let key = if rel == 0 {
+                ForkKey::DATABASE
+            } else {
+                ForkKey {
+                    relation: TABLE,
+                    fork,
+                }
+            };
+            if limit {
+                table.set_limit_block(key, block as u32);
+            } else {
+                table
+                    .mark_block_modified(key, block as u32)
+                    .map_err(|e| Error::Unexpected(format!("summary {name}: {e}")))?;
+            }
+        }
+        directory.push(WalSummary {
+            tli: file_tli,
+            start: file_start,
+            end: file_end,
+            table,
+        });
+    }
+    let dboid = mon.text(
+        "SELECT oid::text FROM pg_database WHERE datname = current_database()",
+        &[],
+    )?;
+    let base = incr.join("base").join(&dboid);
+    let incremental_file = base.join(format!("INCREMENTAL.{relfilenode}"));
+    let whole_file = base.join(relfilenode.to_string());
+    let server_method = if incremental_file.exists() {
+        let bytes = read(&incremental_file)?;
+        let word = |i: usize| {
+            bytes
+                .get(i * 4..i * 4 + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let (Some(0xd3ae_1f0d), Some(count), Some(length)) = (word(0), word(1), word(2)) else {
+            return Err(Error::Unexpected(format!(
+                "{} has no incremental file header",
+                incremental_file.display()
+            )));
+        };
+        let blocks: Vec<u32> = (0..count as usize).filter_map(|i| word(3 + i)).collect();
+        describe_method(&blocks, length)
+    } else if whole_file.exists() {
+        "sent whole".to_string()
+    } else {
+        "not in the backup".to_string()
+    };
+    let size = std::fs::metadata(&whole_file)
+        .map(|m| m.len())
+        .or_else(|_| {
+            mon.text(
+                "SELECT pg_relation_size('conformance_summaries')::text",
+                &[],
+            )?
+            .parse()
+            .map_err(|_| Error::Unexpected("pg_relation_size".to_string()))
+        })?;
+    let core_method = match prepare_incremental(
+        &ranges,
+        &history,
+        start,
+        &directory,
+        SummarySelection::Released,
+        MergeOrder::Released,
+    ) {
+        Err(e) => format!("refused: {e}"),
+        Ok(prepared) => {
+            let key = ForkKey {
+                relation: TABLE,
+                fork: Fork::Main,
+            };
+            match file_backup_method(&prepared.table, key, size, true) {
+                FileBackupMethod::Full => "sent whole".to_string(),
+                FileBackupMethod::Incremental {
+                    blocks,
+                    truncation_block_length,
+                } => describe_method(&blocks.iter().collect::<Vec<_>>(), truncation_block_length),
+            }
+        }
+    };
+    let _ = std::fs::remove_dir_all(&incr);
+    Ok((
+        core_method,
+        server_method,
+        vec![format!(
+            "incremental backup from {start}; summary files in directory order: {}",
+            names.join(" ")
+        )],
+    ))
+}
+
+fn describe_method(blocks: &[u32], truncation_block_length: u32) -> String {
+    let list: Vec<String> = blocks.iter().map(u32::to_string).collect();
+    format!(
+        "incremental: blocks {}; truncation block length {truncation_block_length}",
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(",")
+        }
+    )
 }
 
 /// Waits (up to [`WAIT`]) until `sql` returns `true` (as text).
