@@ -1491,3 +1491,20 @@ fn hostile_labels_offer_every_start_with_every_label_and_both_stops() {
     expected.push(Command::JitQuery);
     assert_eq!(offered, expected);
 }
+
+/// Outside WAL switches (`pg_switch_wal()`, archive_timeout) use their budget: with two,
+/// exactly two happen.
+#[test]
+fn outside_wal_switches_use_their_budget() {
+    let config = Config {
+        wal_switches: 2,
+        ..cluster(Design::Pg15, 1, 0).config
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    for n in 1..=2 {
+        assert!(c.is_enabled(Action::WalSwitch), "switch {n}");
+        apply(&mut c, Action::WalSwitch);
+        assert_eq!(c.used.wal_switches, n);
+    }
+    assert!(!c.is_enabled(Action::WalSwitch), "the budget is used up");
+}
