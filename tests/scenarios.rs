@@ -1492,12 +1492,13 @@ fn hostile_labels_offer_every_start_with_every_label_and_both_stops() {
     assert_eq!(offered, expected);
 }
 
-/// Outside WAL switches (`pg_switch_wal()`, archive_timeout) use their budget: with two,
-/// exactly two happen.
+/// Outside WAL switches (`pg_switch_wal()`, archive_timeout) and segment fills use their
+/// budgets: with two of each, exactly two of each happen.
 #[test]
-fn outside_wal_switches_use_their_budget() {
+fn outside_wal_switches_and_segment_fills_use_their_budgets() {
     let config = Config {
         wal_switches: 2,
+        wal_fills: 2,
         ..cluster(Design::Pg15, 1, 0).config
     };
     let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
@@ -1505,6 +1506,33 @@ fn outside_wal_switches_use_their_budget() {
         assert!(c.is_enabled(Action::WalSwitch), "switch {n}");
         apply(&mut c, Action::WalSwitch);
         assert_eq!(c.used.wal_switches, n);
+        assert!(c.is_enabled(Action::WalFill), "fill {n}");
+        apply(&mut c, Action::WalFill);
+        assert_eq!(c.used.wal_fills, n);
     }
-    assert!(!c.is_enabled(Action::WalSwitch), "the budget is used up");
+    assert!(!c.is_enabled(Action::WalSwitch), "the switches are used up");
+    assert!(!c.is_enabled(Action::WalFill), "the fills are used up");
+}
+
+/// A session number beyond the cluster's sessions names no session: nothing is enabled for
+/// it, and applying it is refused (not a panic).
+#[test]
+fn a_session_beyond_the_clusters_sessions_is_never_enabled() {
+    let mut c = cluster(Design::Pg15, 1, 1);
+    let beyond = SessionId(c.sessions.len() as u8);
+    let actions = [
+        Action::Step { session: beyond },
+        Action::Begin {
+            session: beyond,
+            command: base_backup(),
+        },
+        Action::Fault {
+            session: beyond,
+            fault: Fault::Disconnect,
+        },
+    ];
+    for action in actions {
+        assert!(!c.is_enabled(action), "{action}");
+        assert!(c.apply(action).is_err(), "{action}");
+    }
 }
