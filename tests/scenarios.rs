@@ -1536,3 +1536,36 @@ fn a_session_beyond_the_clusters_sessions_is_never_enabled() {
         assert!(c.apply(action).is_err(), "{action}");
     }
 }
+
+/// A session starts at most its budget of backups, whatever is left of its command budget:
+/// with one, no second start is offered once the first backup stopped.
+#[test]
+fn a_session_starts_at_most_its_budget_of_backups() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        backups_per_session: 1,
+        commands_per_session: 10,
+        ..cluster(Design::Pg15, 1, 0).config
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let start = sql_start(BackupMode::NonExclusive);
+    let offered = |c: &Cluster| {
+        c.is_enabled(Action::Begin {
+            session: S0,
+            command: start,
+        })
+    };
+    assert!(offered(&c));
+    begin(&mut c, S0, start);
+    finish(&mut c, S0);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    finish_stopped(&mut c, S0);
+    assert!(!offered(&c), "the one backup of the budget is used");
+}
