@@ -6,6 +6,7 @@
 //! copy of the protocol. A seeded historical bug is a design plus one flaw ([`Bug`]); the bug
 //! catalogue is added by a later change and the type already carries the slot for it.
 
+use crate::incremental::cluster::IncrementalRules;
 use crate::label::{LabelFormat, LabelRule};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -36,6 +37,11 @@ pub enum Design {
     /// `runningBackups > 0`); the start's cleanup is `do_pg_abort_backup(during_start = true)`;
     /// the stop file is named by `XLByteToSeg`.
     Pg16,
+    /// PostgreSQL 17 and 18 as released (17.11, 18.6): 16's coordinator plus incremental
+    /// backup (INCREMENTAL.md): the WAL summarizer, `BASE_BACKUP (INCREMENTAL)` and
+    /// `pg_combinebackup`, with the rules of [`IncrementalRules::RELEASED`] (without the fix
+    /// of `f549ecd266`, so I1 is its expected finding).
+    Pg17,
     /// The recommended design (the default): PostgreSQL 15's protocol, plus a label rule that
     /// refuses labels that cannot round-trip and history files created with "create new"
     /// semantics so that a collision is an error, never an overwrite.
@@ -46,12 +52,13 @@ pub enum Design {
 
 impl Design {
     /// Every design, in a fixed order.
-    pub const ALL: [Design; 7] = [
+    pub const ALL: [Design; 8] = [
         Design::Pg91,
         Design::Pg91Option2,
         Design::Pg96,
         Design::Pg15,
         Design::Pg16,
+        Design::Pg17,
         Design::Recommended,
         Design::RecommendedOption2,
     ];
@@ -64,6 +71,7 @@ impl Design {
             Design::Pg96 => "pg96",
             Design::Pg15 => "pg15",
             Design::Pg16 => "pg16",
+            Design::Pg17 => "pg17",
             Design::Recommended => "recommended",
             Design::RecommendedOption2 => "recommended-option2",
         }
@@ -76,8 +84,9 @@ impl Design {
             Design::Pg91Option2 => "seed option 2 on 9.1: streamed backups' labels in per-backup temporary files",
             Design::Pg96 => "fixed design of 9.6-14: exclusive state machine, SQL non-exclusive backups, session state",
             Design::Pg15 => "PostgreSQL 15: no exclusive backups, runningBackups counter",
-            Design::Pg16 => "PostgreSQL 16+: no forcePageWrites flag, start cleanup merged into do_pg_abort_backup",
-            Design::Recommended => "PostgreSQL 15's protocol with strict labels and create-new history files",
+            Design::Pg16 => "PostgreSQL 16: no forcePageWrites flag, start cleanup merged into do_pg_abort_backup",
+            Design::Pg17 => "PostgreSQL 17 and 18 as released: 16's coordinator plus incremental backups (WAL summaries, pg_combinebackup)",
+            Design::Recommended => "PostgreSQL 15's protocol with strict labels and create-new history files, and incremental backups with every known fix",
             Design::RecommendedOption2 => "the recommended design with per-backup temporary label files",
         }
     }
@@ -107,12 +116,13 @@ impl Design {
     const fn build_rules(self) -> Rules {
         use Design::*;
         let era91 = matches!(self, Pg91 | Pg91Option2);
+        let era16 = matches!(self, Pg16 | Pg17);
         let recommended = self.is_recommended();
         Rules {
             exclusive: match self {
                 Pg91 | Pg91Option2 => ExclusiveRule::Flag,
                 Pg96 => ExclusiveRule::StateMachine,
-                Pg15 | Pg16 | Recommended | RecommendedOption2 => ExclusiveRule::Unavailable,
+                Pg15 | Pg16 | Pg17 | Recommended | RecommendedOption2 => ExclusiveRule::Unavailable,
             },
             sql_non_exclusive: !era91,
             switch_before_increment: era91,
@@ -133,7 +143,7 @@ impl Design {
             },
             abort_resets_session_state: !era91,
             abort_xor_assert: false,
-            start_cleanup: if matches!(self, Pg16) {
+            start_cleanup: if era16 {
                 StartCleanup::AbortDuringStart
             } else {
                 StartCleanup::Callback
@@ -160,12 +170,12 @@ impl Design {
             } else {
                 LabelFormat::PG14
             },
-            forcing: if matches!(self, Pg16) {
+            forcing: if era16 {
                 Forcing::Counter
             } else {
                 Forcing::Flag
             },
-            stop_file: if matches!(self, Pg16) {
+            stop_file: if era16 {
                 StopFile::HoldsEnd
             } else {
                 StopFile::HoldsLastByte
@@ -196,6 +206,11 @@ impl Design {
                 FileSync::None
             },
             durable_label_removal: !era91,
+            incremental: match self {
+                Pg17 => Some(IncrementalRules::RELEASED),
+                Recommended | RecommendedOption2 => Some(IncrementalRules::RECOMMENDED),
+                _ => None,
+            },
         }
     }
 }
@@ -525,7 +540,7 @@ impl fmt::Display for Variant {
 
 /// A variant name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, recommended, recommended-option2), a bug (b1 .. b13), or design+bug (pg96+b5)")]
+#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, pg17, recommended, recommended-option2), a bug (b1 .. b13), or design+bug (pg96+b5)")]
 pub struct UnknownVariant(pub String);
 
 impl FromStr for Variant {
@@ -760,6 +775,11 @@ pub struct Rules {
     /// The stop removes `backup_label` with `durable_unlink` (an fsync of the data directory;
     /// 9.6+) rather than a plain `unlink` (9.1).
     pub durable_label_removal: bool,
+    /// Incremental backups (17+): the rules of the WAL summarizer, of the summaries an
+    /// incremental backup chooses and merges, and of what it sends (`None`: the design has
+    /// none). Exercised by the `incremental` model profile over
+    /// [`crate::incremental::cluster::IncrementalCluster`].
+    pub incremental: Option<IncrementalRules>,
 }
 
 impl Rules {

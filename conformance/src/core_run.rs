@@ -250,7 +250,7 @@ impl CoreRun {
         let mut era: invariants::PropertySet = [invariants::Property::ReportedFilesSurviveOsCrash]
             .into_iter()
             .collect();
-        if self.cluster.variant.design == Design::Pg16 {
+        if matches!(self.cluster.variant.design, Design::Pg16 | Design::Pg17) {
             era.insert(invariants::Property::HistoryFileDescribesBackup);
         }
         // 9.6-14: a crash during an exclusive backup whose label's checkpoint was recycled

@@ -111,13 +111,15 @@ fn read_wal_with_its_reader(
     }
 }
 
-/// The design of a PostgreSQL major version's era: 9.6-14's, 15's, or 16's (16-18).
+/// The design of a PostgreSQL major version's era: 9.6-14's, 15's, 16's, or 17's (17 and 18,
+/// which add incremental backups to 16's coordinator).
 pub fn design_of(major: u32) -> Option<backup_coordinator::Design> {
     use backup_coordinator::Design;
     match major {
         10..=14 => Some(Design::Pg96),
         15 => Some(Design::Pg15),
-        16..=18 => Some(Design::Pg16),
+        16 => Some(Design::Pg16),
+        17..=18 => Some(Design::Pg17),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@
 //! why = "a crash during an exclusive backup ... (PROTOCOL.md section 5)"
 //! ```
 
+use backup_coordinator::incremental::cluster::IncrementalProperty;
 use backup_coordinator::invariants::{Property, PropertySet, EVERY_BACKUP_ENDS};
 use backup_coordinator::Variant;
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,12 @@ pub enum ExpectedError {
 
 /// Whether `name` is a property a report can name.
 pub fn is_property_name(name: &str) -> bool {
-    name == EVERY_BACKUP_ENDS || Property::ALL.iter().any(|p| p.name() == name)
+    name == EVERY_BACKUP_ENDS
+        || Property::ALL.iter().any(|p| p.name() == name)
+        || IncrementalProperty::ALWAYS
+            .into_iter()
+            .chain([IncrementalProperty::EVENTUALLY])
+            .any(|p| p.name() == name)
 }
 
 impl ExpectedFindings {

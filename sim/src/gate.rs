@@ -12,8 +12,12 @@ use crate::kind::Coverage;
 use crate::replay_file::{Engine, Expect, ReplayFile, ReplayFileError};
 use crate::run::FailureClass;
 use crate::schedule::{Replayed, Schedule};
+use backup_coordinator::incremental::cluster::IncrementalProperty;
 use backup_coordinator::invariants::EVERY_BACKUP_ENDS;
 use backup_coordinator::Variant;
+use backup_model::incremental::{
+    self, IncrementalModel, IncrementalOptions, IncrementalReport, IncrementalVerdict,
+};
 use backup_model::{default_profiles, BackupModel, CheckOptions, ModelReport, Verdict};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -177,6 +181,18 @@ pub struct ModelStage {
     pub files: Vec<PathBuf>,
 }
 
+/// An incremental-backup profile's outcome in the gate (for a design with incremental
+/// backups).
+#[derive(Clone, Debug, Serialize)]
+pub struct IncrementalStage {
+    /// The profile.
+    pub profile: &'static str,
+    /// The full report.
+    pub report: IncrementalReport,
+    /// Its findings against the variant's known findings.
+    pub findings: Vec<Comparison>,
+}
+
 /// Which stages reached one mechanism of the core (a `sometimes` case of the model).
 #[derive(Clone, Debug, Serialize)]
 pub struct MechanismCoverage {
@@ -225,6 +241,8 @@ pub struct GateReport {
     pub corpus: Vec<CorpusEntry>,
     /// The model stage, per profile.
     pub model: Vec<ModelStage>,
+    /// The model stage's incremental-backup profiles (none for a design without them).
+    pub incremental: Vec<IncrementalStage>,
     /// The simulator stage.
     pub sim: Option<CampaignReport>,
     /// Per mechanism of the core, which stage reached it.
@@ -316,6 +334,36 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
             });
         }
     }
+    let mut incremental_stages = Vec::new();
+    if options.model {
+        for profile in incremental::profiles()
+            .into_iter()
+            .filter(|p| options.profiles.is_empty() || options.profiles.iter().any(|n| n == p.name))
+        {
+            let Some(m) = IncrementalModel::new(options.variant, profile) else {
+                break;
+            };
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let report = m.check(IncrementalOptions {
+                threads: options.model_threads.max(1),
+                timeout: None,
+                interrupt: Some(stop),
+            });
+            let findings = compare(
+                &options.expected,
+                options.variant,
+                profile.name,
+                &report.violated(),
+            );
+            incremental_stages.push(IncrementalStage {
+                profile: profile.name,
+                report,
+                findings,
+            });
+        }
+    }
     let t_model = clock.elapsed().as_secs_f64() - t_corpus;
     let sim = match &options.sim {
         Some(campaign) => {
@@ -353,7 +401,26 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
                     .iter()
                     .any(|p| matches!(p.verdict, Verdict::NotReached))
         });
-    let model_liveness = unexpected(true);
+    let unexpected_incremental = |liveness: bool| {
+        incremental_stages.iter().any(|m| {
+            m.findings.iter().any(|c| {
+                let property = match c {
+                    Comparison::Known { .. } => return false,
+                    Comparison::Missing { .. } if m.report.interrupted => return false,
+                    Comparison::New { property, .. }
+                    | Comparison::Changed { property, .. }
+                    | Comparison::Missing { property, .. } => property,
+                };
+                (property == IncrementalProperty::EVENTUALLY.name()) == liveness
+            })
+        })
+    };
+    let model_safety = model_safety
+        || unexpected_incremental(false)
+        || incremental_stages.iter().any(|m| {
+            (!m.report.complete && !m.report.interrupted) || !m.report.not_reached().is_empty()
+        });
+    let model_liveness = unexpected(true) || unexpected_incremental(true);
     let sim_worst = sim.as_ref().and_then(|s| s.worst());
     let sim_bad = sim
         .as_ref()
@@ -389,6 +456,7 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
         variant_summary: options.variant.summary(),
         corpus,
         model,
+        incremental: incremental_stages,
         sim,
         coverage,
         expected_findings: options.expected.file.clone(),
@@ -643,7 +711,13 @@ impl GateReport {
             s.coverage.known_findings.iter().filter(|&&n| n > 0).count()
                 + usize::from(s.coverage.unsettled_by_known > 0)
         });
-        model + sim
+        let incremental = self
+            .incremental
+            .iter()
+            .flat_map(|m| &m.findings)
+            .filter(|c| c.is_known())
+            .count();
+        model + incremental + sim
     }
 
     /// The one-screen summary (counterexamples follow it).
@@ -744,6 +818,60 @@ impl GateReport {
                 let _ = writeln!(out, "  saved: {}", file.display());
             }
         }
+        for stage in &self.incremental {
+            let r = &stage.report;
+            let held = r
+                .properties
+                .iter()
+                .filter(|p| {
+                    !matches!(
+                        p.verdict,
+                        IncrementalVerdict::Violated { .. }
+                            | IncrementalVerdict::NotReached
+                            | IncrementalVerdict::NotReachedYet
+                            | IncrementalVerdict::NotJudged
+                    )
+                })
+                .count();
+            let _ = writeln!(
+                out,
+                "model {}: {} unique states, depth {}, {:.1} s ({} states/s), {}/{} properties {}{}",
+                stage.profile,
+                thousands(r.unique_states as u64),
+                r.max_depth,
+                r.seconds,
+                thousands(r.states_per_second as u64),
+                held,
+                r.properties.len(),
+                if r.complete {
+                    "hold"
+                } else {
+                    "with no violation found so far"
+                },
+                if r.interrupted {
+                    ", INTERRUPTED"
+                } else if r.complete {
+                    ""
+                } else {
+                    ", INCOMPLETE"
+                }
+            );
+            let _ = writeln!(out, "  bounds: {}", r.bounds_text);
+            for finding in &stage.findings {
+                let _ = writeln!(out, "  {}", finding.describe());
+            }
+            for p in &r.properties {
+                let what = match &p.verdict {
+                    IncrementalVerdict::NotReached => "NOT REACHED: the bounds do not test it",
+                    IncrementalVerdict::NotReachedYet => {
+                        "not reached yet: the search stopped early"
+                    }
+                    IncrementalVerdict::NotJudged => "not judged: the search was incomplete",
+                    _ => continue,
+                };
+                let _ = writeln!(out, "  {}: {what}", p.name);
+            }
+        }
         if let Some(sim) = &self.sim {
             out.push_str(&render_campaign(sim));
         }
@@ -773,6 +901,18 @@ impl GateReport {
         for stage in &self.model {
             for p in &stage.report.properties {
                 if let Verdict::Violated { trace, .. } = &p.verdict {
+                    let _ = writeln!(
+                        out,
+                        "\nmodel counterexample ({}) for \"{}\":",
+                        stage.profile, p.name
+                    );
+                    out.push_str(&trace.render_text());
+                }
+            }
+        }
+        for stage in &self.incremental {
+            for p in &stage.report.properties {
+                if let IncrementalVerdict::Violated { trace, .. } = &p.verdict {
                     let _ = writeln!(
                         out,
                         "\nmodel counterexample ({}) for \"{}\":",

@@ -7,7 +7,7 @@
 use backup_coordinator::config::FaultKinds;
 use backup_coordinator::{Config, Design, Variant};
 use backup_model::{
-    default_profiles, profile, BackupModel, CheckOptions, Profile, Search, Verdict,
+    default_profiles, incremental, profile, BackupModel, CheckOptions, Profile, Search, Verdict,
 };
 use backup_sim::campaign::{run_campaign, CampaignOptions, CampaignReport, SeedRange, Shard};
 use backup_sim::gate::{render_campaign, run_gate, save_model_counterexamples, shows, GateOptions};
@@ -649,7 +649,7 @@ fn load_expected(
     if none {
         return Ok(ExpectedFindings::default());
     }
-    let profiles: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+    let profiles = all_profile_names();
     let path = match path {
         Some(path) => path.clone(),
         None => {
@@ -670,11 +670,10 @@ fn load_expected(
 fn check(args: CheckArgs) -> Result<u8, String> {
     let threads = threads(args.threads)?;
     for name in &args.profiles {
-        if profile(name).is_none() {
-            let names: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+        if profile(name).is_none() && incremental::profile(name).is_none() {
             return Err(format!(
                 "--profile {name:?}: unknown profile; expected one of {}",
-                names.join(", ")
+                all_profile_names().join(", ")
             ));
         }
     }
@@ -735,32 +734,70 @@ fn check(args: CheckArgs) -> Result<u8, String> {
     Ok(report.exit_code)
 }
 
-fn model_profiles(args: &ModelArgs) -> Result<Vec<Profile>, String> {
+/// Every profile's name: the coordinator's, then incremental backup's.
+fn all_profile_names() -> Vec<&'static str> {
+    default_profiles()
+        .iter()
+        .map(|p| p.name)
+        .chain(incremental::profiles().iter().map(|p| p.name))
+        .collect()
+}
+
+/// The profiles `backup-model` checks: the coordinator's, and incremental backup's (for a
+/// variant that has it).
+type ModelProfiles = (Vec<Profile>, Vec<incremental::IncrementalProfile>);
+
+fn model_profiles(args: &ModelArgs) -> Result<ModelProfiles, String> {
+    let has_incremental = incremental::applies(args.variant);
     if args.profile.is_none() && !args.bounds.any() {
-        return Ok(default_profiles().to_vec());
+        let incremental = if has_incremental {
+            incremental::profiles().to_vec()
+        } else {
+            Vec::new()
+        };
+        return Ok((default_profiles().to_vec(), incremental));
     }
     let name = args.profile.as_deref().unwrap_or("concurrency");
+    if let Some(p) = incremental::profile(name) {
+        if args.bounds.any() {
+            return Err(format!(
+                "--profile {name}: the bound flags apply to the coordinator's profiles, not to incremental backup's"
+            ));
+        }
+        if !has_incremental {
+            return Err(format!(
+                "--profile {name}: variant {} has no incremental backups (pg17 and the recommended designs have them)",
+                args.variant
+            ));
+        }
+        return Ok((Vec::new(), vec![p]));
+    }
     let base = profile(name).ok_or_else(|| {
-        let names: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
         format!(
             "unknown profile {name:?}: expected one of {}",
-            names.join(", ")
+            all_profile_names().join(", ")
         )
     })?;
     let config = args.bounds.apply(base.config)?;
-    Ok(vec![Profile {
-        name: if args.bounds.any() {
-            "custom"
-        } else {
-            base.name
-        },
-        purpose: base.purpose,
-        config,
-    }])
+    Ok((
+        vec![Profile {
+            name: if args.bounds.any() {
+                "custom"
+            } else {
+                base.name
+            },
+            purpose: base.purpose,
+            config,
+        }],
+        Vec::new(),
+    ))
 }
 
 fn model(args: ModelArgs) -> Result<u8, String> {
-    let profiles = model_profiles(&args)?;
+    let (profiles, incremental_profiles) = model_profiles(&args)?;
+    if args.explore.is_some() && !incremental_profiles.is_empty() && profiles.is_empty() {
+        return Err("--explore: the Explorer serves the coordinator's profiles only".to_string());
+    }
     if let Some(addr) = args.explore {
         let [profile] = profiles.as_slice() else {
             return Err("--explore: choose the bounds with --profile or bound flags".to_string());
@@ -870,6 +907,38 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         };
         reports.push(serde_json::json!({ "profile": profile.name, "report": report }));
     }
+    let mut incremental_reports = Vec::new();
+    for profile in incremental_profiles {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            println!("== profile {}: not checked (interrupted)", profile.name);
+            continue;
+        }
+        let Some(model) = incremental::IncrementalModel::new(args.variant, profile) else {
+            continue;
+        };
+        let report = model.check(incremental::IncrementalOptions {
+            threads: args.threads,
+            timeout: args.timeout,
+            interrupt: Some(&INTERRUPTED),
+        });
+        println!("== profile {}: {}", profile.name, profile.purpose);
+        print!("{}", report.render_text());
+        let violated = |liveness: bool| {
+            report.properties.iter().any(|p| {
+                matches!(p.verdict, incremental::IncrementalVerdict::Violated { .. })
+                    && (p.expectation == backup_model::Expectation::Eventually) == liveness
+            })
+        };
+        let safety = violated(false)
+            || (report.complete && !report.not_reached().is_empty())
+            || (!report.complete && !report.interrupted);
+        code = match (code, safety, violated(true)) {
+            (EXIT_SAFETY, _, _) | (_, true, _) => EXIT_SAFETY,
+            (_, _, true) => EXIT_LIVENESS,
+            (c, _, _) => c,
+        };
+        incremental_reports.push(report);
+    }
     if let Some(path) = &args.json {
         let verdict = match code {
             0 => "pass",
@@ -879,7 +948,7 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         };
         let written = envelope(
             "model",
-            &serde_json::json!({ "profiles": reports }),
+            &serde_json::json!({ "profiles": reports, "incremental": incremental_reports }),
             Some((verdict, code)),
         )
         .and_then(|v| write_json(path, &v));

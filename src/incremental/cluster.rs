@@ -246,7 +246,9 @@ pub enum IncrementalAction {
     /// The standby replays its next received record.
     Replay,
     /// The standby is promoted at its replay point (recovery stopped there: a recovery target,
-    /// then `pg_promote()`): timeline 2 begins with an end-of-recovery record.
+    /// then `pg_promote()`): timeline 2 begins with an end-of-recovery record. The standby
+    /// stands for one made from the full backup, so it is promoted only once it has replayed
+    /// to that backup's end.
     Promote,
     /// The promoted standby writes a block.
     StandbyWrite {
@@ -410,7 +412,14 @@ impl IncrementalCluster {
             if self.replayed < self.received {
                 out.push(IncrementalAction::Replay);
             }
-            if self.full.is_some() {
+            // The standby was made from the full backup: it can be promoted once it has
+            // replayed to that backup's end, where a restored copy is consistent (a recovery
+            // target before consistency is refused by the server).
+            if self
+                .full
+                .as_ref()
+                .is_some_and(|full| self.replayed >= full.range.end)
+            {
                 out.push(IncrementalAction::Promote);
             }
         } else {
@@ -656,22 +665,34 @@ impl IncrementalCluster {
         let tli = self.summarizing.tli;
         match step {
             SummarizeStep::Rewind(switch) => {
-                self.summarizing = Building::new(TimeLineId(tli.0 + 1), switch);
+                let at = if self.rules.summarizer.rewind_at_switch {
+                    switch
+                } else {
+                    // Before c7cfbc5157: the next timeline is read from where the summarizer
+                    // had got to on the old one.
+                    self.summarizing.start
+                };
+                if self.rules.summarizer.reread_at_switch {
+                    // A file already written across the switch point holds abandoned WAL, and
+                    // a backup on the new timeline may use none of it: summarize its part
+                    // before the switch point again, as a file of its own.
+                    let crossing = self
+                        .summaries
+                        .iter()
+                        .find(|s| s.tli == tli && s.start < switch && switch < s.end)
+                        .map(|s| s.start);
+                    if let Some(start) = crossing {
+                        self.summarizing = self.reread(tli, start, switch)?;
+                        self.close_summary(switch);
+                    }
+                }
+                self.summarizing = Building::new(TimeLineId(tli.0 + 1), at);
             }
             SummarizeStep::Close(end) => {
                 let rules = self.rules.summarizer;
                 if rules.reread_at_switch && self.summarizing.pending > end {
                     // Read again, up to the switch point only.
-                    let start = self.summarizing.start;
-                    let records: Vec<WalRecord> =
-                        self.tl(tli).records.iter().map(|r| r.record).collect();
-                    let mut again = Building::new(tli, start);
-                    for record in records.iter().filter(|r| r.at >= start && r.end <= end) {
-                        if let Read::EndsBefore(_) = again.read(rules, record)? {
-                            break;
-                        }
-                    }
-                    self.summarizing = again;
+                    self.summarizing = self.reread(tli, self.summarizing.start, end)?;
                 }
                 self.close_summary(end)
             }
@@ -686,6 +707,23 @@ impl IncrementalCluster {
         Ok(())
     }
 
+    /// A file of `tli` from `start` with the records read again up to `end` only.
+    fn reread(&self, tli: TimeLineId, start: Lsn, end: Lsn) -> Result<Building, BlockOutOfRange> {
+        let rules = self.rules.summarizer;
+        let mut again = Building::new(tli, start);
+        for rec in self
+            .tl(tli)
+            .records
+            .iter()
+            .filter(|r| r.record.at >= start && r.record.end <= end)
+        {
+            if let Read::EndsBefore(_) = again.read(rules, &rec.record)? {
+                break;
+            }
+        }
+        Ok(again)
+    }
+
     fn close_summary(&mut self, end: Lsn) {
         let tli = self.summarizing.tli;
         let file = std::mem::replace(&mut self.summarizing, Building::new(tli, end));
@@ -694,47 +732,127 @@ impl IncrementalCluster {
         }
     }
 
-    /// Every invariant violated now: E1 (the rebuilt relation equals the source's at the
-    /// incremental backup's start, block by block and in length) and E3 (every summary used
-    /// lies on the backup's own timeline history).
+    /// Every `always` property violated now ([`IncrementalProperty::ALWAYS`]).
     pub fn violations(&self) -> Vec<IncrementalViolation> {
-        let mut out = Vec::new();
-        if let Some(IncrementalBackup::CombineFailed(error)) = &self.incremental {
-            out.push(IncrementalViolation {
-                property: "E1 restore equals the source",
-                detail: format!("pg_combinebackup refused the chain: {error}"),
-            });
-        }
-        let Some(IncrementalBackup::Rebuilt {
-            source,
-            rebuilt,
-            used,
-            ..
-        }) = &self.incremental
-        else {
-            return out;
-        };
-        if rebuilt != source {
-            out.push(IncrementalViolation {
-                property: "E1 restore equals the source",
-                detail: format!("rebuilt {rebuilt:?}, source {source:?}"),
-            });
-        }
-        for &(tli, start, end) in used {
-            let tl = self.tl(tli);
-            let inside = tl.begin <= start && tl.end.is_none_or(|switch| end <= switch);
-            if !inside {
-                out.push(IncrementalViolation {
-                    property: "E3 summaries used lie on the backup's history",
-                    detail: format!(
-                        "summary ({tli}, {start}, {end}) is not inside timeline {tli}'s part of the history [{}, {})",
-                        tl.begin,
-                        tl.end.map_or("end".to_string(), |e| e.to_string())
-                    ),
-                });
+        IncrementalProperty::ALWAYS
+            .into_iter()
+            .flat_map(|p| {
+                p.problems(self)
+                    .into_iter()
+                    .map(move |detail| IncrementalViolation {
+                        property: p.name(),
+                        detail,
+                    })
+            })
+            .collect()
+    }
+
+    /// The incremental backup was taken: the server sent it and the combine rebuilt the chain
+    /// (or refused it, which E1 reports). False while it waits for the summarizer and once the
+    /// server refused it.
+    pub fn incremental_backup_taken(&self) -> bool {
+        matches!(
+            self.incremental,
+            Some(IncrementalBackup::Rebuilt { .. } | IncrementalBackup::CombineFailed(_))
+        )
+    }
+}
+
+/// The properties of incremental backup (INCREMENTAL.md §4), defined once here: the tests,
+/// the model's `incremental` profile and the reports use these names and checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncrementalProperty {
+    /// E1: restoring the combined chain gives exactly the source's pages at the incremental
+    /// backup's start, block by block and in length (replay from there changes both alike).
+    RestoreEqualsSource,
+    /// E3: every summary merged lies inside the backup's own timeline history.
+    SummariesOnHistory,
+    /// L1: every incremental backup begun is taken: the summarizer reaches its start point and
+    /// the summaries cover the WAL since the prior backup (the server neither waits forever
+    /// nor refuses it for summaries it should have written).
+    BackupTaken,
+}
+
+impl IncrementalProperty {
+    /// The properties that must hold in every state.
+    pub const ALWAYS: [IncrementalProperty; 2] = [
+        IncrementalProperty::RestoreEqualsSource,
+        IncrementalProperty::SummariesOnHistory,
+    ];
+
+    /// The property every complete run must reach.
+    pub const EVENTUALLY: IncrementalProperty = IncrementalProperty::BackupTaken;
+
+    /// Its name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IncrementalProperty::RestoreEqualsSource => "E1 restore equals the source",
+            IncrementalProperty::SummariesOnHistory => {
+                "E3 summaries used lie on the backup's history"
             }
+            IncrementalProperty::BackupTaken => "L1 every incremental backup is taken",
+        }
+    }
+
+    /// Whether it holds in `c` (for [`IncrementalProperty::BackupTaken`]: whether the
+    /// backup has been taken, the condition a run must reach).
+    pub fn holds(self, c: &IncrementalCluster) -> bool {
+        match self {
+            IncrementalProperty::BackupTaken => c.incremental_backup_taken(),
+            _ => self.problems(c).is_empty(),
+        }
+    }
+
+    /// What violates it in `c`, in words (empty: nothing).
+    pub fn problems(self, c: &IncrementalCluster) -> Vec<String> {
+        let mut out = Vec::new();
+        match self {
+            IncrementalProperty::RestoreEqualsSource => match &c.incremental {
+                Some(IncrementalBackup::CombineFailed(error)) => {
+                    out.push(format!("pg_combinebackup refused the chain: {error}"));
+                }
+                Some(IncrementalBackup::Rebuilt {
+                    source, rebuilt, ..
+                }) if rebuilt != source => {
+                    out.push(format!("rebuilt {rebuilt:?}, source {source:?}"));
+                }
+                _ => {}
+            },
+            IncrementalProperty::SummariesOnHistory => {
+                if let Some(IncrementalBackup::Rebuilt { used, .. }) = &c.incremental {
+                    for &(tli, start, end) in used {
+                        let tl = c.tl(tli);
+                        let inside =
+                            tl.begin <= start && tl.end.is_none_or(|switch| end <= switch);
+                        if !inside {
+                            out.push(format!(
+                                "summary ({tli}, {start}, {end}) is not inside timeline {tli}'s part of the history [{}, {})",
+                                tl.begin,
+                                tl.end.map_or("end".to_string(), |e| e.to_string())
+                            ));
+                        }
+                    }
+                }
+            }
+            IncrementalProperty::BackupTaken => match &c.incremental {
+                Some(IncrementalBackup::Refused(error)) => {
+                    out.push(format!("the server refused it: {error}"));
+                }
+                Some(IncrementalBackup::Waiting { start, .. }) => out.push(format!(
+                    "it waits for the summarizer to reach {start}; the summarizer is at {} on timeline {}",
+                    c.summarizing.start, c.summarizing.tli
+                )),
+                None => out.push("no incremental backup was begun".to_string()),
+                _ => {}
+            },
         }
         out
+    }
+}
+
+impl fmt::Display for IncrementalProperty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

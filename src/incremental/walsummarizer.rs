@@ -93,10 +93,18 @@ pub struct SummarizerRules {
     /// (`2b5819e2b4`); before, it was summarized like any other.
     pub skip_minimal_wal: bool,
     /// When the timeline being read ends (a promotion) below WAL the summarizer had already
-    /// read into the file it is building, the file is summarized again from its start up to
-    /// the switch point, so that no abandoned record stays in it. Not in any release: 17 and
-    /// 18 keep what they read (INCREMENTAL.md §2.5, derived); this project's proposal.
+    /// read, the file it is building is summarized again from its start up to the switch
+    /// point, so that no abandoned record stays in it; and a file it had already written
+    /// across the switch point gets a sibling ending at the switch point, so that a backup on
+    /// the new timeline has a summary of that WAL which lies on its history. Not in any
+    /// release: 17 and 18 keep what they read (INCREMENTAL.md §2.5, derived); this project's
+    /// proposal.
     pub reread_at_switch: bool,
+    /// When the timeline being read became historic and the summarizer has already passed
+    /// its switch point, it goes back to the switch point on the next timeline
+    /// (`c7cfbc5157`); before, it moved to the next timeline keeping its position, beyond WAL
+    /// it never summarized there.
+    pub rewind_at_switch: bool,
 }
 
 impl SummarizerRules {
@@ -106,6 +114,7 @@ impl SummarizerRules {
         database_records: true,
         skip_minimal_wal: true,
         reread_at_switch: false,
+        rewind_at_switch: true,
     };
 }
 
