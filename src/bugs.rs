@@ -7,6 +7,7 @@
 //! else's; `backup-check mutants` reports it.
 
 use crate::config::Config;
+use crate::incremental::cluster::{IncrementalConfig, IncrementalProperty};
 use crate::invariants::Property;
 use crate::lsn::TimeLineId;
 use crate::variant::Bug;
@@ -28,10 +29,12 @@ fn empty() -> Config {
     }
 }
 
-/// The smallest bounds that find `bug`, and the name of the property its fix restores.
-pub fn smallest_bounds(bug: Bug) -> (Config, Property) {
+/// The smallest bounds that find `bug`, a bug of the coordinator, and the name of the property
+/// its fix restores (`None` for a bug of incremental backup: [`incremental_bounds`]).
+pub fn smallest_bounds(bug: Bug) -> Option<(Config, Property)> {
     let c = empty();
-    match bug {
+    Some(match bug {
+        Bug::B14 | Bug::B17 | Bug::B19 => return None,
         // Two WAL senders whose checkpoint requests merge.
         Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, Property::UniqueStartPoints),
         // A client that vanishes while its WAL sender sends the start position.
@@ -139,7 +142,58 @@ pub fn smallest_bounds(bug: Bug) -> (Config, Property) {
             },
             Property::AssertionsHold,
         ),
+    })
+}
+
+/// Incremental backup's cluster with nothing in it: four blocks, a full backup, a promotion
+/// and an incremental backup, and no write, truncation, checkpoint or recreation.
+fn empty_incremental() -> IncrementalConfig {
+    IncrementalConfig {
+        blocks: 4,
+        primary_writes: 0,
+        truncations: 0,
+        primary_checkpoints: 0,
+        standby_writes: 0,
+        standby_truncations: 0,
+        standby_checkpoints: 0,
+        database_recreations: 0,
     }
+}
+
+/// The smallest bounds at which the incremental profiles' search finds `bug`, a bug of
+/// incremental backup, and the property its fix restores (`None` for a bug of the
+/// coordinator: [`smallest_bounds`]).
+pub fn incremental_bounds(bug: Bug) -> Option<(IncrementalConfig, IncrementalProperty)> {
+    let c = empty_incremental();
+    Some(match bug {
+        // Two redo points after the full backup's: the standby's summarizer writes a file
+        // starting at the first, where replay stops and the standby is promoted.
+        Bug::B14 => (
+            IncrementalConfig {
+                primary_checkpoints: 2,
+                ..c
+            },
+            IncrementalProperty::SummariesOnHistory,
+        ),
+        // The database recreated by file copy after the full backup.
+        Bug::B17 => (
+            IncrementalConfig {
+                database_recreations: 1,
+                ..c
+            },
+            IncrementalProperty::RestoreEqualsSource,
+        ),
+        // Two redo points after the full backup's: the summarizer, reading ahead of replay,
+        // writes a file ending at the second, beyond the promotion point at the first.
+        Bug::B19 => (
+            IncrementalConfig {
+                primary_checkpoints: 2,
+                ..c
+            },
+            IncrementalProperty::BackupTaken,
+        ),
+        _ => return None,
+    })
 }
 
 /// `config` with what `bug` needs to exist at all: a standby for B4 (of a primary writing

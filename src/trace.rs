@@ -394,7 +394,7 @@ fn mermaid_target(kind: &EventKind, actor: Actor) -> &'static str {
 
 /// Text safe inside a Mermaid message: no `;`, `#` or line breaks, which Mermaid would read
 /// as syntax.
-fn mermaid_text(text: &str) -> String {
+pub fn mermaid_text(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             ';' => ',',

@@ -7,6 +7,7 @@
 //! catalogue is added by a later change and the type already carries the slot for it.
 
 use crate::incremental::cluster::IncrementalRules;
+use crate::incremental::summary::SummarySelection;
 use crate::label::{LabelFormat, LabelRule};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -299,11 +300,23 @@ pub enum Bug {
     /// WAL senders running a base backup, so the shutdown checkpoint can precede a backup's
     /// end record, which the restart then overwrites.
     B13,
+    /// B14 (INCREMENTAL.md I1; 17.0-17.11 and 18.0-18.6, fixed by `f549ecd266`): summaries are
+    /// chosen by timeline with an inclusive end, so a summary of abandoned WAL that starts at
+    /// the promotion point is used by an incremental backup on the new timeline.
+    B14,
+    /// B17 (INCREMENTAL.md I4; 17 development, fixed by `d75c4027b6` before 17.0): the WAL
+    /// summarizer ignores database creation and drop, so a database recreated by file copy
+    /// leaves no trace in the summaries and its files are rebuilt from the prior backup.
+    B17,
+    /// B19 (INCREMENTAL.md I6; 17.0, fixed by `c7cfbc5157`): at a timeline switch the
+    /// summarizer moves to the new timeline keeping its position, beyond WAL it never
+    /// summarized there.
+    B19,
 }
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 16] = [
         Bug::B1,
         Bug::B2,
         Bug::B3,
@@ -317,7 +330,16 @@ impl Bug {
         Bug::B11,
         Bug::B12,
         Bug::B13,
+        Bug::B14,
+        Bug::B17,
+        Bug::B19,
     ];
+
+    /// Whether the bug lives in incremental backup (checked by the incremental profiles and
+    /// runs, over [`crate::incremental::cluster::IncrementalCluster`]).
+    pub const fn is_incremental(self) -> bool {
+        matches!(self, Bug::B14 | Bug::B17 | Bug::B19)
+    }
 
     /// The stable name (`b1` .. `b12`).
     pub fn name(self) -> &'static str {
@@ -335,6 +357,9 @@ impl Bug {
             Bug::B11 => "b11",
             Bug::B12 => "b12",
             Bug::B13 => "b13",
+            Bug::B14 => "b14",
+            Bug::B17 => "b17",
+            Bug::B19 => "b19",
         }
     }
 
@@ -354,6 +379,9 @@ impl Bug {
             Bug::B11 => "9.6-15",
             Bug::B12 => "16 dev",
             Bug::B13 => "9.1 dev",
+            Bug::B14 => "17.0-17.11, 18.0-18.6",
+            Bug::B17 => "17 dev",
+            Bug::B19 => "17.0",
         }
     }
 
@@ -373,6 +401,9 @@ impl Bug {
             Bug::B11 => "b24b2be119",
             Bug::B12 => "8328a15f8f",
             Bug::B13 => "8f5d65e916",
+            Bug::B14 => "f549ecd266",
+            Bug::B17 => "d75c4027b6",
+            Bug::B19 => "c7cfbc5157",
         }
     }
 
@@ -381,6 +412,10 @@ impl Bug {
         match self {
             Bug::B10 | Bug::B11 => Design::Pg15,
             Bug::B12 => Design::Pg16,
+            // 17 as released already breaks restore and provenance (B14 itself), which would
+            // hide a flaw put back beside it: incremental bugs go into the recommended design,
+            // which has every fix.
+            Bug::B14 | Bug::B17 | Bug::B19 => Design::Recommended,
             _ => Design::Pg96,
         }
     }
@@ -415,6 +450,15 @@ impl Bug {
             Bug::B13 => {
                 "shutdown checkpoint does not wait for base backups: an end record follows it"
             }
+            Bug::B14 => {
+                "summaries chosen with an inclusive end: one of abandoned WAL starting at the promotion point is used"
+            }
+            Bug::B17 => {
+                "database creation and drop not summarized: a database recreated by file copy is rebuilt stale"
+            }
+            Bug::B19 => {
+                "no rewind at a timeline switch: the summarizer skips the new timeline's WAL it had passed on the old one"
+            }
         }
     }
 
@@ -446,6 +490,24 @@ impl Bug {
             Bug::B11 => rules.abort_resets_session_state = false,
             Bug::B12 => rules.abort_xor_assert = true,
             Bug::B13 => rules.shutdown_waits_for_walsenders = false,
+            Bug::B14 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.selection = SummarySelection::Released;
+                    rules.incremental = Some(incremental);
+                }
+            }
+            Bug::B17 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.summarizer.database_records = false;
+                    rules.incremental = Some(incremental);
+                }
+            }
+            Bug::B19 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.summarizer.rewind_at_switch = false;
+                    rules.incremental = Some(incremental);
+                }
+            }
         }
         rules
     }
@@ -540,7 +602,7 @@ impl fmt::Display for Variant {
 
 /// A variant name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, pg17, recommended, recommended-option2), a bug (b1 .. b13), or design+bug (pg96+b5)")]
+#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, pg17, recommended, recommended-option2), a bug (b1 .. b14, b17, b19), or design+bug (pg96+b5)")]
 pub struct UnknownVariant(pub String);
 
 impl FromStr for Variant {

@@ -7,6 +7,7 @@
 //! reports each property's verdict with a shortest counterexample, re-derived breadth first.
 
 use crate::report::{peak_memory_bytes, Expectation, Search};
+use backup_coordinator::incremental::blkreftable::ForkKey;
 use backup_coordinator::incremental::cluster::{
     IncrementalAction, IncrementalBackup, IncrementalCluster, IncrementalConfig,
     IncrementalProperty, IncrementalRules,
@@ -39,7 +40,9 @@ pub struct IncrementalProfile {
 /// * `incremental-merge`: everything on the promoted standby's timeline (a write, a
 ///   truncation, a checkpoint), so that summaries of one timeline are merged in the order the
 ///   directory lists them.
-pub fn profiles() -> [IncrementalProfile; 2] {
+/// * `incremental-database`: the primary drops the relation's database and creates it again
+///   from its template by file copy (no block references), beside a write and a checkpoint.
+pub fn profiles() -> [IncrementalProfile; 3] {
     [
         IncrementalProfile {
             name: "incremental",
@@ -56,6 +59,18 @@ pub fn profiles() -> [IncrementalProfile; 2] {
                 standby_writes: 1,
                 standby_truncations: 1,
                 standby_checkpoints: 1,
+                ..IncrementalConfig::default()
+            },
+        },
+        IncrementalProfile {
+            name: "incremental-database",
+            purpose: "the primary recreates the relation's database from its template by file copy, beside a write and a checkpoint",
+            config: IncrementalConfig {
+                primary_writes: 1,
+                truncations: 0,
+                primary_checkpoints: 1,
+                standby_writes: 1,
+                database_recreations: 1,
                 ..IncrementalConfig::default()
             },
         },
@@ -78,7 +93,7 @@ pub struct IncrementalCase {
 }
 
 /// Every case, in report order.
-pub const CASES: [IncrementalCase; 5] = [
+pub const CASES: [IncrementalCase; 6] = [
     IncrementalCase {
         name: "the standby is promoted past WAL its summarizer read ahead of replay",
         // A summary beyond the promotion point ends at a redo record the primary wrote after
@@ -123,6 +138,15 @@ pub const CASES: [IncrementalCase; 5] = [
             c.summaries
                 .iter()
                 .any(|s| s.table.entries().any(|(_, entry)| entry.limit.is_some()))
+        },
+    },
+    IncrementalCase {
+        name: "a database recreated by file copy is summarized",
+        applies: |c| c.database_recreations > 0,
+        condition: |c| {
+            c.summaries
+                .iter()
+                .any(|s| s.table.entry(ForkKey::DATABASE).is_some())
         },
     },
 ];
@@ -205,6 +229,7 @@ const SOMETIMES: [Condition; CASES.len()] = [
     |_, c| (CASES[2].condition)(c),
     |_, c| (CASES[3].condition)(c),
     |_, c| (CASES[4].condition)(c),
+    |_, c| (CASES[5].condition)(c),
 ];
 
 impl Model for IncrementalModel {
@@ -273,6 +298,45 @@ impl IncrementalTrace {
         }
         for problem in &self.problems {
             out.push_str(&format!("     => {problem}\n"));
+        }
+        out
+    }
+
+    /// The counterexample as a Mermaid sequence diagram for a review: one note per step over
+    /// the process that takes it (the primary, the standby, its WAL summarizer, the client
+    /// taking the backups), the problem at the end.
+    pub fn render_mermaid(&self) -> String {
+        use backup_coordinator::trace::mermaid_text;
+        let mut out = String::from("sequenceDiagram\n");
+        for (id, name) in [
+            ("P", "primary"),
+            ("S", "standby"),
+            ("W", "WAL summarizer"),
+            ("C", "backup client"),
+        ] {
+            out.push_str(&format!("    participant {id} as {name}\n"));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let over = if step.starts_with("primary") {
+                "P"
+            } else if step.starts_with("standby") {
+                "S"
+            } else if step.starts_with("summarizer") {
+                "W"
+            } else {
+                "C"
+            };
+            out.push_str(&format!(
+                "    Note over {over}: {}. {}\n",
+                i + 1,
+                mermaid_text(step)
+            ));
+        }
+        for problem in &self.problems {
+            out.push_str(&format!(
+                "    Note over P,C: violated: {}\n",
+                mermaid_text(problem)
+            ));
         }
         out
     }
@@ -414,11 +478,12 @@ impl IncrementalReport {
 /// The bounds in words.
 pub fn describe_bounds(c: &IncrementalConfig) -> String {
     format!(
-        "{} blocks; primary: {} writes, {} truncations, {} checkpoints; promoted standby: {} writes, {} truncations, {} checkpoints; one full and one incremental backup",
+        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations; promoted standby: {} writes, {} truncations, {} checkpoints; one full and one incremental backup",
         c.blocks,
         c.primary_writes,
         c.truncations,
         c.primary_checkpoints,
+        c.database_recreations,
         c.standby_writes,
         c.standby_truncations,
         c.standby_checkpoints
@@ -562,10 +627,12 @@ impl IncrementalModel {
         let mut c = IncrementalCluster::new(self.rules, self.config);
         let mut steps = Vec::new();
         for &action in path {
-            steps.push(action.to_string());
-            if let Err(error) = c.apply(action) {
-                steps.push(format!("(the core refuses this step: {error})"));
-                break;
+            match c.apply_described(action) {
+                Ok(text) => steps.push(text),
+                Err(error) => {
+                    steps.push(format!("{action} (the core refuses this step: {error})"));
+                    break;
+                }
             }
         }
         let problems = IncrementalProperty::ALWAYS

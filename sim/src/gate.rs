@@ -8,6 +8,7 @@
 
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, CampaignReport};
 use crate::expected::{compare, Comparison, ExpectedFindings};
+use crate::incremental::{run_incremental_campaign, sim_bounds, IncrementalSimReport};
 use crate::kind::Coverage;
 use crate::replay_file::{Engine, Expect, ReplayFile, ReplayFileError};
 use crate::run::FailureClass;
@@ -245,6 +246,9 @@ pub struct GateReport {
     pub incremental: Vec<IncrementalStage>,
     /// The simulator stage.
     pub sim: Option<CampaignReport>,
+    /// The simulator's incremental-backup runs over the same seeds (a design with incremental
+    /// backups, when the simulator stage runs).
+    pub incremental_sim: Option<IncrementalSimReport>,
     /// Per mechanism of the core, which stage reached it.
     pub coverage: Vec<MechanismCoverage>,
     /// The known findings file used.
@@ -373,6 +377,24 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
         }
         None => None,
     };
+    let incremental_sim = match (&options.sim, options.variant.rules().incremental) {
+        (Some(campaign), Some(rules)) => {
+            let known: Vec<&str> = options
+                .expected
+                .of(options.variant)
+                .map(|f| f.property.as_str())
+                .collect();
+            Some(run_incremental_campaign(
+                options.variant,
+                rules,
+                sim_bounds(),
+                campaign.seeds,
+                &known,
+                stop,
+            ))
+        }
+        _ => None,
+    };
     let t_sim = clock.elapsed().as_secs_f64() - t_corpus - t_model;
 
     let corpus_fails = corpus.iter().any(|e| e.status == CorpusStatus::Regression);
@@ -421,7 +443,13 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
             (!m.report.complete && !m.report.interrupted) || !m.report.not_reached().is_empty()
         });
     let model_liveness = unexpected(true) || unexpected_incremental(true);
-    let sim_worst = sim.as_ref().and_then(|s| s.worst());
+    let sim_worst = [
+        sim.as_ref().and_then(|s| s.worst()),
+        incremental_sim.as_ref().and_then(|s| s.worst()),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let sim_bad = sim
         .as_ref()
         .is_some_and(|s| !s.nondeterministic_seeds.is_empty());
@@ -458,6 +486,7 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
         model,
         incremental: incremental_stages,
         sim,
+        incremental_sim,
         coverage,
         expected_findings: options.expected.file.clone(),
         verdict: verdict.to_string(),
@@ -717,7 +746,11 @@ impl GateReport {
             .flat_map(|m| &m.findings)
             .filter(|c| c.is_known())
             .count();
-        model + incremental + sim
+        let incremental_sim = self
+            .incremental_sim
+            .as_ref()
+            .map_or(0, |s| s.known_seen.len());
+        model + incremental + sim + incremental_sim
     }
 
     /// The one-screen summary (counterexamples follow it).
@@ -874,6 +907,9 @@ impl GateReport {
         }
         if let Some(sim) = &self.sim {
             out.push_str(&render_campaign(sim));
+        }
+        if let Some(sim) = &self.incremental_sim {
+            out.push_str(&sim.render_text());
         }
         if !self.coverage.is_empty() && (!self.model.is_empty() || self.sim.is_some()) {
             let _ = writeln!(

@@ -23,6 +23,7 @@ pub mod bench;
 pub mod campaign;
 pub mod expected;
 pub mod gate;
+pub mod incremental;
 pub mod kind;
 pub mod mutants;
 pub mod output;

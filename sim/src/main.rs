@@ -405,6 +405,14 @@ struct SimArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Run incremental-backup runs instead (a design with incremental backups: pg17,
+    /// recommended): walks over the primary, its summarizing standby, the promotion and the
+    /// two backups at the simulator's bounds (six blocks; three writes, two truncations and
+    /// four checkpoints on the primary; three writes, a truncation and two checkpoints on the
+    /// promoted standby). Takes --variant, --seeds or --seed, --expected or --no-expected and
+    /// --json; failures are shrunk and printed with the seed that runs them again.
+    #[arg(long)]
+    incremental: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -447,6 +455,23 @@ struct MutantsArgs {
     /// (docs/bugs): the model's shortest counterexample as text and Mermaid.
     #[arg(long)]
     write_docs: Option<PathBuf>,
+    /// Only these bugs (repeatable, e.g. --bug b14 --bug b17); the recommended designs are
+    /// still checked.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<backup_coordinator::variant::Bug>,
+}
+
+fn parse_bug(text: &str) -> Result<backup_coordinator::variant::Bug, String> {
+    use backup_coordinator::variant::Bug;
+    Bug::ALL
+        .into_iter()
+        .find(|b| b.name() == text.to_ascii_lowercase())
+        .ok_or_else(|| {
+            format!(
+                "unknown bug {text:?}: expected one of {}",
+                Bug::ALL.map(|b| b.name()).join(", ")
+            )
+        })
 }
 
 #[derive(Args)]
@@ -966,6 +991,60 @@ fn model(args: ModelArgs) -> Result<u8, String> {
     Ok(code)
 }
 
+fn sim_incremental(args: &SimArgs, seeds: SeedRange) -> Result<u8, String> {
+    let rules = args.variant.rules().incremental.ok_or_else(|| {
+        format!(
+            "--incremental: variant {} has no incremental backups (pg17 and the recommended designs have them)",
+            args.variant
+        )
+    })?;
+    if args.bounds.any() || args.jsonl.is_some() || args.swarm || !args.weights.is_empty() {
+        return Err(
+            "--incremental takes --variant, --seeds or --seed, --expected or --no-expected and --json; not the coordinator's bound, weight, swarm or --jsonl flags".to_string(),
+        );
+    }
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
+    let expected = load_expected(&args.expected, args.no_expected)?;
+    let known: Vec<&str> = expected
+        .of(args.variant)
+        .map(|f| f.property.as_str())
+        .collect();
+    let report = backup_sim::incremental::run_incremental_campaign(
+        args.variant,
+        rules,
+        backup_sim::incremental::sim_bounds(),
+        seeds,
+        &known,
+        &INTERRUPTED,
+    );
+    print!("{}", report.render_text());
+    let mut code = match report.worst() {
+        Some(FailureClass::Safety) => EXIT_SAFETY,
+        Some(FailureClass::Liveness) => EXIT_LIVENESS,
+        None if report.interrupted => EXIT_INTERRUPTED,
+        None => 0,
+    };
+    if let Some(path) = &args.json {
+        let verdict = match code {
+            0 => "pass",
+            EXIT_SAFETY => "safety",
+            EXIT_LIVENESS => "liveness",
+            _ => "interrupted",
+        };
+        if let Err(error) = envelope("sim-incremental", &report, Some((verdict, code)))
+            .and_then(|v| write_json(path, &v))
+        {
+            println!("not saved: {error}");
+            if code == 0 {
+                code = EXIT_USAGE;
+            }
+        }
+    }
+    Ok(code)
+}
+
 fn sim(args: SimArgs) -> Result<u8, String> {
     let mut weights = Weights::default();
     for text in &args.weights {
@@ -982,6 +1061,9 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         },
         None => args.seeds,
     };
+    if args.incremental {
+        return sim_incremental(&args, seeds);
+    }
     let config = args.bounds.apply(default_config())?;
     for (flag, path) in [("--json", &args.json), ("--jsonl", &args.jsonl)] {
         if let Some(path) = path {
@@ -1237,6 +1319,7 @@ fn mutants(args: MutantsArgs) -> Result<u8, String> {
         trials: args.trials,
         expected: load_expected(&None, false)?,
         progress: show_progress(args.no_progress),
+        only: args.bugs.clone(),
     };
     let report = run_mutants(&options, &INTERRUPTED)?;
     print!("{}", report.render_text());

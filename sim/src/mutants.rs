@@ -11,11 +11,16 @@
 
 use crate::bench::median;
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, SeedRange, Shard};
+use crate::incremental::{run_incremental_campaign, run_incremental_seed, sim_bounds};
 use crate::run::{run_seed, RunSpec};
-use backup_coordinator::bugs::{smallest_bounds, with_mechanism};
+use backup_coordinator::bugs::{incremental_bounds, smallest_bounds, with_mechanism};
 use backup_coordinator::trace::describe_config;
 use backup_coordinator::variant::Bug;
 use backup_coordinator::{Design, Variant};
+use backup_model::incremental::{
+    self, describe_bounds, IncrementalModel, IncrementalOptions, IncrementalProfile,
+    IncrementalTrace, IncrementalVerdict,
+};
 use backup_model::{default_profiles, BackupModel, CheckOptions, Verdict};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -155,6 +160,8 @@ pub struct MutantsOptions {
     pub expected: crate::expected::ExpectedFindings,
     /// Show which bug or design is being checked, on the terminal.
     pub progress: bool,
+    /// Only these bugs (empty: every bug).
+    pub only: Vec<Bug>,
 }
 
 /// The simulator's run specification for `variant`, with `bug`'s mechanism if any, passing
@@ -173,12 +180,108 @@ pub fn sim_spec(
     spec
 }
 
+/// A bug's shortest counterexample: a trace of the coordinator, or of incremental backup.
+#[derive(Clone, Debug)]
+pub enum BugTrace {
+    /// A coordinator bug's.
+    Coordinator(backup_coordinator::trace::Trace),
+    /// An incremental-backup bug's.
+    Incremental(IncrementalTrace),
+}
+
+impl BugTrace {
+    /// Its steps.
+    pub fn len(&self) -> usize {
+        match self {
+            BugTrace::Coordinator(t) => t.steps.len(),
+            BugTrace::Incremental(t) => t.steps.len(),
+        }
+    }
+
+    /// Whether it has no step.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Numbered text.
+    pub fn render_text(&self) -> String {
+        match self {
+            BugTrace::Coordinator(t) => t.render_text(),
+            BugTrace::Incremental(t) => t.render_text(),
+        }
+    }
+
+    /// A Mermaid sequence diagram.
+    pub fn render_mermaid(&self) -> String {
+        match self {
+            BugTrace::Coordinator(t) => t.render_mermaid(),
+            BugTrace::Incremental(t) => t.render_mermaid(),
+        }
+    }
+}
+
+/// The name of the property `bug`'s fix restores (every bug has bounds of one kind or the
+/// other: `tests/exhaustive.rs` and the model's `tests/bugs.rs` check it).
+pub fn bug_property(bug: Bug) -> Result<&'static str, String> {
+    match (smallest_bounds(bug), incremental_bounds(bug)) {
+        (Some((_, p)), _) => Ok(p.name()),
+        (_, Some((_, p))) => Ok(p.name()),
+        _ => Err(format!("{bug}: no smallest bounds")),
+    }
+}
+
+/// The incremental model of `bug` at its smallest bounds.
+fn incremental_model_finding(bug: Bug) -> Result<(ModelFinding, Option<BugTrace>), String> {
+    let (config, property) =
+        incremental_bounds(bug).ok_or_else(|| format!("{bug}: not a bug of incremental backup"))?;
+    let profile = IncrementalProfile {
+        name: "smallest",
+        purpose: "the bug's smallest bounds",
+        config,
+    };
+    let report = IncrementalModel::new(Variant::bug(bug), profile)
+        .ok_or_else(|| format!("{bug}: its design has no incremental backups"))?
+        .check(IncrementalOptions::default());
+    let mut trace = None;
+    let mut length = None;
+    for p in &report.properties {
+        if let IncrementalVerdict::Violated {
+            length: l,
+            trace: t,
+        } = &p.verdict
+        {
+            if p.name == property.name() {
+                length = Some(*l);
+                trace = Some(BugTrace::Incremental(t.clone()));
+            }
+        }
+    }
+    Ok((
+        ModelFinding {
+            bounds: describe_bounds(&config),
+            states: report.unique_states,
+            found: length.is_some(),
+            length,
+            violated: report
+                .properties
+                .iter()
+                .filter(|p| matches!(p.verdict, IncrementalVerdict::Violated { .. }))
+                .map(|p| p.name)
+                .collect(),
+            seconds: report.seconds,
+        },
+        trace,
+    ))
+}
+
 /// The model at `bug`'s smallest bounds.
-pub fn model_finding(
-    bug: Bug,
-) -> Result<(ModelFinding, Option<backup_coordinator::trace::Trace>), backup_model::ModelError> {
-    let (config, property) = smallest_bounds(bug);
-    let report = BackupModel::new(Variant::bug(bug), config)?.check(CheckOptions::default())?;
+pub fn model_finding(bug: Bug) -> Result<(ModelFinding, Option<BugTrace>), String> {
+    let Some((config, property)) = smallest_bounds(bug) else {
+        return incremental_model_finding(bug);
+    };
+    let report = BackupModel::new(Variant::bug(bug), config)
+        .and_then(|m| m.check(CheckOptions::default()))
+        .map_err(|e| e.to_string())?;
     let mut trace = None;
     let mut length = None;
     for p in &report.properties {
@@ -189,7 +292,7 @@ pub fn model_finding(
         {
             if p.name == property.name() {
                 length = Some(*l);
-                trace = Some((**t).clone());
+                trace = Some(BugTrace::Coordinator((**t).clone()));
             }
         }
     }
@@ -264,7 +367,81 @@ fn base_failures(
     Ok(report.failures.iter().map(|g| g.property).collect())
 }
 
+/// The simulator's incremental runs of `bug` over the options' seeds, beside its base
+/// design's over the same seeds.
+fn incremental_sim_finding(
+    options: &MutantsOptions,
+    bug: Bug,
+    property: &'static str,
+    stop: &AtomicBool,
+) -> Result<SimFinding, String> {
+    let rules_of = |variant: Variant| {
+        variant
+            .rules()
+            .incremental
+            .ok_or_else(|| format!("{variant}: no incremental backups"))
+    };
+    let base = Variant::of(bug.base());
+    let base_report = run_incremental_campaign(
+        base,
+        rules_of(base)?,
+        sim_bounds(),
+        options.seeds,
+        &[],
+        stop,
+    );
+    let base_fails: Vec<&'static str> = base_report.groups.iter().map(|g| g.property).collect();
+    let variant = Variant::bug(bug);
+    let rules = rules_of(variant)?;
+    let report = run_incremental_campaign(
+        variant,
+        rules,
+        sim_bounds(),
+        options.seeds,
+        &base_fails,
+        stop,
+    );
+    let group = report
+        .groups
+        .iter()
+        .find(|g| g.property == property)
+        .or_else(|| report.groups.iter().min_by_key(|g| g.first_seed));
+    let trials: Vec<(u64, f64)> = (0..options.trials)
+        .filter_map(|t| {
+            let started = Instant::now();
+            let offset = 1_000_000 * u64::from(t + 1);
+            (0..1_000u64).find_map(|n| {
+                run_incremental_seed(rules, sim_bounds(), offset + n, &base_fails)
+                    .failure
+                    .map(|_| (n + 1, started.elapsed().as_secs_f64()))
+            })
+        })
+        .collect();
+    Ok(SimFinding {
+        seeds: report.seeds_run,
+        failing_seeds: report.failing_seeds,
+        base_fails,
+        first_seed: group.map(|g| g.first_seed),
+        property: group.map(|g| g.property),
+        shrunk: group.map(|g| (g.length, g.shrunk.steps.len())),
+        seeds_to_failure: median(trials.iter().map(|t| t.0).collect()),
+        seconds_to_failure: median(trials.iter().map(|t| t.1).collect()),
+    })
+}
+
 fn sim_finding(
+    options: &MutantsOptions,
+    bug: Bug,
+    property: &'static str,
+    stop: &AtomicBool,
+) -> Result<SimFinding, String> {
+    if bug.is_incremental() {
+        return incremental_sim_finding(options, bug, property, stop);
+    }
+    sim_finding_of_coordinator(options, bug, property, stop).map_err(|e| e.to_string())
+}
+
+fn sim_finding_of_coordinator(
     options: &MutantsOptions,
     bug: Bug,
     property: &'static str,
@@ -321,8 +498,12 @@ pub fn run_mutants(
         .into_iter()
         .filter(|d| d.is_recommended())
         .collect();
+    let chosen: Vec<Bug> = Bug::ALL
+        .into_iter()
+        .filter(|b| options.only.is_empty() || options.only.contains(b))
+        .collect();
     let bar = options.progress.then(|| {
-        let bar = indicatif::ProgressBar::new((Bug::ALL.len() + recommended_designs.len()) as u64);
+        let bar = indicatif::ProgressBar::new((chosen.len() + recommended_designs.len()) as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
         ) {
@@ -336,14 +517,14 @@ pub fn run_mutants(
         }
     };
     let mut bugs = Vec::new();
-    for bug in Bug::ALL {
+    for bug in chosen.iter().copied() {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
         show(format!("{bug}: model and simulator"));
-        let (_, property) = smallest_bounds(bug);
-        let (model, _) = model_finding(bug).map_err(|e| e.to_string())?;
-        let sim = sim_finding(options, bug, property.name(), stop).map_err(|e| e.to_string())?;
+        let property = bug_property(bug)?;
+        let (model, _) = model_finding(bug)?;
+        let sim = sim_finding(options, bug, property, stop)?;
         let caught = model.found || sim.found();
         bugs.push(MutantRow {
             bug: bug.name().to_string(),
@@ -351,7 +532,7 @@ pub fn run_mutants(
             fix: bug.fix(),
             summary: bug.summary(),
             variant: Variant::bug(bug).to_string(),
-            property: property.name(),
+            property,
             model,
             sim,
             loom: loom_test(bug),
@@ -382,6 +563,29 @@ pub fn run_mutants(
             states += report.unique_states;
             failures.extend(report.failures().map(|p| p.name));
         }
+        for profile in incremental::profiles() {
+            let Some(model) = IncrementalModel::new(variant, profile) else {
+                break;
+            };
+            show(format!("{variant}: model profile {}", profile.name));
+            let report = model.check(IncrementalOptions {
+                interrupt: Some(stop),
+                ..IncrementalOptions::default()
+            });
+            states += report.unique_states;
+            failures.extend(
+                report
+                    .properties
+                    .iter()
+                    .filter(|p| {
+                        matches!(
+                            p.verdict,
+                            IncrementalVerdict::Violated { .. } | IncrementalVerdict::NotReached
+                        )
+                    })
+                    .map(|p| p.name),
+            );
+        }
         show(format!("{variant}: simulator"));
         let sim = run_campaign(
             &campaign(
@@ -394,7 +598,13 @@ pub fn run_mutants(
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let failing: u64 = sim.failures.iter().map(|g| g.seeds).sum();
+        let mut failing: u64 = sim.failures.iter().map(|g| g.seeds).sum();
+        if let Some(rules) = variant.rules().incremental {
+            show(format!("{variant}: simulator, incremental runs"));
+            failing +=
+                run_incremental_campaign(variant, rules, sim_bounds(), options.seeds, &[], stop)
+                    .failing_seeds;
+        }
         recommended.push(CleanRow {
             variant: variant.to_string(),
             model_states: states,
@@ -408,7 +618,7 @@ pub fn run_mutants(
         bar.finish_and_clear();
     }
     let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
-    let all_caught = bugs.len() == Bug::ALL.len() && bugs.iter().all(|b| b.caught);
+    let all_caught = bugs.len() == chosen.len() && bugs.iter().all(|b| b.caught);
     let all_clean = !interrupted && recommended.iter().all(|r| r.passes);
     let exit_code = if interrupted && bugs.iter().all(|b| b.caught) {
         130
@@ -556,24 +766,27 @@ pub const DOCS_END: &str = "<!-- END GENERATED -->";
 /// The generated part of `bug`'s page: the variant, the bounds, the model's shortest
 /// counterexample as text and as a Mermaid diagram.
 pub fn docs_section(bug: Bug) -> Result<String, String> {
-    let (finding, trace) = model_finding(bug).map_err(|e| e.to_string())?;
-    let trace = trace.ok_or_else(|| {
+    let (finding, trace) = model_finding(bug)?;
+    let property = bug_property(bug)?;
+    let trace = trace.ok_or_else(|| format!("{bug}: the model does not find {property}"))?;
+    let how = if bug.is_incremental() {
+        "`cargo test --release -p backup-model --test bugs` runs the incremental model at these bounds, `backup_coordinator::bugs::incremental_bounds`".to_string()
+    } else {
         format!(
-            "{bug}: the model does not find {}",
-            smallest_bounds(bug).1.name()
+            "`backup-check model --variant {}` with these bounds reproduces it",
+            Variant::bug(bug)
         )
-    })?;
+    };
     let mut out = String::new();
     let _ = writeln!(out, "{DOCS_BEGIN}");
     let _ = writeln!(
         out,
-        "Variant `{}`; bounds: {}. The exhaustive model explores {} states and violates \"{}\"; its shortest counterexample has {} steps (`backup-check model --variant {}` with these bounds reproduces it).",
+        "Variant `{}`; bounds: {}. The exhaustive model explores {} states and violates \"{}\"; its shortest counterexample has {} steps ({how}).",
         Variant::bug(bug),
         finding.bounds,
         finding.states,
-        smallest_bounds(bug).1.name(),
-        trace.steps.len(),
-        Variant::bug(bug),
+        property,
+        trace.len(),
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "```text");

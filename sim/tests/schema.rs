@@ -122,6 +122,33 @@ fn check_model_and_sim_reports_answer_to_the_schema_passing_and_failing() {
             0,
         ),
         (
+            "model",
+            vec![
+                "model",
+                "--variant",
+                "pg17",
+                "--profile",
+                "incremental-merge",
+                "--no-progress",
+            ],
+            p("model-incremental.json"),
+            1,
+        ),
+        (
+            "sim-incremental",
+            vec![
+                "sim",
+                "--incremental",
+                "--variant",
+                "pg17",
+                "--no-expected",
+                "--seeds",
+                "0..300",
+            ],
+            p("sim-incremental.json"),
+            1,
+        ),
+        (
             "sim",
             vec![
                 "sim",

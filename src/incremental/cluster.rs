@@ -87,6 +87,10 @@ pub struct IncrementalConfig {
     pub standby_truncations: u8,
     /// Checkpoints on the standby once promoted (summary boundaries on timeline 2).
     pub standby_checkpoints: u8,
+    /// Times the primary drops the relation's database and creates it again from its template
+    /// (`STRATEGY = FILE_COPY`: the files are copied at file level, one WAL record, no block
+    /// references; the same relation file reappears with the template's contents).
+    pub database_recreations: u8,
 }
 
 impl Default for IncrementalConfig {
@@ -101,6 +105,7 @@ impl Default for IncrementalConfig {
             standby_writes: 1,
             standby_truncations: 0,
             standby_checkpoints: 0,
+            database_recreations: 0,
         }
     }
 }
@@ -218,8 +223,8 @@ pub struct IncrementalCluster {
     /// The incremental backup, once begun.
     pub incremental: Option<IncrementalBackup>,
     /// Budgets used: primary writes, truncations, checkpoints; standby writes, truncations,
-    /// checkpoints.
-    pub used: [u8; 6],
+    /// checkpoints; database recreations.
+    pub used: [u8; 7],
     /// Page versions written so far (each write a new one).
     pub versions: u16,
 }
@@ -239,6 +244,11 @@ pub enum IncrementalAction {
     },
     /// The primary checkpoints: a redo record.
     PrimaryCheckpoint,
+    /// The primary drops the relation's database and creates it again from its template by
+    /// file copy: the relation's file is the template's (every block a new version, the
+    /// template's length), written with one `XLOG_DBASE_CREATE_FILE_COPY` record and no block
+    /// references.
+    PrimaryRecreateDatabase,
     /// A full backup on the primary: its checkpoint's redo record, its copy, its manifest.
     FullBackup,
     /// The standby receives and flushes the primary's next record.
@@ -296,6 +306,10 @@ impl fmt::Display for IncrementalAction {
                 write!(f, "primary truncates the relation to {blocks} blocks")
             }
             IncrementalAction::PrimaryCheckpoint => write!(f, "primary checkpoint"),
+            IncrementalAction::PrimaryRecreateDatabase => write!(
+                f,
+                "primary drops the database and creates it again from its template (file copy)"
+            ),
             IncrementalAction::FullBackup => write!(f, "full backup on the primary"),
             IncrementalAction::Receive => write!(f, "standby receives a record"),
             IncrementalAction::Replay => write!(f, "standby replays a record"),
@@ -375,7 +389,7 @@ impl IncrementalCluster {
             summaries: SmallVec::new(),
             full: None,
             incremental: None,
-            used: [0; 6],
+            used: [0; 7],
             versions: 0,
         }
     }
@@ -402,6 +416,9 @@ impl IncrementalCluster {
             }
             if self.used[2] < c.primary_checkpoints {
                 out.push(IncrementalAction::PrimaryCheckpoint);
+            }
+            if self.used[6] < c.database_recreations {
+                out.push(IncrementalAction::PrimaryRecreateDatabase);
             }
             if self.full.is_none() {
                 out.push(IncrementalAction::FullBackup);
@@ -462,6 +479,113 @@ impl IncrementalCluster {
         self.versions
     }
 
+    /// Performs one step and says what it did, in the protocol's terms (the text of a trace's
+    /// line: which record was received, replayed or summarized, which summary file was
+    /// written, where the timeline switched, what the backup used and sent).
+    pub fn apply_described(
+        &mut self,
+        action: IncrementalAction,
+    ) -> Result<String, IncrementalStepError> {
+        let before = self.clone();
+        self.apply(action)?;
+        let record = |tl: &Timeline, at: Lsn| {
+            tl.record_at(at).map_or_else(
+                || format!("{at}"),
+                |r| format!("{at} ({})", describe_record(r)),
+            )
+        };
+        Ok(match action {
+            IncrementalAction::Receive => format!(
+                "standby receives {}",
+                record(before.tl(TimeLineId(1)), before.received)
+            ),
+            IncrementalAction::Replay => format!(
+                "standby replays {}",
+                record(before.tl(TimeLineId(1)), before.replayed)
+            ),
+            IncrementalAction::Promote => format!(
+                "standby promoted at {}: timeline 2 begins there",
+                self.replayed
+            ),
+            IncrementalAction::FullBackup => match &self.full {
+                Some(full) => format!("full backup on the primary: start point {}", full.start),
+                None => action.to_string(),
+            },
+            IncrementalAction::IncrementalStart => match &self.incremental {
+                Some(IncrementalBackup::Waiting { start, .. }) => format!(
+                    "incremental backup starts: start point {start} on timeline 2; it waits for the summarizer"
+                ),
+                _ => action.to_string(),
+            },
+            IncrementalAction::IncrementalFinish { .. } => match &self.incremental {
+                Some(IncrementalBackup::Rebuilt { used, sent, .. }) => format!(
+                    "{action}: uses {}; sends {}",
+                    used.iter()
+                        .map(|(tli, start, end)| format!("({tli}, {start}, {end})"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    match sent {
+                        None => "the whole file".to_string(),
+                        Some(bits) => format!(
+                            "blocks {:?}",
+                            (0..64).filter(|b| bits & (1 << b) != 0).collect::<Vec<u32>>()
+                        ),
+                    }
+                ),
+                Some(IncrementalBackup::Refused(error)) => format!("{action}: refused: {error}"),
+                Some(IncrementalBackup::CombineFailed(error)) => {
+                    format!("{action}: pg_combinebackup fails: {error}")
+                }
+                _ => action.to_string(),
+            },
+            IncrementalAction::Summarize => {
+                let written: Vec<String> = self.summaries[before.summaries.len()..]
+                    .iter()
+                    .map(|w| format!("({}, {}, {})", w.tli, w.start, w.end))
+                    .collect();
+                let mut parts = Vec::new();
+                if self.summarizing.pending > before.summarizing.pending
+                    && self.summarizing.tli == before.summarizing.tli
+                    && written.is_empty()
+                {
+                    parts.push(format!(
+                        "reads {}",
+                        record(before.tl(before.summarizing.tli), before.summarizing.pending)
+                    ));
+                }
+                if !written.is_empty() {
+                    parts.push(format!("writes summary {}", written.join(" and ")));
+                }
+                if self.summarizing.tli != before.summarizing.tli {
+                    parts.push(format!(
+                        "moves to timeline {} at {}",
+                        self.summarizing.tli, self.summarizing.start
+                    ));
+                }
+                if parts.is_empty() {
+                    parts.push(format!(
+                        "reads {}",
+                        record(before.tl(before.summarizing.tli), before.summarizing.pending)
+                    ));
+                }
+                format!("summarizer {}", parts.join(", "))
+            }
+            IncrementalAction::PrimaryWrite { .. }
+            | IncrementalAction::PrimaryTruncate { .. }
+            | IncrementalAction::PrimaryCheckpoint
+            | IncrementalAction::PrimaryRecreateDatabase => format!(
+                "{action}: {}",
+                record(self.tl(TimeLineId(1)), before.tl(TimeLineId(1)).insert())
+            ),
+            IncrementalAction::StandbyWrite { .. }
+            | IncrementalAction::StandbyTruncate { .. }
+            | IncrementalAction::StandbyCheckpoint => format!(
+                "{action}: {}",
+                record(self.tl(TimeLineId(2)), before.tl(TimeLineId(2)).insert())
+            ),
+        })
+    }
+
     /// Performs one step.
     pub fn apply(&mut self, action: IncrementalAction) -> Result<(), IncrementalStepError> {
         if !self.is_enabled(action) {
@@ -483,6 +607,12 @@ impl IncrementalCluster {
                 self.used[2] += 1;
                 self.timelines[0].append(redo(), 0);
             }
+            IncrementalAction::PrimaryRecreateDatabase => {
+                self.used[6] += 1;
+                let version = self.next_version();
+                self.timelines[0].append(RecordKind::Database, version);
+                copy_template(&mut self.primary, self.config.blocks, version);
+            }
             IncrementalAction::FullBackup => {
                 let record = self.timelines[0].append(redo(), 0);
                 self.full = Some(FullBackup {
@@ -503,7 +633,7 @@ impl IncrementalCluster {
             }
             IncrementalAction::Replay => {
                 if let Some(&rec) = self.tl(TimeLineId(1)).record_at(self.replayed) {
-                    replay(&mut self.standby, &rec);
+                    replay(&mut self.standby, &rec, self.config.blocks);
                     self.replayed = rec.record.end;
                 }
             }
@@ -893,8 +1023,33 @@ fn apply_write(pages: &mut SmallVec<[PageContent; 8]>, block: u8, version: u16) 
     pages[block] = PageContent::Version(version);
 }
 
-fn replay(pages: &mut SmallVec<[PageContent; 8]>, rec: &Rec) {
+/// A record in words.
+fn describe_record(rec: &Rec) -> String {
     match rec.record.kind {
+        RecordKind::Boundary { kind, .. } => match kind {
+            BoundaryKind::Redo => "redo record".to_string(),
+            BoundaryKind::EndOfRecovery => "end-of-recovery record".to_string(),
+            other => format!("{other:?} record"),
+        },
+        RecordKind::Block { block, .. } => format!("write of block {block}"),
+        RecordKind::Truncate { blocks, .. } => format!("truncation to {blocks} blocks"),
+        RecordKind::Database => "database created by file copy".to_string(),
+        RecordKind::Create { .. } => "fork created".to_string(),
+        RecordKind::Drop { .. } => "relation dropped".to_string(),
+        RecordKind::Other => "record".to_string(),
+    }
+}
+
+/// The relation's file copied from the template database: `blocks` blocks of the template's
+/// content (`version`).
+fn copy_template(pages: &mut SmallVec<[PageContent; 8]>, blocks: u8, version: u16) {
+    pages.clear();
+    pages.resize(usize::from(blocks), PageContent::Version(version));
+}
+
+fn replay(pages: &mut SmallVec<[PageContent; 8]>, rec: &Rec, template_blocks: u8) {
+    match rec.record.kind {
+        RecordKind::Database => copy_template(pages, template_blocks, rec.version),
         RecordKind::Block { block, .. } => {
             apply_write(pages, block as u8, rec.version);
         }
