@@ -34,7 +34,7 @@ fn empty() -> Config {
 pub fn smallest_bounds(bug: Bug) -> Option<(Config, Property)> {
     let c = empty();
     Some(match bug {
-        Bug::B14 | Bug::B17 | Bug::B19 => return None,
+        Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => return None,
         // Two WAL senders whose checkpoint requests merge.
         Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, Property::UniqueStartPoints),
         // A client that vanishes while its WAL sender sends the start position.
@@ -157,6 +157,8 @@ fn empty_incremental() -> IncrementalConfig {
         standby_truncations: 0,
         standby_checkpoints: 0,
         database_recreations: 0,
+        on_primary: false,
+        minimal_restarts: 0,
     }
 }
 
@@ -175,10 +177,29 @@ pub fn incremental_bounds(bug: Bug) -> Option<(IncrementalConfig, IncrementalPro
             },
             IncrementalProperty::SummariesOnHistory,
         ),
+        // A truncation of the heap after the full backup, to more than one block.
+        Bug::B16 => (
+            IncrementalConfig {
+                truncations: 1,
+                ..c
+            },
+            IncrementalProperty::ForkLengths,
+        ),
         // The database recreated by file copy after the full backup.
         Bug::B17 => (
             IncrementalConfig {
                 database_recreations: 1,
+                ..c
+            },
+            IncrementalProperty::RestoreEqualsSource,
+        ),
+        // Both backups on the primary, a restart at wal_level = minimal between them with a
+        // write that skips WAL.
+        Bug::B18 => (
+            IncrementalConfig {
+                primary_writes: 1,
+                on_primary: true,
+                minimal_restarts: 1,
                 ..c
             },
             IncrementalProperty::RestoreEqualsSource,

@@ -304,10 +304,19 @@ pub enum Bug {
     /// chosen by timeline with an inclusive end, so a summary of abandoned WAL that starts at
     /// the promotion point is used by an incremental backup on the new timeline.
     B14,
+    /// B16 (INCREMENTAL.md I3; 17.0-17.9 and 18.0-18.3, fixed by `ffc226ab64`): a heap
+    /// truncation gives the visibility map the heap's new length as its limit, so an
+    /// incremental backup names a truncation length in heap blocks for the map, and the
+    /// combine pads the rebuilt map with zero pages to that length.
+    B16,
     /// B17 (INCREMENTAL.md I4; 17 development, fixed by `d75c4027b6` before 17.0): the WAL
     /// summarizer ignores database creation and drop, so a database recreated by file copy
     /// leaves no trace in the summaries and its files are rebuilt from the prior backup.
     B17,
+    /// B18 (INCREMENTAL.md I5; 17 before 17.0's release, fixed by `2b5819e2b4`): WAL written
+    /// at `wal_level = minimal` is summarized like any other, though changes made there may
+    /// write no block references: an incremental backup across it omits them.
+    B18,
     /// B19 (INCREMENTAL.md I6; 17.0, fixed by `c7cfbc5157`): at a timeline switch the
     /// summarizer moves to the new timeline keeping its position, beyond WAL it never
     /// summarized there.
@@ -316,7 +325,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 18] = [
         Bug::B1,
         Bug::B2,
         Bug::B3,
@@ -331,14 +340,16 @@ impl Bug {
         Bug::B12,
         Bug::B13,
         Bug::B14,
+        Bug::B16,
         Bug::B17,
+        Bug::B18,
         Bug::B19,
     ];
 
     /// Whether the bug lives in incremental backup (checked by the incremental profiles and
     /// runs, over [`crate::incremental::cluster::IncrementalCluster`]).
     pub const fn is_incremental(self) -> bool {
-        matches!(self, Bug::B14 | Bug::B17 | Bug::B19)
+        matches!(self, Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19)
     }
 
     /// The stable name (`b1` .. `b12`).
@@ -358,7 +369,9 @@ impl Bug {
             Bug::B12 => "b12",
             Bug::B13 => "b13",
             Bug::B14 => "b14",
+            Bug::B16 => "b16",
             Bug::B17 => "b17",
+            Bug::B18 => "b18",
             Bug::B19 => "b19",
         }
     }
@@ -380,7 +393,9 @@ impl Bug {
             Bug::B12 => "16 dev",
             Bug::B13 => "9.1 dev",
             Bug::B14 => "17.0-17.11, 18.0-18.6",
+            Bug::B16 => "17.0-17.9, 18.0-18.3",
             Bug::B17 => "17 dev",
+            Bug::B18 => "17 beta",
             Bug::B19 => "17.0",
         }
     }
@@ -402,7 +417,9 @@ impl Bug {
             Bug::B12 => "8328a15f8f",
             Bug::B13 => "8f5d65e916",
             Bug::B14 => "f549ecd266",
+            Bug::B16 => "ffc226ab64",
             Bug::B17 => "d75c4027b6",
+            Bug::B18 => "2b5819e2b4",
             Bug::B19 => "c7cfbc5157",
         }
     }
@@ -415,7 +432,7 @@ impl Bug {
             // 17 as released already breaks restore and provenance (B14 itself), which would
             // hide a flaw put back beside it: incremental bugs go into the recommended design,
             // which has every fix.
-            Bug::B14 | Bug::B17 | Bug::B19 => Design::Recommended,
+            Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => Design::Recommended,
             _ => Design::Pg96,
         }
     }
@@ -453,8 +470,14 @@ impl Bug {
             Bug::B14 => {
                 "summaries chosen with an inclusive end: one of abandoned WAL starting at the promotion point is used"
             }
+            Bug::B16 => {
+                "the visibility map given the heap's truncation limit: the rebuilt map is padded with zero pages"
+            }
             Bug::B17 => {
                 "database creation and drop not summarized: a database recreated by file copy is rebuilt stale"
+            }
+            Bug::B18 => {
+                "WAL written at wal_level = minimal summarized: changes without block references are omitted"
             }
             Bug::B19 => {
                 "no rewind at a timeline switch: the summarizer skips the new timeline's WAL it had passed on the old one"
@@ -496,9 +519,21 @@ impl Bug {
                     rules.incremental = Some(incremental);
                 }
             }
+            Bug::B16 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.summarizer.vm_limit_in_vm_blocks = false;
+                    rules.incremental = Some(incremental);
+                }
+            }
             Bug::B17 => {
                 if let Some(mut incremental) = rules.incremental {
                     incremental.summarizer.database_records = false;
+                    rules.incremental = Some(incremental);
+                }
+            }
+            Bug::B18 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.summarizer.skip_minimal_wal = false;
                     rules.incremental = Some(incremental);
                 }
             }
@@ -602,7 +637,7 @@ impl fmt::Display for Variant {
 
 /// A variant name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, pg17, recommended, recommended-option2), a bug (b1 .. b14, b17, b19), or design+bug (pg96+b5)")]
+#[error("unknown variant {0:?}: expected a design (pg91, pg91-option2, pg96, pg15, pg16, pg17, recommended, recommended-option2), a bug (b1 .. b14, b16 .. b19), or design+bug (pg96+b5)")]
 pub struct UnknownVariant(pub String);
 
 impl FromStr for Variant {

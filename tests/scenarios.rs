@@ -1569,3 +1569,332 @@ fn a_session_starts_at_most_its_budget_of_backups() {
     finish_stopped(&mut c, S0);
     assert!(!offered(&c), "the one backup of the budget is used");
 }
+
+/// `pg_backup_stop` is owed only for a non-exclusive backup that runs: not while the
+/// session's start is still under way, and not for a base backup (a `replication=database`
+/// session could send `pg_backup_stop`, but its `BASE_BACKUP` ends with its own stop).
+#[test]
+fn a_non_exclusive_stop_is_owed_only_for_a_running_non_exclusive_backup() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        replication_sessions: 1,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let (sql, replication) = (S0, S1);
+    begin(&mut c, sql, sql_start(BackupMode::NonExclusive));
+    run_to(&mut c, sql, Pc::StartWaitCheckpoint);
+    assert!(
+        !c.owes_stop(sql, BackupMode::NonExclusive),
+        "its start is under way"
+    );
+    begin(&mut c, replication, base_backup());
+    run_to(&mut c, replication, Pc::CopyFiles);
+    assert!(
+        !c.owes_stop(replication, BackupMode::NonExclusive),
+        "its backup is a base backup"
+    );
+    run_to(&mut c, sql, Pc::Idle);
+    assert!(c.owes_stop(sql, BackupMode::NonExclusive));
+}
+
+/// 9.1's exclusive stop gives the flag back before it reads `backup_label`: from then on no
+/// one owes the exclusive stop, although the label file is there until the stop removes it.
+#[test]
+fn an_exclusive_backup_whose_stop_gave_the_flag_back_is_owed_by_no_one_in_9_1() {
+    let mut c = cluster(Design::Pg91, 2, 0);
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    assert!(c.owes_stop(S0, BackupMode::Exclusive));
+    assert!(c.owes_stop(S1, BackupMode::Exclusive));
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    assert_eq!(c.sessions[0].pc, Pc::StopReadLabel);
+    assert_eq!(c.shared.exclusive, ExclusiveState::None);
+    assert!(c.data_dir.backup_label.is_some(), "not read yet");
+    assert!(!c.owes_stop(S0, BackupMode::Exclusive));
+    assert!(!c.owes_stop(S1, BackupMode::Exclusive));
+    finish_stopped(&mut c, S0);
+    assert!(!c.owes_stop(S1, BackupMode::Exclusive));
+}
+
+/// 9.1 checks and sets the unique start point under the insertion lock taken in shared mode:
+/// while a session holds it so, every step that takes the lock exclusively waits, a running
+/// command's next step (a start's increment) and a new command's first one (`BASE_BACKUP`'s
+/// WAL switch) alike; both go on once the holder lets go.
+#[test]
+fn a_shared_holder_of_the_insertion_lock_holds_off_its_exclusive_takers_in_9_1() {
+    let mut c = cluster(Design::Pg91, 0, 3);
+    let s2 = SessionId(2);
+    let begin_s2 = Action::Begin {
+        session: s2,
+        command: base_backup(),
+    };
+    begin(&mut c, S0, base_backup());
+    run_to(&mut c, S0, Pc::StartUniqueCheck);
+    begin(&mut c, S1, base_backup());
+    assert_eq!(c.sessions[1].pc, Pc::StartIncrement);
+    step(&mut c, S0);
+    assert_eq!(c.sessions[0].pc, Pc::StartUniqueSet);
+    assert_eq!(c.shared.insert_lock_sharers, 1);
+    assert!(
+        !c.is_enabled(Action::Step { session: S1 }),
+        "the increment waits"
+    );
+    assert!(!c.is_enabled(begin_s2), "the WAL switch waits");
+    step(&mut c, S0);
+    assert_eq!(c.shared.insert_lock_sharers, 0);
+    assert!(c.is_enabled(Action::Step { session: S1 }));
+    assert!(c.is_enabled(begin_s2));
+}
+
+/// A start asks for an immediate checkpoint (`CHECKPOINT_IMMEDIATE`) exactly when the backup
+/// is taken with `fast`, and the pending request says so until a checkpoint takes it.
+#[test]
+fn a_fast_start_requests_an_immediate_checkpoint_and_a_spread_one_does_not() {
+    for fast in [true, false] {
+        let mut c = cluster(Design::Pg15, 1, 0);
+        c.config.fast_checkpoint = fast;
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+        assert!(c.checkpointer.requested);
+        assert_eq!(c.checkpointer.immediate, fast, "fast: {fast}");
+        assert_eq!(
+            backup_coordinator::trace::render_state(&c)
+                .contains("an immediate checkpoint requested"),
+            fast,
+            "fast: {fast}"
+        );
+        apply(&mut c, Action::CheckpointBegin);
+        assert!(!c.checkpointer.immediate, "the checkpoint took the request");
+    }
+}
+
+/// On a standby two backups served by one restartpoint share a start point (they may there),
+/// and so would option 2's temporary label files named after it: the recommended design
+/// creates the file new, so the second start fails with "file exists" and leaves the first
+/// backup's label as it was.
+#[test]
+fn option_2_on_a_standby_refuses_a_temporary_label_that_would_replace_another() {
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        standby: true,
+        full_page_writes: true,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::RecommendedOption2), config).unwrap();
+    begin(&mut c, S0, base_backup());
+    begin(&mut c, S1, base_backup());
+    run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+    run_to(&mut c, S1, Pc::StartWaitCheckpoint);
+    run_to(&mut c, S0, Pc::CopyFiles);
+    run_to(&mut c, S1, Pc::StartWriteLabel);
+    assert_eq!(c.sessions[1].start, start_point(&c, 0), "one start point");
+    match step(&mut c, S1) {
+        EventKind::CommandFailed {
+            error: StepError::TempLabelExists,
+            ..
+        } => {}
+        other => panic!("S1's start ended with {other}"),
+    }
+    assert_eq!(c.data_dir.temp_labels.len(), 1);
+    assert_eq!(c.data_dir.temp_labels[0].backup, BackupId(0));
+    assert_eq!(c.shared.backups, 1, "the failed start gave its unit back");
+}
+
+/// 9.6–12 register the exit hook (`nonexclusive_base_backup_cleanup`) once a non-exclusive
+/// start has returned: a client that disconnects while its backup runs has its unit given
+/// back at exit. An exclusive start, whose backup belongs to the cluster, registers none.
+#[test]
+fn a_per_backup_exit_hook_is_registered_by_non_exclusive_starts_only() {
+    use backup_coordinator::state::Hook;
+    use backup_coordinator::variant::Bug;
+    for bug in [Bug::B6, Bug::B7, Bug::B9] {
+        let config = Config {
+            sql_sessions: 2,
+            walsenders: 0,
+            writers: 0,
+            page_writes: 0,
+            faults: 1,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::bug(bug), config).unwrap();
+        begin(&mut c, S1, sql_start(BackupMode::Exclusive));
+        finish(&mut c, S1);
+        assert!(!c.sessions[1].hooks.contains(Hook::AbortBackup), "{bug}");
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        finish(&mut c, S0);
+        assert!(c.sessions[0].hooks.contains(Hook::AbortBackup), "{bug}");
+        assert_eq!(c.shared.backups, 1, "{bug}");
+        match apply(
+            &mut c,
+            Action::Fault {
+                session: S0,
+                fault: Fault::Disconnect,
+            },
+        ) {
+            EventKind::SessionExited { cleanups } => {
+                assert_eq!(cleanups.to_string(), "exit-hook", "{bug}")
+            }
+            other => panic!("{bug}: {other}"),
+        }
+        assert_eq!(
+            c.shared.backups, 0,
+            "{bug}: the exit hook gave the unit back"
+        );
+        assert_eq!(c.shared.exclusive, ExclusiveState::InProgress, "{bug}");
+    }
+}
+
+/// 9.1's exclusive stop gives the flag back first and reads `backup_label` after, in the
+/// seed's option 2 as in option 1 (option 2's temporary label files are for non-exclusive
+/// backups): the stop ends with the flag down, forcing off and the label file gone.
+#[test]
+fn an_exclusive_stop_in_9_1_gives_the_flag_back_before_it_reads_the_label_in_either_option() {
+    for design in [Design::Pg91, Design::Pg91Option2] {
+        let mut c = cluster(design, 1, 0);
+        begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+        finish(&mut c, S0);
+        begin(
+            &mut c,
+            S0,
+            Command::StopBackup {
+                mode: BackupMode::Exclusive,
+            },
+        );
+        assert_eq!(c.shared.exclusive, ExclusiveState::None, "{design}");
+        assert_eq!(c.sessions[0].pc, Pc::StopReadLabel, "{design}");
+        assert!(c.data_dir.backup_label.is_some(), "{design}");
+        finish_stopped(&mut c, S0);
+        assert_eq!(c.shared.exclusive, ExclusiveState::None, "{design}");
+        assert!(!c.shared.force_page_writes, "{design}");
+        assert_eq!(c.data_dir.backup_label, None, "{design}");
+    }
+}
+
+/// Steps `session` (and the checkpointer when it waits) until it reaches `pc`, checking no
+/// invariant (for a design whose flaw breaks one on the way).
+fn run_to_unchecked(cluster: &mut Cluster, session: SessionId, pc: Pc) {
+    while cluster.sessions[usize::from(session.0)].pc != pc {
+        let action = [
+            Action::Step { session },
+            Action::CheckpointBegin,
+            Action::CheckpointEnd,
+        ]
+        .into_iter()
+        .find(|&a| cluster.is_enabled(a))
+        .unwrap_or_else(|| panic!("{session} is stuck before {pc:?}"));
+        apply_unchecked(cluster, action);
+    }
+}
+
+/// A history file name that comes back after its first file was archived and left `pg_wal`
+/// (B1: two backups share a start point, and a third backup's stop cleaned up in between) is
+/// written a second time all the same: the archive holds the first file under that name.
+/// "History files never overwritten" reports it.
+#[test]
+fn a_history_file_name_written_again_after_archiving_counts_as_written_twice() {
+    use backup_coordinator::variant::Bug;
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 3,
+        writers: 0,
+        page_writes: 0,
+        archive_mode: true,
+        faults: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::bug(Bug::B1), config).unwrap();
+    let s2 = SessionId(2);
+    for s in [S0, S1] {
+        apply_unchecked(
+            &mut c,
+            Action::Begin {
+                session: s,
+                command: base_backup(),
+            },
+        );
+        run_to_unchecked(&mut c, s, Pc::StartWaitCheckpoint);
+    }
+    run_to_unchecked(&mut c, S0, Pc::CopyFiles);
+    run_to_unchecked(&mut c, S1, Pc::CopyFiles);
+    let shared = start_point(&c, 0);
+    assert_eq!(start_point(&c, 1), shared, "B1: one start point");
+    apply_unchecked(
+        &mut c,
+        Action::Begin {
+            session: s2,
+            command: base_backup(),
+        },
+    );
+    run_to_unchecked(&mut c, s2, Pc::CopyFiles);
+    assert_ne!(start_point(&c, 2), shared);
+    run_to_unchecked(&mut c, S0, Pc::Idle);
+    run_to_unchecked(&mut c, s2, Pc::Idle);
+    let first = c.data_dir.history.iter().find(|h| h.start == shared);
+    assert!(
+        first.is_some_and(|h| !h.in_pg_wal && h.writes == 1),
+        "archived and removed from pg_wal: {first:?}"
+    );
+    // With a fault left the stop sends its stop position as a step of its own: the history
+    // file is looked at while the backup that wrote it still runs.
+    run_to_unchecked(&mut c, S1, Pc::StopWriteHistory);
+    assert_eq!(
+        apply_unchecked(&mut c, Action::Step { session: S1 }),
+        EventKind::HistoryFileWritten {
+            start: shared,
+            overwritten: true
+        }
+    );
+    let second = c.data_dir.history.iter().find(|h| h.start == shared);
+    assert_eq!(second.map(|h| h.writes), Some(2));
+    assert!(backup_coordinator::invariants::check_all(&c)
+        .iter()
+        .any(|v| v.property == Property::HistoryFilesNeverOverwritten));
+}
+
+/// A WAL sender's stop ends by sending the stop position, a step of its own while a fault can
+/// still strike there: a client gone before it gets the position has no backup, although the
+/// history file is written.
+#[test]
+fn a_base_backup_whose_client_vanishes_before_the_stop_position_is_sent_fails() {
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 1,
+        writers: 0,
+        page_writes: 0,
+        faults: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Recommended), config).unwrap();
+    begin(&mut c, S0, base_backup());
+    let events = run_to(&mut c, S0, Pc::SendStopPoint);
+    assert!(
+        matches!(events.last(), Some(EventKind::HistoryFileWritten { .. })),
+        "{events:?}"
+    );
+    let (event, retired) = c
+        .apply_and_retire(Action::Fault {
+            session: S0,
+            fault: Fault::Disconnect,
+        })
+        .unwrap();
+    assert!(
+        matches!(event.kind, EventKind::SessionExited { .. }),
+        "{event}"
+    );
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].phase, BackupPhase::Failed);
+    assert!(check_all(&c).is_empty(), "{:?}", check_all(&c));
+}

@@ -213,7 +213,12 @@ impl<'a> Suite<'a> {
         // After the archive rows, which count every history file archived: its two backups
         // (a full one and an incremental one) add theirs.
         if self.mon.major >= 17 {
-            crate::summaries::wal_summaries(&mut self.mon, &self.args.server, &mut self.report)?;
+            crate::summaries::wal_summaries(
+                &mut self.mon,
+                &self.args.server,
+                self.seg,
+                &mut self.report,
+            )?;
         }
         // After the archive rows: its backup's history file is archived only later.
         self.archiving_fails()?;

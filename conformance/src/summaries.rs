@@ -17,7 +17,8 @@ use backup_coordinator::incremental::{
     FileBackupMethod, Fork, ForkKey, ManifestRange, MergeOrder, RecordKind, RelNumber, Summarized,
     SummarizerRules, SummarySelection, TimelineEntry, WalRecord as CoreRecord, WalSummary,
 };
-use backup_coordinator::lsn::{Lsn, TimeLineId};
+use backup_coordinator::label::{BackupLabel, IncrementalFrom};
+use backup_coordinator::lsn::{Lsn, TimeLineId, WalSegmentSize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -30,6 +31,7 @@ const TABLE: RelNumber = RelNumber(1);
 pub fn wal_summaries(
     mon: &mut Session,
     spec: &ServerSpec,
+    seg: WalSegmentSize,
     report: &mut Report,
 ) -> Result<(), Error> {
     mon.execute("ALTER SYSTEM SET summarize_wal = on")?;
@@ -140,15 +142,22 @@ pub fn wal_summaries(
         server.join(" | "),
         vec![],
     );
-    let outcome = incremental_backup(mon, spec, &full, relfilenode);
+    let outcome = incremental_backup(mon, spec, &full, relfilenode, seg);
     let _ = std::fs::remove_dir_all(&full);
-    let (core_method, server_method, details) = outcome?;
+    let (core_method, server_method, details, label) = outcome?;
     report.compare(
         S,
         "the table's main fork in an incremental backup (core: the server's summaries in its directory order)",
         core_method,
         server_method,
         details,
+    );
+    report.compare(
+        S,
+        "the incremental backup's backup_label: INCREMENTAL FROM names the full backup's start point and timeline, and the core renders it back byte for byte",
+        label.core,
+        label.server,
+        label.details,
     );
     mon.execute("ALTER SYSTEM RESET summarize_wal")?;
     mon.execute("SELECT pg_reload_conf()")?;
@@ -160,12 +169,60 @@ pub fn wal_summaries(
 /// `prepare_incremental` and `file_backup_method` decide from the server's own summary files,
 /// read in the order its directory read returns them (`pg_ls_dir`, as `GetWalSummaries`
 /// reads them) with their contents for the table and the database.
+/// The incremental backup's `backup_label` row: what the core expects (`INCREMENTAL FROM` the
+/// full backup's start point and timeline, the text rendered back exactly) and what the
+/// server wrote.
+struct LabelRow {
+    core: String,
+    server: String,
+    details: Vec<String>,
+}
+
+/// Parses the full and the incremental backup's labels and compares their facts.
+fn label_row(full_label: &str, incr_label: &str, seg: WalSegmentSize) -> LabelRow {
+    let describe = |from: Option<IncrementalFrom>, renders: bool| match from {
+        Some(f) => format!(
+            "INCREMENTAL FROM LSN {}, TLI {}; {}",
+            f.lsn,
+            f.timeline,
+            if renders {
+                "renders back byte for byte"
+            } else {
+                "renders back DIFFERENTLY"
+            }
+        ),
+        None => "no INCREMENTAL FROM lines".to_string(),
+    };
+    let full = BackupLabel::parse(full_label, seg);
+    let incr = BackupLabel::parse(incr_label, seg);
+    let core = match &full {
+        Ok(f) => describe(
+            Some(IncrementalFrom {
+                lsn: f.start,
+                timeline: f.start_timeline.unwrap_or(f.start_file.timeline),
+            }),
+            true,
+        ),
+        Err(e) => format!("the full backup's label does not parse: {e}"),
+    };
+    let server = match &incr {
+        Ok(i) => describe(i.incremental_from, i.render() == incr_label),
+        Err(e) => format!("does not parse: {e}"),
+    };
+    LabelRow {
+        core,
+        server,
+        details: incr_label.lines().map(|l| format!("server: {l}")).collect(),
+    }
+}
+
 fn incremental_backup(
     mon: &mut Session,
     server: &ServerSpec,
     full: &Path,
     relfilenode: u32,
-) -> Result<(String, String, Vec<String>), Error> {
+    seg: WalSegmentSize,
+) -> Result<(String, String, Vec<String>, LabelRow), Error> {
     let incr = server.work_path("summaries-incremental");
     let _ = std::fs::remove_dir_all(&incr);
     server.plain_basebackup(&incr, Some(&full.join("backup_manifest")))?;
@@ -177,6 +234,8 @@ fn incremental_backup(
         })
     };
     let label = String::from_utf8_lossy(&read(&incr.join("backup_label"))?).into_owned();
+    let full_label = String::from_utf8_lossy(&read(&full.join("backup_label"))?).into_owned();
+    let label_row = label_row(&full_label, &label, seg);
     let start = label
         .lines()
         .find_map(|l| l.strip_prefix("START WAL LOCATION: "))
@@ -307,6 +366,7 @@ fn incremental_backup(
             "incremental backup from {start}; summary files in directory order: {}",
             names.join(" ")
         )],
+        label_row,
     ))
 }
 

@@ -42,7 +42,10 @@ pub struct IncrementalProfile {
 ///   directory lists them.
 /// * `incremental-database`: the primary drops the relation's database and creates it again
 ///   from its template by file copy (no block references), beside a write and a checkpoint.
-pub fn profiles() -> [IncrementalProfile; 3] {
+/// * `incremental-minimal`: both backups taken on the primary, which summarizes its own WAL,
+///   with a restart at `wal_level = minimal` and back, two writes, a truncation and a
+///   checkpoint.
+pub fn profiles() -> [IncrementalProfile; 4] {
     [
         IncrementalProfile {
             name: "incremental",
@@ -74,6 +77,19 @@ pub fn profiles() -> [IncrementalProfile; 3] {
                 ..IncrementalConfig::default()
             },
         },
+        IncrementalProfile {
+            name: "incremental-minimal",
+            purpose: "both backups on the primary, which restarts at wal_level = minimal (writes without WAL) and back",
+            config: IncrementalConfig {
+                primary_writes: 2,
+                truncations: 1,
+                primary_checkpoints: 1,
+                standby_writes: 0,
+                on_primary: true,
+                minimal_restarts: 1,
+                ..IncrementalConfig::default()
+            },
+        },
     ]
 }
 
@@ -93,12 +109,12 @@ pub struct IncrementalCase {
 }
 
 /// Every case, in report order.
-pub const CASES: [IncrementalCase; 6] = [
+pub const CASES: [IncrementalCase; 7] = [
     IncrementalCase {
         name: "the standby is promoted past WAL its summarizer read ahead of replay",
         // A summary beyond the promotion point ends at a redo record the primary wrote after
         // the full backup's.
-        applies: |c| c.primary_checkpoints > 0,
+        applies: |c| c.primary_checkpoints > 0 && !c.on_primary,
         condition: |c| {
             c.promoted
                 && c.timelines[0].end.is_some_and(|switch| {
@@ -108,7 +124,7 @@ pub const CASES: [IncrementalCase; 6] = [
     },
     IncrementalCase {
         name: "a summary is written on the new timeline",
-        applies: |_| true,
+        applies: |c| !c.on_primary,
         condition: |c| c.summaries.iter().any(|s| s.tli.0 == 2),
     },
     IncrementalCase {
@@ -148,6 +164,11 @@ pub const CASES: [IncrementalCase; 6] = [
                 .iter()
                 .any(|s| s.table.entry(ForkKey::DATABASE).is_some())
         },
+    },
+    IncrementalCase {
+        name: "WAL written at wal_level = minimal lies between the two backups",
+        applies: |c| c.minimal_restarts > 0,
+        condition: |c| c.incremental.is_some() && c.minimal_wal_since_full_backup(),
     },
 ];
 
@@ -221,6 +242,7 @@ type Condition = fn(&IncrementalModel, &IncrementalCluster) -> bool;
 const ALWAYS: [Condition; IncrementalProperty::ALWAYS.len()] = [
     |_, c| IncrementalProperty::ALWAYS[0].holds(c),
     |_, c| IncrementalProperty::ALWAYS[1].holds(c),
+    |_, c| IncrementalProperty::ALWAYS[2].holds(c),
 ];
 
 const SOMETIMES: [Condition; CASES.len()] = [
@@ -230,6 +252,7 @@ const SOMETIMES: [Condition; CASES.len()] = [
     |_, c| (CASES[3].condition)(c),
     |_, c| (CASES[4].condition)(c),
     |_, c| (CASES[5].condition)(c),
+    |_, c| (CASES[6].condition)(c),
 ];
 
 impl Model for IncrementalModel {
@@ -478,15 +501,21 @@ impl IncrementalReport {
 /// The bounds in words.
 pub fn describe_bounds(c: &IncrementalConfig) -> String {
     format!(
-        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations; promoted standby: {} writes, {} truncations, {} checkpoints; one full and one incremental backup",
+        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations, {} restarts at wal_level = minimal; {}; one full and one incremental backup",
         c.blocks,
         c.primary_writes,
         c.truncations,
         c.primary_checkpoints,
         c.database_recreations,
-        c.standby_writes,
-        c.standby_truncations,
-        c.standby_checkpoints
+        c.minimal_restarts,
+        if c.on_primary {
+            "both backups on the primary".to_string()
+        } else {
+            format!(
+                "promoted standby: {} writes, {} truncations, {} checkpoints",
+                c.standby_writes, c.standby_truncations, c.standby_checkpoints
+            )
+        }
     )
 }
 

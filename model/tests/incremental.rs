@@ -60,7 +60,12 @@ fn seventeen_as_released_loses_blocks_merging_one_timelines_summaries_newest_fir
 
 #[test]
 fn the_recommended_rules_keep_every_incremental_property_and_reach_every_case() {
-    for name in ["incremental", "incremental-merge"] {
+    for name in [
+        "incremental",
+        "incremental-merge",
+        "incremental-database",
+        "incremental-minimal",
+    ] {
         let report = design(Design::Recommended, name);
         assert!(
             report.violated().is_empty(),

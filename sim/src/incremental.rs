@@ -10,6 +10,9 @@
 //!   step is enabled (every step uses a budget or moves a position forward, so every run
 //!   ends), and there the `eventually` property ([`IncrementalProperty::EVENTUALLY`], L1) must
 //!   hold: a backup still waiting for the summarizer, or refused, is a liveness failure.
+//! * **Two forms.** Most seeds run a primary and its summarizing standby, promoted; every
+//!   fourth seed ([`primary_form`]) takes both backups on the primary, which summarizes its
+//!   own WAL and restarts once at `wal_level = minimal` (writes that skip WAL) and back.
 //! * **Known findings** (the design's, from `expected-findings.toml`) do not end a run.
 //! * **Shrinking.** A failing run's steps are cut down by removing chunks (halving the chunk
 //!   size when nothing more goes) while the same property still fails; a shortened list is
@@ -45,6 +48,35 @@ pub fn sim_bounds() -> IncrementalConfig {
         standby_truncations: 1,
         standby_checkpoints: 2,
         database_recreations: 1,
+        on_primary: false,
+        minimal_restarts: 0,
+    }
+}
+
+/// Every [`PRIMARY_EVERY`]th seed (those with `seed % PRIMARY_EVERY == PRIMARY_EVERY - 1`)
+/// runs the primary form of the bounds ([`primary_form`]).
+pub const PRIMARY_EVERY: u64 = 4;
+
+/// `config` with both backups on the primary, which summarizes its own WAL and restarts once
+/// at `wal_level = minimal` and back: no standby, no promotion.
+pub fn primary_form(config: IncrementalConfig) -> IncrementalConfig {
+    IncrementalConfig {
+        on_primary: true,
+        minimal_restarts: 1,
+        standby_writes: 0,
+        standby_truncations: 0,
+        standby_checkpoints: 0,
+        ..config
+    }
+}
+
+/// The bounds seed `seed` runs: `config`, or its primary form for every
+/// [`PRIMARY_EVERY`]th seed.
+pub fn config_for(config: IncrementalConfig, seed: u64) -> IncrementalConfig {
+    if seed % PRIMARY_EVERY == PRIMARY_EVERY - 1 {
+        primary_form(config)
+    } else {
+        config
     }
 }
 
@@ -94,6 +126,8 @@ fn kind(action: &IncrementalAction) -> u8 {
         IncrementalAction::IncrementalStart => 11,
         IncrementalAction::IncrementalFinish { .. } => 12,
         IncrementalAction::PrimaryRecreateDatabase => 13,
+        IncrementalAction::PrimaryRestartMinimal => 14,
+        IncrementalAction::PrimaryRestartReplica => 15,
     }
 }
 
@@ -150,7 +184,7 @@ fn unfinished(
     })
 }
 
-/// Runs `seed`.
+/// Runs `seed` within `config` (exactly: the campaign passes [`config_for`]'s bounds).
 pub fn run_incremental_seed(
     rules: IncrementalRules,
     config: IncrementalConfig,
@@ -428,6 +462,7 @@ pub fn run_incremental_campaign(
             interrupted = true;
             break;
         }
+        let config = config_for(config, seed);
         let run = run_incremental_seed(rules, config, seed, known);
         seeds_run += 1;
         steps += run.schedule.len() as u64;
@@ -472,7 +507,11 @@ pub fn run_incremental_campaign(
     IncrementalSimReport {
         variant: variant.to_string(),
         rules: describe_rules(&rules),
-        bounds_text: describe_bounds(&config),
+        bounds_text: format!(
+            "{}; every {PRIMARY_EVERY}th seed: {}",
+            describe_bounds(&config),
+            describe_bounds(&primary_form(config))
+        ),
         seeds_run,
         steps,
         failing_seeds: failing,

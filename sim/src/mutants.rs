@@ -11,7 +11,7 @@
 
 use crate::bench::median;
 use crate::campaign::{run_campaign, CampaignError, CampaignOptions, SeedRange, Shard};
-use crate::incremental::{run_incremental_campaign, run_incremental_seed, sim_bounds};
+use crate::incremental::{config_for, run_incremental_campaign, run_incremental_seed, sim_bounds};
 use crate::run::{run_seed, RunSpec};
 use backup_coordinator::bugs::{incremental_bounds, smallest_bounds, with_mechanism};
 use backup_coordinator::trace::describe_config;
@@ -411,7 +411,8 @@ fn incremental_sim_finding(
             let started = Instant::now();
             let offset = 1_000_000 * u64::from(t + 1);
             (0..1_000u64).find_map(|n| {
-                run_incremental_seed(rules, sim_bounds(), offset + n, &base_fails)
+                let seed = offset + n;
+                run_incremental_seed(rules, config_for(sim_bounds(), seed), seed, &base_fails)
                     .failure
                     .map(|_| (n + 1, started.elapsed().as_secs_f64()))
             })

@@ -16,7 +16,9 @@ use super::summary::{
     prepare_incremental, IncrementalError, ManifestRange, MergeOrder, SummarySelection,
     TimelineEntry, WalSummary,
 };
-use super::walsummarizer::{BoundaryKind, Building, Read, RecordKind, SummarizerRules, WalRecord};
+use super::walsummarizer::{
+    BoundaryKind, Building, Read, RecordKind, SummarizerRules, WalRecord, HEAPBLOCKS_PER_VM_PAGE,
+};
 use crate::lsn::{Lsn, TimeLineId};
 use smallvec::SmallVec;
 use std::fmt;
@@ -27,6 +29,20 @@ pub const RELATION: ForkKey = ForkKey {
     relation: RelNumber(1),
     fork: Fork::Main,
 };
+
+/// The relation's visibility map. Its length follows the heap's: one VM page covers
+/// [`HEAPBLOCKS_PER_VM_PAGE`] heap blocks, so any heap of the model's size has a one-page map
+/// (none once truncated to nothing), and a truncation of the heap truncates it to that length.
+/// Its contents are not modelled (the incremental backup's E2 reads its length only).
+pub const VISIBILITY_MAP: ForkKey = ForkKey {
+    relation: RelNumber(1),
+    fork: Fork::Vm,
+};
+
+/// The visibility map's length for a heap of `heap_blocks` blocks.
+pub fn vm_blocks(heap_blocks: usize) -> usize {
+    (heap_blocks as u32).div_ceil(HEAPBLOCKS_PER_VM_PAGE) as usize
+}
 
 /// Bytes each WAL record takes here (every record begins where the previous one ends).
 const RECORD_BYTES: u64 = 0x10;
@@ -91,6 +107,14 @@ pub struct IncrementalConfig {
     /// (`STRATEGY = FILE_COPY`: the files are copied at file level, one WAL record, no block
     /// references; the same relation file reappears with the template's contents).
     pub database_recreations: u8,
+    /// The incremental backup is taken on the primary, which summarizes its own WAL: no
+    /// standby, no promotion (the only way to meet WAL written at `wal_level = minimal`, which
+    /// a standby cannot replay).
+    pub on_primary: bool,
+    /// Times the primary (with [`IncrementalConfig::on_primary`]) restarts with `wal_level =
+    /// minimal` and later back with `replica` (`XLOG_PARAMETER_CHANGE` records saying so);
+    /// meanwhile its writes may skip WAL (no block references), and no backup can run.
+    pub minimal_restarts: u8,
 }
 
 impl Default for IncrementalConfig {
@@ -106,6 +130,8 @@ impl Default for IncrementalConfig {
             standby_truncations: 0,
             standby_checkpoints: 0,
             database_recreations: 0,
+            on_primary: false,
+            minimal_restarts: 0,
         }
     }
 }
@@ -191,6 +217,8 @@ pub enum IncrementalBackup {
         used: SmallVec<[(TimeLineId, Lsn, Lsn); 4]>,
         /// The blocks sent (`None`: the whole file).
         sent: Option<u64>,
+        /// The visibility map's length at the source, and as the combine rebuilt it.
+        vm_lengths: (u8, u8),
     },
 }
 
@@ -223,8 +251,10 @@ pub struct IncrementalCluster {
     /// The incremental backup, once begun.
     pub incremental: Option<IncrementalBackup>,
     /// Budgets used: primary writes, truncations, checkpoints; standby writes, truncations,
-    /// checkpoints; database recreations.
-    pub used: [u8; 7],
+    /// checkpoints; database recreations; restarts at `wal_level = minimal`.
+    pub used: [u8; 8],
+    /// The primary runs at `wal_level = minimal` now.
+    pub minimal: bool,
     /// Page versions written so far (each write a new one).
     pub versions: u16,
 }
@@ -249,6 +279,11 @@ pub enum IncrementalAction {
     /// template's length), written with one `XLOG_DBASE_CREATE_FILE_COPY` record and no block
     /// references.
     PrimaryRecreateDatabase,
+    /// The primary restarts with `wal_level = minimal` (an `XLOG_PARAMETER_CHANGE` record
+    /// saying so): its writes now skip WAL, and no backup can run.
+    PrimaryRestartMinimal,
+    /// The primary restarts with `wal_level = replica` again.
+    PrimaryRestartReplica,
     /// A full backup on the primary: its checkpoint's redo record, its copy, its manifest.
     FullBackup,
     /// The standby receives and flushes the primary's next record.
@@ -310,6 +345,12 @@ impl fmt::Display for IncrementalAction {
                 f,
                 "primary drops the database and creates it again from its template (file copy)"
             ),
+            IncrementalAction::PrimaryRestartMinimal => {
+                write!(f, "primary restarts with wal_level = minimal")
+            }
+            IncrementalAction::PrimaryRestartReplica => {
+                write!(f, "primary restarts with wal_level = replica")
+            }
             IncrementalAction::FullBackup => write!(f, "full backup on the primary"),
             IncrementalAction::Receive => write!(f, "standby receives a record"),
             IncrementalAction::Replay => write!(f, "standby replays a record"),
@@ -389,7 +430,8 @@ impl IncrementalCluster {
             summaries: SmallVec::new(),
             full: None,
             incremental: None,
-            used: [0; 7],
+            used: [0; 8],
+            minimal: false,
             versions: 0,
         }
     }
@@ -403,7 +445,9 @@ impl IncrementalCluster {
         let mut out = Vec::new();
         let c = self.config;
         let primary_len = self.primary.len() as u8;
-        if !self.promoted {
+        if c.on_primary {
+            self.primary_actions(&mut out);
+        } else if !self.promoted {
             if self.used[0] < c.primary_writes {
                 for block in 0..=primary_len.min(7) {
                     out.push(IncrementalAction::PrimaryWrite { block });
@@ -469,6 +513,49 @@ impl IncrementalCluster {
         out
     }
 
+    /// The steps of a cluster whose incremental backup is taken on the primary.
+    fn primary_actions(&self, out: &mut Vec<IncrementalAction>) {
+        let c = self.config;
+        let len = self.primary.len() as u8;
+        let before_backup = self.incremental.is_none();
+        if before_backup {
+            if self.used[0] < c.primary_writes {
+                for block in 0..=len.min(7) {
+                    out.push(IncrementalAction::PrimaryWrite { block });
+                }
+            }
+            if self.used[1] < c.truncations {
+                for blocks in 0..len {
+                    out.push(IncrementalAction::PrimaryTruncate { blocks });
+                }
+            }
+            if self.used[2] < c.primary_checkpoints {
+                out.push(IncrementalAction::PrimaryCheckpoint);
+            }
+            if self.used[6] < c.database_recreations {
+                out.push(IncrementalAction::PrimaryRecreateDatabase);
+            }
+            if !self.minimal && self.used[7] < c.minimal_restarts && self.full.is_some() {
+                out.push(IncrementalAction::PrimaryRestartMinimal);
+            }
+        }
+        if self.minimal {
+            out.push(IncrementalAction::PrimaryRestartReplica);
+        } else {
+            if self.full.is_none() {
+                out.push(IncrementalAction::FullBackup);
+            }
+            if self.full.is_some() && before_backup {
+                out.push(IncrementalAction::IncrementalStart);
+            }
+        }
+        if self.incremental_may_finish() {
+            for listing in [Listing::Written, Listing::Reversed] {
+                out.push(IncrementalAction::IncrementalFinish { listing });
+            }
+        }
+    }
+
     /// Whether `action` is enabled.
     pub fn is_enabled(&self, action: IncrementalAction) -> bool {
         self.actions().contains(&action)
@@ -513,7 +600,8 @@ impl IncrementalCluster {
             },
             IncrementalAction::IncrementalStart => match &self.incremental {
                 Some(IncrementalBackup::Waiting { start, .. }) => format!(
-                    "incremental backup starts: start point {start} on timeline 2; it waits for the summarizer"
+                    "incremental backup starts: start point {start} on timeline {}; it waits for the summarizer",
+                    self.timelines.last().map_or(TimeLineId(1), |t| t.tli)
                 ),
                 _ => action.to_string(),
             },
@@ -573,7 +661,9 @@ impl IncrementalCluster {
             IncrementalAction::PrimaryWrite { .. }
             | IncrementalAction::PrimaryTruncate { .. }
             | IncrementalAction::PrimaryCheckpoint
-            | IncrementalAction::PrimaryRecreateDatabase => format!(
+            | IncrementalAction::PrimaryRecreateDatabase
+            | IncrementalAction::PrimaryRestartMinimal
+            | IncrementalAction::PrimaryRestartReplica => format!(
                 "{action}: {}",
                 record(self.tl(TimeLineId(1)), before.tl(TimeLineId(1)).insert())
             ),
@@ -595,8 +685,24 @@ impl IncrementalCluster {
             IncrementalAction::PrimaryWrite { block } => {
                 self.used[0] += 1;
                 let version = self.next_version();
-                self.timelines[0].append(write(block), version);
+                // At wal_level = minimal the change skips WAL: the record (the commit that
+                // makes it durable) references no block.
+                let kind = if self.minimal {
+                    RecordKind::Other
+                } else {
+                    write(block)
+                };
+                self.timelines[0].append(kind, version);
                 apply_write(&mut self.primary, block, version);
+            }
+            IncrementalAction::PrimaryRestartMinimal => {
+                self.used[7] += 1;
+                self.minimal = true;
+                self.timelines[0].append(parameter_change(true), 0);
+            }
+            IncrementalAction::PrimaryRestartReplica => {
+                self.minimal = false;
+                self.timelines[0].append(parameter_change(false), 0);
             }
             IncrementalAction::PrimaryTruncate { blocks } => {
                 self.used[1] += 1;
@@ -605,7 +711,8 @@ impl IncrementalCluster {
             }
             IncrementalAction::PrimaryCheckpoint => {
                 self.used[2] += 1;
-                self.timelines[0].append(redo(), 0);
+                let minimal = self.minimal;
+                self.timelines[0].append(redo_at(minimal), 0);
             }
             IncrementalAction::PrimaryRecreateDatabase => {
                 self.used[6] += 1;
@@ -677,10 +784,15 @@ impl IncrementalCluster {
                 self.timelines[1].append(redo(), 0);
             }
             IncrementalAction::IncrementalStart => {
-                let record = self.timelines[1].append(redo(), 0);
+                let (timeline, source) = if self.config.on_primary {
+                    (0, self.primary.clone())
+                } else {
+                    (1, self.standby.clone())
+                };
+                let record = self.timelines[timeline].append(redo(), 0);
                 self.incremental = Some(IncrementalBackup::Waiting {
                     start: record.at,
-                    source: self.standby.clone(),
+                    source,
                 });
             }
             IncrementalAction::IncrementalFinish { listing } => self.finish_incremental(listing),
@@ -694,7 +806,31 @@ impl IncrementalCluster {
         let Some(IncrementalBackup::Waiting { start, .. }) = self.incremental else {
             return false;
         };
-        self.summarizing.tli == TimeLineId(2) && self.summarizing.start >= start
+        let tli = self.timelines.last().map_or(TimeLineId(1), |t| t.tli);
+        self.summarizing.tli == tli && self.summarizing.start >= start
+    }
+
+    /// Whether WAL written at `wal_level = minimal` lies between the full backup's start and
+    /// the incremental backup's: the server must then refuse the incremental backup (its
+    /// summaries cannot say what that WAL changed), and a refusal is no failure of L1.
+    pub fn minimal_wal_since_full_backup(&self) -> bool {
+        let (Some(full), Some(start)) = (
+            &self.full,
+            match &self.incremental {
+                Some(IncrementalBackup::Waiting { start, .. })
+                | Some(IncrementalBackup::Rebuilt { start, .. }) => Some(*start),
+                _ => self.timelines.last().map(Timeline::insert),
+            },
+        ) else {
+            return false;
+        };
+        self.timelines.iter().any(|t| {
+            t.records.iter().any(|r| {
+                r.record.at >= full.start
+                    && r.record.at < start
+                    && matches!(r.record.kind, RecordKind::Boundary { minimal: true, .. })
+            })
+        })
     }
 
     fn finish_incremental(&mut self, listing: Listing) {
@@ -748,8 +884,42 @@ impl IncrementalCluster {
                 Some(blocks.iter().fold(0u64, |acc, b| acc | 1 << b)),
             ),
         };
+        let full_vm = vm_blocks(full.pages.len());
         let rebuilt = match reconstruct(&[Some(BackupFile::Full(full.pages)), Some(file)]) {
             Ok(pages) => SmallVec::from_vec(pages),
+            Err(error) => {
+                self.incremental = Some(IncrementalBackup::CombineFailed(error));
+                return;
+            }
+        };
+        // The visibility map: sent by the same rules from the same summaries, rebuilt from
+        // the full backup's map.
+        let vm_source = vm_blocks(source.len());
+        let vm_page = PageContent::Version(0);
+        let vm_file = match file_backup_method(
+            &prepared.table,
+            VISIBILITY_MAP,
+            vm_source as u64 * BLCKSZ,
+            true,
+        ) {
+            FileBackupMethod::Full => BackupFile::Full(vec![vm_page; vm_source].into()),
+            FileBackupMethod::Incremental {
+                blocks,
+                truncation_block_length,
+            } => BackupFile::Incremental {
+                blocks: blocks
+                    .iter()
+                    .filter(|&b| (b as usize) < vm_source)
+                    .map(|b| (b, vm_page))
+                    .collect(),
+                truncation_block_length,
+            },
+        };
+        let vm_rebuilt = match reconstruct(&[
+            Some(BackupFile::Full(vec![vm_page; full_vm].into())),
+            Some(vm_file),
+        ]) {
+            Ok(pages) => pages.len(),
             Err(error) => {
                 self.incremental = Some(IncrementalBackup::CombineFailed(error));
                 return;
@@ -761,6 +931,10 @@ impl IncrementalCluster {
             rebuilt,
             used: prepared.used.into_iter().collect(),
             sent,
+            vm_lengths: (
+                u8::try_from(vm_source).unwrap_or(u8::MAX),
+                u8::try_from(vm_rebuilt).unwrap_or(u8::MAX),
+            ),
         });
     }
 
@@ -781,7 +955,7 @@ impl IncrementalCluster {
         }
         // The current timeline: what is flushed (the standby's received WAL before its
         // promotion, which may be ahead of replay; its own WAL after).
-        let flushed = if file.tli == TimeLineId(1) {
+        let flushed = if file.tli == TimeLineId(1) && !self.config.on_primary {
             self.received
         } else {
             tl.insert()
@@ -881,10 +1055,11 @@ impl IncrementalCluster {
     /// (or refused it, which E1 reports). False while it waits for the summarizer and once the
     /// server refused it.
     pub fn incremental_backup_taken(&self) -> bool {
-        matches!(
-            self.incremental,
-            Some(IncrementalBackup::Rebuilt { .. } | IncrementalBackup::CombineFailed(_))
-        )
+        match &self.incremental {
+            Some(IncrementalBackup::Rebuilt { .. } | IncrementalBackup::CombineFailed(_)) => true,
+            Some(IncrementalBackup::Refused(_)) => self.minimal_wal_since_full_backup(),
+            _ => false,
+        }
     }
 }
 
@@ -895,6 +1070,9 @@ pub enum IncrementalProperty {
     /// E1: restoring the combined chain gives exactly the source's pages at the incremental
     /// backup's start, block by block and in length (replay from there changes both alike).
     RestoreEqualsSource,
+    /// E2: the rebuilt relation's other forks (its visibility map) have the source's lengths
+    /// (the main fork's length is part of E1).
+    ForkLengths,
     /// E3: every summary merged lies inside the backup's own timeline history.
     SummariesOnHistory,
     /// L1: every incremental backup begun is taken: the summarizer reaches its start point and
@@ -905,8 +1083,9 @@ pub enum IncrementalProperty {
 
 impl IncrementalProperty {
     /// The properties that must hold in every state.
-    pub const ALWAYS: [IncrementalProperty; 2] = [
+    pub const ALWAYS: [IncrementalProperty; 3] = [
         IncrementalProperty::RestoreEqualsSource,
+        IncrementalProperty::ForkLengths,
         IncrementalProperty::SummariesOnHistory,
     ];
 
@@ -917,6 +1096,7 @@ impl IncrementalProperty {
     pub const fn name(self) -> &'static str {
         match self {
             IncrementalProperty::RestoreEqualsSource => "E1 restore equals the source",
+            IncrementalProperty::ForkLengths => "E2 rebuilt forks have the source's lengths",
             IncrementalProperty::SummariesOnHistory => {
                 "E3 summaries used lie on the backup's history"
             }
@@ -948,6 +1128,19 @@ impl IncrementalProperty {
                 }
                 _ => {}
             },
+            IncrementalProperty::ForkLengths => {
+                if let Some(IncrementalBackup::Rebuilt {
+                    vm_lengths: (source, rebuilt),
+                    ..
+                }) = &c.incremental
+                {
+                    if source != rebuilt {
+                        out.push(format!(
+                            "the visibility map is rebuilt with {rebuilt} blocks, the source's has {source}"
+                        ));
+                    }
+                }
+            }
             IncrementalProperty::SummariesOnHistory => {
                 if let Some(IncrementalBackup::Rebuilt { used, .. }) = &c.incremental {
                     for &(tli, start, end) in used {
@@ -965,6 +1158,8 @@ impl IncrementalProperty {
                 }
             }
             IncrementalProperty::BackupTaken => match &c.incremental {
+                // The server must refuse a backup across WAL written at wal_level = minimal.
+                Some(IncrementalBackup::Refused(_)) if c.minimal_wal_since_full_backup() => {}
                 Some(IncrementalBackup::Refused(error)) => {
                     out.push(format!("the server refused it: {error}"));
                 }
@@ -994,9 +1189,22 @@ enum SummarizeStep {
 }
 
 fn redo() -> RecordKind {
+    redo_at(false)
+}
+
+/// A checkpoint's redo record, written at `wal_level = minimal` or not.
+fn redo_at(minimal: bool) -> RecordKind {
     RecordKind::Boundary {
         kind: BoundaryKind::Redo,
-        minimal: false,
+        minimal,
+    }
+}
+
+/// The `XLOG_PARAMETER_CHANGE` a restart with another `wal_level` writes.
+fn parameter_change(minimal: bool) -> RecordKind {
+    RecordKind::Boundary {
+        kind: BoundaryKind::ParameterChange,
+        minimal,
     }
 }
 
@@ -1026,17 +1234,25 @@ fn apply_write(pages: &mut SmallVec<[PageContent; 8]>, block: u8, version: u16) 
 /// A record in words.
 fn describe_record(rec: &Rec) -> String {
     match rec.record.kind {
-        RecordKind::Boundary { kind, .. } => match kind {
-            BoundaryKind::Redo => "redo record".to_string(),
-            BoundaryKind::EndOfRecovery => "end-of-recovery record".to_string(),
-            other => format!("{other:?} record"),
-        },
+        RecordKind::Boundary { kind, minimal } => {
+            let what = match kind {
+                BoundaryKind::Redo => "redo record",
+                BoundaryKind::EndOfRecovery => "end-of-recovery record",
+                BoundaryKind::ShutdownCheckpoint => "shutdown checkpoint",
+                BoundaryKind::ParameterChange => "parameter change",
+            };
+            if minimal {
+                format!("{what}, wal_level = minimal")
+            } else {
+                what.to_string()
+            }
+        }
         RecordKind::Block { block, .. } => format!("write of block {block}"),
         RecordKind::Truncate { blocks, .. } => format!("truncation to {blocks} blocks"),
         RecordKind::Database => "database created by file copy".to_string(),
         RecordKind::Create { .. } => "fork created".to_string(),
         RecordKind::Drop { .. } => "relation dropped".to_string(),
-        RecordKind::Other => "record".to_string(),
+        RecordKind::Other => "record without block references".to_string(),
     }
 }
 
