@@ -159,6 +159,7 @@ fn empty_incremental() -> IncrementalConfig {
         database_recreations: 0,
         on_primary: false,
         minimal_restarts: 0,
+        summarizer_crashes: 0,
     }
 }
 

@@ -36,12 +36,14 @@ pub struct IncrementalProfile {
 ///
 /// * `incremental`: INCREMENTAL.md §4's bounds for I1: four blocks, a page write, a truncation
 ///   and two checkpoints on the primary, a write on the promoted standby; the standby's
-///   summarizer reads ahead of replay, the standby is promoted at its replay point.
+///   summarizer reads ahead of replay and may fail and restart once, the standby is promoted
+///   at its replay point.
 /// * `incremental-merge`: everything on the promoted standby's timeline (a write, a
-///   truncation, a checkpoint), so that summaries of one timeline are merged in the order the
-///   directory lists them.
+///   truncation, a checkpoint, a summarizer restart), so that summaries of one timeline are
+///   merged in the order the directory lists them.
 /// * `incremental-database`: the primary drops the relation's database and creates it again
-///   from its template by file copy (no block references), beside a write and a checkpoint.
+///   from its template by file copy (no block references), beside a write, a checkpoint and a
+///   summarizer restart.
 /// * `incremental-minimal`: both backups taken on the primary, which summarizes its own WAL,
 ///   with a restart at `wal_level = minimal` and back, two writes, a truncation and a
 ///   checkpoint.
@@ -50,7 +52,10 @@ pub fn profiles() -> [IncrementalProfile; 4] {
         IncrementalProfile {
             name: "incremental",
             purpose: "a primary, a summarizing standby promoted at its replay point, a full backup on timeline 1 and an incremental one on timeline 2, combined and compared with the source",
-            config: IncrementalConfig::default(),
+            config: IncrementalConfig {
+                summarizer_crashes: 1,
+                ..IncrementalConfig::default()
+            },
         },
         IncrementalProfile {
             name: "incremental-merge",
@@ -62,6 +67,7 @@ pub fn profiles() -> [IncrementalProfile; 4] {
                 standby_writes: 1,
                 standby_truncations: 1,
                 standby_checkpoints: 1,
+                summarizer_crashes: 1,
                 ..IncrementalConfig::default()
             },
         },
@@ -74,6 +80,7 @@ pub fn profiles() -> [IncrementalProfile; 4] {
                 primary_checkpoints: 1,
                 standby_writes: 1,
                 database_recreations: 1,
+                summarizer_crashes: 1,
                 ..IncrementalConfig::default()
             },
         },
@@ -109,7 +116,7 @@ pub struct IncrementalCase {
 }
 
 /// Every case, in report order.
-pub const CASES: [IncrementalCase; 7] = [
+pub const CASES: [IncrementalCase; 8] = [
     IncrementalCase {
         name: "the standby is promoted past WAL its summarizer read ahead of replay",
         // A summary beyond the promotion point ends at a redo record the primary wrote after
@@ -169,6 +176,11 @@ pub const CASES: [IncrementalCase; 7] = [
         name: "WAL written at wal_level = minimal lies between the two backups",
         applies: |c| c.minimal_restarts > 0,
         condition: |c| c.incremental.is_some() && c.minimal_wal_since_full_backup(),
+    },
+    IncrementalCase {
+        name: "the summarizer restarts after the promotion and goes back to the old timeline",
+        applies: |c| c.summarizer_crashes > 0 && !c.on_primary,
+        condition: |c| c.used[8] > 0 && c.promoted && c.summarizing.tli.0 == 1,
     },
 ];
 
@@ -253,6 +265,7 @@ const SOMETIMES: [Condition; CASES.len()] = [
     |_, c| (CASES[4].condition)(c),
     |_, c| (CASES[5].condition)(c),
     |_, c| (CASES[6].condition)(c),
+    |_, c| (CASES[7].condition)(c),
 ];
 
 impl Model for IncrementalModel {
@@ -501,7 +514,7 @@ impl IncrementalReport {
 /// The bounds in words.
 pub fn describe_bounds(c: &IncrementalConfig) -> String {
     format!(
-        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations, {} restarts at wal_level = minimal; {}; one full and one incremental backup",
+        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations, {} restarts at wal_level = minimal; {}; {} summarizer restarts; one full and one incremental backup",
         c.blocks,
         c.primary_writes,
         c.truncations,
@@ -515,7 +528,8 @@ pub fn describe_bounds(c: &IncrementalConfig) -> String {
                 "promoted standby: {} writes, {} truncations, {} checkpoints",
                 c.standby_writes, c.standby_truncations, c.standby_checkpoints
             )
-        }
+        },
+        c.summarizer_crashes
     )
 }
 

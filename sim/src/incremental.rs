@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The simulator's bounds: six blocks; on the primary three writes, two truncations, four
 /// checkpoints and a database recreated from its template; on the promoted standby three
-/// writes, a truncation and two checkpoints.
+/// writes, a truncation and two checkpoints; one restart of the summarizer.
 pub fn sim_bounds() -> IncrementalConfig {
     IncrementalConfig {
         blocks: 6,
@@ -50,6 +50,7 @@ pub fn sim_bounds() -> IncrementalConfig {
         database_recreations: 1,
         on_primary: false,
         minimal_restarts: 0,
+        summarizer_crashes: 1,
     }
 }
 
@@ -128,6 +129,7 @@ fn kind(action: &IncrementalAction) -> u8 {
         IncrementalAction::PrimaryRecreateDatabase => 13,
         IncrementalAction::PrimaryRestartMinimal => 14,
         IncrementalAction::PrimaryRestartReplica => 15,
+        IncrementalAction::SummarizerRestart => 16,
     }
 }
 

@@ -115,6 +115,10 @@ pub struct IncrementalConfig {
     /// minimal` and later back with `replica` (`XLOG_PARAMETER_CHANGE` records saying so);
     /// meanwhile its writes may skip WAL (no block references), and no backup can run.
     pub minimal_restarts: u8,
+    /// Times the WAL summarizer fails (an ERROR, or its process dies) and starts again: what it
+    /// was building in memory is lost and its position is recomputed from disk
+    /// (`GetOldestUnsummarizedLSN`).
+    pub summarizer_crashes: u8,
 }
 
 impl Default for IncrementalConfig {
@@ -132,6 +136,7 @@ impl Default for IncrementalConfig {
             database_recreations: 0,
             on_primary: false,
             minimal_restarts: 0,
+            summarizer_crashes: 0,
         }
     }
 }
@@ -251,8 +256,9 @@ pub struct IncrementalCluster {
     /// The incremental backup, once begun.
     pub incremental: Option<IncrementalBackup>,
     /// Budgets used: primary writes, truncations, checkpoints; standby writes, truncations,
-    /// checkpoints; database recreations; restarts at `wal_level = minimal`.
-    pub used: [u8; 8],
+    /// checkpoints; database recreations; restarts at `wal_level = minimal`; summarizer
+    /// crashes.
+    pub used: [u8; 9],
     /// The primary runs at `wal_level = minimal` now.
     pub minimal: bool,
     /// Page versions written so far (each write a new one).
@@ -310,6 +316,11 @@ pub enum IncrementalAction {
     /// The standby's summarizer takes one step: reads a record, writes a file, or moves to
     /// the next timeline.
     Summarize,
+    /// The summarizer fails and starts again (INCREMENTAL.md §2.2): the file it was building
+    /// is lost; it starts over on the oldest timeline of the history whose WAL is still
+    /// there (all of it is, here: timeline 1), at the end of the last summary of that
+    /// timeline, or at the start of its WAL if there is none.
+    SummarizerRestart,
     /// `BASE_BACKUP (INCREMENTAL)` on the promoted standby with the full backup's manifest:
     /// its checkpoint's redo record.
     IncrementalStart,
@@ -361,6 +372,7 @@ impl fmt::Display for IncrementalAction {
             }
             IncrementalAction::StandbyCheckpoint => write!(f, "standby checkpoint"),
             IncrementalAction::Summarize => write!(f, "summarizer step"),
+            IncrementalAction::SummarizerRestart => write!(f, "summarizer fails and restarts"),
             IncrementalAction::IncrementalStart => write!(f, "incremental backup starts"),
             IncrementalAction::IncrementalFinish { listing } => write!(
                 f,
@@ -430,7 +442,7 @@ impl IncrementalCluster {
             summaries: SmallVec::new(),
             full: None,
             incremental: None,
-            used: [0; 8],
+            used: [0; 9],
             minimal: false,
             versions: 0,
         }
@@ -509,6 +521,9 @@ impl IncrementalCluster {
         }
         if self.summarize_step().is_some() {
             out.push(IncrementalAction::Summarize);
+        }
+        if self.used[8] < c.summarizer_crashes {
+            out.push(IncrementalAction::SummarizerRestart);
         }
         out
     }
@@ -626,37 +641,46 @@ impl IncrementalCluster {
                 }
                 _ => action.to_string(),
             },
+            IncrementalAction::SummarizerRestart => format!(
+                "summarizer fails and restarts: what it was building is lost; it starts again at {} on timeline {}",
+                self.summarizing.start, self.summarizing.tli
+            ),
             IncrementalAction::Summarize => {
-                let written: Vec<String> = self.summaries[before.summaries.len()..]
-                    .iter()
-                    .map(|w| format!("({}, {}, {})", w.tli, w.start, w.end))
-                    .collect();
-                let mut parts = Vec::new();
-                if self.summarizing.pending > before.summarizing.pending
-                    && self.summarizing.tli == before.summarizing.tli
-                    && written.is_empty()
-                {
-                    parts.push(format!(
-                        "reads {}",
-                        record(before.tl(before.summarizing.tli), before.summarizing.pending)
-                    ));
-                }
-                if !written.is_empty() {
-                    parts.push(format!("writes summary {}", written.join(" and ")));
-                }
-                if self.summarizing.tli != before.summarizing.tli {
-                    parts.push(format!(
-                        "moves to timeline {} at {}",
-                        self.summarizing.tli, self.summarizing.start
-                    ));
-                }
-                if parts.is_empty() {
-                    parts.push(format!(
-                        "reads {}",
-                        record(before.tl(before.summarizing.tli), before.summarizing.pending)
-                    ));
-                }
-                format!("summarizer {}", parts.join(", "))
+                let name = |w: &WalSummary| format!("({}, {}, {})", w.tli, w.start, w.end);
+                let was = &before.summarizing;
+                let now = &self.summarizing;
+                let text = if now.tli != was.tli {
+                    // A timeline became historic: files written for it (a sibling ending at
+                    // the switch point), then the move.
+                    let written: Vec<String> = self
+                        .summaries
+                        .iter()
+                        .filter(|w| !before.summaries.contains(w))
+                        .map(name)
+                        .collect();
+                    let moved = format!("moves to timeline {} at {}", now.tli, now.start);
+                    if written.is_empty() {
+                        moved
+                    } else {
+                        format!("writes summary {}, {moved}", written.join(" and "))
+                    }
+                } else if now.start != was.start {
+                    // The file it was building ended where the new one starts.
+                    match self
+                        .summaries
+                        .iter()
+                        .find(|w| (w.tli, w.start, w.end) == (was.tli, was.start, now.start))
+                    {
+                        Some(w) => format!("writes summary {}", name(w)),
+                        None => format!(
+                            "ends a file with nothing to summarize, {} to {}",
+                            was.start, now.start
+                        ),
+                    }
+                } else {
+                    format!("reads {}", record(before.tl(was.tli), was.pending))
+                };
+                format!("summarizer {text}")
             }
             IncrementalAction::PrimaryWrite { .. }
             | IncrementalAction::PrimaryTruncate { .. }
@@ -796,6 +820,19 @@ impl IncrementalCluster {
                 });
             }
             IncrementalAction::IncrementalFinish { listing } => self.finish_incremental(listing),
+            IncrementalAction::SummarizerRestart => {
+                self.used[8] += 1;
+                // GetOldestUnsummarizedLSN: the oldest timeline with WAL in pg_wal (nothing is
+                // removed here, so timeline 1), from the end of its last summary.
+                let at = self
+                    .summaries
+                    .iter()
+                    .filter(|w| w.tli == TimeLineId(1))
+                    .map(|w| w.end)
+                    .max()
+                    .unwrap_or(FIRST_RECORD);
+                self.summarizing = Building::new(TimeLineId(1), at);
+            }
         }
         Ok(())
     }
@@ -1032,6 +1069,10 @@ impl IncrementalCluster {
         let tli = self.summarizing.tli;
         let file = std::mem::replace(&mut self.summarizing, Building::new(tli, end));
         if let super::walsummarizer::Summarized::Written(ws) = file.finish(end) {
+            // A file of the same name (after a restart summarized the same WAL again)
+            // replaces the old one (`durable_rename`).
+            self.summaries
+                .retain(|w| (w.tli, w.start, w.end) != (ws.tli, ws.start, ws.end));
             self.summaries.push(ws);
         }
     }
