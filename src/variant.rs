@@ -480,7 +480,7 @@ impl Bug {
                 "WAL written at wal_level = minimal summarized: changes without block references are omitted"
             }
             Bug::B19 => {
-                "no rewind at a timeline switch: the summarizer skips the new timeline's WAL it had passed on the old one"
+                "no rewind at a timeline switch: the summarizer reads the new timeline from its old position, stuck or past WAL it never summarized"
             }
         }
     }

@@ -339,3 +339,60 @@ mod cluster {
         assert!(states > 10_000, "{states}");
     }
 }
+
+/// The wait for the summarizer (`WaitForWalSummarization`) fails only where the summarizer
+/// cannot move: with the rewind at a timeline switch (`c7cfbc5157`) no reachable state of these
+/// bounds offers the failure; without it, the summarizer that kept its position beyond the
+/// new timeline's end waits for WAL that never comes, and the server gives up with "WAL
+/// summarization is not progressing", which L1 reports.
+#[test]
+fn the_wait_for_the_summarizer_fails_only_where_the_summarizer_is_stuck() {
+    use backup_coordinator::incremental::cluster::{
+        IncrementalAction as A, IncrementalCluster, IncrementalConfig, IncrementalProperty,
+        IncrementalRules,
+    };
+    use backup_coordinator::incremental::SummarizerRules;
+    use std::collections::{HashSet, VecDeque};
+    let bounds = IncrementalConfig {
+        primary_writes: 0,
+        truncations: 0,
+        primary_checkpoints: 3,
+        standby_writes: 0,
+        ..IncrementalConfig::default()
+    };
+    // The first state reached breadth first where the wait may fail, after it fails.
+    let stuck = |rules: IncrementalRules| {
+        let start = IncrementalCluster::new(rules, bounds);
+        let mut seen = HashSet::from([start.clone()]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(state) = queue.pop_front() {
+            for action in state.actions() {
+                let mut next = state.clone();
+                next.apply(action).expect("enabled");
+                if action == A::IncrementalWaitFails {
+                    return Some(next);
+                }
+                if seen.insert(next.clone()) {
+                    queue.push_back(next);
+                }
+            }
+        }
+        None
+    };
+    assert!(stuck(IncrementalRules::RECOMMENDED).is_none());
+    let no_rewind = IncrementalRules {
+        summarizer: SummarizerRules {
+            rewind_at_switch: false,
+            ..IncrementalRules::RECOMMENDED.summarizer
+        },
+        ..IncrementalRules::RECOMMENDED
+    };
+    let failed = stuck(no_rewind).expect("a summarizer stuck beyond the new timeline's end");
+    let problems = IncrementalProperty::BackupTaken.problems(&failed);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("WAL summarization is not progressing")),
+        "{problems:?}"
+    );
+}

@@ -130,6 +130,7 @@ fn kind(action: &IncrementalAction) -> u8 {
         IncrementalAction::PrimaryRestartMinimal => 14,
         IncrementalAction::PrimaryRestartReplica => 15,
         IncrementalAction::SummarizerRestart => 16,
+        IncrementalAction::IncrementalWaitFails => 17,
     }
 }
 

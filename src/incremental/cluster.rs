@@ -44,8 +44,12 @@ pub fn vm_blocks(heap_blocks: usize) -> usize {
     (heap_blocks as u32).div_ceil(HEAPBLOCKS_PER_VM_PAGE) as usize
 }
 
-/// Bytes each WAL record takes here (every record begins where the previous one ends).
+/// Bytes each WAL record takes here (every record begins where the previous one ends)...
 const RECORD_BYTES: u64 = 0x10;
+/// ...but an end-of-recovery record, larger in PostgreSQL too (its payload holds two timeline
+/// IDs and a time): so a position on the old timeline beyond the switch point is in general
+/// no record boundary on the new one (INCREMENTAL.md §3 I6).
+const END_OF_RECOVERY_BYTES: u64 = 0x18;
 /// Where timeline 1's first record, the initial redo point, begins.
 const FIRST_RECORD: Lsn = Lsn(0x100);
 
@@ -172,7 +176,18 @@ impl Timeline {
         let at = self.insert();
         let record = WalRecord {
             at,
-            end: Lsn(at.0 + RECORD_BYTES),
+            end: Lsn(at.0
+                + if matches!(
+                    kind,
+                    RecordKind::Boundary {
+                        kind: BoundaryKind::EndOfRecovery,
+                        ..
+                    }
+                ) {
+                    END_OF_RECOVERY_BYTES
+                } else {
+                    RECORD_BYTES
+                }),
             kind,
         };
         self.records.push(Rec { record, version });
@@ -324,6 +339,10 @@ pub enum IncrementalAction {
     /// `BASE_BACKUP (INCREMENTAL)` on the promoted standby with the full backup's manifest:
     /// its checkpoint's redo record.
     IncrementalStart,
+    /// Its wait for the summarizer fails: the summarizer cannot move (nothing it could read
+    /// next), and after six 10-second cycles without progress the server gives up ("WAL
+    /// summarization is not progressing").
+    IncrementalWaitFails,
     /// Its wait for the summarizer ends; the summaries are chosen (the directory read
     /// returning the files in `listing` order) and merged, the relation sent, and the chain
     /// combined.
@@ -374,6 +393,10 @@ impl fmt::Display for IncrementalAction {
             IncrementalAction::Summarize => write!(f, "summarizer step"),
             IncrementalAction::SummarizerRestart => write!(f, "summarizer fails and restarts"),
             IncrementalAction::IncrementalStart => write!(f, "incremental backup starts"),
+            IncrementalAction::IncrementalWaitFails => write!(
+                f,
+                "incremental backup's wait for the summarizer fails (no progress for 60 s)"
+            ),
             IncrementalAction::IncrementalFinish { listing } => write!(
                 f,
                 "incremental backup finishes (summaries listed {})",
@@ -521,6 +544,10 @@ impl IncrementalCluster {
         }
         if self.summarize_step().is_some() {
             out.push(IncrementalAction::Summarize);
+        } else if matches!(self.incremental, Some(IncrementalBackup::Waiting { .. }))
+            && !self.incremental_may_finish()
+        {
+            out.push(IncrementalAction::IncrementalWaitFails);
         }
         if self.used[8] < c.summarizer_crashes {
             out.push(IncrementalAction::SummarizerRestart);
@@ -618,6 +645,10 @@ impl IncrementalCluster {
                     "incremental backup starts: start point {start} on timeline {}; it waits for the summarizer",
                     self.timelines.last().map_or(TimeLineId(1), |t| t.tli)
                 ),
+                _ => action.to_string(),
+            },
+            IncrementalAction::IncrementalWaitFails => match &self.incremental {
+                Some(IncrementalBackup::Refused(error)) => format!("{action}: {error}"),
                 _ => action.to_string(),
             },
             IncrementalAction::IncrementalFinish { .. } => match &self.incremental {
@@ -820,6 +851,17 @@ impl IncrementalCluster {
                 });
             }
             IncrementalAction::IncrementalFinish { listing } => self.finish_incremental(listing),
+            IncrementalAction::IncrementalWaitFails => {
+                if let Some(IncrementalBackup::Waiting { start, .. }) = self.incremental {
+                    self.incremental = Some(IncrementalBackup::Refused(
+                        IncrementalError::SummarizationNotProgressing {
+                            needed: start,
+                            on_disk: self.summarizing.start,
+                            in_memory: self.summarizing.pending,
+                        },
+                    ));
+                }
+            }
             IncrementalAction::SummarizerRestart => {
                 self.used[8] += 1;
                 // GetOldestUnsummarizedLSN: the oldest timeline with WAL in pg_wal (nothing is

@@ -220,6 +220,17 @@ pub enum IncrementalError {
         /// Where the timeline ends in the history.
         switch: Lsn,
     },
+    /// `WaitForWalSummarization`: the summarizer's position did not move for six 10-second
+    /// cycles (INCREMENTAL.md §2.8).
+    #[error("WAL summarization is not progressing: summarization is needed through {needed}, but is stuck at {on_disk} on disk and {in_memory} in memory")]
+    SummarizationNotProgressing {
+        /// The backup's start point.
+        needed: Lsn,
+        /// The end of the last file written (`summarized_lsn`).
+        on_disk: Lsn,
+        /// What it has read (`pending_lsn`).
+        in_memory: Lsn,
+    },
     /// No summary of a timeline overlaps the range needed.
     #[error("WAL summaries are required on timeline {tli} from {from} to {to}, but no summaries for that timeline and LSN range exist")]
     NoSummaries {
