@@ -1898,3 +1898,113 @@ fn a_base_backup_whose_client_vanishes_before_the_stop_position_is_sent_fails() 
     assert_eq!(retired[0].phase, BackupPhase::Failed);
     assert!(check_all(&c).is_empty(), "{:?}", check_all(&c));
 }
+
+/// 9.6–12 remove the per-backup exit hook once a non-exclusive stop has returned, and 9.6.0
+/// clears its session boolean then (B6; B7 and B9 bring the same hook back): a session whose
+/// backup stopped successfully says it runs none and keeps no hook that would abort a backup
+/// at its exit. (B6 breaks "session state matches unit" until the stop returns, so the stop
+/// runs unchecked.)
+#[test]
+fn a_successful_non_exclusive_stop_removes_its_per_backup_exit_hook() {
+    use backup_coordinator::state::{Hook, SessionBackupState};
+    use backup_coordinator::variant::Bug;
+    for bug in [Bug::B6, Bug::B7, Bug::B9] {
+        let mut c = Cluster::new(Variant::bug(bug), cluster(Design::Pg96, 1, 0).config).unwrap();
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        finish(&mut c, S0);
+        assert!(c.sessions[0].hooks.contains(Hook::AbortBackup), "{bug}");
+        apply_unchecked(
+            &mut c,
+            Action::Begin {
+                session: S0,
+                command: Command::StopBackup {
+                    mode: BackupMode::NonExclusive,
+                },
+            },
+        );
+        run_to_unchecked(&mut c, S0, Pc::Idle);
+        assert_eq!(c.shared.backups, 0, "{bug}");
+        assert_eq!(c.sessions[0].state, SessionBackupState::None, "{bug}");
+        assert!(
+            !c.sessions[0].hooks.contains(Hook::AbortBackup),
+            "{bug}: the stop removed the hook"
+        );
+    }
+}
+
+/// 9.1 (and B3) arm the WAL sender's cleanup block only once the start position is sent: a
+/// client that goes away during the copy that follows still has its backup aborted by the
+/// block, and the unit is given back.
+#[test]
+fn a_base_backup_whose_client_vanishes_during_the_copy_gives_its_unit_back_in_9_1() {
+    use backup_coordinator::variant::Bug;
+    for variant in [Variant::of(Design::Pg91), Variant::bug(Bug::B3)] {
+        let config = Config {
+            faults: 1,
+            ..cluster(Design::Pg91, 0, 1).config
+        };
+        let mut c = Cluster::new(variant, config).unwrap();
+        begin(&mut c, S0, base_backup());
+        run_to(&mut c, S0, Pc::CopyFiles);
+        assert_eq!(c.shared.backups, 1, "{variant}");
+        match apply(
+            &mut c,
+            Action::Fault {
+                session: S0,
+                fault: Fault::Disconnect,
+            },
+        ) {
+            EventKind::SessionExited { cleanups } => assert!(
+                cleanups.to_string().contains("base-backup-cleanup"),
+                "{variant}: {cleanups}"
+            ),
+            other => panic!("{variant}: {other}"),
+        }
+        assert_eq!(c.shared.backups, 0, "{variant}: the unit is given back");
+    }
+}
+
+/// The seed's option 2 overwrites a temporary label file of the same name: on a standby,
+/// where two backups served by one restartpoint share a start point, the second start
+/// replaces the first backup's file, and the first backup's copy then carries a label that is
+/// not its own ("labels never shared" reports it as soon as the files are sent).
+#[test]
+fn option_2_in_9_1_on_a_standby_copies_another_backups_temporary_label() {
+    use backup_coordinator::state::PickedUp;
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        standby: true,
+        full_page_writes: true,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg91Option2), config).unwrap();
+    for s in [S0, S1] {
+        apply_unchecked(
+            &mut c,
+            Action::Begin {
+                session: s,
+                command: base_backup(),
+            },
+        );
+        run_to_unchecked(&mut c, s, Pc::StartWaitCheckpoint);
+    }
+    run_to_unchecked(&mut c, S0, Pc::CopyFiles);
+    run_to_unchecked(&mut c, S1, Pc::CopyFiles);
+    assert_eq!(c.sessions[1].start, c.sessions[0].start, "one start point");
+    assert_eq!(c.data_dir.temp_labels.len(), 1);
+    assert_eq!(c.data_dir.temp_labels[0].backup, BackupId(1));
+    assert_eq!(
+        apply_unchecked(&mut c, Action::Step { session: S0 }),
+        EventKind::FilesCopied {
+            backup: BackupId(0),
+            picked_up: Some(PickedUp::TempLabel),
+        }
+    );
+    assert_eq!(
+        c.backup(BackupId(0)).unwrap().picked_up,
+        Some(PickedUp::TempLabel)
+    );
+}
