@@ -352,7 +352,7 @@ impl Bug {
         matches!(self, Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19)
     }
 
-    /// The stable name (`b1` .. `b12`).
+    /// The stable name (`b1` .. `b19`).
     pub fn name(self) -> &'static str {
         match self {
             Bug::B1 => "b1",

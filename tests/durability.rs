@@ -205,3 +205,86 @@ fn an_os_crash_reports_the_files_it_took_and_the_label_it_brought_back() {
         other => panic!("{other}"),
     }
 }
+
+/// An OS crash counts as lost only the files that were not durable: the recommended design's
+/// history file (fsynced, name and all) and option 2's temporary label (likewise) survive, and
+/// the power loss reports no file lost.
+#[test]
+fn an_os_crash_counts_no_durable_file_as_lost() {
+    use backup_coordinator::action::EventKind;
+    let with_os_crash = |design: Design| {
+        let mut c = cluster(design);
+        c.config.os_crashes = 1;
+        c
+    };
+    // A finished base backup's history file, durable.
+    let mut c = with_os_crash(Design::Recommended);
+    run_on(&mut c, S1, base_backup());
+    assert_eq!(c.data_dir.history.len(), 1);
+    assert!(c.data_dir.history[0].durable);
+    assert!(c.data_dir.temp_labels.is_empty());
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost { files_lost, .. } => assert_eq!(files_lost, 0, "history file"),
+        other => panic!("{other}"),
+    }
+
+    // A base backup's temporary label under way, durable.
+    let mut c = with_os_crash(Design::RecommendedOption2);
+    c.apply(Action::Begin {
+        session: S1,
+        command: base_backup(),
+    })
+    .unwrap();
+    run_until(&mut c, S1, |c| c.sessions[1].pc == Pc::CopyFiles);
+    assert_eq!(c.data_dir.temp_labels.len(), 1);
+    assert!(c.data_dir.temp_labels[0].durable);
+    assert!(c.data_dir.history.is_empty());
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost { files_lost, .. } => assert_eq!(files_lost, 0, "temporary label"),
+        other => panic!("{other}"),
+    }
+}
+
+/// An OS crash keeps the backup-end records whose WAL was flushed and loses the one inserted
+/// after the last flush. In 9.1 an exclusive stop's label removal is not made durable: a power
+/// loss right after its end record brings the label back, and once its checkpoint's WAL is
+/// recycled the restart refuses, so the WAL and the end records stay as the crash left them.
+#[test]
+fn an_os_crash_keeps_the_flushed_backup_end_records_and_loses_the_unflushed_one() {
+    use backup_coordinator::action::EventKind;
+    let mut c = cluster(Design::Pg91);
+    c.config.os_crashes = 1;
+    run(&mut c, start(BackupMode::Exclusive));
+    // Two base backups: their checkpoints recycle the segment of the label's checkpoint.
+    run_on(&mut c, S1, base_backup());
+    run_on(&mut c, S1, base_backup());
+    let flushed_records = c.wal.end_records.clone();
+    assert!(!flushed_records.is_empty(), "the base backups' end records");
+    assert!(flushed_records.iter().all(|&(at, _)| at < c.wal.flushed));
+    c.apply(Action::Begin {
+        session: S0,
+        command: Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    })
+    .unwrap();
+    run_until(&mut c, S0, |c| c.sessions[0].pc == Pc::StopSwitch);
+    assert_eq!(c.wal.end_records.len(), flushed_records.len() + 1);
+    let (unflushed, _) = *c.wal.end_records.last().unwrap();
+    assert!(
+        unflushed >= c.wal.flushed,
+        "the stop's end record is not flushed"
+    );
+    match c.apply(Action::OsCrash).unwrap().kind {
+        EventKind::PowerLost {
+            label_restored,
+            refused,
+            ..
+        } => {
+            assert!(label_restored);
+            assert!(refused.is_some());
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(c.wal.end_records, flushed_records);
+}

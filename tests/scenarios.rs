@@ -2008,3 +2008,132 @@ fn option_2_in_9_1_on_a_standby_copies_another_backups_temporary_label() {
         Some(PickedUp::TempLabel)
     );
 }
+
+/// A restart after a crash keeps the `full_page_writes` setting: with it off, shared memory
+/// starts with it off and a page write after the restart carries no full-page image; with it
+/// on, shared memory starts with it on and the first write of a page after the
+/// end-of-recovery checkpoint carries one.
+#[test]
+fn a_restart_after_a_crash_keeps_the_full_page_writes_setting() {
+    for full_page_writes in [false, true] {
+        let config = Config {
+            crashes: 1,
+            full_page_writes,
+            ..cluster(Design::Pg15, 1, 0).config
+        };
+        let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+        apply(&mut c, Action::Crash);
+        assert_eq!(
+            c.shared.full_page_writes, full_page_writes,
+            "full_page_writes={full_page_writes}"
+        );
+        assert_eq!(
+            write_page(&mut c, 0),
+            full_page_writes,
+            "full_page_writes={full_page_writes}: a full-page image"
+        );
+    }
+}
+
+/// Crashes and OS crashes use their budgets: with two of each, exactly two of each happen,
+/// counted one by one, and then neither is offered any more.
+#[test]
+fn crashes_and_os_crashes_use_their_budgets() {
+    let config = Config {
+        crashes: 2,
+        os_crashes: 2,
+        ..cluster(Design::Pg15, 1, 0).config
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    for n in 1..=2 {
+        assert!(c.is_enabled(Action::Crash), "crash {n}");
+        apply(&mut c, Action::Crash);
+        assert_eq!(c.used.crashes, n);
+        assert!(c.is_enabled(Action::OsCrash), "OS crash {n}");
+        apply(&mut c, Action::OsCrash);
+        assert_eq!(c.used.os_crashes, n);
+    }
+    assert!(!c.is_enabled(Action::Crash), "the crashes are used up");
+    assert!(!c.is_enabled(Action::OsCrash), "the OS crashes are used up");
+}
+
+/// Crash recovery from an exclusive backup's `backup_label` whose checkpoint lies in the
+/// oldest WAL segment still kept succeeds: that segment is there, so the restart recovers
+/// from the label's checkpoint and renames the label (only a checkpoint in a segment already
+/// recycled makes it refuse).
+#[test]
+fn a_crash_recovers_from_a_backup_label_whose_checkpoint_is_in_the_oldest_kept_segment() {
+    let mut c = cluster(Design::Pg96, 1, 1);
+    c.config.crashes = 1;
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    let label = c
+        .data_dir
+        .backup_label
+        .expect("the exclusive backup's label");
+    assert_eq!(
+        c.seg().segment_of(label.checkpoint),
+        c.wal.oldest_segment,
+        "the label's checkpoint is in the oldest segment kept"
+    );
+    let event = apply_unchecked(&mut c, Action::Crash);
+    assert!(
+        matches!(
+            event,
+            EventKind::Restarted {
+                label_renamed: true,
+                refused: None,
+                ..
+            }
+        ),
+        "{event}"
+    );
+    assert!(!c.is_down());
+    assert_eq!(c.data_dir.backup_label, None);
+    assert_eq!(c.ghost.restart_refused, None);
+}
+
+/// The state keeps only the checkpoints something names (the control file, or a live
+/// backup's label): a checkpoint that the control file no longer names and no backup started
+/// from is forgotten, so that long runs keep the state small.
+#[test]
+fn the_state_keeps_no_checkpoint_that_nothing_names() {
+    let config = Config {
+        timed_checkpoints: 3,
+        ..cluster(Design::Pg15, 1, 0).config
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let named = |c: &Cluster| -> Vec<Lsn> {
+        let mut named: Vec<Lsn> = c.backups.iter().map(|b| b.checkpoint).collect();
+        named.push(c.control.checkpoint);
+        named.sort();
+        named.dedup();
+        named
+    };
+    let kept = |c: &Cluster| -> Vec<Lsn> { c.wal.checkpoints.iter().map(|&(at, _)| at).collect() };
+    let timed_checkpoint = |c: &mut Cluster| {
+        apply(c, Action::CheckpointBegin);
+        apply(c, Action::CheckpointEnd);
+    };
+    timed_checkpoint(&mut c);
+    timed_checkpoint(&mut c);
+    assert_eq!(kept(&c), named(&c), "two timed checkpoints");
+    assert_eq!(kept(&c).len(), 1);
+    // A running backup names its start checkpoint while later ones replace it in the
+    // control file.
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    timed_checkpoint(&mut c);
+    assert_eq!(kept(&c), named(&c), "a backup running across a checkpoint");
+    assert_eq!(kept(&c).len(), 2);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    finish_stopped(&mut c, S0);
+    assert_eq!(kept(&c), named(&c), "the backup stopped");
+    assert_eq!(kept(&c).len(), 1);
+}

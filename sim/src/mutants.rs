@@ -88,7 +88,7 @@ impl SimFinding {
 /// One bug's row.
 #[derive(Clone, Debug, Serialize)]
 pub struct MutantRow {
-    /// `b1` .. `b13`.
+    /// `b1` .. `b19`.
     pub bug: String,
     /// The PostgreSQL versions that had it.
     pub era: &'static str,
