@@ -2137,3 +2137,191 @@ fn the_state_keeps_no_checkpoint_that_nothing_names() {
     assert_eq!(kept(&c), named(&c), "the backup stopped");
     assert_eq!(kept(&c).len(), 1);
 }
+
+/// Runs a non-exclusive SQL backup in `S0` up to its stop's history file step, and returns
+/// what that step did.
+fn sql_stop_history_step(config: Config) -> (Cluster, EventKind) {
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    run_to(&mut c, S0, Pc::Idle);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    run_to(&mut c, S0, Pc::StopWriteHistory);
+    let event = step(&mut c, S0);
+    (c, event)
+}
+
+/// An SQL stop ends with its history file unless it has to wait for archiving and that wait
+/// can still matter: with `archive_mode` off it never waits (however many faults are left);
+/// with a working archiver and no fault left it returns at once; with a failing archiver it
+/// waits for good even with no fault left; with a working archiver and a fault left it waits
+/// (a cancel could strike there).
+#[test]
+fn an_sql_stop_waits_for_archiving_only_where_archiving_is_on_and_the_wait_can_matter() {
+    for (archive_mode, archive_fails, faults, waits) in [
+        (false, false, 1, false),
+        (true, false, 0, false),
+        (true, true, 0, true),
+        (true, false, 1, true),
+    ] {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            writers: 0,
+            page_writes: 0,
+            commands_per_session: 4,
+            archive_mode,
+            archive_fails,
+            faults,
+            ..Config::default()
+        };
+        let what = format!("archive_mode={archive_mode}, fails={archive_fails}, faults={faults}");
+        let (c, event) = sql_stop_history_step(config);
+        if waits {
+            assert!(
+                matches!(event, EventKind::HistoryFileWritten { .. }),
+                "{what}: {event}"
+            );
+            assert_eq!(c.sessions[0].pc, Pc::StopWaitArchive, "{what}");
+            assert_eq!(
+                c.is_enabled(Action::Step { session: S0 }),
+                !archive_fails,
+                "{what}: a failing archiver keeps the stop waiting"
+            );
+        } else {
+            assert!(
+                matches!(event, EventKind::BackupStopped { .. }),
+                "{what}: {event}"
+            );
+            assert_eq!(c.sessions[0].pc, Pc::Idle, "{what}");
+        }
+    }
+}
+
+/// The primary's change to full_page_writes off is offered only to a standby with budget
+/// left whose WAL still has full_page_writes on: never to a primary or to a standby without
+/// budget, and with a budget of one exactly once (counted), after which the standby replays
+/// WAL with full_page_writes off.
+#[test]
+fn a_primarys_change_to_full_page_writes_off_is_offered_only_within_its_budget_on_a_standby() {
+    let base = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        full_page_writes: true,
+        timeline: backup_coordinator::lsn::TimeLineId(2),
+        ..Config::default()
+    };
+    let primary = Cluster::new(Variant::of(Design::Pg15), base).unwrap();
+    assert!(!primary.is_enabled(Action::PrimaryFpwOff), "a primary");
+    let standby = Config {
+        standby: true,
+        ..base
+    };
+    let no_budget = Cluster::new(Variant::of(Design::Pg15), standby).unwrap();
+    assert!(
+        !no_budget.is_enabled(Action::PrimaryFpwOff),
+        "a standby without budget"
+    );
+    let mut c = Cluster::new(
+        Variant::of(Design::Pg15),
+        Config {
+            primary_fpw_offs: 1,
+            ..standby
+        },
+    )
+    .unwrap();
+    assert!(c.is_enabled(Action::PrimaryFpwOff));
+    assert_eq!(c.used.primary_fpw_offs, 0);
+    apply(&mut c, Action::PrimaryFpwOff);
+    assert_eq!(c.used.primary_fpw_offs, 1, "one change counted");
+    assert!(!c.shared.full_page_writes);
+    assert!(!c.is_enabled(Action::PrimaryFpwOff), "the budget is used");
+}
+
+/// `fpw_off_replayed_since(from)` answers whether WAL written with full_page_writes off was
+/// replayed at or after `from`: nothing before any change, the change's own record and
+/// anything before it after one, but not a position after that record.
+#[test]
+fn full_page_writes_off_counts_as_replayed_only_since_positions_up_to_its_record() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        full_page_writes: true,
+        standby: true,
+        primary_fpw_offs: 1,
+        timeline: backup_coordinator::lsn::TimeLineId(2),
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let before = c.shared.insert;
+    assert!(!c.fpw_off_replayed_since(before), "no change replayed yet");
+    let at = match apply(&mut c, Action::PrimaryFpwOff) {
+        EventKind::FpwOffReplayed { at } => at,
+        other => panic!("unexpected {other}"),
+    };
+    assert!(c.fpw_off_replayed_since(before));
+    assert!(c.fpw_off_replayed_since(at));
+    let after = c.shared.insert;
+    assert!(after > at);
+    assert!(
+        !c.fpw_off_replayed_since(after),
+        "nothing written with full_page_writes off after {at} was replayed since {after}"
+    );
+}
+
+/// A segment fill leaves exactly one backup-end record's room in the segment (the nearest
+/// such point at or after the insert position): a fill right after a fill writes nothing,
+/// and a fill after a record that used part of that room fills the rest of the segment and
+/// the next one up to that room.
+#[test]
+fn a_segment_fill_leaves_exactly_one_backup_end_records_room_at_the_nearest_segment_end() {
+    use backup_coordinator::lsn::{record_bytes, RECORD_ALIGN_BYTES};
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        full_page_writes: true,
+        standby: true,
+        primary_fpw_offs: 1,
+        wal_fills: 3,
+        timeline: backup_coordinator::lsn::TimeLineId(2),
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let seg = c.seg();
+    let usable = seg.usable_bytes_in_segment();
+    let room = record_bytes::BACKUP_END.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+    let fill = |c: &mut Cluster| -> (u64, u64) {
+        match apply(c, Action::WalFill) {
+            EventKind::WalFilled { from, to } => {
+                assert_eq!(to, c.shared.insert);
+                (seg.byte_pos(from), seg.byte_pos(to))
+            }
+            other => panic!("unexpected {other}"),
+        }
+    };
+    let (from, to) = fill(&mut c);
+    assert_eq!(usable - to % usable, room, "one record's room left");
+    assert_eq!(to / usable, from / usable, "in the same segment");
+    assert!(from <= to);
+    let (again_from, again_to) = fill(&mut c);
+    assert_eq!((again_from, again_to), (to, to), "nothing to fill");
+    apply(&mut c, Action::PrimaryFpwOff);
+    let (from, to) = fill(&mut c);
+    assert!(
+        usable - from % usable < room,
+        "the change record used part of the room"
+    );
+    assert_eq!(usable - to % usable, room, "one record's room left");
+    assert_eq!(to / usable, from / usable + 1, "in the next segment");
+}

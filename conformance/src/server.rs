@@ -278,6 +278,26 @@ impl ServerSpec {
         wait_program(child, "pg_basebackup -Fp")
     }
 
+    /// 17+: `pg_combinebackup` of `backups` (the full backup first) into `out`.
+    pub fn combine_backups(&self, backups: &[&Path], out: &Path) -> Result<(), Error> {
+        let program = self.bindir.join("pg_combinebackup");
+        let child = Command::new(&program)
+            .args(backups)
+            .arg("-o")
+            .arg(out)
+            .arg("--no-sync")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "running",
+                path: program,
+                source,
+            })?;
+        wait_program(child, "pg_combinebackup")
+    }
+
     /// The `backup_label` member of `dir/base.tar`, byte for byte.
     pub fn streamed_label(&self, dir: &Path) -> Result<String, Error> {
         let path = dir.join("base.tar");

@@ -144,7 +144,7 @@ pub fn wal_summaries(
     );
     let outcome = incremental_backup(mon, spec, &full, relfilenode, seg);
     let _ = std::fs::remove_dir_all(&full);
-    let (core_method, server_method, details, label) = outcome?;
+    let (core_method, server_method, details, label, combine) = outcome?;
     report.compare(
         S,
         "the table's main fork in an incremental backup (core: the server's summaries in its directory order)",
@@ -159,6 +159,13 @@ pub fn wal_summaries(
         label.server,
         label.details,
     );
+    report.compare(
+        S,
+        "pg_combinebackup of the full and the incremental backup: the table's main fork, block by block (core: incremental::reconstruct of the same two files)",
+        combine.core,
+        combine.server,
+        combine.details,
+    );
     mon.execute("ALTER SYSTEM RESET summarize_wal")?;
     mon.execute("SELECT pg_reload_conf()")?;
     Ok(())
@@ -169,17 +176,18 @@ pub fn wal_summaries(
 /// `prepare_incremental` and `file_backup_method` decide from the server's own summary files,
 /// read in the order its directory read returns them (`pg_ls_dir`, as `GetWalSummaries`
 /// reads them) with their contents for the table and the database.
-/// The incremental backup's `backup_label` row: what the core expects (`INCREMENTAL FROM` the
-/// full backup's start point and timeline, the text rendered back exactly) and what the
-/// server wrote.
-struct LabelRow {
+/// One row of the comparison: the core's side, the server's, the details.
+struct Row {
     core: String,
     server: String,
     details: Vec<String>,
 }
 
 /// Parses the full and the incremental backup's labels and compares their facts.
-fn label_row(full_label: &str, incr_label: &str, seg: WalSegmentSize) -> LabelRow {
+/// The incremental backup's `backup_label` row: what the core expects (`INCREMENTAL FROM` the
+/// full backup's start point and timeline, the text rendered back exactly) and what the
+/// server wrote.
+fn label_row(full_label: &str, incr_label: &str, seg: WalSegmentSize) -> Row {
     let describe = |from: Option<IncrementalFrom>, renders: bool| match from {
         Some(f) => format!(
             "INCREMENTAL FROM LSN {}, TLI {}; {}",
@@ -209,7 +217,7 @@ fn label_row(full_label: &str, incr_label: &str, seg: WalSegmentSize) -> LabelRo
         Ok(i) => describe(i.incremental_from, i.render() == incr_label),
         Err(e) => format!("does not parse: {e}"),
     };
-    LabelRow {
+    Row {
         core,
         server,
         details: incr_label.lines().map(|l| format!("server: {l}")).collect(),
@@ -222,7 +230,7 @@ fn incremental_backup(
     full: &Path,
     relfilenode: u32,
     seg: WalSegmentSize,
-) -> Result<(String, String, Vec<String>, LabelRow), Error> {
+) -> Result<(String, String, Vec<String>, Row, Row), Error> {
     let incr = server.work_path("summaries-incremental");
     let _ = std::fs::remove_dir_all(&incr);
     server.plain_basebackup(&incr, Some(&full.join("backup_manifest")))?;
@@ -358,6 +366,7 @@ fn incremental_backup(
             }
         }
     };
+    let combine_row = combine_row(server, full, &incr, &dboid, relfilenode)?;
     let _ = std::fs::remove_dir_all(&incr);
     Ok((
         core_method,
@@ -367,7 +376,151 @@ fn incremental_backup(
             names.join(" ")
         )],
         label_row,
+        combine_row,
     ))
+}
+
+const PAGE: usize = 8192;
+
+/// Where each block of a rebuilt file came from, in words: `full` (the full backup's block of
+/// that number), `incremental` (the block the incremental backup sent), `zero`, or `other`.
+fn describe_origins(origins: &[&str]) -> String {
+    format!("{} blocks: {}", origins.len(), origins.join(", "))
+}
+
+/// `pg_combinebackup` of the full and the incremental backup against the core's `reconstruct`
+/// of the same two files (the full backup's copy of the table's main fork, and what the
+/// incremental backup holds for it: its INCREMENTAL file's blocks and truncation length, or the
+/// whole file): the rebuilt file's length, and which backup each block comes from.
+fn combine_row(
+    server: &ServerSpec,
+    full: &Path,
+    incr: &Path,
+    dboid: &str,
+    relfilenode: u32,
+) -> Result<Row, Error> {
+    use backup_coordinator::incremental::{reconstruct, BackupFile, PageContent};
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::Io {
+            what: "reading",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let pages = |bytes: &[u8]| -> Vec<Vec<u8>> { bytes.chunks(PAGE).map(<[u8]>::to_vec).collect() };
+    let full_pages = pages(&read(
+        &full.join("base").join(dboid).join(relfilenode.to_string()),
+    )?);
+    let base = incr.join("base").join(dboid);
+    let incremental_file = base.join(format!("INCREMENTAL.{relfilenode}"));
+    // What the incremental backup holds: (block number, page) sent, the truncation length, or
+    // the whole file.
+    let (sent, length, whole): (Vec<(u32, Vec<u8>)>, u32, Option<Vec<Vec<u8>>>) =
+        if incremental_file.exists() {
+            let bytes = read(&incremental_file)?;
+            let word = |i: usize| {
+                bytes
+                    .get(i * 4..i * 4 + 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            let (Some(count), Some(length)) = (word(1), word(2)) else {
+                return Err(Error::Unexpected("incremental file header".to_string()));
+            };
+            let numbers: Vec<u32> = (0..count as usize).filter_map(|i| word(3 + i)).collect();
+            // The blocks' contents are the file's last `count` pages (after the header and
+            // its padding).
+            let data = &bytes[bytes.len().saturating_sub(numbers.len() * PAGE)..];
+            let sent = numbers
+                .iter()
+                .zip(pages(data))
+                .map(|(&n, page)| (n, page))
+                .collect();
+            (sent, length, None)
+        } else {
+            let whole = pages(&read(&base.join(relfilenode.to_string()))?);
+            (Vec::new(), 0, Some(whole))
+        };
+    // The core: full block i is `Version(i)`, sent block k `Version(1000 + k)`, a whole file's
+    // block i `Version(2000 + i)`.
+    let full_file = BackupFile::Full(
+        (0..full_pages.len())
+            .map(|i| PageContent::Version(i as u16))
+            .collect(),
+    );
+    let incremental = match &whole {
+        Some(pages) => BackupFile::Full(
+            (0..pages.len())
+                .map(|i| PageContent::Version(2000 + i as u16))
+                .collect(),
+        ),
+        None => BackupFile::Incremental {
+            blocks: sent
+                .iter()
+                .enumerate()
+                .map(|(k, (n, _))| (*n, PageContent::Version(1000 + k as u16)))
+                .collect(),
+            truncation_block_length: length,
+        },
+    };
+    let core = match reconstruct(&[Some(full_file), Some(incremental)]) {
+        Ok(rebuilt) => describe_origins(
+            &rebuilt
+                .iter()
+                .map(|p| match p {
+                    PageContent::Version(v) if *v >= 1000 => "incremental",
+                    PageContent::Version(_) => "full",
+                    PageContent::Zeroed => "zero",
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => format!("refused: {e}"),
+    };
+    let out = server.work_path("summaries-combined");
+    let _ = std::fs::remove_dir_all(&out);
+    let server_side = match server.combine_backups(&[full, incr], &out) {
+        Err(e) => format!("refused: {e}"),
+        Ok(()) => {
+            let combined = pages(&read(
+                &out.join("base").join(dboid).join(relfilenode.to_string()),
+            )?);
+            let origins: Vec<&str> = combined
+                .iter()
+                .enumerate()
+                .map(|(i, page)| {
+                    let from_incremental = match &whole {
+                        Some(w) => w.get(i) == Some(page),
+                        None => sent.iter().any(|(n, p)| *n as usize == i && p == page),
+                    };
+                    if from_incremental {
+                        "incremental"
+                    } else if full_pages.get(i) == Some(page) {
+                        "full"
+                    } else if page.iter().all(|&b| b == 0) {
+                        "zero"
+                    } else {
+                        "other"
+                    }
+                })
+                .collect();
+            describe_origins(&origins)
+        }
+    };
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(Row {
+        core,
+        server: server_side,
+        details: vec![format!(
+            "the full backup's file: {} blocks; the incremental backup's: {}",
+            full_pages.len(),
+            match &whole {
+                Some(w) => format!("the whole file, {} blocks", w.len()),
+                None => format!(
+                    "blocks {:?}, truncation block length {length}",
+                    sent.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+                ),
+            }
+        )],
+    })
 }
 
 fn describe_method(blocks: &[u32], truncation_block_length: u32) -> String {
