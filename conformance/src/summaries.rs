@@ -382,6 +382,10 @@ fn incremental_backup(
 
 const PAGE: usize = 8192;
 
+/// What an incremental backup holds for a file: the blocks it sent (number, page) and the
+/// truncation block length of an INCREMENTAL file, or the whole file's pages.
+type Held = (Vec<(u32, Vec<u8>)>, u32, Option<Vec<Vec<u8>>>);
+
 /// Where each block of a rebuilt file came from, in words: `full` (the full backup's block of
 /// that number), `incremental` (the block the incremental backup sent), `zero`, or `other`.
 fn describe_origins(origins: &[&str]) -> String {
@@ -415,31 +419,30 @@ fn combine_row(
     let incremental_file = base.join(format!("INCREMENTAL.{relfilenode}"));
     // What the incremental backup holds: (block number, page) sent, the truncation length, or
     // the whole file.
-    let (sent, length, whole): (Vec<(u32, Vec<u8>)>, u32, Option<Vec<Vec<u8>>>) =
-        if incremental_file.exists() {
-            let bytes = read(&incremental_file)?;
-            let word = |i: usize| {
-                bytes
-                    .get(i * 4..i * 4 + 4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            };
-            let (Some(count), Some(length)) = (word(1), word(2)) else {
-                return Err(Error::Unexpected("incremental file header".to_string()));
-            };
-            let numbers: Vec<u32> = (0..count as usize).filter_map(|i| word(3 + i)).collect();
-            // The blocks' contents are the file's last `count` pages (after the header and
-            // its padding).
-            let data = &bytes[bytes.len().saturating_sub(numbers.len() * PAGE)..];
-            let sent = numbers
-                .iter()
-                .zip(pages(data))
-                .map(|(&n, page)| (n, page))
-                .collect();
-            (sent, length, None)
-        } else {
-            let whole = pages(&read(&base.join(relfilenode.to_string()))?);
-            (Vec::new(), 0, Some(whole))
+    let (sent, length, whole): Held = if incremental_file.exists() {
+        let bytes = read(&incremental_file)?;
+        let word = |i: usize| {
+            bytes
+                .get(i * 4..i * 4 + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
+        let (Some(count), Some(length)) = (word(1), word(2)) else {
+            return Err(Error::Unexpected("incremental file header".to_string()));
+        };
+        let numbers: Vec<u32> = (0..count as usize).filter_map(|i| word(3 + i)).collect();
+        // The blocks' contents are the file's last `count` pages (after the header and
+        // its padding).
+        let data = &bytes[bytes.len().saturating_sub(numbers.len() * PAGE)..];
+        let sent = numbers
+            .iter()
+            .zip(pages(data))
+            .map(|(&n, page)| (n, page))
+            .collect();
+        (sent, length, None)
+    } else {
+        let whole = pages(&read(&base.join(relfilenode.to_string()))?);
+        (Vec::new(), 0, Some(whole))
+    };
     // The core: full block i is `Version(i)`, sent block k `Version(1000 + k)`, a whole file's
     // block i `Version(2000 + i)`.
     let full_file = BackupFile::Full(
