@@ -222,34 +222,9 @@ impl ServerSpec {
             .collect())
     }
 
-    /// Starts `pg_basebackup -Ft -X fetch --checkpoint=fast` into `dir` with `label`.
-    pub fn spawn_basebackup(&self, label: &str, dir: &Path) -> Result<Child, Error> {
-        let program = self.bindir.join("pg_basebackup");
-        Command::new(&program)
-            .arg("-h")
-            .arg(&self.host)
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg("-U")
-            .arg(&self.user)
-            .arg("-D")
-            .arg(dir)
-            .args(["-Ft", "-X", "fetch", "--checkpoint=fast", "--no-sync", "-l"])
-            .arg(label)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| Error::Io {
-                what: "running",
-                path: program,
-                source,
-            })
-    }
-
-    /// `pg_basebackup` in plain format into `dir` (with a manifest), incremental from the
-    /// manifest `incremental` when given; waits for it.
-    pub fn plain_basebackup(&self, dir: &Path, incremental: Option<&Path>) -> Result<(), Error> {
+    /// `pg_basebackup` connecting to this server, writing into `dir` (`-X fetch
+    /// --checkpoint=fast --no-sync`), and the program's path; the caller adds the format.
+    fn basebackup_command(&self, dir: &Path) -> (Command, PathBuf) {
         let program = self.bindir.join("pg_basebackup");
         let mut command = Command::new(&program);
         command
@@ -261,41 +236,34 @@ impl ServerSpec {
             .arg(&self.user)
             .arg("-D")
             .arg(dir)
-            .args(["-Fp", "-X", "fetch", "--checkpoint=fast", "--no-sync"]);
+            .args(["-X", "fetch", "--checkpoint=fast", "--no-sync"]);
+        (command, program)
+    }
+
+    /// Starts `pg_basebackup -Ft -X fetch --checkpoint=fast` into `dir` with `label`.
+    pub fn spawn_basebackup(&self, label: &str, dir: &Path) -> Result<Child, Error> {
+        let (mut command, program) = self.basebackup_command(dir);
+        command.arg("-Ft").arg("-l").arg(label);
+        spawn_captured(command, program)
+    }
+
+    /// `pg_basebackup` in plain format into `dir` (with a manifest), incremental from the
+    /// manifest `incremental` when given; waits for it.
+    pub fn plain_basebackup(&self, dir: &Path, incremental: Option<&Path>) -> Result<(), Error> {
+        let (mut command, program) = self.basebackup_command(dir);
+        command.arg("-Fp");
         if let Some(manifest) = incremental {
             command.arg(format!("--incremental={}", manifest.display()));
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| Error::Io {
-                what: "running",
-                path: program,
-                source,
-            })?;
-        wait_program(child, "pg_basebackup -Fp")
+        wait_program(spawn_captured(command, program)?, "pg_basebackup -Fp")
     }
 
     /// 17+: `pg_combinebackup` of `backups` (the full backup first) into `out`.
     pub fn combine_backups(&self, backups: &[&Path], out: &Path) -> Result<(), Error> {
         let program = self.bindir.join("pg_combinebackup");
-        let child = Command::new(&program)
-            .args(backups)
-            .arg("-o")
-            .arg(out)
-            .arg("--no-sync")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| Error::Io {
-                what: "running",
-                path: program,
-                source,
-            })?;
-        wait_program(child, "pg_combinebackup")
+        let mut command = Command::new(&program);
+        command.args(backups).arg("-o").arg(out).arg("--no-sync");
+        wait_program(spawn_captured(command, program)?, "pg_combinebackup")
     }
 
     /// The `backup_label` member of `dir/base.tar`, byte for byte.
@@ -384,6 +352,20 @@ fn last_line(stderr: &[u8], stdout: &[u8]) -> String {
         .unwrap_or("(no output)")
         .trim()
         .to_string()
+}
+
+/// Starts `command` (the program at `program`) with no input and its output captured.
+fn spawn_captured(mut command: Command, program: PathBuf) -> Result<Child, Error> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Io {
+            what: "running",
+            path: program,
+            source,
+        })
 }
 
 /// Waits for `child` and fails with its last line of output if it failed.

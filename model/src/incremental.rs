@@ -667,25 +667,37 @@ impl IncrementalModel {
 
     /// `path` replayed through the core, in words, with what `property` finds at its end.
     fn trace(&self, property: &str, path: &[IncrementalAction]) -> IncrementalTrace {
-        let mut c = IncrementalCluster::new(self.rules, self.config);
-        let mut steps = Vec::new();
-        for &action in path {
-            match c.apply_described(action) {
-                Ok(text) => steps.push(text),
-                Err(error) => {
-                    steps.push(format!("{action} (the core refuses this step: {error})"));
-                    break;
-                }
+        trace(self.rules, self.config, path, property)
+    }
+}
+
+/// `path` replayed through the core from the initial state of `rules` and `config`, each step
+/// in the protocol's words (`IncrementalCluster::apply_described`), with what `property` finds
+/// at its end (the model's and the simulator's counterexamples alike).
+pub fn trace(
+    rules: IncrementalRules,
+    config: IncrementalConfig,
+    path: &[IncrementalAction],
+    property: &str,
+) -> IncrementalTrace {
+    let mut c = IncrementalCluster::new(rules, config);
+    let mut steps = Vec::new();
+    for &action in path {
+        match c.apply_described(action) {
+            Ok(text) => steps.push(text),
+            Err(error) => {
+                steps.push(format!("{action} (the core refuses this step: {error})"));
+                break;
             }
         }
-        let problems = IncrementalProperty::ALWAYS
-            .into_iter()
-            .chain([IncrementalProperty::EVENTUALLY])
-            .filter(|p| p.name() == property)
-            .flat_map(|p| p.problems(&c))
-            .collect();
-        IncrementalTrace { steps, problems }
     }
+    let problems = IncrementalProperty::ALWAYS
+        .into_iter()
+        .chain([IncrementalProperty::EVENTUALLY])
+        .filter(|p| p.name() == property)
+        .flat_map(|p| p.problems(&c))
+        .collect();
+    IncrementalTrace { steps, problems }
 }
 
 fn fingerprint(c: &IncrementalCluster) -> u64 {

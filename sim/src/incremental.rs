@@ -27,7 +27,7 @@ use backup_coordinator::incremental::cluster::{
     IncrementalAction, IncrementalCluster, IncrementalConfig, IncrementalProperty, IncrementalRules,
 };
 use backup_coordinator::Variant;
-use backup_model::incremental::{describe_bounds, describe_rules, IncrementalTrace, CASES};
+use backup_model::incremental::{describe_bounds, describe_rules, trace, IncrementalTrace, CASES};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -523,35 +523,5 @@ pub fn run_incremental_campaign(
         cases: CASES.iter().map(|c| c.name).zip(cases).collect(),
         digest: digest.finish(),
         interrupted,
-    }
-}
-
-/// `steps` replayed through the core, in words, with what `property` finds at the end.
-pub fn trace(
-    rules: IncrementalRules,
-    config: IncrementalConfig,
-    steps: &[IncrementalAction],
-    property: &str,
-) -> IncrementalTrace {
-    let mut c = IncrementalCluster::new(rules, config);
-    let mut words = Vec::new();
-    for &action in steps {
-        match c.apply_described(action) {
-            Ok(text) => words.push(text),
-            Err(error) => {
-                words.push(format!("{action} (the core refuses this step: {error})"));
-                break;
-            }
-        }
-    }
-    let problems = IncrementalProperty::ALWAYS
-        .into_iter()
-        .chain([IncrementalProperty::EVENTUALLY])
-        .filter(|p| p.name() == property)
-        .flat_map(|p| p.problems(&c))
-        .collect();
-    IncrementalTrace {
-        steps: words,
-        problems,
     }
 }
