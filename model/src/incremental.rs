@@ -12,7 +12,7 @@ use backup_coordinator::incremental::cluster::{
     IncrementalAction, IncrementalBackup, IncrementalCluster, IncrementalConfig,
     IncrementalProperty, IncrementalRules,
 };
-use backup_coordinator::{Design, Variant};
+use backup_coordinator::Variant;
 use serde::Serialize;
 use stateright::{Checker, Model, Property};
 use std::collections::{BTreeMap, HashMap};
@@ -239,14 +239,6 @@ impl IncrementalModel {
 /// Whether `variant` has incremental backups (and so the `incremental` profile applies).
 pub fn applies(variant: Variant) -> bool {
     variant.rules().incremental.is_some()
-}
-
-/// The designs with incremental backups.
-pub fn designs() -> Vec<Design> {
-    Design::ALL
-        .into_iter()
-        .filter(|d| d.rules().incremental.is_some())
-        .collect()
 }
 
 type Condition = fn(&IncrementalModel, &IncrementalCluster) -> bool;
