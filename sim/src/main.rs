@@ -965,12 +965,7 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         incremental_reports.push(report);
     }
     if let Some(path) = &args.json {
-        let verdict = match code {
-            0 => "pass",
-            EXIT_SAFETY => "safety",
-            EXIT_LIVENESS => "liveness",
-            _ => "interrupted",
-        };
+        let verdict = verdict_of(code);
         let written = envelope(
             "model",
             &serde_json::json!({ "profiles": reports, "incremental": incremental_reports }),
@@ -989,6 +984,16 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         code = EXIT_INTERRUPTED;
     }
     Ok(code)
+}
+
+/// The JSON report's verdict for a model or incremental simulator run's exit status.
+fn verdict_of(code: u8) -> &'static str {
+    match code {
+        0 => "pass",
+        EXIT_SAFETY => "safety",
+        EXIT_LIVENESS => "liveness",
+        _ => "interrupted",
+    }
 }
 
 fn sim_incremental(args: &SimArgs, seeds: SeedRange) -> Result<u8, String> {
@@ -1027,12 +1032,7 @@ fn sim_incremental(args: &SimArgs, seeds: SeedRange) -> Result<u8, String> {
         None => 0,
     };
     if let Some(path) = &args.json {
-        let verdict = match code {
-            0 => "pass",
-            EXIT_SAFETY => "safety",
-            EXIT_LIVENESS => "liveness",
-            _ => "interrupted",
-        };
+        let verdict = verdict_of(code);
         if let Err(error) = envelope("sim-incremental", &report, Some((verdict, code)))
             .and_then(|v| write_json(path, &v))
         {
