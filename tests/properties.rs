@@ -327,6 +327,8 @@ fn a_leaked_unit_is_counted_once_and_reported_by_its_own_property() {
 /// Two backups that hold the same start point while both run break "unique start points"
 /// at once (9.1's shared start points, B1/B2's mechanism), not only once they have ended;
 /// backups taken on a standby may share one (they write no end record and no history file).
+/// Once one of them has ended, the primary's retired start point still collides with the
+/// live backup's.
 #[test]
 fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
     use backup_coordinator::action::{Action, Command};
@@ -390,6 +392,20 @@ fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
             violated.contains(&Property::UniqueStartPoints),
             !standby,
             "standby={standby}: {violated:?}"
+        );
+        // The first backup runs to its end and is retired: a primary's start point is
+        // remembered and still collides with the live one; a standby's is not.
+        drive_to(&mut c, 0, Pc::Idle);
+        assert_eq!(
+            c.backups.len(),
+            1,
+            "standby={standby}: the first one retired"
+        );
+        let violated: BTreeSet<Property> = check_all(&c).iter().map(|v| v.property).collect();
+        assert_eq!(
+            violated.contains(&Property::UniqueStartPoints),
+            !standby,
+            "standby={standby}, one retired: {violated:?}"
         );
     }
 }
@@ -576,4 +592,76 @@ fn a_label_file_left_behind_is_reported_with_its_backup() {
         (left.cause, left.backups),
         (Unsettled::TempLabelLeft, vec![BackupId(3)])
     );
+}
+
+/// The ghost forgets a start point (with its end records and history file) only once nothing
+/// can reach it again: `start_still_reachable` is true for a start point at or beyond the
+/// control file's redo pointer (a later start may still read it), and below it exactly while
+/// one holder keeps it: a live backup, a session between reading the control file and its
+/// stop, the exclusive `backup_label`, a temporary label file, or a `backup_label` removed
+/// without an fsync of its directory (an OS crash brings it back). Each holder is tried
+/// alone, and with another start point in it, which holds nothing.
+#[test]
+fn a_start_point_is_reachable_exactly_while_something_holds_it_or_a_start_may_still_read_it() {
+    use backup_coordinator::action::Command;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::lsn::Lsn;
+    use backup_coordinator::state::{BackupMode, Pc};
+    let mut held = quiet_cluster(Design::Pg96, 1, 0);
+    begin(
+        &mut held,
+        0,
+        Command::StartBackup {
+            mode: BackupMode::Exclusive,
+            label: LabelKind::Plain,
+        },
+    );
+    drive_to(&mut held, 0, Pc::Idle);
+    let start = held.backups[0].start;
+    let label = held.data_dir.backup_label.expect("the exclusive label");
+    assert_eq!(label.start, start);
+    // The control file's redo pointer moves beyond the start point (as a later checkpoint
+    // would move it).
+    held.control.redo = Lsn(start.0 + 0x1000);
+    assert!(held.start_still_reachable(start), "held twice");
+
+    let mut nothing = held.clone();
+    nothing.backups.clear();
+    nothing.data_dir.backup_label = None;
+    assert!(!nothing.start_still_reachable(start), "held by nothing");
+    let mut ahead = nothing.clone();
+    ahead.control.redo = start;
+    assert!(ahead.start_still_reachable(start), "at the redo pointer");
+
+    use backup_coordinator::state::LabelFile;
+    let other = LabelFile {
+        start: Lsn(start.0 + 0x800),
+        ..label
+    };
+    let holders: [(&str, fn(&mut Cluster, &Cluster, LabelFile)); 5] = [
+        ("a live backup", |c, h, _| c.backups = h.backups.clone()),
+        ("a session", |c, _, f| c.sessions[0].start = f.start),
+        ("the backup_label", |c, _, f| {
+            c.data_dir.backup_label = Some(f)
+        }),
+        ("a temporary label", |c, _, f| {
+            c.data_dir.temp_labels.push(f)
+        }),
+        ("an unlinked backup_label", |c, _, f| {
+            c.data_dir.unlinked_label = Some(f)
+        }),
+    ];
+    for (holder, put) in holders {
+        let mut c = nothing.clone();
+        put(&mut c, &held, label);
+        assert!(c.start_still_reachable(start), "held by {holder} alone");
+        if holder.contains("label") {
+            let mut c = nothing.clone();
+            put(&mut c, &held, other);
+            assert!(
+                !c.start_still_reachable(start),
+                "{holder} with another start point holds nothing"
+            );
+        }
+    }
 }

@@ -378,3 +378,86 @@ fn symmetry_is_an_automorphism_in_every_reachable_state() {
     }
     eprintln!("{design}: {checked} classes checked");
 }
+
+/// Two backups that end in one step and break the same property: which one is latched must
+/// not depend on their numbers or their sessions', or renaming would not commute with the
+/// step. Two 9.1 base backups, each copying, are marked as if an end record carrying its start
+/// point had been written (the ghost bit a third backup's stop would set), and one crash ends
+/// both: each breaks I9 (an incomplete copy declared consistent). The state with the two
+/// sessions swapped and the two backups renamed the other way round must latch the image of
+/// the same backup.
+#[test]
+fn backups_ending_in_one_step_are_latched_whatever_their_numbers() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::Property;
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::Pc;
+
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        crashes: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+    // Each base backup runs to its copy (each with its own checkpoint, so their start points
+    // differ), the second session's first.
+    for session in [SessionId(1), SessionId(0)] {
+        c.apply(Action::Begin {
+            session,
+            command: Command::BaseBackup {
+                label: LabelKind::Plain,
+            },
+        })
+        .unwrap();
+        for _ in 0..100 {
+            if c.sessions[usize::from(session.0)].pc == Pc::CopyFiles {
+                break;
+            }
+            let next = [
+                Action::Step { session },
+                Action::CheckpointBegin,
+                Action::CheckpointEnd,
+            ]
+            .into_iter()
+            .find(|a| c.is_enabled(*a))
+            .expect("the base backup goes on");
+            c.apply(next).unwrap();
+        }
+    }
+    assert_eq!(c.backups.len(), 2);
+    assert_ne!(c.backups[0].start, c.backups[1].start);
+    for backup in &mut c.backups {
+        backup.early_end_record = true;
+    }
+
+    let latched = |c: &Cluster| {
+        let l = c
+            .ghost
+            .latched
+            .iter()
+            .find(|l| l.property == Property::RestoreReachesConsistency)
+            .expect("the crash ended a backup declared consistent too early");
+        (l.backup, l.session)
+    };
+    let mut crashed = c.clone();
+    crashed.apply(Action::Crash).unwrap();
+    assert!(
+        crashed.backups.is_empty(),
+        "both backups ended in the crash"
+    );
+    let (backup, session) = latched(&crashed);
+
+    let swap_backups = |id: BackupId| BackupId(1 - id.0);
+    let swap_sessions = |id: SessionId| SessionId(1 - id.0);
+    let mut other = permuted_by(&c, &[1, 0], &swap_backups);
+    other.apply(Action::Crash).unwrap();
+    assert_eq!(
+        latched(&other),
+        (swap_backups(backup), swap_sessions(session)),
+        "the latched backup depends on the backups' numbers"
+    );
+    assert_eq!(other.representative(), crashed.representative());
+}
