@@ -34,7 +34,7 @@ fn empty() -> Config {
 pub fn smallest_bounds(bug: Bug) -> Option<(Config, Property)> {
     let c = empty();
     Some(match bug {
-        Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => return None,
+        Bug::B14 | Bug::B15 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => return None,
         // Two WAL senders whose checkpoint requests merge.
         Bug::B1 | Bug::B2 => (Config { walsenders: 2, ..c }, Property::UniqueStartPoints),
         // A client that vanishes while its WAL sender sends the start position.
@@ -160,6 +160,7 @@ fn empty_incremental() -> IncrementalConfig {
         on_primary: false,
         minimal_restarts: 0,
         summarizer_crashes: 0,
+        archive_mode: false,
     }
 }
 
@@ -177,6 +178,16 @@ pub fn incremental_bounds(bug: Bug) -> Option<(IncrementalConfig, IncrementalPro
                 ..c
             },
             IncrementalProperty::SummariesOnHistory,
+        ),
+        // A write after the full backup, so that the promotion point can lie inside a
+        // segment behind a record the summarizer has not read yet; archiving on the standby.
+        Bug::B15 => (
+            IncrementalConfig {
+                primary_writes: 1,
+                archive_mode: true,
+                ..c
+            },
+            IncrementalProperty::BackupTaken,
         ),
         // A truncation of the heap after the full backup, to more than one block.
         Bug::B16 => (

@@ -304,6 +304,11 @@ pub enum Bug {
     /// chosen by timeline with an inclusive end, so a summary of abandoned WAL that starts at
     /// the promotion point is used by an incremental backup on the new timeline.
     B14,
+    /// B15 (INCREMENTAL.md I2; 17.0-17.10 and 18.0-18.4, fixed by `3e8a0c1b02`): the WAL
+    /// summarizer opens a segment only under the timeline it is reading, so the old
+    /// timeline's last segment, renamed `.partial` at a promotion (its WAL lives on in the new
+    /// timeline's file), stops summarization for good.
+    B15,
     /// B16 (INCREMENTAL.md I3; 17.0-17.9 and 18.0-18.3, fixed by `ffc226ab64`): a heap
     /// truncation gives the visibility map the heap's new length as its limit, so an
     /// incremental backup names a truncation length in heap blocks for the map, and the
@@ -325,7 +330,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::B1,
         Bug::B2,
         Bug::B3,
@@ -340,6 +345,7 @@ impl Bug {
         Bug::B12,
         Bug::B13,
         Bug::B14,
+        Bug::B15,
         Bug::B16,
         Bug::B17,
         Bug::B18,
@@ -349,7 +355,10 @@ impl Bug {
     /// Whether the bug lives in incremental backup (checked by the incremental profiles and
     /// runs, over [`crate::incremental::cluster::IncrementalCluster`]).
     pub const fn is_incremental(self) -> bool {
-        matches!(self, Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19)
+        matches!(
+            self,
+            Bug::B14 | Bug::B15 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19
+        )
     }
 
     /// The stable name (`b1` .. `b19`).
@@ -369,6 +378,7 @@ impl Bug {
             Bug::B12 => "b12",
             Bug::B13 => "b13",
             Bug::B14 => "b14",
+            Bug::B15 => "b15",
             Bug::B16 => "b16",
             Bug::B17 => "b17",
             Bug::B18 => "b18",
@@ -393,6 +403,7 @@ impl Bug {
             Bug::B12 => "16 dev",
             Bug::B13 => "9.1 dev",
             Bug::B14 => "17.0-17.11, 18.0-18.6",
+            Bug::B15 => "17.0-17.10, 18.0-18.4",
             Bug::B16 => "17.0-17.9, 18.0-18.3",
             Bug::B17 => "17 dev",
             Bug::B18 => "17 beta",
@@ -417,6 +428,7 @@ impl Bug {
             Bug::B12 => "8328a15f8f",
             Bug::B13 => "8f5d65e916",
             Bug::B14 => "f549ecd266",
+            Bug::B15 => "3e8a0c1b02",
             Bug::B16 => "ffc226ab64",
             Bug::B17 => "d75c4027b6",
             Bug::B18 => "2b5819e2b4",
@@ -432,7 +444,7 @@ impl Bug {
             // 17 as released already breaks restore and provenance (B14 itself), which would
             // hide a flaw put back beside it: incremental bugs go into the recommended design,
             // which has every fix.
-            Bug::B14 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => Design::Recommended,
+            Bug::B14 | Bug::B15 | Bug::B16 | Bug::B17 | Bug::B18 | Bug::B19 => Design::Recommended,
             _ => Design::Pg96,
         }
     }
@@ -469,6 +481,9 @@ impl Bug {
             }
             Bug::B14 => {
                 "summaries chosen with an inclusive end: one of abandoned WAL starting at the promotion point is used"
+            }
+            Bug::B15 => {
+                "summarizer opens WAL segments of the timeline it reads only: the old timeline's .partial segment stops it for good"
             }
             Bug::B16 => {
                 "the visibility map given the heap's truncation limit: the rebuilt map is padded with zero pages"
@@ -516,6 +531,12 @@ impl Bug {
             Bug::B14 => {
                 if let Some(mut incremental) = rules.incremental {
                     incremental.selection = SummarySelection::Released;
+                    rules.incremental = Some(incremental);
+                }
+            }
+            Bug::B15 => {
+                if let Some(mut incremental) = rules.incremental {
+                    incremental.summarizer.segment_on_descendants = false;
                     rules.incremental = Some(incremental);
                 }
             }

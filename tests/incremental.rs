@@ -396,3 +396,94 @@ fn the_wait_for_the_summarizer_fails_only_where_the_summarizer_is_stuck() {
         "{problems:?}"
     );
 }
+
+/// I2 (`3e8a0c1b02`): the standby archives, so its promotion inside segment 9 ([0/120, 0/140))
+/// renames timeline 1's file of that segment `.partial`; timeline 2's file of segment 9 holds
+/// timeline 1's WAL up to the switch point. A summarizer that had not yet opened segment 9
+/// must read timeline 1's 0/120 there. With the fix (released 17.11 and 18.6, and the
+/// recommended rules) it opens timeline 2's file and the incremental backup is taken; with
+/// only the file of the timeline it reads, it can never move and the wait fails; without
+/// archiving nothing is renamed and both take the backup; and a summarizer that had already
+/// opened segment 9 before the promotion keeps reading it.
+#[test]
+fn i2_a_segment_renamed_partial_at_the_promotion_is_read_from_the_new_timelines_file() {
+    use backup_coordinator::incremental::cluster::{
+        segment_of, IncrementalAction as A, IncrementalCluster, IncrementalConfig,
+        IncrementalProperty, IncrementalRules, Listing,
+    };
+    use backup_coordinator::incremental::SummarizerRules;
+    let bounds = |archive_mode| IncrementalConfig {
+        primary_writes: 1,
+        truncations: 0,
+        primary_checkpoints: 0,
+        standby_writes: 0,
+        archive_mode,
+        ..IncrementalConfig::default()
+    };
+    let only_own_timeline = |rules: IncrementalRules| IncrementalRules {
+        summarizer: SummarizerRules {
+            segment_on_descendants: false,
+            ..rules.summarizer
+        },
+        ..rules
+    };
+    // B15's trace up to the promotion, with `early` summarizer steps before it; then the
+    // incremental backup begins and the summarizer goes as far as it can.
+    let run = |rules: IncrementalRules, archive_mode: bool, early: usize| {
+        let mut c = IncrementalCluster::new(rules, bounds(archive_mode));
+        let mut steps = vec![A::PrimaryWrite { block: 0 }, A::FullBackup];
+        steps.extend([A::Receive, A::Receive, A::Replay, A::Replay]);
+        steps.extend(std::iter::repeat_n(A::Summarize, early));
+        steps.extend([A::Promote, A::IncrementalStart]);
+        for step in steps {
+            c.apply(step).unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+        let switch = c.timelines[0].end.expect("promoted");
+        assert_eq!(segment_of(switch), 9, "the switch point {switch}");
+        assert_ne!(switch.0 % 0x20, 0, "inside its segment");
+        for _ in 0..50 {
+            if !c.is_enabled(A::Summarize) {
+                break;
+            }
+            c.apply(A::Summarize).unwrap();
+        }
+        c
+    };
+    for rules in [
+        IncrementalRules::RELEASED,
+        IncrementalRules::FIXED,
+        IncrementalRules::RECOMMENDED,
+    ] {
+        for (archive_mode, flawed, early, stuck) in [
+            (true, false, 0, false),
+            (true, true, 0, true),
+            (false, true, 0, false),
+            // Two reads (segment 8), then the file holding 0/120 is opened before the
+            // promotion: it stays readable.
+            (true, true, 3, false),
+        ] {
+            let rules = if flawed {
+                only_own_timeline(rules)
+            } else {
+                rules
+            };
+            let mut c = run(rules, archive_mode, early);
+            let context = format!("{rules:?}, archive_mode {archive_mode}, {early} early steps");
+            if stuck {
+                assert!(c.is_enabled(A::IncrementalWaitFails), "{context}");
+                assert!(c.summarizer_stuck_on().is_some(), "{context}");
+                assert_eq!(c.summarizing.tli, TimeLineId(1), "{context}");
+                let text = c.apply_described(A::IncrementalWaitFails).unwrap();
+                assert!(text.contains("renamed .partial"), "{context}: {text}");
+                assert!(!IncrementalProperty::BackupTaken.holds(&c), "{context}");
+            } else {
+                assert!(c.summarizer_stuck_on().is_none(), "{context}");
+                c.apply(A::IncrementalFinish {
+                    listing: Listing::Written,
+                })
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
+                assert!(IncrementalProperty::BackupTaken.holds(&c), "{context}");
+            }
+        }
+    }
+}

@@ -37,7 +37,8 @@ pub struct IncrementalProfile {
 /// * `incremental`: INCREMENTAL.md §4's bounds for I1: four blocks, a page write, a truncation
 ///   and two checkpoints on the primary, a write on the promoted standby; the standby's
 ///   summarizer reads ahead of replay and may fail and restart once, the standby is promoted
-///   at its replay point.
+///   at its replay point; it archives (`archive_mode = on`), so its promotion renames the old
+///   timeline's last segment `.partial`.
 /// * `incremental-merge`: everything on the promoted standby's timeline (a write, a
 ///   truncation, a checkpoint, a summarizer restart), so that summaries of one timeline are
 ///   merged in the order the directory lists them.
@@ -51,9 +52,10 @@ pub fn profiles() -> [IncrementalProfile; 4] {
     [
         IncrementalProfile {
             name: "incremental",
-            purpose: "a primary, a summarizing standby promoted at its replay point, a full backup on timeline 1 and an incremental one on timeline 2, combined and compared with the source",
+            purpose: "a primary, a summarizing standby (archiving) promoted at its replay point, a full backup on timeline 1 and an incremental one on timeline 2, combined and compared with the source",
             config: IncrementalConfig {
                 summarizer_crashes: 1,
+                archive_mode: true,
                 ..IncrementalConfig::default()
             },
         },
@@ -116,7 +118,7 @@ pub struct IncrementalCase {
 }
 
 /// Every case, in report order.
-pub const CASES: [IncrementalCase; 8] = [
+pub const CASES: [IncrementalCase; 9] = [
     IncrementalCase {
         name: "the standby is promoted past WAL its summarizer read ahead of replay",
         // A summary beyond the promotion point ends at a redo record the primary wrote after
@@ -181,6 +183,17 @@ pub const CASES: [IncrementalCase; 8] = [
         name: "the summarizer restarts after the promotion and goes back to the old timeline",
         applies: |c| c.summarizer_crashes > 0 && !c.on_primary,
         condition: |c| c.used[8] > 0 && c.promoted && c.summarizing.tli.0 == 1,
+    },
+    IncrementalCase {
+        name: "the summarizer must read old-timeline WAL in the segment renamed .partial at the promotion",
+        // A record after the full backup's, in the segment where replay stops.
+        applies: |c| {
+            c.archive_mode
+                && !c.on_primary
+                && c.primary_writes + c.truncations + c.primary_checkpoints + c.database_recreations
+                    > 0
+        },
+        condition: |c| c.next_read_in_partial_segment(),
     },
 ];
 
@@ -258,6 +271,7 @@ const SOMETIMES: [Condition; CASES.len()] = [
     |_, c| (CASES[5].condition)(c),
     |_, c| (CASES[6].condition)(c),
     |_, c| (CASES[7].condition)(c),
+    |_, c| (CASES[8].condition)(c),
 ];
 
 impl Model for IncrementalModel {
@@ -506,7 +520,7 @@ impl IncrementalReport {
 /// The bounds in words.
 pub fn describe_bounds(c: &IncrementalConfig) -> String {
     format!(
-        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations, {} restarts at wal_level = minimal; {}; {} summarizer restarts; one full and one incremental backup",
+        "{} blocks; primary: {} writes, {} truncations, {} checkpoints, {} database recreations, {} restarts at wal_level = minimal; {}; {} summarizer restarts{}; one full and one incremental backup",
         c.blocks,
         c.primary_writes,
         c.truncations,
@@ -521,21 +535,27 @@ pub fn describe_bounds(c: &IncrementalConfig) -> String {
                 c.standby_writes, c.standby_truncations, c.standby_checkpoints
             )
         },
-        c.summarizer_crashes
+        c.summarizer_crashes,
+        if c.archive_mode && !c.on_primary {
+            "; the standby archives (archive_mode = on)"
+        } else {
+            ""
+        }
     )
 }
 
 /// The rules in words.
 pub fn describe_rules(r: &IncrementalRules) -> String {
     format!(
-        "selection {:?}, merge order {:?}, summarizer: VM limit in VM blocks {}, database records {}, skip minimal WAL {}, re-read at a switch {}, rewind at a switch {}",
+        "selection {:?}, merge order {:?}, summarizer: VM limit in VM blocks {}, database records {}, skip minimal WAL {}, re-read at a switch {}, rewind at a switch {}, a missing segment looked for on later timelines {}",
         r.selection,
         r.order,
         r.summarizer.vm_limit_in_vm_blocks,
         r.summarizer.database_records,
         r.summarizer.skip_minimal_wal,
         r.summarizer.reread_at_switch,
-        r.summarizer.rewind_at_switch
+        r.summarizer.rewind_at_switch,
+        r.summarizer.segment_on_descendants
     )
 }
 

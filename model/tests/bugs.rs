@@ -84,6 +84,6 @@ fn every_seeded_incremental_bug_is_found_and_its_base_design_is_clean_at_the_sam
             report.unique_states
         ));
     }
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     println!("{}", rows.join("\n"));
 }

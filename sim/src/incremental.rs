@@ -37,7 +37,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The simulator's bounds: six blocks; on the primary three writes, two truncations, four
 /// checkpoints and a database recreated from its template; on the promoted standby three
-/// writes, a truncation and two checkpoints; one restart of the summarizer.
+/// writes, a truncation and two checkpoints; one restart of the summarizer; the standby
+/// archiving (`archive_mode = on`: its promotion renames the old timeline's last segment).
 pub fn sim_bounds() -> IncrementalConfig {
     IncrementalConfig {
         blocks: 6,
@@ -51,6 +52,7 @@ pub fn sim_bounds() -> IncrementalConfig {
         on_primary: false,
         minimal_restarts: 0,
         summarizer_crashes: 1,
+        archive_mode: true,
     }
 }
 

@@ -61,7 +61,7 @@ enum Command {
     /// Re-run a saved failure (from the simulator or the model) through the core and print
     /// its trace. Exit 0 if it still shows the failure it records, 1 if it does not.
     Replay(ReplayArgs),
-    /// Run every seeded historical bug (b1 .. b14, b16 .. b19) through the model and the
+    /// Run every seeded historical bug (b1 .. b19) through the model and the
     /// simulator, and the recommended designs too: a table of what caught what. Exit 0 only if
     /// every bug is caught and every recommended design passes.
     Mutants(MutantsArgs),

@@ -52,6 +52,15 @@ const RECORD_BYTES: u64 = 0x10;
 const END_OF_RECOVERY_BYTES: u64 = 0x18;
 /// Where timeline 1's first record, the initial redo point, begins.
 const FIRST_RECORD: Lsn = Lsn(0x100);
+/// The WAL segment size here: two records (a real segment holds thousands of them; what
+/// matters is that a promotion point may fall inside a segment or at its start, and that the
+/// summarizer may still be one segment behind).
+pub const SEGMENT_BYTES: u64 = 0x20;
+
+/// The number of the WAL segment that holds byte `at`.
+pub fn segment_of(at: Lsn) -> u64 {
+    at.0 / SEGMENT_BYTES
+}
 
 /// The rules a design applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,6 +132,14 @@ pub struct IncrementalConfig {
     /// was building in memory is lost and its position is recomputed from disk
     /// (`GetOldestUnsummarizedLSN`).
     pub summarizer_crashes: u8,
+    /// The standby runs with `archive_mode = on`: at its promotion, the old timeline's last
+    /// segment, if the switch point lies inside it, is renamed with the suffix `.partial`
+    /// (and archived so), since the primary may still complete and archive the same name; the
+    /// new timeline's file of that segment holds the old timeline's WAL up to the switch
+    /// point. So the old timeline's file of that segment is gone from `pg_wal`: the case of
+    /// INCREMENTAL.md §3 I2 (`3e8a0c1b02`, whose test reaches it on a cascading standby fed
+    /// from the archive, which never had the file).
+    pub archive_mode: bool,
 }
 
 impl Default for IncrementalConfig {
@@ -141,6 +158,7 @@ impl Default for IncrementalConfig {
             on_primary: false,
             minimal_restarts: 0,
             summarizer_crashes: 0,
+            archive_mode: false,
         }
     }
 }
@@ -278,6 +296,11 @@ pub struct IncrementalCluster {
     pub minimal: bool,
     /// Page versions written so far (each write a new one).
     pub versions: u16,
+    /// The WAL segment the summarizer's reader has open: the timeline it asked for and the
+    /// segment number (an open file stays readable after it is renamed). Kept only where a
+    /// file it needs can be missing: with [`IncrementalConfig::archive_mode`] and a
+    /// summarizer without `segment_on_descendants`.
+    pub summarizer_segment: Option<(TimeLineId, u64)>,
 }
 
 /// One atomic step.
@@ -468,6 +491,7 @@ impl IncrementalCluster {
             used: [0; 9],
             minimal: false,
             versions: 0,
+            summarizer_segment: None,
         }
     }
 
@@ -632,10 +656,21 @@ impl IncrementalCluster {
                 "standby replays {}",
                 record(before.tl(TimeLineId(1)), before.replayed)
             ),
-            IncrementalAction::Promote => format!(
-                "standby promoted at {}: timeline 2 begins there",
-                self.replayed
-            ),
+            IncrementalAction::Promote => {
+                let switch = self.replayed;
+                let partial = self.config.archive_mode && switch.0 % SEGMENT_BYTES != 0;
+                format!(
+                    "standby promoted at {switch}: timeline 2 begins there{}",
+                    if partial {
+                        format!(
+                            "; timeline 1's WAL segment {} (the switch point inside it) is renamed .partial, timeline 2's holds its WAL up to the switch point",
+                            segment_of(switch)
+                        )
+                    } else {
+                        String::new()
+                    }
+                )
+            }
             IncrementalAction::FullBackup => match &self.full {
                 Some(full) => format!("full backup on the primary: start point {}", full.start),
                 None => action.to_string(),
@@ -648,7 +683,10 @@ impl IncrementalCluster {
                 _ => action.to_string(),
             },
             IncrementalAction::IncrementalWaitFails => match &self.incremental {
-                Some(IncrementalBackup::Refused(error)) => format!("{action}: {error}"),
+                Some(IncrementalBackup::Refused(error)) => match before.summarizer_stuck_on() {
+                    Some(why) => format!("{action}: {error}; {why}"),
+                    None => format!("{action}: {error}"),
+                },
                 _ => action.to_string(),
             },
             IncrementalAction::IncrementalFinish { .. } => match &self.incremental {
@@ -874,6 +912,7 @@ impl IncrementalCluster {
                     .max()
                     .unwrap_or(FIRST_RECORD);
                 self.summarizing = Building::new(TimeLineId(1), at);
+                self.summarizer_segment = None;
             }
         }
         Ok(())
@@ -1019,6 +1058,114 @@ impl IncrementalCluster {
 
     /// The summarizer's next step, if it can take one.
     fn summarize_step(&self) -> Option<SummarizeStep> {
+        let step = self.next_summarize_step()?;
+        self.missing_segment(step).is_none().then_some(step)
+    }
+
+    /// Whether the summarizing server's `pg_wal` holds timeline `tli`'s file of segment
+    /// `segment`. Timeline 1's files are all there, but for the one renamed `.partial` at a
+    /// promotion with `archive_mode = on`; a later timeline's begin with the segment of its
+    /// switch point (that file holds the old timeline's WAL up to it).
+    fn segment_file_exists(&self, tli: TimeLineId, segment: u64) -> bool {
+        let Some(tl) = self.timelines.get((tli.0 as usize).wrapping_sub(1)) else {
+            return false;
+        };
+        if tli != TimeLineId(1) {
+            return segment >= segment_of(tl.begin);
+        }
+        let renamed_partial = self.config.archive_mode
+            && tl.end.is_some_and(|switch| {
+                segment == segment_of(switch) && switch.0 % SEGMENT_BYTES != 0
+            });
+        !renamed_partial
+    }
+
+    /// Whether a segment the summarizer needs can be missing: only with `archive_mode` (a
+    /// `.partial` rename) and a summarizer that does not look on later timelines. Elsewhere
+    /// every segment it needs opens, and the open one is not kept (it changes nothing, and
+    /// would only split states).
+    fn tracks_open_segment(&self) -> bool {
+        self.config.archive_mode && !self.rules.summarizer.segment_on_descendants
+    }
+
+    /// `summarizer_wal_segment_open`: the file of the timeline asked for or, with
+    /// `segment_on_descendants`, of the same segment on a later timeline of the history.
+    fn segment_opens(&self, tli: TimeLineId, segment: u64) -> bool {
+        self.segment_file_exists(tli, segment)
+            || (self.rules.summarizer.segment_on_descendants
+                && self
+                    .timelines
+                    .iter()
+                    .any(|t| t.tli > tli && self.segment_file_exists(t.tli, segment)))
+    }
+
+    /// The first WAL segment `step` must open and cannot ("requested WAL segment ... has
+    /// already been removed": the summarizer fails, restarts, and fails there again), as
+    /// (the timeline asked for, the segment).
+    fn missing_segment(&self, step: SummarizeStep) -> Option<(TimeLineId, u64)> {
+        if !self.tracks_open_segment() {
+            return None;
+        }
+        let tli = self.summarizing.tli;
+        let needs = |record: &WalRecord| segment_of(record.at)..=segment_of(Lsn(record.end.0 - 1));
+        let missing = |segment: &u64| !self.segment_opens(tli, *segment);
+        match step {
+            SummarizeStep::Read(record) => needs(&record)
+                .filter(|&segment| self.summarizer_segment != Some((tli, segment)))
+                .find(missing),
+            // A file summarized again reads its records again.
+            SummarizeStep::Close(end) | SummarizeStep::Rewind(end)
+                if self.rules.summarizer.reread_at_switch =>
+            {
+                self.tl(tli)
+                    .records
+                    .iter()
+                    .filter(|r| r.record.end <= end && r.record.at >= self.reread_from(step))
+                    .flat_map(|r| needs(&r.record))
+                    .find(missing)
+            }
+            _ => None,
+        }
+        .map(|segment| (tli, segment))
+    }
+
+    /// Where a re-read for `step` begins (the file being built's start, or the start of a
+    /// file written across the switch point; beyond every record if nothing is read again).
+    fn reread_from(&self, step: SummarizeStep) -> Lsn {
+        let tli = self.summarizing.tli;
+        match step {
+            SummarizeStep::Close(end) if self.summarizing.pending > end => self.summarizing.start,
+            SummarizeStep::Rewind(switch) => self
+                .summaries
+                .iter()
+                .find(|s| s.tli == tli && s.start < switch && switch < s.end)
+                .map_or(Lsn(u64::MAX), |s| s.start),
+            _ => Lsn(u64::MAX),
+        }
+    }
+
+    /// Whether the summarizer's next read is old-timeline WAL in the segment renamed
+    /// `.partial` at the promotion (INCREMENTAL.md I2's situation), whether or not it then
+    /// finds that WAL in the new timeline's file.
+    pub fn next_read_in_partial_segment(&self) -> bool {
+        let tli = TimeLineId(1);
+        matches!(
+            self.next_summarize_step(),
+            Some(SummarizeStep::Read(r)) if self.summarizing.tli == tli
+                && (segment_of(r.at)..=segment_of(Lsn(r.end.0 - 1)))
+                    .any(|segment| !self.segment_file_exists(tli, segment))
+        )
+    }
+
+    /// Why the summarizer cannot move, in words, when a WAL segment it needs is missing.
+    pub fn summarizer_stuck_on(&self) -> Option<String> {
+        let (tli, segment) = self.missing_segment(self.next_summarize_step()?)?;
+        Some(format!(
+            "the summarizer cannot open timeline {tli}'s WAL segment {segment} (renamed .partial at the promotion): \"requested WAL segment has already been removed\", again at every restart"
+        ))
+    }
+
+    fn next_summarize_step(&self) -> Option<SummarizeStep> {
         let file = &self.summarizing;
         let tl = self.tl(file.tli);
         if let Some(switch) = tl.end {
@@ -1080,6 +1227,9 @@ impl IncrementalCluster {
                 self.close_summary(end)
             }
             SummarizeStep::Read(record) => {
+                if self.tracks_open_segment() {
+                    self.summarizer_segment = Some((tli, segment_of(Lsn(record.end.0 - 1))));
+                }
                 if let Read::EndsBefore(end) =
                     self.summarizing.read(self.rules.summarizer, &record)?
                 {

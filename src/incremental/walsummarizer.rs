@@ -105,6 +105,12 @@ pub struct SummarizerRules {
     /// (`c7cfbc5157`); before, it moved to the next timeline keeping its position, beyond WAL
     /// it never summarized there.
     pub rewind_at_switch: bool,
+    /// A WAL segment file missing on the timeline being read is looked for under the same
+    /// segment number on each later timeline of the history (`3e8a0c1b02`, in 17.11 and
+    /// 18.5): the new timeline's first segment holds the old timeline's WAL up to the switch
+    /// point. Before, only the file of the timeline being read was opened, and its absence
+    /// ("requested WAL segment ... has already been removed") stopped the summarizer for good.
+    pub segment_on_descendants: bool,
 }
 
 impl SummarizerRules {
@@ -115,6 +121,7 @@ impl SummarizerRules {
         skip_minimal_wal: true,
         reread_at_switch: false,
         rewind_at_switch: true,
+        segment_on_descendants: true,
     };
 }
 
