@@ -665,3 +665,69 @@ fn a_start_point_is_reachable_exactly_while_something_holds_it_or_a_start_may_st
         }
     }
 }
+
+/// Each ghost list (retired start points, backup-end records, history files) is forgotten
+/// once its start point falls below the control file's redo pointer, even when it is the only
+/// list holding a stale entry: the shortcut that skips the clean-up when nothing is stale
+/// must see each of them alone.
+#[test]
+fn each_ghost_list_is_forgotten_alone_once_its_start_point_is_below_the_redo_pointer() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::Pc;
+    let mut c = Cluster::new(
+        Variant::of(Design::Pg15),
+        Config {
+            sql_sessions: 0,
+            walsenders: 1,
+            writers: 0,
+            page_writes: 0,
+            timed_checkpoints: 1,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    begin(
+        &mut c,
+        0,
+        Command::BaseBackup {
+            label: LabelKind::Plain,
+        },
+    );
+    drive_to(&mut c, 0, Pc::Idle);
+    assert!(c.backups.is_empty(), "the base backup ended");
+    let start = c.ghost.retired_starts[0];
+    assert!(c.wal.end_records.iter().any(|&(_, s)| s == start));
+    assert!(c.data_dir.history.iter().any(|h| h.start == start));
+    let checkpoint = |c: &mut Cluster| {
+        c.apply(Action::CheckpointBegin).unwrap();
+        c.apply(Action::CheckpointEnd).unwrap();
+        assert!(c.control.redo > start);
+    };
+    let mut all = c.clone();
+    checkpoint(&mut all);
+    assert!(all.ghost.retired_starts.is_empty());
+    assert!(all.wal.end_records.is_empty());
+    assert!(all.data_dir.history.is_empty());
+
+    let mut only_retired = c.clone();
+    only_retired.wal.end_records.clear();
+    only_retired.data_dir.history.clear();
+    checkpoint(&mut only_retired);
+    assert!(
+        only_retired.ghost.retired_starts.is_empty(),
+        "retired start"
+    );
+
+    let mut only_end_records = c.clone();
+    only_end_records.ghost.retired_starts.clear();
+    only_end_records.data_dir.history.clear();
+    checkpoint(&mut only_end_records);
+    assert!(only_end_records.wal.end_records.is_empty(), "end record");
+
+    let mut only_history = c.clone();
+    only_history.ghost.retired_starts.clear();
+    only_history.wal.end_records.clear();
+    checkpoint(&mut only_history);
+    assert!(only_history.data_dir.history.is_empty(), "history file");
+}
