@@ -2325,3 +2325,22 @@ fn a_segment_fill_leaves_exactly_one_backup_end_records_room_at_the_nearest_segm
     assert_eq!(usable - to % usable, room, "one record's room left");
     assert_eq!(to / usable, from / usable + 1, "in the next segment");
 }
+
+/// A page change is a record of `PAGE_CHANGE` bytes, and its full-page image adds
+/// `PAGE_IMAGE` (the WAL positions every later start point, stop point and end record are
+/// computed from): the insert position moves by exactly that, page headers included.
+#[test]
+fn a_page_change_takes_its_record_size_and_an_image_its_page_more() {
+    use backup_coordinator::lsn::{insert_record, record_bytes};
+    let mut c = cluster(Design::Recommended, 1, 0);
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    for (page, image) in [(0, true), (0, false)] {
+        let before = c.shared.insert;
+        assert_eq!(write_page(&mut c, page), image, "page {page}");
+        let bytes = record_bytes::PAGE_CHANGE + if image { record_bytes::PAGE_IMAGE } else { 0 };
+        let (record, _) = insert_record(c.seg(), before, bytes);
+        assert_eq!(c.shared.insert, record.end, "image {image}");
+        assert_eq!(c.pages[usize::from(page)], record.end);
+    }
+}

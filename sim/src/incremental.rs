@@ -14,8 +14,11 @@
 //!   fourth seed ([`primary_form`]) takes both backups on the primary, which summarizes its
 //!   own WAL and restarts once at `wal_level = minimal` (writes that skip WAL) and back.
 //! * **Known findings** (the design's, from `expected-findings.toml`) do not end a run.
-//! * **Shrinking.** A failing run's steps are cut down by removing chunks (halving the chunk
-//!   size when nothing more goes) while the same property still fails; a shortened list is
+//! * **Shrinking.** A failing run's steps are cut down while the same property still fails:
+//!   first a record the primary wrote (a write, truncation, checkpoint or recreation) with
+//!   the steps that received, replayed and summarized it (removing the record alone would
+//!   shift every later record under those steps), then chunks (halving the chunk size when
+//!   nothing more goes), round after round until neither removes a step; a shortened list is
 //!   replayed leniently (a step not enabled is skipped) and completed, progress first (the
 //!   backups, the summarizer, replay), until no step is enabled; what was executed becomes the
 //!   new schedule.
@@ -291,6 +294,51 @@ fn replay_for(
     (always.is_none() && !IncrementalProperty::EVENTUALLY.holds(&c)).then_some(done)
 }
 
+/// `steps` without step `producer`, if it writes a record on timeline 1 (a write, a
+/// truncation, a checkpoint, a database recreation), and without the steps that received,
+/// replayed or summarized that record.
+fn without_record(
+    rules: IncrementalRules,
+    config: IncrementalConfig,
+    steps: &[IncrementalAction],
+    producer: usize,
+) -> Option<Vec<IncrementalAction>> {
+    if !matches!(kind(&steps[producer]), 0 | 1 | 2 | 13) {
+        return None;
+    }
+    let mut c = IncrementalCluster::new(rules, config);
+    let mut record = None;
+    let mut remove = vec![false; steps.len()];
+    for (i, &step) in steps.iter().enumerate() {
+        let end_of_wal = c.timelines[0].records.last().map(|r| r.record.end);
+        let (received, replayed) = (c.received, c.replayed);
+        let (read_tli, read_from) = (c.summarizing.tli, c.summarizing.pending);
+        c.apply(step).ok()?;
+        if i == producer {
+            record = end_of_wal;
+            remove[i] = true;
+            continue;
+        }
+        let Some(at) = record else { continue };
+        remove[i] = match step {
+            IncrementalAction::Receive => received == at,
+            IncrementalAction::Replay => replayed == at,
+            IncrementalAction::Summarize => {
+                read_tli.0 == 1 && read_from == at && c.summarizing.pending > at
+            }
+            _ => false,
+        };
+    }
+    Some(
+        steps
+            .iter()
+            .zip(&remove)
+            .filter(|(_, &gone)| !gone)
+            .map(|(&step, _)| step)
+            .collect(),
+    )
+}
+
 /// The shortest schedule found that still fails `property`, within `replays_max` replays.
 pub fn shrink_incremental(
     rules: IncrementalRules,
@@ -306,6 +354,23 @@ pub fn shrink_incremental(
     let mut replays = 1;
     let mut chunk = (best.len() / 2).max(1);
     loop {
+        // A record the primary wrote, removed with the steps that received, replayed and
+        // summarized it (removing it alone would shift every later record under those
+        // steps, and the failure with them).
+        let mut i = best.len();
+        while i > 0 && replays < replays_max {
+            i -= 1;
+            let Some(candidate) = without_record(rules, config, &best, i) else {
+                continue;
+            };
+            replays += 1;
+            if let Some(exact) = replay_for(rules, config, &candidate, property) {
+                if exact.len() < best.len() {
+                    best = exact;
+                    i = i.min(best.len());
+                }
+            }
+        }
         let mut i = 0;
         let mut progressed = false;
         while i < best.len() && replays < replays_max {

@@ -1,8 +1,9 @@
 //! The simulator's incremental-backup runs: the same seed gives the same run, 17 as released
 //! breaks restore and provenance within a few hundred seeds at the simulator's bounds (and the
 //! shrunk counterexample still breaks it), the recommended rules keep every property over two
-//! thousand seeds and reach every case, and a summarizer that keeps its position at a timeline
-//! switch (before `c7cfbc5157`) leaves backups never taken.
+//! thousand seeds and reach every case, a summarizer that keeps its position at a timeline
+//! switch (before `c7cfbc5157`) leaves backups never taken, and each seeded incremental bug's
+//! first failure shrinks to within two steps of the model's shortest counterexample.
 
 use backup_coordinator::incremental::cluster::{
     IncrementalCluster, IncrementalProperty, IncrementalRules,
@@ -120,4 +121,51 @@ fn a_summarizer_that_keeps_its_position_at_a_switch_leaves_backups_never_taken()
         .groups
         .iter()
         .any(|g| g.liveness && g.property == IncrementalProperty::BackupTaken.name()));
+}
+
+/// Shrinking gives a reviewer a short schedule: for each seeded bug of incremental backup, the
+/// first failing seed of the simulator's bounds shrinks to at most two steps more than the
+/// exhaustive model's shortest counterexample at the bug's smallest bounds (a record removed
+/// with the steps that received, replayed and summarized it, then chunks).
+#[test]
+fn each_incremental_bugs_first_failure_shrinks_to_within_two_steps_of_the_models_shortest() {
+    use backup_coordinator::bugs::incremental_bounds;
+    use backup_coordinator::variant::Bug;
+    use backup_model::incremental::{IncrementalModel, IncrementalOptions, IncrementalProfile};
+    for bug in Bug::ALL.into_iter().filter(|b| b.is_incremental()) {
+        let variant = Variant::bug(bug);
+        let rules = variant.rules().incremental.expect("incremental backups");
+        let (config, property) = incremental_bounds(bug).expect("its bounds");
+        let profile = IncrementalProfile {
+            name: "smallest",
+            purpose: "",
+            config,
+        };
+        let shortest = IncrementalModel::new(variant, profile)
+            .expect("incremental backups")
+            .check(IncrementalOptions::default())
+            .violated()
+            .into_iter()
+            .find(|(name, _)| name == property.name())
+            .map(|(_, length)| length)
+            .expect("the model finds it");
+        let report = run_incremental_campaign(
+            variant,
+            rules,
+            sim_bounds(),
+            SeedRange { start: 0, end: 200 },
+            &[],
+            &STOP,
+        );
+        let group = report
+            .groups
+            .iter()
+            .find(|g| g.property == property.name())
+            .unwrap_or_else(|| panic!("{bug}: the simulator finds {property}"));
+        assert!(
+            group.shrunk.steps.len() <= shortest + 2,
+            "{bug}: shrunk to {} steps, the model's shortest has {shortest}",
+            group.shrunk.steps.len()
+        );
+    }
 }
