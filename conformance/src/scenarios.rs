@@ -224,6 +224,15 @@ impl<'a> Suite<'a> {
         self.archiving_fails()?;
         self.archiving_off()?;
         self.page_change_sizes();
+        // It promotes the suite's standby.
+        if self.mon.major >= 17 {
+            crate::summaries::promotion_inside_a_segment(
+                &mut self.mon,
+                &self.args.server,
+                self.seg,
+                &mut self.report,
+            )?;
+        }
         // Last: it leaves a server that refuses to start.
         if self.core.cluster.rules().has_exclusive() {
             self.restart_refused_after_recycled_label_checkpoint()?;

@@ -6,7 +6,9 @@
 //! summarizer reads of it, and the core's `summarize_wal` run over them. Compared: the summary
 //! files (their ranges) and what each says about the table (`pg_wal_summary_contents()`); then
 //! how an incremental backup from the full one sends the table, against the core's
-//! `prepare_incremental` and `file_backup_method` over the server's own summary files.
+//! `prepare_incremental` and `file_backup_method` over the server's own summary files. And a
+//! standby promoted inside a WAL segment: the old timeline's segment renamed `.partial`, and
+//! the summarizer reading through it (INCREMENTAL.md I2).
 
 use crate::args::ServerSpec;
 use crate::error::Error;
@@ -726,4 +728,150 @@ mod tests {
         assert_eq!(creation("base/5/16390_fsm", 16390), Some(Fork::Fsm));
         assert_eq!(creation("base/5/16391", 16390), None);
     }
+}
+
+const P: &str = "promotion inside a WAL segment (17+; INCREMENTAL.md I2)";
+
+/// The suite's streaming standby promoted where its replay ends, inside a segment (the
+/// primary writes a little after a WAL switch): the standby archives (`archive_mode = on`,
+/// from the primary's configuration), so the old timeline's file of that segment is renamed
+/// `.partial` and the new timeline's file of the same number holds its WAL up to the switch
+/// point, as the core's `renamed_partial_at_promotion` says. Then `summarize_wal` is turned on
+/// on the promoted server: its summarizer starts on the old timeline, which it must read up to
+/// the switch point from the new timeline's file (`3e8a0c1b02`, in 17.11 and 18.5; the core's
+/// released rules have it); the server's summary files show whether it did. The standby is a
+/// primary afterwards: this runs last.
+pub fn promotion_inside_a_segment(
+    mon: &mut Session,
+    spec: &ServerSpec,
+    seg: WalSegmentSize,
+    report: &mut Report,
+) -> Result<(), Error> {
+    use backup_coordinator::incremental::cluster::renamed_partial_at_promotion;
+    use backup_coordinator::walfile::WalFileName;
+    let Some(mut standby) = spec.connect_standby("conformance-promotion")? else {
+        return Ok(());
+    };
+    for sql in [
+        "SELECT pg_switch_wal()",
+        "CREATE TABLE conformance_promotion (id int)",
+        "INSERT INTO conformance_promotion VALUES (1)",
+    ] {
+        mon.execute(sql)?;
+    }
+    let flushed = mon.flush_lsn()?;
+    wait(
+        &mut standby,
+        &format!("SELECT (pg_last_wal_replay_lsn() >= '{flushed}')::text"),
+    )?;
+    // The primary's timeline, which the standby follows.
+    let old_tli = TimeLineId(
+        u32::from_str_radix(
+            &mon.text(
+                "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
+                &[],
+            )?,
+            16,
+        )
+        .map_err(|_| Error::Unexpected("pg_walfile_name".to_string()))?,
+    );
+    standby.execute("SELECT pg_promote(true, 60)")?;
+    let new_tli = TimeLineId(
+        u32::from_str_radix(
+            &standby.text(
+                "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
+                &[],
+            )?,
+            16,
+        )
+        .map_err(|_| Error::Unexpected("pg_walfile_name".to_string()))?,
+    );
+    // The new timeline's history file: its last line names the switch point.
+    let history = standby.text(
+        &format!("SELECT pg_read_file('pg_wal/{:08X}.history')", new_tli.0),
+        &[],
+    )?;
+    let switch: Lsn = history
+        .lines()
+        .rev()
+        .find_map(|line| line.split_whitespace().nth(1))
+        .and_then(|lsn| lsn.parse().ok())
+        .ok_or_else(|| Error::Unexpected(format!("timeline history: {history:?}")))?;
+    let names = standby.texts("SELECT name FROM pg_ls_waldir() ORDER BY name")?;
+    let segment = seg.segment_of(switch);
+    let old_file = WalFileName::from_segment(old_tli, segment, seg).to_string();
+    let new_file = WalFileName::from_segment(new_tli, segment, seg).to_string();
+    let describe = |old_whole: bool, old_partial: bool, new_whole: bool| {
+        let present = |yes: bool| if yes { "present" } else { "absent" };
+        format!(
+            "timeline {old_tli}'s file of segment {segment}: {}, as .partial: {}; timeline {new_tli}'s: {}",
+            present(old_whole),
+            present(old_partial),
+            present(new_whole)
+        )
+    };
+    let renamed = renamed_partial_at_promotion(true, switch, seg.bytes());
+    report.compare(
+        P,
+        "the WAL segment holding the switch point after the promotion (archive_mode = on): the old timeline's renamed .partial, the new timeline's holds its WAL",
+        describe(renamed.is_none(), renamed.is_some(), true),
+        describe(
+            names.contains(&old_file),
+            names.contains(&format!("{old_file}.partial")),
+            names.contains(&new_file),
+        ),
+        vec![format!(
+            "switch point {switch} (timeline {new_tli}'s history: {:?}); pg_wal: {}",
+            history.lines().last().unwrap_or_default(),
+            names.join(" ")
+        )],
+    );
+
+    // The summarizer, started now, reads the old timeline first.
+    standby.execute("ALTER SYSTEM SET summarize_wal = on")?;
+    standby.execute("SELECT pg_reload_conf()")?;
+    standby.execute("CHECKPOINT")?;
+    let redo = standby.lsn("SELECT redo_lsn::text FROM pg_control_checkpoint()")?;
+    let reached = wait(
+        &mut standby,
+        &format!(
+            "SELECT (summarized_tli = {} AND summarized_lsn >= '{redo}')::text FROM pg_get_wal_summarizer_state()",
+            new_tli.0
+        ),
+    );
+    let files = standby.wal_summaries()?;
+    let state = standby.text(
+        "SELECT summarized_tli || ' ' || summarized_lsn FROM pg_get_wal_summarizer_state()",
+        &[],
+    )?;
+    let ends_at_switch = files
+        .iter()
+        .any(|&(tli, _, end)| tli == old_tli.0 && end == switch);
+    let begins_at_switch = files
+        .iter()
+        .any(|&(tli, start, _)| tli == new_tli.0 && start == switch);
+    let outcome = |old_read: bool, reached: bool| {
+        format!(
+            "a timeline-{old_tli} summary ends at the switch point: {}; the summarizer reaches timeline {new_tli}'s checkpoint: {}",
+            if old_read { "yes" } else { "no" },
+            if reached { "yes" } else { "no" }
+        )
+    };
+    // The core's released rules: a missing segment is looked for on the later timelines.
+    let core_reads = renamed.is_none() || SummarizerRules::RELEASED.segment_on_descendants;
+    report.compare(
+        P,
+        "summarize_wal turned on after the promotion: the old timeline read up to the switch point (its last segment from the new timeline's file), then the new timeline",
+        outcome(core_reads, core_reads),
+        outcome(ends_at_switch, reached.is_ok() && begins_at_switch),
+        vec![format!(
+            "summary files (tli, start, end): {}; summarizer state: {state}",
+            files
+                .iter()
+                .map(|(tli, start, end)| format!("({tli}, {start}, {end})"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )],
+    );
+    Ok(())
 }

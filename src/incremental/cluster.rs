@@ -62,6 +62,19 @@ pub fn segment_of(at: Lsn) -> u64 {
     at.0 / SEGMENT_BYTES
 }
 
+/// The old timeline's segment a promotion at `switch` renames with the suffix `.partial`
+/// (segments of `segment_bytes`): the one holding the switch point, when archiving is on and
+/// the switch point lies inside it (at a segment's first byte the old timeline has no partly
+/// filled segment). Its WAL up to the switch point is in the new timeline's file of the same
+/// number. The conformance suite holds real servers to this rule.
+pub fn renamed_partial_at_promotion(
+    archive_mode: bool,
+    switch: Lsn,
+    segment_bytes: u64,
+) -> Option<u64> {
+    (archive_mode && switch.0 % segment_bytes != 0).then_some(switch.0 / segment_bytes)
+}
+
 /// The rules a design applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IncrementalRules {
@@ -658,16 +671,15 @@ impl IncrementalCluster {
             ),
             IncrementalAction::Promote => {
                 let switch = self.replayed;
-                let partial = self.config.archive_mode && switch.0 % SEGMENT_BYTES != 0;
+                let renamed =
+                    renamed_partial_at_promotion(self.config.archive_mode, switch, SEGMENT_BYTES);
                 format!(
                     "standby promoted at {switch}: timeline 2 begins there{}",
-                    if partial {
-                        format!(
-                            "; timeline 1's WAL segment {} (the switch point inside it) is renamed .partial, timeline 2's holds its WAL up to the switch point",
-                            segment_of(switch)
-                        )
-                    } else {
-                        String::new()
+                    match renamed {
+                        Some(segment) => format!(
+                            "; timeline 1's WAL segment {segment} (the switch point inside it) is renamed .partial, timeline 2's holds its WAL up to the switch point"
+                        ),
+                        None => String::new(),
                     }
                 )
             }
@@ -1073,11 +1085,10 @@ impl IncrementalCluster {
         if tli != TimeLineId(1) {
             return segment >= segment_of(tl.begin);
         }
-        let renamed_partial = self.config.archive_mode
-            && tl.end.is_some_and(|switch| {
-                segment == segment_of(switch) && switch.0 % SEGMENT_BYTES != 0
-            });
-        !renamed_partial
+        let renamed = tl.end.and_then(|switch| {
+            renamed_partial_at_promotion(self.config.archive_mode, switch, SEGMENT_BYTES)
+        });
+        renamed != Some(segment)
     }
 
     /// Whether a segment the summarizer needs can be missing: only with `archive_mode` (a
