@@ -2344,3 +2344,223 @@ fn a_page_change_takes_its_record_size_and_an_image_its_page_more() {
         assert_eq!(c.pages[usize::from(page)], record.end);
     }
 }
+
+/// The steps that are only places for a fault (a base backup sending its start and stop
+/// positions, an SQL stop waiting for archiving) are kept while any one kind of fault that
+/// strikes there is on, each kind alone: an ERROR or a FATAL at a send, a cancel or a FATAL
+/// in the archive wait. (With none of its kinds on, such a step is skipped: it would change
+/// nothing.)
+#[test]
+fn each_kind_of_fault_alone_keeps_the_steps_where_it_can_strike() {
+    use backup_coordinator::config::FaultKinds;
+    let none = FaultKinds {
+        errors: false,
+        cancels: false,
+        disconnects: false,
+    };
+    // (kind, command, the session's place, the fault)
+    let cases = [
+        (
+            FaultKinds {
+                errors: true,
+                ..none
+            },
+            Pc::SendStartPoint,
+            Fault::Error,
+        ),
+        (
+            FaultKinds {
+                errors: true,
+                ..none
+            },
+            Pc::SendStopPoint,
+            Fault::Error,
+        ),
+        (
+            FaultKinds {
+                disconnects: true,
+                ..none
+            },
+            Pc::SendStartPoint,
+            Fault::Disconnect,
+        ),
+        (
+            FaultKinds {
+                disconnects: true,
+                ..none
+            },
+            Pc::SendStopPoint,
+            Fault::Disconnect,
+        ),
+        (
+            FaultKinds {
+                cancels: true,
+                ..none
+            },
+            Pc::StopWaitArchive,
+            Fault::Cancel,
+        ),
+        (
+            FaultKinds {
+                disconnects: true,
+                ..none
+            },
+            Pc::StopWaitArchive,
+            Fault::Disconnect,
+        ),
+    ];
+    for (kinds, place, fault) in cases {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 1,
+            writers: 0,
+            page_writes: 0,
+            faults: 1,
+            fault_kinds: kinds,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+        let session = if place == Pc::StopWaitArchive {
+            begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+            finish(&mut c, S0);
+            begin(
+                &mut c,
+                S0,
+                Command::StopBackup {
+                    mode: BackupMode::NonExclusive,
+                },
+            );
+            S0
+        } else {
+            begin(&mut c, S1, base_backup());
+            S1
+        };
+        run_to(&mut c, session, place);
+        assert!(
+            c.is_enabled(Action::Fault { session, fault }),
+            "{kinds:?}: {fault:?} at {place:?}"
+        );
+    }
+}
+
+/// The start's cleanup is 15's `pg_start_backup_callback` (the counter given back, nothing
+/// else) and 16's `do_pg_abort_backup(during_start = true)`, which also resets the session's
+/// backup state. They differ only where a session already has a state when a start fails:
+/// B10's flaw, a `replication=database` session running an SQL backup that is then accepted
+/// for `BASE_BACKUP`, whose start is cancelled in its checkpoint wait. With 15's callback the
+/// SQL backup's state stays; with 16's abort it is reset (the SQL backup's unit is still
+/// held: "session state matches unit" breaks).
+#[test]
+fn a_failed_start_resets_the_session_state_in_16_and_keeps_it_in_15() {
+    use backup_coordinator::state::SessionBackupState;
+    use backup_coordinator::variant::Bug;
+    for (design, kept) in [(Design::Pg15, true), (Design::Pg16, false)] {
+        let variant = Variant {
+            design,
+            bug: Some(Bug::B10),
+        };
+        let config = Config {
+            sql_sessions: 0,
+            walsenders: 0,
+            replication_sessions: 1,
+            writers: 0,
+            page_writes: 0,
+            faults: 1,
+            backups_per_session: 2,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(variant, config).unwrap();
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        finish(&mut c, S0);
+        assert_eq!(c.sessions[0].state, SessionBackupState::Running);
+        begin(&mut c, S0, base_backup());
+        run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+        c.apply(Action::Fault {
+            session: S0,
+            fault: Fault::Cancel,
+        })
+        .unwrap();
+        assert_eq!(c.sessions[0].pc, Pc::Idle, "{design}");
+        assert_eq!(
+            c.sessions[0].state == SessionBackupState::Running,
+            kept,
+            "{design}: {:?}",
+            c.sessions[0].state
+        );
+    }
+}
+
+/// 9.1's start-point check holds the insertion lock shared between the check and the set: a
+/// fault's cleanup takes that lock exclusively, so no fault strikes any session while a
+/// holder has it (the cleanup would wait), and every kind can strike again once it is given
+/// back.
+#[test]
+fn no_fault_strikes_while_a_nine_one_start_holds_the_insertion_lock_shared() {
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        faults: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+    begin(&mut c, S0, base_backup());
+    begin(&mut c, S1, base_backup());
+    run_to(&mut c, S1, Pc::StartWaitCheckpoint);
+    run_to(&mut c, S0, Pc::StartUniqueSet);
+    assert_eq!(c.shared.insert_lock_sharers, 1);
+    assert_eq!(c.sessions[1].pc, Pc::StartWaitCheckpoint);
+    for fault in [Fault::Cancel, Fault::Disconnect] {
+        assert!(
+            !c.is_enabled(Action::Fault { session: S1, fault }),
+            "{fault:?} while the lock is held shared"
+        );
+    }
+    step(&mut c, S0);
+    assert_eq!(c.shared.insert_lock_sharers, 0);
+    for fault in [Fault::Cancel, Fault::Disconnect] {
+        assert!(
+            c.is_enabled(Action::Fault { session: S1, fault }),
+            "{fault:?} once it is given back"
+        );
+    }
+}
+
+/// A change without a full-page image to a page last changed at or before the control file's
+/// redo pointer is the first change after that redo point: a backup that would take it as its
+/// start point (a standby's restartpoint) could copy the page torn, so the ghost marks the
+/// redo point (`control_redo_torn`) until the next checkpoint moves it. A change to a page
+/// already changed after the redo point marks nothing new.
+#[test]
+fn an_unimaged_first_change_after_the_redo_point_marks_it_torn_until_the_next_checkpoint() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 1,
+        pages: 2,
+        page_writes: 4,
+        timed_checkpoints: 2,
+        full_page_writes: false,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+    let checkpoint = |c: &mut Cluster| {
+        apply(c, Action::CheckpointBegin);
+        apply(c, Action::CheckpointEnd);
+    };
+    checkpoint(&mut c);
+    assert!(
+        !c.ghost.control_redo_torn,
+        "nothing changed since the redo point"
+    );
+    assert!(!write_page(&mut c, 0), "full_page_writes = off: no image");
+    assert!(
+        c.ghost.control_redo_torn,
+        "page 0's first change after the redo point"
+    );
+    checkpoint(&mut c);
+    assert!(!c.ghost.control_redo_torn, "a new redo point");
+    assert!(!write_page(&mut c, 1));
+    assert!(c.ghost.control_redo_torn, "page 1's first change after it");
+}
