@@ -146,7 +146,7 @@ pub fn wal_summaries(
     );
     let outcome = incremental_backup(mon, spec, &full, relfilenode, seg);
     let _ = std::fs::remove_dir_all(&full);
-    let (core_method, server_method, details, label, combine) = outcome?;
+    let (core_method, server_method, details, label, combine, restore) = outcome?;
     report.compare(
         S,
         "the table's main fork in an incremental backup (core: the server's summaries in its directory order)",
@@ -167,6 +167,13 @@ pub fn wal_summaries(
         combine.core,
         combine.server,
         combine.details,
+    );
+    report.compare(
+        S,
+        "the combined backup started as a server: its table's rows against the source's (core: the server's merge sends every block the WAL changed, by the same summaries merged in WAL order)",
+        restore.core,
+        restore.server,
+        restore.details,
     );
     mon.execute("ALTER SYSTEM RESET summarize_wal")?;
     mon.execute("SELECT pg_reload_conf()")?;
@@ -232,7 +239,7 @@ fn incremental_backup(
     full: &Path,
     relfilenode: u32,
     seg: WalSegmentSize,
-) -> Result<(String, String, Vec<String>, Row, Row), Error> {
+) -> Result<(String, String, Vec<String>, Row, Row, Row), Error> {
     let incr = server.work_path("summaries-incremental");
     let _ = std::fs::remove_dir_all(&incr);
     server.plain_basebackup(&incr, Some(&full.join("backup_manifest")))?;
@@ -368,8 +375,49 @@ fn incremental_backup(
             }
         }
     };
-    let combine_row = combine_row(server, full, &incr, &dboid, relfilenode)?;
+    // What the table's WAL really changed: the same summaries merged in WAL order (this
+    // project's recommendation, `MergeOrder::Wal`). Where the server's merge, in its directory
+    // order, sends less, the restored table is not the source's.
+    let wal_order_method = match prepare_incremental(
+        &ranges,
+        &history,
+        start,
+        &directory,
+        SummarySelection::Released,
+        MergeOrder::Wal,
+    ) {
+        Err(e) => format!("refused: {e}"),
+        Ok(prepared) => {
+            let key = ForkKey {
+                relation: TABLE,
+                fork: Fork::Main,
+            };
+            match file_backup_method(&prepared.table, key, size, true) {
+                FileBackupMethod::Full => "sent whole".to_string(),
+                FileBackupMethod::Incremental {
+                    blocks,
+                    truncation_block_length,
+                } => describe_method(&blocks.iter().collect::<Vec<_>>(), truncation_block_length),
+            }
+        }
+    };
+    let combined = server.work_path("summaries-combined");
+    let combine_row = combine_row(server, full, &incr, &combined, &dboid, relfilenode);
+    let restore_row = combine_row.as_ref().ok().map(|_| {
+        restore_row(
+            mon,
+            server,
+            &combined,
+            core_method == wal_order_method,
+            &wal_order_method,
+        )
+    });
+    let _ = std::fs::remove_dir_all(&combined);
     let _ = std::fs::remove_dir_all(&incr);
+    let combine_row = combine_row?;
+    let restore_row = restore_row
+        .transpose()?
+        .ok_or_else(|| Error::Unexpected("no restore without a combined backup".to_string()))?;
     Ok((
         core_method,
         server_method,
@@ -379,6 +427,7 @@ fn incremental_backup(
         )],
         label_row,
         combine_row,
+        restore_row,
     ))
 }
 
@@ -402,6 +451,7 @@ fn combine_row(
     server: &ServerSpec,
     full: &Path,
     incr: &Path,
+    out: &Path,
     dboid: &str,
     relfilenode: u32,
 ) -> Result<Row, Error> {
@@ -480,9 +530,8 @@ fn combine_row(
         ),
         Err(e) => format!("refused: {e}"),
     };
-    let out = server.work_path("summaries-combined");
-    let _ = std::fs::remove_dir_all(&out);
-    let server_side = match server.combine_backups(&[full, incr], &out) {
+    let _ = std::fs::remove_dir_all(out);
+    let server_side = match server.combine_backups(&[full, incr], out) {
         Err(e) => format!("refused: {e}"),
         Ok(()) => {
             let combined = pages(&read(
@@ -510,7 +559,6 @@ fn combine_row(
             describe_origins(&origins)
         }
     };
-    let _ = std::fs::remove_dir_all(&out);
     Ok(Row {
         core,
         server: server_side,
@@ -874,4 +922,79 @@ pub fn promotion_inside_a_segment(
         )],
     );
     Ok(())
+}
+
+/// The rows of the table, in order, in words (`id:first letter of pad`).
+const ROWS: &str = "SELECT coalesce(string_agg(id || ':' || left(pad, 1), ',' ORDER BY id), '') \
+                    FROM conformance_summaries";
+
+/// The combined backup in `dir` started as a server of its own (recovery from its
+/// `backup_label` to consistency, on a free port, archiving and summarization off), and the
+/// table's rows there against the source's now (nothing wrote the table since the incremental
+/// backup). The core predicts that they are equal exactly when the server's merge sends every
+/// block that the same summaries merged in WAL order send (`wal_order_method`).
+fn restore_row(
+    mon: &mut Session,
+    server: &ServerSpec,
+    dir: &Path,
+    sends_every_changed_block: bool,
+    wal_order_method: &str,
+) -> Result<Row, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let source = mon.text(ROWS, &[])?;
+    let io = |source| Error::Io {
+        what: "preparing",
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    if let Some(user) = &server.pg_ctl_user {
+        let status = std::process::Command::new("chown")
+            .arg("-R")
+            .arg(user)
+            .arg(dir)
+            .status()
+            .map_err(io)?;
+        if !status.success() {
+            return Err(Error::Unexpected(format!(
+                "chown -R {user} {}: {status}",
+                dir.display()
+            )));
+        }
+    }
+    let port = std::net::TcpListener::bind((server.host.as_str(), 0))
+        .and_then(|l| l.local_addr())
+        .map_err(io)?
+        .port();
+    let pgdata = dir.to_string_lossy().into_owned();
+    let log = dir.join("restore.log").to_string_lossy().into_owned();
+    let options = format!("-p {port} -c archive_mode=off -c summarize_wal=off");
+    server.pg_ctl(&[
+        "-D", &pgdata, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+    ])?;
+    let restored = (|| {
+        let conninfo = format!(
+            "host={} port={port} user={} dbname={} application_name=conformance-restore connect_timeout=10",
+            server.host, server.user, server.dbname
+        );
+        Session::connect(&conninfo, "conformance-restore")?.text(ROWS, &[])
+    })();
+    let stopped = server.pg_ctl(&["-D", &pgdata, "-m", "immediate", "-w", "stop"]);
+    let restored = restored?;
+    stopped?;
+    let verdict = |equal: bool| {
+        if equal {
+            "the restored table's rows equal the source's".to_string()
+        } else {
+            "the restored table's rows differ from the source's".to_string()
+        }
+    };
+    Ok(Row {
+        core: verdict(sends_every_changed_block),
+        server: verdict(restored == source),
+        details: vec![
+            format!("source rows: {source}; restored rows: {restored}"),
+            format!("the same summaries merged in WAL order: {wal_order_method}"),
+        ],
+    })
 }
