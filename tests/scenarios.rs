@@ -2564,3 +2564,70 @@ fn an_unimaged_first_change_after_the_redo_point_marks_it_torn_until_the_next_ch
     assert!(!write_page(&mut c, 1));
     assert!(c.ghost.control_redo_torn, "page 1's first change after it");
 }
+
+/// The asserts of the seeded aborts hold where the real code's hold: B12's merged abort
+/// asserts "during start XOR session running", which a start cancelled in its checkpoint wait
+/// satisfies (during start, not running); B9's 9.6-12 abort asserts a non-exclusive backup
+/// only outside a start, so the same cancelled start breaks no assertion there either.
+#[test]
+fn a_cancelled_start_breaks_no_assertion_of_the_seeded_aborts() {
+    use backup_coordinator::variant::Bug;
+    for bug in [Bug::B12, Bug::B9] {
+        let config = Config {
+            sql_sessions: 1,
+            walsenders: 0,
+            writers: 0,
+            page_writes: 0,
+            faults: 1,
+            ..Config::default()
+        };
+        let mut c = Cluster::new(Variant::bug(bug), config).unwrap();
+        begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+        run_to(&mut c, S0, Pc::StartWaitCheckpoint);
+        c.apply(Action::Fault {
+            session: S0,
+            fault: Fault::Cancel,
+        })
+        .unwrap();
+        assert_eq!(c.sessions[0].pc, Pc::Idle, "{bug}");
+        assert_eq!(c.shared.backups, 0, "{bug}: the start's unit given back");
+        assert_eq!(c.ghost.failed_assertion, None, "{bug}");
+    }
+}
+
+/// An exclusive backup belongs to the cluster, not to the session that started it: when its
+/// stop fails (an I/O error reading `backup_label`), the backup goes on and the session holds
+/// nothing (so it is no idle holder a FATAL could end).
+#[test]
+fn a_failed_exclusive_stop_leaves_the_backup_running_and_the_session_holding_nothing() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        faults: 1,
+        backups_per_session: 2,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    begin(
+        &mut c,
+        S0,
+        Command::StopBackup {
+            mode: BackupMode::Exclusive,
+        },
+    );
+    run_to(&mut c, S0, Pc::StopReadLabel);
+    c.apply(Action::Fault {
+        session: S0,
+        fault: Fault::Error,
+    })
+    .unwrap();
+    assert_eq!(c.sessions[0].pc, Pc::Idle);
+    assert_eq!(c.backups.len(), 1);
+    assert_eq!(c.backups[0].phase, BackupPhase::Running);
+    assert_eq!(c.shared.exclusive, ExclusiveState::InProgress);
+    assert_eq!(c.sessions[0].backup, None, "the session holds nothing");
+}
