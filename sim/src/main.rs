@@ -405,14 +405,19 @@ struct SimArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
-    /// Run incremental-backup runs instead (a design with incremental backups: pg17,
+    /// Run only incremental-backup runs (a design with incremental backups: pg17,
     /// recommended): walks over the primary, its summarizing standby, the promotion and the
     /// two backups at the simulator's bounds (six blocks; three writes, two truncations and
     /// four checkpoints on the primary; three writes, a truncation and two checkpoints on the
     /// promoted standby). Takes --variant, --seeds or --seed, --expected or --no-expected and
-    /// --json; failures are shrunk and printed with the seed that runs them again.
-    #[arg(long)]
+    /// --json; failures are shrunk and printed with the seed that runs them again. Without
+    /// it, such a design runs the coordinator's campaign and then these runs over the same
+    /// seeds (in shard 1 of a sharded campaign).
+    #[arg(long, conflicts_with = "no_incremental")]
     incremental: bool,
+    /// On a design with incremental backups, run only the coordinator's campaign.
+    #[arg(long)]
+    no_incremental: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -1104,6 +1109,27 @@ fn sim(args: SimArgs) -> Result<u8, String> {
     );
     let report = run_campaign(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
     print!("{}", render_campaign(&report));
+    // A design with incremental backups: its incremental runs over the same seeds.
+    let incremental = match args.variant.rules().incremental {
+        Some(rules) if !args.no_incremental && args.shard.index == 1 && !report.interrupted => {
+            let expected = load_expected(&args.expected, args.no_expected)?;
+            let known: Vec<&str> = expected
+                .of(args.variant)
+                .map(|f| f.property.as_str())
+                .collect();
+            let incremental = backup_sim::incremental::run_incremental_campaign(
+                args.variant,
+                rules,
+                backup_sim::incremental::sim_bounds(),
+                seeds,
+                &known,
+                &INTERRUPTED,
+            );
+            print!("{}", incremental.render_text());
+            Some(incremental)
+        }
+        _ => None,
+    };
     for group in &report.failures {
         println!("repro: {}", repro_line(group.first_seed));
         if let Some(file) = &group.file {
@@ -1114,12 +1140,22 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         }
     }
     let mut unsaved = report.failures.iter().any(|g| g.save_error.is_some());
-    let verdict = |unsaved: bool| match report.worst() {
+    let worst = match (report.worst(), incremental.as_ref().and_then(|r| r.worst())) {
+        (Some(FailureClass::Safety), _) | (_, Some(FailureClass::Safety)) => {
+            Some(FailureClass::Safety)
+        }
+        (Some(FailureClass::Liveness), _) | (_, Some(FailureClass::Liveness)) => {
+            Some(FailureClass::Liveness)
+        }
+        _ => None,
+    };
+    let interrupted = report.interrupted || incremental.as_ref().is_some_and(|r| r.interrupted);
+    let verdict = |unsaved: bool| match worst {
         Some(FailureClass::Safety) => ("safety", EXIT_SAFETY),
         Some(FailureClass::Liveness) => ("liveness", EXIT_LIVENESS),
         None if !report.nondeterministic_seeds.is_empty() => ("nondeterministic", EXIT_SAFETY),
         None if unsaved => ("not-saved", EXIT_USAGE),
-        None if report.interrupted => ("interrupted", EXIT_INTERRUPTED),
+        None if interrupted => ("interrupted", EXIT_INTERRUPTED),
         None => ("pass", 0),
     };
     if let Some(path) = &args.jsonl {
@@ -1129,8 +1165,15 @@ fn sim(args: SimArgs) -> Result<u8, String> {
         }
     }
     if let Some(path) = &args.json {
-        let written =
-            envelope("sim", &report, Some(verdict(unsaved))).and_then(|v| write_json(path, &v));
+        let written = envelope("sim", &report, Some(verdict(unsaved)))
+            .and_then(|mut v| {
+                let value = serde_json::to_value(&incremental).map_err(|e| e.to_string())?;
+                if let serde_json::Value::Object(fields) = &mut v {
+                    fields.insert("incremental".into(), value);
+                }
+                Ok(v)
+            })
+            .and_then(|v| write_json(path, &v));
         if let Err(error) = written {
             println!("not saved: {error}");
             unsaved = true;

@@ -153,6 +153,21 @@ fn check_model_and_sim_reports_answer_to_the_schema_passing_and_failing() {
             vec![
                 "sim",
                 "--variant",
+                "pg17",
+                "--seeds",
+                "0..40",
+                "--steps",
+                "500",
+                "--no-progress",
+            ],
+            p("sim-with-incremental.json"),
+            0,
+        ),
+        (
+            "sim",
+            vec![
+                "sim",
+                "--variant",
                 "pg91",
                 "--no-expected",
                 "--seeds",
@@ -187,6 +202,11 @@ fn check_model_and_sim_reports_answer_to_the_schema_passing_and_failing() {
         );
         assert_valid(def, &format!("{args:?}"), &read(Path::new(path)));
     }
+    // A design with incremental backups runs them after the coordinator's campaign.
+    assert_eq!(
+        read(Path::new(&p("sim-with-incremental.json")))["incremental"]["seeds_run"],
+        json!(40)
+    );
     let lines = std::fs::read_to_string(p("sim.jsonl")).unwrap();
     let mut kinds = Vec::new();
     for line in lines.lines() {
