@@ -847,3 +847,155 @@ fn driver_lets_go_of_its_lock_between_a_commands_first_two_steps() {
         "no thread ran between a stop's first two steps"
     );
 }
+
+// ----- incremental backup (17+) -----
+
+/// I1's cluster (two redo points after the full backup's, INCREMENTAL.md §4), with the
+/// standby archiving; the full backup and the primary's checkpoints are taken before the
+/// threads start. Three threads then race over the driver: the standby (receives the three
+/// records, replays `replays` of them, is promoted there: at 0/120, the start of WAL segment
+/// 9, after one; inside it, at 0/130, after two), the summarizer (reads whatever has been
+/// received, ahead of replay), and the client of the incremental backup (waits for the
+/// promotion, then for the summarizer). Returns what became of the backup, every violation
+/// the driver recorded, and the final state.
+fn incremental_race(
+    rules: backup_coordinator::incremental::cluster::IncrementalRules,
+    replays: usize,
+) -> (
+    Result<
+        backup_coordinator::incremental::cluster::IncrementalBackup,
+        backup_coordinator::incremental::cluster::IncrementalStepError,
+    >,
+    Vec<&'static str>,
+    backup_coordinator::incremental::cluster::IncrementalCluster,
+) {
+    use backup_coordinator::incremental::cluster::{
+        IncrementalAction as A, IncrementalConfig, Listing,
+    };
+    use backup_coordinator::incremental::driver::IncrementalDriver;
+    let config = IncrementalConfig {
+        primary_writes: 0,
+        truncations: 0,
+        primary_checkpoints: 2,
+        standby_writes: 0,
+        archive_mode: true,
+        ..IncrementalConfig::default()
+    };
+    let d = IncrementalDriver::new(rules, config, 1);
+    for action in [A::FullBackup, A::PrimaryCheckpoint, A::PrimaryCheckpoint] {
+        d.step(action).expect("the primary's steps");
+    }
+    let summarizer = {
+        let d = d.clone();
+        thread::spawn(move || d.run_summarizer())
+    };
+    let standby = {
+        let d = d.clone();
+        thread::spawn(move || {
+            for _ in 0..3 {
+                d.step(A::Receive).expect("receive");
+            }
+            for _ in 0..replays {
+                d.step(A::Replay).expect("replay");
+            }
+            d.step(A::Promote).expect("promote");
+            d.feeder_done();
+        })
+    };
+    let client = {
+        let d = d.clone();
+        thread::spawn(move || d.incremental_backup(Listing::Written))
+    };
+    standby.join().expect("standby thread");
+    let backup = client.join().expect("client thread");
+    d.stop_summarizer();
+    summarizer.join().expect("summarizer thread");
+    let violations = d
+        .violations()
+        .into_iter()
+        .map(|(_, v)| v.property)
+        .collect();
+    (backup, violations, d.snapshot())
+}
+
+/// With the recommended rules, every interleaving of the standby, the summarizer and the
+/// client, promoted at a segment's start or inside it, keeps restore and provenance at every
+/// step and takes the backup, which rebuilds the source. Bound 2: I1 needs one switch (the summarizer reading past the promotion point
+/// before the standby promotes), and the wait for the summarizer blocks without using it.
+#[test]
+fn incremental_standby_summarizer_and_client_keep_every_property_in_every_interleaving() {
+    use backup_coordinator::incremental::cluster::{IncrementalBackup, IncrementalRules};
+    for (test, replays) in [
+        ("incremental_race_at_a_segment_start", 1),
+        ("incremental_race_inside_a_segment", 2),
+    ] {
+        Run {
+            test,
+            design: Design::Recommended,
+            threads: 4,
+            preemption_bound: 2,
+        }
+        .explore(move || {
+            let (backup, violations, state) =
+                incremental_race(IncrementalRules::RECOMMENDED, replays);
+            assert_eq!(violations, Vec::<&str>::new());
+            match backup {
+                Ok(IncrementalBackup::Rebuilt {
+                    source, rebuilt, ..
+                }) => assert_eq!(source, rebuilt),
+                other => panic!("not taken: {other:?}\n{state:?}"),
+            }
+        });
+    }
+}
+
+/// The same race with 17's released rules (the same bound), promoted at 0/120: some
+/// interleaving lets the summarizer write a file of abandoned WAL that starts at the
+/// promotion point, and the backup uses it (I1, "E3 summaries used lie on the backup's
+/// history"); and with B15's summarizer (a segment opened only under the timeline it reads),
+/// promoted inside segment 9 at 0/130, some interleaving leaves the summarizer behind that
+/// segment, renamed `.partial` at the promotion, and the backup is refused ("L1": the wait
+/// fails).
+#[test]
+fn incremental_race_finds_i1_in_seventeen_and_i2_without_its_fix() {
+    use backup_coordinator::incremental::cluster::{IncrementalBackup, IncrementalRules};
+    use backup_coordinator::incremental::SummarizerRules;
+    let found_i1: Witness = StdArc::new(AtomicUsize::new(0));
+    let seen = StdArc::clone(&found_i1);
+    Run {
+        test: "incremental_race_released",
+        design: Design::Pg17,
+        threads: 4,
+        preemption_bound: 2,
+    }
+    .explore(move || {
+        let (_, violations, _) = incremental_race(IncrementalRules::RELEASED, 1);
+        if violations.iter().any(|p| p.starts_with("E3")) {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert!(found_i1.load(Ordering::Relaxed) > 0, "loom never met I1");
+
+    let refused: Witness = StdArc::new(AtomicUsize::new(0));
+    let seen = StdArc::clone(&refused);
+    let b15 = IncrementalRules {
+        summarizer: SummarizerRules {
+            segment_on_descendants: false,
+            ..IncrementalRules::RECOMMENDED.summarizer
+        },
+        ..IncrementalRules::RECOMMENDED
+    };
+    Run {
+        test: "incremental_race_b15",
+        design: Design::Recommended,
+        threads: 4,
+        preemption_bound: 2,
+    }
+    .explore(move || {
+        let (backup, _, _) = incremental_race(b15, 2);
+        if matches!(backup, Ok(IncrementalBackup::Refused(_))) {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert!(refused.load(Ordering::Relaxed) > 0, "loom never met I2");
+}

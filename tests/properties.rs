@@ -638,7 +638,9 @@ fn a_start_point_is_reachable_exactly_while_something_holds_it_or_a_start_may_st
         start: Lsn(start.0 + 0x800),
         ..label
     };
-    let holders: [(&str, fn(&mut Cluster, &Cluster, LabelFile)); 5] = [
+    /// Puts the start point (or another one) into one holder of a state that held nothing.
+    type Put = fn(&mut Cluster, &Cluster, LabelFile);
+    let holders: [(&str, Put); 5] = [
         ("a live backup", |c, h, _| c.backups = h.backups.clone()),
         ("a session", |c, _, f| c.sessions[0].start = f.start),
         ("the backup_label", |c, _, f| {

@@ -4,11 +4,13 @@
 //! file sends ([`send`]), and how `pg_combinebackup` rebuilds a file from a chain
 //! ([`combine`]), and what one summary file holds ([`walsummarizer`]). Pure functions over small values, as 17.11 and 18.6 run them (neither has
 //! the fix of `f549ecd266`); the steps that move a cluster (the summarizer, timelines and
-//! promotion, the backups) apply these rules and are built on them.
+//! promotion, the backups) apply these rules and are built on them ([`cluster`]), and the
+//! threaded driver runs those steps under real locks ([`driver`]).
 
 pub mod blkreftable;
 pub mod cluster;
 pub mod combine;
+pub mod driver;
 pub mod send;
 pub mod summary;
 pub mod walsummarizer;
