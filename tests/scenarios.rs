@@ -2631,3 +2631,58 @@ fn a_failed_exclusive_stop_leaves_the_backup_running_and_the_session_holding_not
     assert_eq!(c.shared.exclusive, ExclusiveState::InProgress);
     assert_eq!(c.sessions[0].backup, None, "the session holds nothing");
 }
+
+/// The shutdown checkpoint waits for every backend the shutdown signals to be gone (no
+/// command running, nothing held) and for every page writer to have inserted what it
+/// assembled, each alone: an idle session that holds a running non-exclusive backup keeps it
+/// back until the shutdown's SIGTERM ends it; a writer between assembly and insertion keeps
+/// it back until it inserts.
+#[test]
+fn the_shutdown_checkpoint_waits_for_idle_holders_and_assembled_changes() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 1,
+        pages: 1,
+        page_writes: 1,
+        shutdowns: 1,
+        ..Config::default()
+    };
+    let fresh = Cluster::new(Variant::of(Design::Pg15), config).unwrap();
+
+    let mut c = fresh.clone();
+    begin(&mut c, S0, sql_start(BackupMode::NonExclusive));
+    finish(&mut c, S0);
+    assert_eq!(c.sessions[0].pc, Pc::Idle);
+    assert!(
+        c.sessions[0].holds_anything(),
+        "it holds its running backup"
+    );
+    apply(&mut c, Action::Shutdown);
+    assert!(
+        !c.is_enabled(Action::ShutdownCheckpoint),
+        "an idle session holds a backup"
+    );
+    apply(&mut c, Action::Terminate { session: S0 });
+    assert!(!c.sessions[0].holds_anything());
+    assert!(
+        c.is_enabled(Action::ShutdownCheckpoint),
+        "the session is gone"
+    );
+
+    let mut c = fresh;
+    apply(&mut c, Action::PageAssemble { writer: 0, page: 0 });
+    apply(&mut c, Action::Shutdown);
+    assert!(
+        !c.is_enabled(Action::ShutdownCheckpoint),
+        "a writer has a change assembled"
+    );
+    loop {
+        match apply(&mut c, Action::PageInsert { writer: 0 }) {
+            EventKind::PageWritten { .. } => break,
+            EventKind::PageReassembled { .. } => continue,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(c.is_enabled(Action::ShutdownCheckpoint), "the change is in");
+}
