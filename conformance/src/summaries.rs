@@ -146,13 +146,18 @@ pub fn wal_summaries(
     );
     let outcome = incremental_backup(mon, spec, &full, relfilenode, seg);
     let _ = std::fs::remove_dir_all(&full);
-    let (core_method, server_method, details, label, combine, restore) = outcome?;
+    let IncrementalRows {
+        method,
+        label,
+        combine,
+        restore,
+    } = outcome?;
     report.compare(
         S,
         "the table's main fork in an incremental backup (core: the server's summaries in its directory order)",
-        core_method,
-        server_method,
-        details,
+        method.core,
+        method.server,
+        method.details,
     );
     report.compare(
         S,
@@ -185,6 +190,14 @@ pub fn wal_summaries(
 /// `prepare_incremental` and `file_backup_method` decide from the server's own summary files,
 /// read in the order its directory read returns them (`pg_ls_dir`, as `GetWalSummaries`
 /// reads them) with their contents for the table and the database.
+/// The incremental backup's rows: how it sent the table, its label, the combine, the restore.
+struct IncrementalRows {
+    method: Row,
+    label: Row,
+    combine: Row,
+    restore: Row,
+}
+
 /// One row of the comparison: the core's side, the server's, the details.
 struct Row {
     core: String,
@@ -239,7 +252,7 @@ fn incremental_backup(
     full: &Path,
     relfilenode: u32,
     seg: WalSegmentSize,
-) -> Result<(String, String, Vec<String>, Row, Row, Row), Error> {
+) -> Result<IncrementalRows, Error> {
     let incr = server.work_path("summaries-incremental");
     let _ = std::fs::remove_dir_all(&incr);
     server.plain_basebackup(&incr, Some(&full.join("backup_manifest")))?;
@@ -418,17 +431,19 @@ fn incremental_backup(
     let restore_row = restore_row
         .transpose()?
         .ok_or_else(|| Error::Unexpected("no restore without a combined backup".to_string()))?;
-    Ok((
-        core_method,
-        server_method,
-        vec![format!(
-            "incremental backup from {start}; summary files in directory order: {}",
-            names.join(" ")
-        )],
-        label_row,
-        combine_row,
-        restore_row,
-    ))
+    Ok(IncrementalRows {
+        method: Row {
+            core: core_method,
+            server: server_method,
+            details: vec![format!(
+                "incremental backup from {start}; summary files in directory order: {}",
+                names.join(" ")
+            )],
+        },
+        label: label_row,
+        combine: combine_row,
+        restore: restore_row,
+    })
 }
 
 const PAGE: usize = 8192;
@@ -760,24 +775,6 @@ fn describe_core(ws: &backup_coordinator::incremental::WalSummary) -> String {
     describe((ws.tli.0, ws.start, ws.end), &forks)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn storage_descriptions_name_the_tables_truncation_and_forks() {
-        assert_eq!(
-            truncation("base/5/16390 to 2 blocks flags 7", 16390),
-            Some(2)
-        );
-        assert_eq!(truncation("base/5/16390 to 2 blocks flags 7", 16391), None);
-        assert_eq!(creation("base/5/16390", 16390), Some(Fork::Main));
-        assert_eq!(creation("base/5/16390_vm", 16390), Some(Fork::Vm));
-        assert_eq!(creation("base/5/16390_fsm", 16390), Some(Fork::Fsm));
-        assert_eq!(creation("base/5/16391", 16390), None);
-    }
-}
-
 const P: &str = "promotion inside a WAL segment (17+; INCREMENTAL.md I2)";
 
 /// The suite's streaming standby promoted where its replay ends, inside a segment (the
@@ -997,4 +994,22 @@ fn restore_row(
             format!("the same summaries merged in WAL order: {wal_order_method}"),
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_descriptions_name_the_tables_truncation_and_forks() {
+        assert_eq!(
+            truncation("base/5/16390 to 2 blocks flags 7", 16390),
+            Some(2)
+        );
+        assert_eq!(truncation("base/5/16390 to 2 blocks flags 7", 16391), None);
+        assert_eq!(creation("base/5/16390", 16390), Some(Fork::Main));
+        assert_eq!(creation("base/5/16390_vm", 16390), Some(Fork::Vm));
+        assert_eq!(creation("base/5/16390_fsm", 16390), Some(Fork::Fsm));
+        assert_eq!(creation("base/5/16391", 16390), None);
+    }
 }
