@@ -2686,3 +2686,37 @@ fn the_shutdown_checkpoint_waits_for_idle_holders_and_assembled_changes() {
     }
     assert!(c.is_enabled(Action::ShutdownCheckpoint), "the change is in");
 }
+
+/// A fast shutdown ends a running exclusive backup with the server (9.6-14): its session is
+/// terminated but the backup runs on to the end of the server; the postmaster renames its
+/// `backup_label` as it exits (`CancelBackup`), and after the clean restart the backup is
+/// lost, not running, and nothing of it is left.
+#[test]
+fn a_fast_shutdown_ends_a_running_exclusive_backup_which_is_lost_after_the_restart() {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        shutdowns: 1,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    begin(&mut c, S0, sql_start(BackupMode::Exclusive));
+    finish(&mut c, S0);
+    assert_eq!(c.backups[0].phase, BackupPhase::Running);
+    assert!(c.data_dir.backup_label.is_some());
+    apply(&mut c, Action::Shutdown);
+    // The session keeps its exclusive session state: the SIGTERM ends it; the backup, which
+    // belongs to the cluster, runs on to the end of the server.
+    apply(&mut c, Action::Terminate { session: S0 });
+    assert_eq!(c.backups[0].phase, BackupPhase::Running);
+    apply(&mut c, Action::ShutdownCheckpoint);
+    match apply(&mut c, Action::Restart) {
+        EventKind::RestartedClean { label_renamed, .. } => assert!(label_renamed),
+        other => panic!("{other}"),
+    }
+    assert!(c.backups.is_empty(), "the backup ended: {:?}", c.backups);
+    assert!(c.data_dir.backup_label.is_none());
+    assert_eq!(c.shared.exclusive, ExclusiveState::None);
+}
