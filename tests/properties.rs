@@ -733,3 +733,32 @@ fn each_ghost_list_is_forgotten_alone_once_its_start_point_is_below_the_redo_poi
     checkpoint(&mut only_history);
     assert!(only_history.data_dir.history.is_empty(), "history file");
 }
+
+/// A property read from JSON (a replay file, a report): by the name the reports print, or by
+/// the kebab-case name of its variant (files written before names were used: `unique-start-points`,
+/// `page-writes-forced-while-backup-active`); anything else is refused with its text.
+#[test]
+fn a_property_reads_from_its_name_or_its_old_kebab_case_name_and_nothing_else() {
+    let read = |text: &str| serde_json::from_value::<Property>(serde_json::json!(text));
+    for property in Property::ALL {
+        assert_eq!(read(property.name()).unwrap(), property, "{property}");
+        let kebab: String = format!("{property:?}")
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let dash = (i > 0 && c.is_ascii_uppercase()).then_some('-');
+                dash.into_iter()
+                    .chain(std::iter::once(c.to_ascii_lowercase()))
+            })
+            .collect();
+        assert_eq!(read(&kebab).unwrap(), property, "{kebab}");
+    }
+    assert_eq!(
+        read("unique-start-points").unwrap(),
+        Property::UniqueStartPoints
+    );
+    for wrong in ["", "xyzzy", "-unique-start-points", "UniqueStartPoints"] {
+        let error = read(wrong).unwrap_err().to_string();
+        assert!(error.contains("names no property"), "{wrong:?}: {error}");
+    }
+}
