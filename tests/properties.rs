@@ -762,3 +762,44 @@ fn a_property_reads_from_its_name_or_its_old_kebab_case_name_and_nothing_else() 
         assert!(error.contains("names no property"), "{wrong:?}: {error}");
     }
 }
+
+/// Each specific per-backup problem is reported in a sentence of its own that names the
+/// backup (the text a violation and its report carry); the general problem leaves the
+/// sentence to its property.
+#[test]
+fn each_specific_problem_has_its_own_sentence_naming_its_backup() {
+    use backup_coordinator::invariants::Problem;
+    use backup_coordinator::state::BackupId;
+    let id = BackupId(7);
+    let problems = [
+        Problem::NeverConsistent,
+        Problem::ConsistentTooEarly,
+        Problem::IncompleteCopyConsistent,
+        Problem::StopPointNotItsEnd,
+        Problem::EndRecordNotFlushed,
+        Problem::LabelNotDurable,
+        Problem::TempLabelNotDurable,
+        Problem::HistoryNotDurable,
+        Problem::LabelRemovalNotDurable,
+        Problem::EndRecordDiscarded,
+        Problem::HistoryMissing,
+        Problem::HistoryNotItsOwn,
+        Problem::HistoryUnreadable,
+        Problem::HistoryStart,
+        Problem::HistoryStop,
+        Problem::HistoryStopFile,
+        Problem::HistoryCheckpoint,
+        Problem::HistoryLabel,
+        Problem::HistoryTimeline,
+        Problem::HistoryMethod,
+    ];
+    let sentences: BTreeSet<String> = problems.iter().map(|p| p.describe(id)).collect();
+    assert_eq!(sentences.len(), problems.len(), "one sentence each");
+    for (problem, sentence) in problems.iter().map(|p| (p, p.describe(id))) {
+        assert!(
+            sentence.contains(&id.to_string()),
+            "{problem:?}: {sentence}"
+        );
+    }
+    assert_eq!(Problem::General.describe(id), "");
+}
