@@ -596,6 +596,18 @@ impl HistoryReadBack {
     fn states_timeline(&self, timeline: crate::lsn::TimeLineId) -> bool {
         self.start_timeline == Some(timeline) && self.stop_timeline == Some(timeline)
     }
+
+    /// START WAL LOCATION reads back as the start point, and its file as the segment holding
+    /// it on `timeline` (either one wrong is a history file that misstates its backup).
+    fn states_start(
+        &self,
+        start: Lsn,
+        timeline: crate::lsn::TimeLineId,
+        seg: crate::lsn::WalSegmentSize,
+    ) -> bool {
+        self.start == start
+            && self.start_file == crate::walfile::WalFileName::containing(timeline, start, seg)
+    }
 }
 
 /// Renders `file` as its stop writes it and parses the text back (`None`: it does not parse).
@@ -672,9 +684,7 @@ fn history_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
     let format = cluster.rules().label_format;
     let timeline = cluster.config.timeline;
     use crate::walfile::WalFileName;
-    if read.start != backup.start
-        || read.start_file != WalFileName::containing(timeline, backup.start, seg)
-    {
+    if !read.states_start(backup.start, timeline, seg) {
         return Some(Problem::HistoryStart);
     }
     if read.stop != end {
@@ -1416,6 +1426,33 @@ mod history_read_back_tests {
             stop_timeline: stop.map(TimeLineId),
             method: Some(false),
         }
+    }
+
+    /// A history file states its backup's start only if START WAL LOCATION says its start
+    /// point and names the segment holding it on the cluster's timeline: either one wrong is a
+    /// misstatement (the renderer writes both from the backup's facts, so only this test can
+    /// show the check reads both).
+    #[test]
+    fn a_history_file_states_its_start_only_if_the_location_and_its_file_say_it() {
+        let seg = crate::lsn::WalSegmentSize::DEFAULT;
+        let good = read_back(Some(1), Some(1));
+        assert!(good.states_start(Lsn(0x0200_0028), TimeLineId(1), seg));
+        assert!(
+            !good.states_start(Lsn(0x0200_0030), TimeLineId(1), seg),
+            "another location"
+        );
+        let other_file = HistoryReadBack {
+            start_file: crate::walfile::WalFileName::containing(
+                TimeLineId(2),
+                Lsn(0x0200_0028),
+                seg,
+            ),
+            ..good
+        };
+        assert!(
+            !other_file.states_start(Lsn(0x0200_0028), TimeLineId(1), seg),
+            "the right location in another timeline's file"
+        );
     }
 
     /// A history file states its backup's timeline only if START TIMELINE and STOP TIMELINE
