@@ -288,3 +288,33 @@ fn an_os_crash_keeps_the_flushed_backup_end_records_and_loses_the_unflushed_one(
     }
     assert_eq!(c.wal.end_records, flushed_records);
 }
+
+/// A backup answers only for its own files: in 9.6, beside an exclusive backup whose
+/// `backup_label` is not durable, a non-exclusive backup (its label returned to the caller,
+/// no file of its own while it runs) has no durability problem, and the exclusive one has.
+#[test]
+fn a_backup_answers_only_for_its_own_files() {
+    let config = Config {
+        sql_sessions: 2,
+        walsenders: 0,
+        writers: 0,
+        page_writes: 0,
+        backups_per_session: 2,
+        commands_per_session: 4,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg96), config).unwrap();
+    let s1 = SessionId(1);
+    run_on(&mut c, s1, start(BackupMode::NonExclusive));
+    run(&mut c, start(BackupMode::Exclusive));
+    assert!(c.data_dir.backup_label.is_some_and(|f| !f.durable));
+    let problem = |mode: BackupMode| {
+        let backup = c.backups.iter().find(|b| b.mode == mode).unwrap();
+        backup_problem(&c, backup, Property::ReportedFilesSurviveOsCrash)
+    };
+    assert_eq!(
+        problem(BackupMode::Exclusive),
+        Some(Problem::LabelNotDurable)
+    );
+    assert_eq!(problem(BackupMode::NonExclusive), None);
+}
