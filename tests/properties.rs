@@ -803,3 +803,114 @@ fn each_specific_problem_has_its_own_sentence_naming_its_backup() {
     }
     assert_eq!(Problem::General.describe(id), "");
 }
+
+/// What a violation names is part of the report a reviewer reads, so it is fixed: "unique
+/// start points" names the smallest start point held twice, with its first holders (retired
+/// before live); among backup-end records it names the smallest start point two records
+/// carry, with their positions; "counter matches backups" says the exclusive state was freed
+/// by someone else exactly when a backup that ended without freeing it still holds it.
+#[test]
+fn violations_name_the_smallest_shared_start_point_and_the_right_cause() {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::invariants::{counter_matches_backups, unique_start_points};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::lsn::Lsn;
+    use backup_coordinator::state::{ExclusiveState, Pc, SessionId};
+    // Two live base backups sharing start point S (9.1: both pass the check under the shared
+    // lock), as in the test above.
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        ..Config::default()
+    };
+    let mut shared = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+    for s in 0..2 {
+        shared
+            .apply(Action::Begin {
+                session: SessionId(s),
+                command: Command::BaseBackup {
+                    label: LabelKind::Plain,
+                },
+            })
+            .unwrap();
+    }
+    drive_to(&mut shared, 0, Pc::StartWaitCheckpoint);
+    drive_to(&mut shared, 1, Pc::StartWaitCheckpoint);
+    drive_to(&mut shared, 0, Pc::StartReadControl);
+    drive_to(&mut shared, 1, Pc::StartReadControl);
+    for s in 0..2 {
+        drive_to(&mut shared, s, Pc::StartUniqueCheck);
+    }
+    for _ in 0..2 {
+        for s in 0..2 {
+            if !shared.backups[usize::from(s)].accepted {
+                shared
+                    .apply(Action::Step {
+                        session: SessionId(s),
+                    })
+                    .unwrap();
+            }
+        }
+    }
+    let s = shared.backups[0].start;
+    assert_eq!(shared.backups[1].start, s);
+    let live: Vec<_> = shared.backups.iter().map(|b| b.id).collect();
+    let named = |c: &Cluster| {
+        let v = unique_start_points(c).unwrap_err();
+        (v.lsns[0], v.backups)
+    };
+    assert_eq!(named(&shared), (s, live.clone()));
+    // A retired pair at a larger start point: the smaller, live one is named.
+    let mut c = shared.clone();
+    let larger = Lsn(s.0 + 0x100);
+    c.ghost.retired_starts = smallvec::smallvec![larger, larger];
+    assert_eq!(named(&c), (s, live.clone()));
+    // A retired pair at the same start point: the retired holders come first (none named).
+    let mut c = shared.clone();
+    c.ghost.retired_starts = smallvec::smallvec![s, s];
+    assert_eq!(named(&c), (s, vec![]));
+
+    // Backup-end records: two pairs; the smaller start point's is named, with its records.
+    let mut c = Cluster::new(Variant::of(Design::Pg15), Config::default()).unwrap();
+    let (small, big) = (Lsn(0x0100_0028), Lsn(0x0100_0100));
+    c.wal.end_records = smallvec::smallvec![
+        (Lsn(0x0200_0000), big),
+        (Lsn(0x0200_0100), big),
+        (Lsn(0x0200_0200), small),
+        (Lsn(0x0200_0300), small),
+    ];
+    let v = unique_start_points(&c).unwrap_err();
+    assert_eq!(v.lsns, vec![small, Lsn(0x0200_0200), Lsn(0x0200_0300)]);
+
+    // The exclusive state: freed by someone else, or held by nobody.
+    let mut c = Cluster::new(Variant::of(Design::Pg96), Config::default()).unwrap();
+    c.ghost.leaked_exclusive = true;
+    let freed = counter_matches_backups(&c).unwrap_err().detail;
+    assert!(freed.contains("freed by someone else"), "{freed}");
+    let mut c = Cluster::new(Variant::of(Design::Pg96), Config::default()).unwrap();
+    c.shared.exclusive = ExclusiveState::InProgress;
+    let nobody = counter_matches_backups(&c).unwrap_err().detail;
+    assert!(
+        nobody.contains("0 running exclusive backup(s) hold it"),
+        "{nobody}"
+    );
+    // A running exclusive backup while the state is free, nothing leaked.
+    let mut c = Cluster::new(Variant::of(Design::Pg96), Config::default()).unwrap();
+    begin(
+        &mut c,
+        0,
+        Command::StartBackup {
+            mode: backup_coordinator::state::BackupMode::Exclusive,
+            label: LabelKind::Plain,
+        },
+    );
+    drive_to(&mut c, 0, Pc::Idle);
+    c.shared.exclusive = ExclusiveState::None;
+    let running = counter_matches_backups(&c).unwrap_err().detail;
+    assert!(
+        running.contains("1 running exclusive backup(s) hold it"),
+        "{running}"
+    );
+}
