@@ -365,13 +365,14 @@ fn incremental_backup(
             .parse()
             .map_err(|_| Error::Unexpected("pg_relation_size".to_string()))
         })?;
-    let core_method = match prepare_incremental(
+    // How the core sends the table from these summaries merged in `order`.
+    let method = |order: MergeOrder| match prepare_incremental(
         &ranges,
         &history,
         start,
         &directory,
         SummarySelection::Released,
-        MergeOrder::Released,
+        order,
     ) {
         Err(e) => format!("refused: {e}"),
         Ok(prepared) => {
@@ -388,32 +389,12 @@ fn incremental_backup(
             }
         }
     };
+    // The server's merge, in its directory order.
+    let core_method = method(MergeOrder::Released);
     // What the table's WAL really changed: the same summaries merged in WAL order (this
     // project's recommendation, `MergeOrder::Wal`). Where the server's merge, in its directory
     // order, sends less, the restored table is not the source's.
-    let wal_order_method = match prepare_incremental(
-        &ranges,
-        &history,
-        start,
-        &directory,
-        SummarySelection::Released,
-        MergeOrder::Wal,
-    ) {
-        Err(e) => format!("refused: {e}"),
-        Ok(prepared) => {
-            let key = ForkKey {
-                relation: TABLE,
-                fork: Fork::Main,
-            };
-            match file_backup_method(&prepared.table, key, size, true) {
-                FileBackupMethod::Full => "sent whole".to_string(),
-                FileBackupMethod::Incremental {
-                    blocks,
-                    truncation_block_length,
-                } => describe_method(&blocks.iter().collect::<Vec<_>>(), truncation_block_length),
-            }
-        }
-    };
+    let wal_order_method = method(MergeOrder::Wal);
     let combined = server.work_path("summaries-combined");
     let combine_row = combine_row(server, full, &incr, &combined, &dboid, relfilenode);
     let restore_row = combine_row.as_ref().ok().map(|_| {

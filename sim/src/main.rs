@@ -1001,6 +1001,30 @@ fn verdict_of(code: u8) -> &'static str {
     }
 }
 
+/// Incremental backup's seeded walks over `seeds` at the simulator's bounds, the design's
+/// known findings not ending a run; prints the report and returns it.
+fn incremental_campaign(
+    args: &SimArgs,
+    rules: backup_coordinator::incremental::cluster::IncrementalRules,
+    seeds: SeedRange,
+) -> Result<backup_sim::incremental::IncrementalSimReport, String> {
+    let expected = load_expected(&args.expected, args.no_expected)?;
+    let known: Vec<&str> = expected
+        .of(args.variant)
+        .map(|f| f.property.as_str())
+        .collect();
+    let report = backup_sim::incremental::run_incremental_campaign(
+        args.variant,
+        rules,
+        backup_sim::incremental::sim_bounds(),
+        seeds,
+        &known,
+        &INTERRUPTED,
+    );
+    print!("{}", report.render_text());
+    Ok(report)
+}
+
 fn sim_incremental(args: &SimArgs, seeds: SeedRange) -> Result<u8, String> {
     let rules = args.variant.rules().incremental.ok_or_else(|| {
         format!(
@@ -1016,20 +1040,7 @@ fn sim_incremental(args: &SimArgs, seeds: SeedRange) -> Result<u8, String> {
     if let Some(path) = &args.json {
         output::check_file("--json", path).map_err(|e| e.to_string())?;
     }
-    let expected = load_expected(&args.expected, args.no_expected)?;
-    let known: Vec<&str> = expected
-        .of(args.variant)
-        .map(|f| f.property.as_str())
-        .collect();
-    let report = backup_sim::incremental::run_incremental_campaign(
-        args.variant,
-        rules,
-        backup_sim::incremental::sim_bounds(),
-        seeds,
-        &known,
-        &INTERRUPTED,
-    );
-    print!("{}", report.render_text());
+    let report = incremental_campaign(args, rules, seeds)?;
     let mut code = match report.worst() {
         Some(FailureClass::Safety) => EXIT_SAFETY,
         Some(FailureClass::Liveness) => EXIT_LIVENESS,
@@ -1112,21 +1123,7 @@ fn sim(args: SimArgs) -> Result<u8, String> {
     // A design with incremental backups: its incremental runs over the same seeds.
     let incremental = match args.variant.rules().incremental {
         Some(rules) if !args.no_incremental && args.shard.index == 1 && !report.interrupted => {
-            let expected = load_expected(&args.expected, args.no_expected)?;
-            let known: Vec<&str> = expected
-                .of(args.variant)
-                .map(|f| f.property.as_str())
-                .collect();
-            let incremental = backup_sim::incremental::run_incremental_campaign(
-                args.variant,
-                rules,
-                backup_sim::incremental::sim_bounds(),
-                seeds,
-                &known,
-                &INTERRUPTED,
-            );
-            print!("{}", incremental.render_text());
-            Some(incremental)
+            Some(incremental_campaign(&args, rules, seeds)?)
         }
         _ => None,
     };
