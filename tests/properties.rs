@@ -324,6 +324,60 @@ fn a_leaked_unit_is_counted_once_and_reported_by_its_own_property() {
     );
 }
 
+/// Two 9.1 base backups (on a primary, or on a standby) that both pass the unique-start-point
+/// check under the shared lock before either sets it: one checkpoint, one start point for
+/// both (B1/B2's mechanism, 9.1's own flaw).
+fn nine_one_base_backups_sharing_a_start_point(standby: bool) -> Cluster {
+    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::label::LabelKind;
+    use backup_coordinator::state::{Pc, SessionId};
+    let config = Config {
+        sql_sessions: 0,
+        walsenders: 2,
+        writers: 0,
+        page_writes: 0,
+        standby,
+        full_page_writes: standby,
+        ..Config::default()
+    };
+    let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
+    for s in 0..2 {
+        c.apply(Action::Begin {
+            session: SessionId(s),
+            command: Command::BaseBackup {
+                label: LabelKind::Plain,
+            },
+        })
+        .unwrap();
+    }
+    // Both wait for one checkpoint, read its redo pointer, and pass 9.1's unique check
+    // (under the shared lock) before either sets it.
+    drive_to(&mut c, 0, Pc::StartWaitCheckpoint);
+    drive_to(&mut c, 1, Pc::StartWaitCheckpoint);
+    drive_to(&mut c, 0, Pc::StartReadControl);
+    drive_to(&mut c, 1, Pc::StartReadControl);
+    for s in 0..2 {
+        drive_to(&mut c, s, Pc::StartUniqueCheck);
+    }
+    // Each session's next steps up to its start point accepted (on a primary: the check,
+    // then the set, the two checks first).
+    for s in 0..2 {
+        c.apply(Action::Step {
+            session: SessionId(s),
+        })
+        .unwrap();
+    }
+    for s in 0..2 {
+        if !c.backups[usize::from(s)].accepted {
+            c.apply(Action::Step {
+                session: SessionId(s),
+            })
+            .unwrap();
+        }
+    }
+    c
+}
+
 /// Two backups that hold the same start point while both run break "unique start points"
 /// at once (9.1's shared start points, B1/B2's mechanism), not only once they have ended;
 /// backups taken on a standby may share one (they write no end record and no history file).
@@ -331,55 +385,9 @@ fn a_leaked_unit_is_counted_once_and_reported_by_its_own_property() {
 /// live backup's.
 #[test]
 fn unique_start_points_judges_live_primary_backups_and_spares_standby_ones() {
-    use backup_coordinator::action::{Action, Command};
-    use backup_coordinator::label::LabelKind;
-    use backup_coordinator::state::{Pc, SessionId};
-    let base_backup = Command::BaseBackup {
-        label: LabelKind::Plain,
-    };
+    use backup_coordinator::state::Pc;
     for standby in [false, true] {
-        let config = Config {
-            sql_sessions: 0,
-            walsenders: 2,
-            writers: 0,
-            page_writes: 0,
-            standby,
-            full_page_writes: standby,
-            ..Config::default()
-        };
-        let mut c = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
-        for s in 0..2 {
-            c.apply(Action::Begin {
-                session: SessionId(s),
-                command: base_backup,
-            })
-            .unwrap();
-        }
-        // Both wait for one checkpoint, read its redo pointer, and pass 9.1's unique check
-        // (under the shared lock) before either sets it.
-        drive_to(&mut c, 0, Pc::StartWaitCheckpoint);
-        drive_to(&mut c, 1, Pc::StartWaitCheckpoint);
-        drive_to(&mut c, 0, Pc::StartReadControl);
-        drive_to(&mut c, 1, Pc::StartReadControl);
-        for s in 0..2 {
-            drive_to(&mut c, s, Pc::StartUniqueCheck);
-        }
-        // Each session's next steps up to its start point accepted (on a primary: the check,
-        // then the set, the two checks first).
-        for s in 0..2 {
-            c.apply(Action::Step {
-                session: SessionId(s),
-            })
-            .unwrap();
-        }
-        for s in 0..2 {
-            if !c.backups[usize::from(s)].accepted {
-                c.apply(Action::Step {
-                    session: SessionId(s),
-                })
-                .unwrap();
-            }
-        }
+        let mut c = nine_one_base_backups_sharing_a_start_point(standby);
         assert!(c.backups.iter().all(|b| b.accepted), "standby={standby}");
         let starts: Vec<_> = c.backups.iter().map(|b| b.start).collect();
         assert_eq!(starts.len(), 2);
@@ -811,49 +819,14 @@ fn each_specific_problem_has_its_own_sentence_naming_its_backup() {
 /// by someone else exactly when a backup that ended without freeing it still holds it.
 #[test]
 fn violations_name_the_smallest_shared_start_point_and_the_right_cause() {
-    use backup_coordinator::action::{Action, Command};
+    use backup_coordinator::action::Command;
     use backup_coordinator::invariants::{counter_matches_backups, unique_start_points};
     use backup_coordinator::label::LabelKind;
     use backup_coordinator::lsn::Lsn;
-    use backup_coordinator::state::{ExclusiveState, Pc, SessionId};
+    use backup_coordinator::state::{ExclusiveState, Pc};
     // Two live base backups sharing start point S (9.1: both pass the check under the shared
     // lock), as in the test above.
-    let config = Config {
-        sql_sessions: 0,
-        walsenders: 2,
-        writers: 0,
-        page_writes: 0,
-        ..Config::default()
-    };
-    let mut shared = Cluster::new(Variant::of(Design::Pg91), config).unwrap();
-    for s in 0..2 {
-        shared
-            .apply(Action::Begin {
-                session: SessionId(s),
-                command: Command::BaseBackup {
-                    label: LabelKind::Plain,
-                },
-            })
-            .unwrap();
-    }
-    drive_to(&mut shared, 0, Pc::StartWaitCheckpoint);
-    drive_to(&mut shared, 1, Pc::StartWaitCheckpoint);
-    drive_to(&mut shared, 0, Pc::StartReadControl);
-    drive_to(&mut shared, 1, Pc::StartReadControl);
-    for s in 0..2 {
-        drive_to(&mut shared, s, Pc::StartUniqueCheck);
-    }
-    for _ in 0..2 {
-        for s in 0..2 {
-            if !shared.backups[usize::from(s)].accepted {
-                shared
-                    .apply(Action::Step {
-                        session: SessionId(s),
-                    })
-                    .unwrap();
-            }
-        }
-    }
+    let shared = nine_one_base_backups_sharing_a_start_point(false);
     let s = shared.backups[0].start;
     assert_eq!(shared.backups[1].start, s);
     let live: Vec<_> = shared.backups.iter().map(|b| b.id).collect();
