@@ -327,78 +327,38 @@ pub enum Pc {
 }
 
 impl Pc {
-    /// The stable name of the step, as in traces (`start.increment`, ...).
+    /// How many places there are (the idle place included).
+    pub const COUNT: usize = 19;
+
+    /// The step's one name, as in traces (`start.increment`, ...): see [`crate::plan`].
+    #[inline]
     pub fn name(self) -> &'static str {
-        match self {
-            Pc::Idle => "idle",
-            Pc::StartSwitch => "start.switch",
-            Pc::StartIncrement => "start.increment",
-            Pc::StartRequestCheckpoint => "start.request-checkpoint",
-            Pc::StartWaitCheckpoint => "start.wait-checkpoint",
-            Pc::StartReadControl => "start.read-control-file",
-            Pc::StartUniqueCheck => "start.unique-check",
-            Pc::StartUniqueSet => "start.unique-set",
-            Pc::StartWriteLabel => "start.write-label",
-            Pc::SendStartPoint => "base-backup.send-start",
-            Pc::CopyFiles => "base-backup.copy",
-            Pc::StopClaim => "stop.claim",
-            Pc::StopReadLabel => "stop.read-label",
-            Pc::StopDecrement => "stop.decrement",
-            Pc::StopEndRecord => "stop.end-record",
-            Pc::StopSwitch => "stop.switch",
-            Pc::StopWriteHistory => "stop.write-history",
-            Pc::StopWaitArchive => "stop.wait-archive",
-            Pc::SendStopPoint => "base-backup.send-stop",
-        }
+        crate::plan::facts(self).name
     }
 
     /// True for the steps that do I/O (a file written or read, a message sent): where an
-    /// ERROR can strike.
+    /// ERROR can strike (from [`crate::plan`]).
+    #[inline]
     pub fn does_io(self) -> bool {
-        matches!(
-            self,
-            Pc::StartWriteLabel
-                | Pc::StopReadLabel
-                | Pc::StopWriteHistory
-                | Pc::SendStartPoint
-                | Pc::CopyFiles
-                | Pc::SendStopPoint
-        )
+        crate::plan::facts(self).io
     }
 
-    /// True for the steps that wait (and check for interrupts while they do).
+    /// True for the steps that wait (from [`crate::plan`]).
+    #[inline]
     pub fn waits(self) -> bool {
-        matches!(self, Pc::StartWaitCheckpoint | Pc::StopWaitArchive)
+        crate::plan::facts(self).waits
     }
 
-    /// True for the steps of a start.
+    /// True for the steps of a start (from [`crate::plan`]).
+    #[inline]
     pub fn in_start(self) -> bool {
-        matches!(
-            self,
-            Pc::StartSwitch
-                | Pc::StartIncrement
-                | Pc::StartRequestCheckpoint
-                | Pc::StartWaitCheckpoint
-                | Pc::StartReadControl
-                | Pc::StartUniqueCheck
-                | Pc::StartUniqueSet
-                | Pc::StartWriteLabel
-        )
+        crate::plan::facts(self).family == crate::plan::Family::Start
     }
 
-    /// True for the steps of a stop.
+    /// True for the steps of a stop (from [`crate::plan`]).
+    #[inline]
     pub fn in_stop(self) -> bool {
-        matches!(
-            self,
-            Pc::StopClaim
-                | Pc::StopReadLabel
-                | Pc::StopDecrement
-                | Pc::StopEndRecord
-                | Pc::StopSwitch
-                | Pc::StopWriteHistory
-                | Pc::StopWaitArchive
-                | Pc::SendStopPoint
-        )
+        crate::plan::facts(self).family == crate::plan::Family::Stop
     }
 }
 
@@ -532,6 +492,8 @@ pub struct Session {
     pub starts: u32,
     /// Commands its clients have sent, refused or not (bounded by the configuration).
     pub commands: u32,
+    /// Where `pc` stands in its list of the design's plan (a step may appear twice).
+    pub at: u8,
 }
 
 impl Session {
@@ -555,6 +517,7 @@ impl Session {
             stop: Lsn::INVALID,
             starts: 0,
             commands: 0,
+            at: 0,
         }
     }
 
@@ -564,6 +527,7 @@ impl Session {
     pub(crate) fn end_command(&mut self) {
         let fresh = Session::new(self.kind);
         self.pc = Pc::Idle;
+        self.at = 0;
         self.ticket = 0;
         self.unique = false;
         self.stop = Lsn::INVALID;

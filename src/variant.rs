@@ -6,9 +6,11 @@
 //! copy of the protocol. A seeded historical bug is a design plus one flaw ([`Bug`]); the bug
 //! catalogue is added by a later change and the type already carries the slot for it.
 
+use crate::design_file::FileDesign;
 use crate::incremental::cluster::IncrementalRules;
 use crate::incremental::summary::SummarySelection;
 use crate::label::{LabelFormat, LabelRule};
+use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -227,6 +229,23 @@ static VARIANT_RULES: [[Rules; Bug::ALL.len() + 1]; Design::ALL.len()] = {
         let mut b = 0;
         while b < Bug::ALL.len() {
             table[d][Bug::ALL[b] as usize + 1] = Bug::ALL[b].apply(base);
+            b += 1;
+        }
+        d += 1;
+    }
+    table
+};
+
+/// [`Variant::plan`] of every design and bug, in the layout of [`VARIANT_RULES`].
+static VARIANT_PLANS: [[Plan; Bug::ALL.len() + 1]; Design::ALL.len()] = {
+    let mut table = [[Plan::for_rules(&DESIGN_RULES[0]); Bug::ALL.len() + 1]; Design::ALL.len()];
+    let mut d = 0;
+    while d < Design::ALL.len() {
+        let base = DESIGN_RULES[d];
+        table[d][0] = Plan::for_rules(&base);
+        let mut b = 0;
+        while b < Bug::ALL.len() {
+            table[d][Bug::ALL[b] as usize + 1] = Plan::for_rules(&Bug::ALL[b].apply(base));
             b += 1;
         }
         d += 1;
@@ -582,12 +601,20 @@ pub struct Variant {
     pub design: Design,
     /// The seeded bug, if any.
     pub bug: Option<Bug>,
+    /// A design loaded from a file ([`crate::design_file`]): its rules and plan replace the
+    /// built-in ones, and its name the variant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileDesign>,
 }
 
 impl Variant {
     /// A design without a seeded bug.
     pub const fn of(design: Design) -> Self {
-        Variant { design, bug: None }
+        Variant {
+            design,
+            bug: None,
+            file: None,
+        }
     }
 
     /// A seeded bug in its base design.
@@ -595,6 +622,7 @@ impl Variant {
         Variant {
             design: bug.base(),
             bug: Some(bug),
+            file: None,
         }
     }
 
@@ -608,6 +636,9 @@ impl Variant {
     /// them many times per step).
     #[inline]
     pub fn rules_ref(self) -> &'static Rules {
+        if let Some(file) = self.file {
+            return &file.spec().rules;
+        }
         let column = match self.bug {
             None => 0,
             Some(bug) => bug as usize + 1,
@@ -615,8 +646,41 @@ impl Variant {
         &VARIANT_RULES[self.design as usize][column]
     }
 
+    /// The order of every command's steps ([`crate::plan`]).
+    #[inline]
+    pub fn plan(self) -> &'static Plan {
+        if let Some(file) = self.file {
+            return &file.spec().plan;
+        }
+        let column = match self.bug {
+            None => 0,
+            Some(bug) => bug as usize + 1,
+        };
+        &VARIANT_PLANS[self.design as usize][column]
+    }
+
+    /// A design loaded from a file (its `design` is its base's, for what depends on the era).
+    pub fn file(file: FileDesign) -> Self {
+        Variant {
+            design: file.spec().base.design,
+            bug: None,
+            file: Some(file),
+        }
+    }
+
+    /// The built-in variant's name this one is (or, for a design file, is based on).
+    pub fn base_name(self) -> String {
+        match self.file {
+            Some(file) => file.spec().base.to_string(),
+            None => self.to_string(),
+        }
+    }
+
     /// One line describing the variant.
     pub fn summary(self) -> String {
+        if let Some(file) = self.file {
+            return file.spec().summary.clone();
+        }
         match self.bug {
             None => self.design.summary().to_string(),
             Some(bug) => format!(
@@ -649,6 +713,9 @@ impl Default for Variant {
 impl fmt::Display for Variant {
     /// `design`, or `design+bug` (`pg96+b5`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = self.file {
+            return f.write_str(&file.spec().name);
+        }
         match self.bug {
             None => write!(f, "{}", self.design),
             Some(bug) => write!(f, "{}+{}", self.design, bug),
@@ -676,6 +743,7 @@ impl FromStr for Variant {
             Some((d, b)) => Ok(Variant {
                 design: design(d).ok_or_else(unknown)?,
                 bug: Some(bug(b).ok_or_else(unknown)?),
+                file: None,
             }),
             None => design(name)
                 .map(Variant::of)
@@ -686,7 +754,8 @@ impl FromStr for Variant {
 }
 
 /// Exclusive backups (`pg_start_backup()` with its label in the data directory).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExclusiveRule {
     /// 15+: there are none.
     Unavailable,
@@ -699,7 +768,8 @@ pub enum ExclusiveRule {
 }
 
 /// How a lock is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LockMode {
     /// LW_SHARED: several holders at once.
     Shared,
@@ -708,7 +778,8 @@ pub enum LockMode {
 }
 
 /// Where a non-exclusive backup's label goes between start and stop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LabelDelivery {
     /// Option 1 (what PostgreSQL did): the label is returned to the caller in memory and
     /// leaves nothing on the server's disk.
@@ -725,7 +796,8 @@ pub enum LabelDelivery {
 }
 
 /// When `do_pg_abort_backup` gives back the session's counter unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AbortWhen {
     /// Always (9.1; 9.6.0, B6/B7): a second call decrements again.
     Always,
@@ -737,7 +809,8 @@ pub enum AbortWhen {
 }
 
 /// What undoes a failed start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StartCleanup {
     /// Its own callback (`pg_start_backup_callback`, up to 15).
     Callback,
@@ -746,7 +819,8 @@ pub enum StartCleanup {
 }
 
 /// How the SQL session's exit hook (`do_pg_abort_backup` at exit) is installed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExitHook {
     /// There is none (9.1 has no non-exclusive SQL backups).
     None,
@@ -758,7 +832,8 @@ pub enum ExitHook {
 }
 
 /// Which timeline a standby's backup label names its start WAL file with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StandbyTimeline {
     /// The start checkpoint's timeline.
     Checkpoint,
@@ -767,7 +842,8 @@ pub enum StandbyTimeline {
 }
 
 /// What decides whether inserters must take full-page images for backups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Forcing {
     /// Up to 15: a shared `forcePageWrites` flag that start raises and stop, abort and the
     /// start's cleanup recompute from the exclusive state and the counter.
@@ -779,7 +855,8 @@ pub enum Forcing {
 }
 
 /// How the history file's STOP WAL LOCATION names its file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StopFile {
     /// The segment holding the end record's last byte (`XLByteToPrevSeg`, up to 15).
     HoldsLastByte,
@@ -788,7 +865,8 @@ pub enum StopFile {
 }
 
 /// Which WAL segments a checkpoint lets go of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WalRetention {
     /// Up to 10: segments before the *previous* checkpoint's redo are removed.
     PriorCheckpoint,
@@ -797,7 +875,8 @@ pub enum WalRetention {
 }
 
 /// How a file that may already exist is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FileWrite {
     /// PostgreSQL's `AllocateFile(path, "w")`: an existing file is silently replaced.
     Overwrite,
@@ -806,7 +885,8 @@ pub enum FileWrite {
 }
 
 /// What a file write makes durable before the step that writes it returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FileSync {
     /// Nothing (`AllocateFile`, write, `FreeFile`): an OS crash may lose it.
     None,
@@ -823,8 +903,10 @@ impl FileSync {
     }
 }
 
-/// The behaviour switches of a design. Each field says where designs differ and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The behaviour switches of a design. Each field says where designs differ and why. Design
+/// files name them by their field names (`file_write = "create-new"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Exclusive backups and their shared state.
     pub exclusive: ExclusiveRule,
@@ -932,7 +1014,8 @@ mod tests {
             "pg15+B7".parse::<Variant>(),
             Ok(Variant {
                 design: Design::Pg15,
-                bug: Some(Bug::B7)
+                bug: Some(Bug::B7),
+                file: None,
             })
         );
         assert!("pg99".parse::<Variant>().is_err());

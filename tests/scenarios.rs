@@ -791,6 +791,7 @@ fn a_counter_driven_below_zero_forces_nothing_in_16_but_not_in_15() {
         let variant = Variant {
             design,
             bug: Some(Bug::B11),
+            file: None,
         };
         let mut c = Cluster::new(variant, config).unwrap();
         let (walsender, replication) = (S0, S1);
@@ -2458,6 +2459,7 @@ fn a_failed_start_resets_the_session_state_in_16_and_keeps_it_in_15() {
         let variant = Variant {
             design,
             bug: Some(Bug::B10),
+            file: None,
         };
         let config = Config {
             sql_sessions: 0,

@@ -65,8 +65,10 @@ enum Command {
     /// simulator, and the recommended designs too: a table of what caught what. Exit 0 only if
     /// every bug is caught and every recommended design passes.
     Mutants(MutantsArgs),
-    /// List the protocol variants (designs, then seeded bugs), one line each.
-    Variants,
+    /// List the protocol variants (designs, then seeded bugs), one line each; or show one
+    /// design's rule switches and step plan as a design file to copy (`--show`); or print the
+    /// step table (`--steps`).
+    Variants(VariantsArgs),
     /// Measure the engines on this machine: model states per second and state counts at the
     /// default bounds, simulator steps per second.
     Bench(BenchArgs),
@@ -74,8 +76,9 @@ enum Command {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// The variant under test (see `backup-check variants`).
-    #[arg(long, default_value = "recommended")]
+    /// The variant under test (see `backup-check variants`),
+    /// or a design file (TOML; README, "Reviewing a protocol change"). `--design` is the same.
+    #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
     /// Simulator seeds, A..B (A up to B-1).
     #[arg(long, default_value = "0..2000")]
@@ -301,8 +304,9 @@ enum SearchArg {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// The variant (see `backup-check variants`).
-    #[arg(long, default_value = "recommended")]
+    /// The variant (see `backup-check variants`),
+    /// or a design file (TOML; README, "Reviewing a protocol change"). `--design` is the same.
+    #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
     /// Start from this profile (bound flags then change it): concurrency, faults, pages,
     /// standby, clients or lifecycle (`backup-check check` lists what each holds). Without a
@@ -341,8 +345,9 @@ struct ModelArgs {
 
 #[derive(Args)]
 struct SimArgs {
-    /// The variant (see `backup-check variants`).
-    #[arg(long, default_value = "recommended")]
+    /// The variant (see `backup-check variants`),
+    /// or a design file (TOML; README, "Reviewing a protocol change"). `--design` is the same.
+    #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
     /// Seeds, A..B (A up to B-1).
     #[arg(long, default_value = "0..1000", conflicts_with = "seed")]
@@ -480,9 +485,22 @@ fn parse_bug(text: &str) -> Result<backup_coordinator::variant::Bug, String> {
 }
 
 #[derive(Args)]
+struct VariantsArgs {
+    /// Print this variant (a name, or a design file's path) as a design file: every rule
+    /// switch and every plan list, a copy to start a proposal from.
+    #[arg(long, value_name = "NAME|FILE", value_parser = parse_variant, conflicts_with = "steps")]
+    show: Option<Variant>,
+    /// Print the step table (each step's lock, I/O, waits and faults) as Markdown, as the
+    /// README carries it.
+    #[arg(long)]
+    steps: bool,
+}
+
+#[derive(Args)]
 struct BenchArgs {
-    /// The variant measured.
-    #[arg(long, default_value = "recommended")]
+    /// The variant measured,
+    /// or a design file (TOML; README, "Reviewing a protocol change"). `--design` is the same.
+    #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
     /// Runs of each measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
@@ -558,7 +576,18 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Sim(args) => sim(args),
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
-        Command::Variants => {
+        Command::Variants(VariantsArgs {
+            show: Some(variant),
+            ..
+        }) => {
+            print!("{}", backup_coordinator::design_file::render(variant));
+            Ok(0)
+        }
+        Command::Variants(VariantsArgs { steps: true, .. }) => {
+            print!("{}", backup_coordinator::plan::step_table_markdown());
+            Ok(0)
+        }
+        Command::Variants(_) => {
             for design in Design::ALL {
                 let default = if Variant::of(design) == Variant::default() {
                     " (default)"
@@ -575,6 +604,11 @@ fn run(cli: Cli) -> Result<u8, String> {
         }
         Command::Bench(args) => bench(args),
     }
+}
+
+/// A built-in variant's name or a design file's path (which is loaded and checked here).
+fn parse_variant(text: &str) -> Result<Variant, String> {
+    backup_coordinator::design_file::variant_or_file(text)
 }
 
 /// A loopback address and port, by number or by name (`localhost:3000`): the name must

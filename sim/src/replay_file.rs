@@ -78,6 +78,10 @@ pub struct ReplayFile {
     /// The design (`pg91`, `recommended`, ...).
     #[serde(with = "variant_name")]
     pub variant: Variant,
+    /// The design file's text, for a design loaded from one: replaying loads it again, so
+    /// that the counterexample replays without the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<String>,
     /// Bounds and settings.
     pub config: Config,
     /// The simulator's seed, if it came from one.
@@ -122,7 +126,13 @@ mod variant_name {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Variant, D::Error> {
         let name = String::deserialize(d)?;
-        name.parse().map_err(serde::de::Error::custom)
+        name.parse()
+            .or_else(|e| {
+                backup_coordinator::design_file::FileDesign::named(&name)
+                    .map(Variant::file)
+                    .ok_or(e)
+            })
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -179,6 +189,8 @@ pub enum ReplayFileError {
 struct Header {
     format: Option<String>,
     version: Option<serde_json::Value>,
+    variant: Option<String>,
+    design: Option<String>,
 }
 
 impl ReplayFile {
@@ -195,6 +207,7 @@ impl ReplayFile {
             version: VERSION,
             engine,
             variant: schedule.variant,
+            design: schedule.variant.file.map(|f| f.spec().text.clone()),
             config: schedule.config,
             seed,
             profile: None,
@@ -241,6 +254,16 @@ impl ReplayFile {
                 path: path.to_path_buf(),
                 found: format!("format {format:?} version {version:?}"),
             });
+        }
+        if let Some(design) = header.design {
+            let name = header.variant.unwrap_or_default();
+            let shown = format!("{} (its design)", path.display());
+            backup_coordinator::design_file::parse(&design, &shown, &name)
+                .and_then(|spec| backup_coordinator::design_file::register(spec, &shown))
+                .map_err(|e| ReplayFileError::Malformed {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
         }
         let file: ReplayFile = serde_json::from_str(text).map_err(malformed)?;
         let expected_property = match file.expect.class {

@@ -76,7 +76,10 @@ pub fn renamed_partial_at_promotion(
 }
 
 /// The rules a design applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields)]
 pub struct IncrementalRules {
     /// What a summary file holds.
     pub summarizer: SummarizerRules,

@@ -134,7 +134,10 @@ pub struct ManifestRange {
 }
 
 /// Which summaries of a timeline `BASE_BACKUP (INCREMENTAL)` may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum SummarySelection {
     /// 17.11 and 18.6 as released: every summary `FilterWalSummaries` keeps, both ends
     /// inclusive, so an old-timeline summary that begins exactly at the switch point (WAL the
@@ -148,7 +151,10 @@ pub enum SummarySelection {
 
 /// The order the chosen summaries are merged in (a lower limit forgets the blocks merged
 /// before it, so the order decides what survives: INCREMENTAL.md §1.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum MergeOrder {
     /// 17.11 and 18.6: newest timeline first, and inside a timeline in the order the
     /// directory read returns the files (no sort).

@@ -81,7 +81,10 @@ pub struct WalRecord {
 
 /// The summarizer's rules that PostgreSQL changed; [`SummarizerRules::RELEASED`] is 17.11's
 /// and 18.6's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SummarizerRules {
     /// A truncation's visibility-map limit is the VM's own new length, ⌈blocks / 32672⌉
     /// (`ffc226ab64`); before, the heap's length.

@@ -7,8 +7,9 @@
 use crate::action::{Command, EventKind, LabelPlace, StepError};
 use crate::label::{validate_label, LabelKind};
 use crate::lsn::TimeLineId;
+use crate::plan::{ListId, Next, Taken};
 use crate::state::{
-    Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Hook, LabelFile, Pc,
+    Armed, Backup, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Hook, LabelFile,
     SessionBackupState, SessionId, Unit,
 };
 use crate::variant::{ExclusiveRule, ExitHook, FileWrite, Forcing, LockMode, StandbyTimeline};
@@ -68,7 +69,6 @@ impl Cluster {
             label_handed_out: false,
             label_misstates: false,
         });
-        let first = self.first_pc(command);
         let s = self.session_mut(session);
         s.starts += 1;
         s.backup = Some(id);
@@ -78,7 +78,6 @@ impl Cluster {
         s.start = crate::lsn::Lsn::INVALID;
         s.checkpoint = crate::lsn::Lsn::INVALID;
         s.stop = crate::lsn::Lsn::INVALID;
-        s.pc = first;
         // 13+: `register_persistent_abort_backup_handler()` runs before the start, once per
         // session; from then on the exit hook stays (it does nothing without a backup).
         if rules.exit_hook == ExitHook::Persistent
@@ -87,29 +86,23 @@ impl Cluster {
         {
             s.hooks.push(Hook::AbortBackup);
         }
-        self.take_first_step(session, command)
+        self.take_first_step(session, ListId::Start, command)
     }
 
     /// `RequestXLogSwitch()`: before the increment in 9.1, after it from 9.2 (`2dd9322ba6`).
-    pub(super) fn step_start_switch(&mut self, session: SessionId) -> EventKind {
-        let event = self.switch_wal();
-        self.session_mut(session).pc = if self.rules().switch_before_increment {
-            Pc::StartIncrement
-        } else {
-            Pc::StartRequestCheckpoint
-        };
-        event
+    pub(super) fn step_start_switch(&mut self, _session: SessionId) -> Taken {
+        Taken::go_on(self.switch_wal())
     }
 
     /// Under the exclusive insertion lock: take the exclusive state (refusing if it is taken)
     /// or a counter unit, raise `forcePageWrites`, and arm the start's cleanup callback
     /// (`PG_ENSURE_ERROR_CLEANUP` follows the release with nothing in between that can fail).
-    pub(super) fn step_start_increment(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_start_increment(&mut self, session: SessionId) -> Taken {
         let rules = self.rules();
         let mode = self.session(session).mode;
         if mode == BackupMode::Exclusive {
             if self.shared.exclusive != ExclusiveState::None {
-                return self.raise_error(session, StepError::BackupInProgress);
+                return Taken::placed(self.raise_error(session, StepError::BackupInProgress));
             }
             self.shared.exclusive = match rules.exclusive {
                 ExclusiveRule::StateMachine => ExclusiveState::Starting,
@@ -121,49 +114,40 @@ impl Cluster {
         if rules.forcing == Forcing::Flag {
             self.shared.force_page_writes = true;
         }
-        let standby = self.config.standby;
         let s = self.session_mut(session);
         s.armed.arm(Armed::START_CALLBACK);
-        // In recovery there is no WAL to switch (9.6+: "skipped during recovery").
-        s.pc = if rules.switch_before_increment || standby {
-            Pc::StartRequestCheckpoint
-        } else {
-            Pc::StartSwitch
-        };
         let backup = s.backup.expect("a starting session has its backup");
         self.update_backup(backup, |b| b.unit = Unit::Held);
-        EventKind::BackupCounted {
+        Taken::go_on(EventKind::BackupCounted {
             backup,
             backups: self.shared.backups,
             exclusive: self.shared.exclusive,
             forcing: self.page_writes_forced(),
-        }
+        })
     }
 
     /// `RequestCheckpoint(CHECKPOINT_FORCE | CHECKPOINT_WAIT [| CHECKPOINT_IMMEDIATE])`: note
     /// how many checkpoints have begun and OR the request into the pending flags. Pending
     /// requests merge: one checkpoint serves every request made before it began.
-    pub(super) fn step_request_checkpoint(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_request_checkpoint(&mut self, session: SessionId) -> Taken {
         let ticket = self.checkpointer.started;
         self.checkpointer.requested = true;
         self.checkpointer.immediate |= self.config.fast_checkpoint;
         let s = self.session_mut(session);
         s.ticket = ticket;
-        s.pc = Pc::StartWaitCheckpoint;
-        EventKind::CheckpointRequested { ticket }
+        Taken::go_on(EventKind::CheckpointRequested { ticket })
     }
 
     /// The wait ends once a checkpoint that began after the request has completed.
-    pub(super) fn step_wait_checkpoint(&mut self, session: SessionId) -> EventKind {
-        self.session_mut(session).pc = Pc::StartReadControl;
-        EventKind::CheckpointWaited {
+    pub(super) fn step_wait_checkpoint(&mut self, _session: SessionId) -> Taken {
+        Taken::go_on(EventKind::CheckpointWaited {
             done: self.checkpointer.done,
-        }
+        })
     }
 
     /// Under ControlFileLock (shared): the candidate start point is the latest checkpoint's
     /// redo, and the label's CHECKPOINT LOCATION its record.
-    pub(super) fn step_read_control(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_read_control(&mut self, session: SessionId) -> Taken {
         // On a standby the start checks, with its restartpoint in hand, that no WAL written
         // with full_page_writes=off was replayed since (`checkPointCopy.fullPageWrites`,
         // `lastFpwDisableRecPtr`): a primary running with it off writes that into every
@@ -174,7 +158,7 @@ impl Cluster {
         if self.config.standby
             && (!self.shared.full_page_writes || self.fpw_off_replayed_since(self.control.redo))
         {
-            return self.raise_error(session, StepError::FpwOffReplayed);
+            return Taken::placed(self.raise_error(session, StepError::FpwOffReplayed));
         }
         let (checkpoint, redo) = (self.control.checkpoint, self.control.redo);
         let torn = self.ghost.control_redo_torn;
@@ -187,7 +171,6 @@ impl Cluster {
         let s = self.session_mut(session);
         s.start = redo;
         s.checkpoint = checkpoint;
-        s.pc = Pc::StartUniqueCheck;
         let backup = s.backup.expect("a starting session has its backup");
         self.update_backup(backup, |b| {
             b.start = redo;
@@ -195,13 +178,13 @@ impl Cluster {
             b.start_timeline = timeline;
             b.torn = torn;
         });
-        EventKind::ControlFileRead { checkpoint, redo }
+        Taken::go_on(EventKind::ControlFileRead { checkpoint, redo })
     }
 
     /// The unique-start-point check (`6d8096e2f3`). Under the exclusive lock it checks and
     /// sets `lastBackupStart` at once. In 9.1–9.3 the lock was taken in shared mode, so the
     /// check and the set are two steps between which other holders of the shared lock run.
-    pub(super) fn step_unique_check(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_unique_check(&mut self, session: SessionId) -> Taken {
         let start = self.session(session).start;
         // A standby's backup writes no end record and no history file: its start point need
         // not be unique (9.2+). B1 has no check at all.
@@ -222,14 +205,13 @@ impl Cluster {
                 self.shared.insert_lock_sharers += 1;
                 let s = self.session_mut(session);
                 s.unique = unique;
-                s.pc = Pc::StartUniqueSet;
-                EventKind::StartPointChecked { start, unique }
+                Taken::go_on(EventKind::StartPointChecked { start, unique })
             }
         }
     }
 
     /// 9.1: the set half of the check, still under the shared lock, then its release.
-    pub(super) fn step_unique_set(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_unique_set(&mut self, session: SessionId) -> Taken {
         self.shared.insert_lock_sharers -= 1;
         if self.session(session).unique {
             self.shared.last_backup_start = self.session(session).start;
@@ -239,34 +221,32 @@ impl Cluster {
         }
     }
 
-    fn retry_start_point(&mut self, session: SessionId) -> EventKind {
-        let s = self.session_mut(session);
-        s.pc = Pc::StartRequestCheckpoint;
-        EventKind::StartPointRetry {
-            start: s.start,
-            last: self.shared.last_backup_start,
+    fn retry_start_point(&mut self, session: SessionId) -> Taken {
+        Taken {
+            event: EventKind::StartPointRetry {
+                start: self.session(session).start,
+                last: self.shared.last_backup_start,
+            },
+            next: Next::Retry,
         }
     }
 
-    fn accept_start_point(&mut self, session: SessionId) -> EventKind {
+    /// The start point is accepted; the label is written next where the design writes one,
+    /// else the start is complete (the plan's list ends).
+    fn accept_start_point(&mut self, session: SessionId) -> Taken {
         let backup = self
             .session(session)
             .backup
             .expect("a starting session has its backup");
         self.update_backup(backup, |b| b.accepted = true);
-        if self.writes_label_file(self.session(session).mode) {
-            self.session_mut(session).pc = Pc::StartWriteLabel;
-            EventKind::StartPointAccepted {
-                start: self.session(session).start,
-            }
-        } else {
-            self.finish_start(session, LabelPlace::Returned)
-        }
+        Taken::go_on(EventKind::StartPointAccepted {
+            start: self.session(session).start,
+        })
     }
 
     /// Exclusive: refuse if `backup_label` exists, else write it (with fsync). Option 2:
     /// write the temporary label file named after the start point.
-    pub(super) fn step_write_label(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_write_label(&mut self, session: SessionId) -> Taken {
         let s = self.session(session);
         let backup = s.backup.expect("a starting session has its backup");
         let file = LabelFile {
@@ -278,10 +258,10 @@ impl Cluster {
         };
         if s.mode == BackupMode::Exclusive {
             if self.data_dir.backup_label.is_some() {
-                return self.raise_error(session, StepError::LabelFileExists);
+                return Taken::placed(self.raise_error(session, StepError::LabelFileExists));
             }
             self.data_dir.backup_label = Some(file);
-            return self.finish_start(session, LabelPlace::BackupLabelFile);
+            return Taken::placed(self.finish_start(session, LabelPlace::BackupLabelFile));
         }
         let existing = self
             .data_dir
@@ -289,7 +269,7 @@ impl Cluster {
             .binary_search_by_key(&file.start, |f| f.start);
         let replaced = match existing {
             Ok(_) if self.rules().file_write == FileWrite::CreateNew => {
-                return self.raise_error(session, StepError::TempLabelExists);
+                return Taken::placed(self.raise_error(session, StepError::TempLabelExists));
             }
             Ok(index) => {
                 let previous = self.data_dir.temp_labels[index].backup;
@@ -302,13 +282,13 @@ impl Cluster {
             }
         };
         self.session_mut(session).armed.arm(Armed::TEMP_LABEL);
-        self.finish_start(session, LabelPlace::TempFile { replaced })
+        Taken::placed(self.finish_start(session, LabelPlace::TempFile { replaced }))
     }
 
     /// End of the cleanup block: disarm the start's callback; an exclusive backup becomes
     /// IN_PROGRESS (9.6+, under the lock); the session state is set (only after the block,
     /// as the 16+ comment insists); a WAL sender goes on to send the start position.
-    fn finish_start(&mut self, session: SessionId, label: LabelPlace) -> EventKind {
+    pub(super) fn finish_start(&mut self, session: SessionId, label: LabelPlace) -> EventKind {
         let rules = self.rules();
         let s = self.session_mut(session);
         s.armed.disarm(Armed::START_CALLBACK);
@@ -327,7 +307,6 @@ impl Cluster {
                 if rules.send_start_in_cleanup {
                     s.armed.arm(Armed::BASE_BACKUP_CLEANUP);
                 }
-                s.pc = Pc::SendStartPoint;
             }
             BackupMode::Exclusive | BackupMode::NonExclusive => {
                 if mode == BackupMode::Exclusive {
@@ -351,16 +330,15 @@ impl Cluster {
         });
         let misstates = crate::invariants::label_misstates(self, backup);
         self.update_backup(backup, |b| b.label_misstates = misstates);
-        if self.session(session).pc == Pc::SendStartPoint
-            && !self.fault_can_strike(Pc::SendStartPoint)
-        {
-            // A step that is only a place for a fault, where none can strike any more.
-            self.step_send_start(session);
-        }
-        EventKind::BackupStarted {
+        let event = EventKind::BackupStarted {
             backup,
             start,
             label,
+        };
+        if mode == BackupMode::Streamed {
+            // The WAL sender goes on with its own steps, then its stop.
+            return self.enter_list(session, ListId::BaseBackup, 0, event);
         }
+        event
     }
 }

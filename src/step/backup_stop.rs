@@ -6,26 +6,14 @@
 
 use crate::action::{Command, EventKind, StepError};
 use crate::lsn::{record_bytes, Lsn};
+use crate::plan::Taken;
 use crate::state::{
-    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Hook, Pc,
+    Armed, Assertion, BackupMode, BackupPhase, Cluster, ExclusiveState, HistoryFile, Hook,
     PickedUp, SessionBackupState, SessionId, Unit,
 };
-use crate::variant::{ExclusiveRule, ExitHook, FileWrite, LabelDelivery};
+use crate::variant::{ExclusiveRule, ExitHook, FileWrite};
 
 impl Cluster {
-    /// The step a stop of `mode` begins with.
-    pub(super) fn first_stop_pc(&self, mode: BackupMode) -> Pc {
-        let rules = self.rules();
-        match mode {
-            BackupMode::Exclusive if rules.exclusive == ExclusiveRule::StateMachine => {
-                Pc::StopClaim
-            }
-            BackupMode::Exclusive => Pc::StopDecrement,
-            _ if rules.label_delivery == LabelDelivery::TemporaryFile => Pc::StopReadLabel,
-            _ => Pc::StopDecrement,
-        }
-    }
-
     /// The SQL function's checks of the session state (9.6+), then the first step.
     pub(super) fn begin_stop(
         &mut self,
@@ -76,37 +64,33 @@ impl Cluster {
                 backup.end_copy_ghost(self.shared.insert);
             }
         }
-        let first = self.first_stop_pc(mode);
         let s = self.session_mut(session);
         s.mode = mode;
         if mode == BackupMode::Exclusive {
             s.backup = None;
         }
-        s.pc = first;
-        self.take_first_step(session, command)
+        self.take_first_step(session, Self::stop_list(mode), command)
     }
 
     /// 9.6+, exclusive: under the lock, IN_PROGRESS becomes STOPPING (refused otherwise), and
     /// the stop's cleanup callback is armed to turn it back if reading the label fails.
-    pub(super) fn step_stop_claim(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_stop_claim(&mut self, session: SessionId) -> Taken {
         if self.shared.exclusive != ExclusiveState::InProgress {
-            return self.raise_error(session, StepError::ExclusiveNotInProgress);
+            return Taken::placed(self.raise_error(session, StepError::ExclusiveNotInProgress));
         }
         self.shared.exclusive = ExclusiveState::Stopping;
-        let s = self.session_mut(session);
-        s.armed.arm(Armed::STOP_CALLBACK);
-        s.pc = Pc::StopReadLabel;
-        EventKind::StopClaimed
+        self.session_mut(session).armed.arm(Armed::STOP_CALLBACK);
+        Taken::go_on(EventKind::StopClaimed)
     }
 
     /// Exclusive: read `backup_label` (ERROR "a backup is not in progress" if it is gone) and
     /// remove it. Option 2: read this backup's temporary label file back and remove it.
-    pub(super) fn step_read_label(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_read_label(&mut self, session: SessionId) -> Taken {
         let rules = self.rules();
         let mode = self.session(session).mode;
         if mode == BackupMode::Exclusive {
             let Some(file) = self.data_dir.backup_label.take() else {
-                return self.raise_error(session, StepError::NotInProgress);
+                return Taken::placed(self.raise_error(session, StepError::NotInProgress));
             };
             // 9.1's plain unlink leaves the removal to the file system's good will; 9.6+'s
             // durable_unlink fsyncs the data directory.
@@ -118,21 +102,16 @@ impl Cluster {
             s.label = file.label;
             s.backup = live.then_some(file.backup);
             s.armed.disarm(Armed::STOP_CALLBACK);
-            s.pc = if rules.exclusive == ExclusiveRule::Flag {
-                Pc::StopEndRecord
-            } else {
-                Pc::StopDecrement
-            };
             if rules.exclusive == ExclusiveRule::Flag {
                 // 9.1 gives the flag back before it reads the label, and after B5 another
                 // session's failed stop has given it back already, so the decrement ended no
                 // copy. The label names the backup this stop completes: its copy ends here.
                 self.end_copy(file.backup);
             }
-            return EventKind::LabelFileRemoved {
+            return Taken::go_on(EventKind::LabelFileRemoved {
                 backup: file.backup,
                 start: file.start,
-            };
+            });
         }
         let start = self.session(session).start;
         let Ok(index) = self
@@ -140,7 +119,7 @@ impl Cluster {
             .temp_labels
             .binary_search_by_key(&start, |f| f.start)
         else {
-            return self.raise_error(session, StepError::TempLabelMissing);
+            return Taken::placed(self.raise_error(session, StepError::TempLabelMissing));
         };
         let file = self.data_dir.temp_labels.remove(index);
         self.session_mut(session).label = file.label;
@@ -151,19 +130,17 @@ impl Cluster {
                 }
             });
         }
-        let s = self.session_mut(session);
-        s.armed.disarm(Armed::TEMP_LABEL);
-        s.pc = Pc::StopDecrement;
-        EventKind::LabelFileRemoved {
+        self.session_mut(session).armed.disarm(Armed::TEMP_LABEL);
+        Taken::go_on(EventKind::LabelFileRemoved {
             backup: file.backup,
             start,
-        }
+        })
     }
 
     /// Under the lock: give back the exclusive state (9.1: unconditionally, before the label
     /// is even read) or a counter unit, recompute forcing, and (9.6+) clear the session state
     /// before releasing the lock (`56a95ee511`).
-    pub(super) fn step_stop_decrement(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_stop_decrement(&mut self, session: SessionId) -> Taken {
         let rules = self.rules();
         let mode = self.session(session).mode;
         if mode == BackupMode::Exclusive {
@@ -195,17 +172,14 @@ impl Cluster {
         if rules.session_state && !rules.session_state_after_return {
             s.state = SessionBackupState::None;
         }
-        s.pc = if mode == BackupMode::Exclusive && rules.exclusive == ExclusiveRule::Flag {
-            Pc::StopReadLabel
-        } else {
-            Pc::StopEndRecord
-        };
         if standby {
             // Once the unit is given back, a standby's stop checks that no WAL written with
             // full_page_writes=off was replayed since the backup's start: if some was, the
             // ERROR fails the backup (its unit stays given back).
             if self.fpw_off_replayed_since(self.session(session).start) {
-                return self.raise_error(session, StepError::FpwOffReplayedDuringBackup);
+                return Taken::placed(
+                    self.raise_error(session, StepError::FpwOffReplayedDuringBackup),
+                );
             }
             let s = self.session_mut(session);
             // In recovery there is no end record and no history file: the stop point is
@@ -215,43 +189,40 @@ impl Cluster {
                 let stop = s.stop;
                 self.update_backup(own, |b| b.stop = stop);
             }
-            return self.finish_stop(session);
+            return Taken::placed(self.finish_stop(session));
         }
-        EventKind::BackupUncounted {
+        Taken::go_on(EventKind::BackupUncounted {
             backups: self.shared.backups,
             exclusive: self.shared.exclusive,
             forcing: self.page_writes_forced(),
-        }
+        })
     }
 
     /// `XLogInsert(XLOG_BACKUP_END, startpoint)`: the record recovery waits for.
-    pub(super) fn step_end_record(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_end_record(&mut self, session: SessionId) -> Taken {
         let record = self.insert_wal(record_bytes::BACKUP_END);
         let start = self.session(session).start;
         self.wal.end_records.push((record.start, start));
         let s = self.session_mut(session);
         s.stop = record.end;
-        s.pc = Pc::StopSwitch;
         if let Some(own) = s.backup {
             self.update_backup(own, |b| b.stop = record.end);
         }
-        EventKind::EndRecordInserted {
+        Taken::go_on(EventKind::EndRecordInserted {
             at: record.start,
             start,
-        }
+        })
     }
 
     /// `RequestXLogSwitch()`, so that the segment holding the end record can be archived.
-    pub(super) fn step_stop_switch(&mut self, session: SessionId) -> EventKind {
-        let event = self.switch_wal();
-        self.session_mut(session).pc = Pc::StopWriteHistory;
-        event
+    pub(super) fn step_stop_switch(&mut self, _session: SessionId) -> Taken {
+        Taken::go_on(self.switch_wal())
     }
 
     /// Writes `<tli><start segment>.<offset>.backup` into `pg_wal`, then cleans out older
     /// history files (`CleanupBackupHistory`). PostgreSQL's `AllocateFile(.., "w")` replaces
     /// a file of that name in `pg_wal`; create-new designs refuse instead.
-    pub(super) fn step_write_history(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_write_history(&mut self, session: SessionId) -> Taken {
         let s = self.session(session);
         let (start, backup) = (s.start, s.backup);
         let written = HistoryFile {
@@ -273,7 +244,7 @@ impl Cluster {
             Ok(index) => {
                 let earlier = self.data_dir.history[index];
                 if earlier.in_pg_wal && self.rules().file_write == FileWrite::CreateNew {
-                    return self.raise_error(session, StepError::HistoryFileExists);
+                    return Taken::placed(self.raise_error(session, StepError::HistoryFileExists));
                 }
                 // A copy of the name survives in pg_wal, or in the archive: with archive_mode
                 // on, a file left pg_wal only once archived.
@@ -292,26 +263,9 @@ impl Cluster {
             }
         };
         self.cleanup_backup_history(start);
-        let mode = self.session(session).mode;
-        let next = match mode {
-            BackupMode::Streamed => Some(Pc::SendStopPoint),
-            _ if self.stop_waits_for_archiving(mode) => Some(Pc::StopWaitArchive),
-            _ => None,
-        };
-        // Sending the stop position and waiting for archiving are only places for faults;
-        // where none can strike any more, the stop ends with the history file, unless
-        // archiving fails, when the stop waits for good.
-        let archive_fails = self.config.archive_fails;
-        let next = next.filter(|&pc| {
-            self.fault_can_strike(pc) || (pc == Pc::StopWaitArchive && archive_fails)
-        });
-        match next {
-            Some(pc) => {
-                self.session_mut(session).pc = pc;
-                EventKind::HistoryFileWritten { start, overwritten }
-            }
-            None => self.finish_stop(session),
-        }
+        // What follows (the archive wait, the stop position sent) is the plan's: where those
+        // are only places for faults and none can strike, the stop ends here.
+        Taken::go_on(EventKind::HistoryFileWritten { start, overwritten })
     }
 
     /// `CleanupBackupHistory`, after the stop wrote the history file named after `written`:

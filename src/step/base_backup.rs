@@ -5,25 +5,25 @@
 //! disarmed (fixed in 2017); from 9.6 both are inside.
 
 use crate::action::{EventKind, StepError};
-use crate::state::{Armed, BackupMode, Cluster, Pc, PickedUp, SessionId};
+use crate::plan::Taken;
+use crate::state::{Armed, Cluster, PickedUp, SessionId};
 use crate::variant::LabelDelivery;
 
 impl Cluster {
     /// `SendXlogRecPtrResult(startptr)`: a send that can fail if the client is gone.
-    pub(super) fn step_send_start(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_send_start(&mut self, session: SessionId) -> Taken {
         let rules = self.rules();
         let s = self.session_mut(session);
         if !rules.send_start_in_cleanup {
             s.armed.arm(Armed::BASE_BACKUP_CLEANUP);
         }
-        s.pc = Pc::CopyFiles;
-        EventKind::StartPointSent { start: s.start }
+        Taken::go_on(EventKind::StartPointSent { start: s.start })
     }
 
     /// Sends the label as the tar's first member, then the files (`sendDir`). The copy skips
     /// the exclusive backup's `backup_label` and option 2's temporary label files; with option
     /// 2 the label sent is read back from this backup's own temporary file.
-    pub(super) fn step_copy_files(&mut self, session: SessionId) -> EventKind {
+    pub(super) fn step_copy_files(&mut self, session: SessionId) -> Taken {
         let rules = self.rules();
         let (backup, start) = {
             let s = self.session(session);
@@ -39,7 +39,9 @@ impl Cluster {
         }
         if rules.label_delivery == LabelDelivery::TemporaryFile {
             match self.data_dir.temp_labels.iter().find(|f| f.start == start) {
-                None => return self.raise_error(session, StepError::TempLabelMissing),
+                None => {
+                    return Taken::placed(self.raise_error(session, StepError::TempLabelMissing))
+                }
                 Some(file) if file.backup != backup => picked_up = Some(PickedUp::TempLabel),
                 Some(_) => {}
             }
@@ -51,12 +53,11 @@ impl Cluster {
             }
             b.end_copy_ghost(position);
         });
-        let first_stop = self.first_stop_pc(BackupMode::Streamed);
-        let s = self.session_mut(session);
         if !rules.stop_in_cleanup {
-            s.armed.disarm(Armed::BASE_BACKUP_CLEANUP);
+            self.session_mut(session)
+                .armed
+                .disarm(Armed::BASE_BACKUP_CLEANUP);
         }
-        s.pc = first_stop;
-        EventKind::FilesCopied { backup, picked_up }
+        Taken::go_on(EventKind::FilesCopied { backup, picked_up })
     }
 }

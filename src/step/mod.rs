@@ -20,9 +20,10 @@ mod page_write;
 mod session_abort;
 mod shutdown;
 
-use crate::action::{Action, ApplyError, Command, Event, EventKind, Fault};
+use crate::action::{Action, ApplyError, Command, Event, EventKind, Fault, LabelPlace};
 use crate::label::LabelKind;
 use crate::lsn::{insert_record, record_bytes, InsertedRecord};
+use crate::plan::{self, Family, ListId, Lock, Next, Taken};
 use crate::state::{
     Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, ServerState,
     SessionId, SessionKind, Unit,
@@ -442,26 +443,135 @@ impl Cluster {
         }
     }
 
-    /// The step a command's first action performs.
+    /// The step a command's first action performs: the first step of its list that applies
+    /// here ([`crate::plan`]).
     fn first_pc(&self, command: Command) -> Pc {
-        match command {
-            Command::StartBackup { .. } | Command::BaseBackup { .. } => {
-                if self.rules().switch_before_increment && !self.config.standby {
-                    Pc::StartSwitch
-                } else {
-                    Pc::StartIncrement
-                }
-            }
-            Command::StopBackup { mode } => self.first_stop_pc(mode),
-            Command::JitQuery => Pc::Idle,
+        let (list, mode) = match command {
+            Command::StartBackup { mode, .. } => (ListId::Start, mode),
+            Command::BaseBackup { .. } => (ListId::Start, BackupMode::Streamed),
+            Command::StopBackup { mode } => (Self::stop_list(mode), mode),
+            Command::JitQuery => return Pc::Idle,
+        };
+        self.first_applying(list, mode, 0)
+            .map_or(Pc::Idle, |(_, pc)| pc)
+    }
+
+    /// The list of the plan a stop of `mode` walks.
+    fn stop_list(mode: BackupMode) -> ListId {
+        if mode == BackupMode::Exclusive {
+            ListId::StopExclusive
+        } else {
+            ListId::Stop
         }
     }
 
-    /// After a command's checks: the session's first step runs at once, unless it is an I/O
-    /// step (where a fault can strike before it), which then waits for its own action.
-    pub(crate) fn take_first_step(&mut self, session: SessionId, command: Command) -> EventKind {
+    /// The list `session`'s next step belongs to.
+    fn session_list(&self, session: SessionId) -> ListId {
+        let s = self.session(session);
+        match plan::facts(s.pc).family {
+            Family::Start | Family::None => ListId::Start,
+            Family::BaseBackup => ListId::BaseBackup,
+            Family::Stop => Self::stop_list(s.mode),
+        }
+    }
+
+    /// The first step of `list` from `from` on that applies to a command of `mode` here.
+    fn first_applying(&self, list: ListId, mode: BackupMode, from: usize) -> Option<(usize, Pc)> {
+        let steps = self.variant.plan().list(list).steps();
+        (from..steps.len())
+            .map(|index| (index, steps[index]))
+            .find(|&(_, pc)| self.step_applies(mode, pc))
+    }
+
+    /// Whether a step of the plan runs for a command of `mode` in this configuration (what
+    /// the plan cannot know: recovery, the kind of backup, archiving).
+    fn step_applies(&self, mode: BackupMode, pc: Pc) -> bool {
+        let standby = self.config.standby;
+        match pc {
+            // In recovery there is no WAL to write: no switch, no end record, no history
+            // file (9.6+: "skipped during recovery").
+            Pc::StartSwitch | Pc::StopEndRecord | Pc::StopSwitch | Pc::StopWriteHistory => !standby,
+            // The set half runs where the check ran under the shared lock.
+            Pc::StartUniqueSet => !standby && self.rules().unique_start_check,
+            Pc::StartWriteLabel => self.writes_label_file(mode),
+            Pc::StopWaitArchive => self.stop_waits_for_archiving(mode),
+            Pc::SendStopPoint => mode == BackupMode::Streamed,
+            _ => true,
+        }
+    }
+
+    /// Enters `list` at its first step that applies: that step waits for its own action, or
+    /// runs at once where it is only a place for faults and none can strike. `event` is what
+    /// the step that led here did; it is what the action reports unless the list ends, when
+    /// the command's completion is reported instead.
+    fn enter_list(
+        &mut self,
+        session: SessionId,
+        list: ListId,
+        from: usize,
+        event: EventKind,
+    ) -> EventKind {
+        let mode = self.session(session).mode;
+        let Some((index, pc)) = self.first_applying(list, mode, from) else {
+            return match list {
+                ListId::Start => self.finish_start(session, LabelPlace::Returned),
+                ListId::BaseBackup => self.enter_list(session, ListId::Stop, 0, event),
+                ListId::Stop | ListId::StopExclusive => self.finish_stop(session),
+            };
+        };
+        let s = self.session_mut(session);
+        s.pc = pc;
+        s.at = index as u8;
+        if plan::facts(pc).only_a_place_for_faults
+            && !self.fault_can_strike(pc)
+            && self.wait_over(session, pc)
+        {
+            // Without a fault the step changes nothing worth an action of its own.
+            // Its own event is reported only where it placed the session itself (the stop
+            // returning there).
+            let taken = self.run_step(session, pc);
+            let event = if taken.next == Next::Placed {
+                taken.event
+            } else {
+                event
+            };
+            return self.advance(session, event, taken.next);
+        }
+        event
+    }
+
+    /// Moves `session` on along its plan after a step that did `event` and said `next`.
+    fn advance(&mut self, session: SessionId, event: EventKind, next: Next) -> EventKind {
+        match next {
+            Next::Placed => event,
+            Next::Continue => {
+                let list = self.session_list(session);
+                let from = usize::from(self.session(session).at) + 1;
+                self.enter_list(session, list, from, event)
+            }
+            Next::Retry => {
+                let retry = usize::from(self.variant.plan().retry);
+                self.enter_list(session, ListId::Start, retry, event)
+            }
+        }
+    }
+
+    /// After a command's checks: `session` enters the command's list; its first step runs at
+    /// once, unless it is an I/O step (where a fault can strike before it), which then waits
+    /// for its own action.
+    pub(crate) fn take_first_step(
+        &mut self,
+        session: SessionId,
+        list: ListId,
+        command: Command,
+    ) -> EventKind {
+        let accepted = EventKind::CommandAccepted { command };
+        let event = self.enter_list(session, list, 0, accepted.clone());
+        if self.session(session).pc == Pc::Idle || event != accepted {
+            return event;
+        }
         if self.session(session).pc.does_io() {
-            EventKind::CommandAccepted { command }
+            accepted
         } else {
             self.session_step(session)
         }
@@ -489,29 +599,41 @@ impl Cluster {
     }
 
     /// Whether `session` may take step `pc` now: a waiting step needs its condition, a step
-    /// under the exclusive insertion lock needs no shared holder.
+    /// under the exclusive insertion lock needs no shared holder ([`plan::Lock`]).
     fn step_guard(&self, session: SessionId, pc: Pc) -> bool {
         let lock_free = self.shared.insert_lock_sharers == 0;
+        let lock = match plan::facts(pc).lock {
+            Lock::InsertionExclusive => lock_free,
+            Lock::InsertionAsDesigned => {
+                self.rules().unique_check_lock == LockMode::Shared || lock_free
+            }
+            Lock::None | Lock::ControlFile | Lock::InsertionHeldShared => true,
+        };
+        lock && self.wait_over(session, pc)
+    }
+
+    /// Whether a waiting step's condition holds (true for the steps that do not wait).
+    fn wait_over(&self, session: SessionId, pc: Pc) -> bool {
         match pc {
             Pc::StartWaitCheckpoint => {
                 self.checkpointer.done > self.sessions[usize::from(session.0)].ticket
             }
-            Pc::StartUniqueCheck => self.rules().unique_check_lock == LockMode::Shared || lock_free,
             // The archiver never archives what the stop waits for.
             Pc::StopWaitArchive => !self.config.archive_fails,
-            Pc::StartSwitch
-            | Pc::StartIncrement
-            | Pc::StopClaim
-            | Pc::StopDecrement
-            | Pc::StopEndRecord
-            | Pc::StopSwitch => lock_free,
             _ => true,
         }
     }
 
-    /// Takes `session`'s next step.
+    /// Takes `session`'s next step, then moves it on along its plan.
     fn session_step(&mut self, session: SessionId) -> EventKind {
-        match self.sessions[usize::from(session.0)].pc {
+        let pc = self.sessions[usize::from(session.0)].pc;
+        let taken = self.run_step(session, pc);
+        self.advance(session, taken.event, taken.next)
+    }
+
+    /// Runs step `pc`'s work for `session`.
+    fn run_step(&mut self, session: SessionId, pc: Pc) -> Taken {
+        match pc {
             Pc::Idle => unreachable!("an idle session has no step; is_enabled refuses it"),
             Pc::StartSwitch => self.step_start_switch(session),
             Pc::StartIncrement => self.step_start_increment(session),
@@ -529,7 +651,8 @@ impl Cluster {
             Pc::StopEndRecord => self.step_end_record(session),
             Pc::StopSwitch => self.step_stop_switch(session),
             Pc::StopWriteHistory => self.step_write_history(session),
-            Pc::StopWaitArchive | Pc::SendStopPoint => self.finish_stop(session),
+            // Places for faults where the stop returns: it is done once the session gets past.
+            Pc::StopWaitArchive | Pc::SendStopPoint => Taken::placed(self.finish_stop(session)),
         }
     }
 

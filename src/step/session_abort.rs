@@ -5,17 +5,11 @@
 //! FATAL (client gone, backend terminated) runs every `before_shmem_exit` callback, which
 //! includes those and the exit hook, newest first.
 //!
-//! Where faults can strike (every other boundary has no `CHECK_FOR_INTERRUPTS` and no I/O):
-//!
-//! | step | ERROR (I/O, send) | cancel | FATAL |
-//! |---|---|---|---|
-//! | start: wait for the checkpoint | | yes | yes |
-//! | start: write backup_label / temporary label | yes | | |
-//! | BASE_BACKUP: send start position, copy files, send stop position | yes | | yes |
-//! | stop: read and remove the label file | yes | | |
-//! | stop: write the history file | yes | | |
-//! | stop: wait for archiving | | yes | yes |
-//! | idle session holding a backup, a session state or an armed exit hook | | | yes |
+//! Where faults can strike is the step table's ([`crate::plan`]; the README's table is
+//! generated from it): an ERROR at a step that does I/O, a cancel where a step waits, a FATAL
+//! where a step waits or talks to its client, and at an idle session holding a backup, a
+//! session state or an armed exit hook. Every other boundary has no `CHECK_FOR_INTERRUPTS`
+//! and no I/O.
 
 use crate::action::{Cleanups, EventKind, Fault, StepError};
 use crate::state::{
@@ -25,30 +19,18 @@ use crate::state::{
 use crate::variant::{AbortWhen, ExclusiveRule, StartCleanup};
 
 impl Cluster {
-    /// Whether `fault` may strike `session` now.
+    /// Whether `fault` may strike `session` now: where the step table says it can
+    /// ([`crate::plan::Strikes`]), or (FATAL) at an idle session holding something.
     pub(super) fn fault_enabled(&self, session: SessionId, fault: Fault) -> bool {
         let kinds = self.config.fault_kinds;
         // A session's cleanups take the insertion lock; 9.1's shared holders block them.
         if self.used.faults >= self.config.faults || self.shared.insert_lock_sharers > 0 {
             return false;
         }
-        let s = self.session(session);
+        let strikes = crate::plan::facts(self.session(session).pc).strikes;
         match fault {
-            Fault::Error => {
-                kinds.errors
-                    && matches!(
-                        s.pc,
-                        Pc::StartWriteLabel
-                            | Pc::StopReadLabel
-                            | Pc::StopWriteHistory
-                            | Pc::SendStartPoint
-                            | Pc::CopyFiles
-                            | Pc::SendStopPoint
-                    )
-            }
-            Fault::Cancel => {
-                kinds.cancels && matches!(s.pc, Pc::StartWaitCheckpoint | Pc::StopWaitArchive)
-            }
+            Fault::Error => kinds.errors && strikes.error,
+            Fault::Cancel => kinds.cancels && strikes.cancel,
             Fault::Disconnect => kinds.disconnects && self.at_interrupt_check(session),
         }
     }
@@ -58,28 +40,20 @@ impl Cluster {
     /// state, or has an exit hook armed (which then runs).
     pub(super) fn at_interrupt_check(&self, session: SessionId) -> bool {
         let s = self.session(session);
-        let busy = matches!(
-            s.pc,
-            Pc::StartWaitCheckpoint
-                | Pc::StopWaitArchive
-                | Pc::SendStartPoint
-                | Pc::CopyFiles
-                | Pc::SendStopPoint
-        );
-        busy || (s.pc == Pc::Idle && s.holds_anything())
+        crate::plan::facts(s.pc).strikes.fatal || (s.pc == Pc::Idle && s.holds_anything())
     }
 
     /// Whether some fault may still strike a session standing at `pc` (budget left and a
-    /// kind that applies there). Steps that are only places for faults are skipped when none
-    /// can: without their fault they change nothing, so skipping them removes only stuttering.
+    /// kind that applies there). Steps that are only places for faults are taken at once
+    /// when none can: without their fault they change nothing, so skipping them removes only
+    /// stuttering.
     pub(super) fn fault_can_strike(&self, pc: Pc) -> bool {
         let kinds = self.config.fault_kinds;
-        let budget = self.used.faults < self.config.faults;
-        let sends = matches!(pc, Pc::SendStartPoint | Pc::CopyFiles | Pc::SendStopPoint);
-        budget
-            && ((kinds.errors && pc.does_io())
-                || (kinds.cancels && pc.waits())
-                || (kinds.disconnects && (pc.waits() || sends)))
+        let strikes = crate::plan::facts(pc).strikes;
+        self.used.faults < self.config.faults
+            && ((kinds.errors && strikes.error)
+                || (kinds.cancels && strikes.cancel)
+                || (kinds.disconnects && strikes.fatal))
     }
 
     pub(super) fn inject_fault(&mut self, session: SessionId, fault: Fault) -> EventKind {

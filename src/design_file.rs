@@ -1,0 +1,541 @@
+//! Designs read from files, checked without recompiling: owns the design file's format
+//! (TOML: a base variant, rule switches changed by name, plan lists reordered, dropped or
+//! repeated), its validation, the registry that gives a loaded design a small id for the
+//! hashed state ([`FileDesign`]), and the rendering of any design back into that format
+//! (`backup-check variants --show`), so that a proposal starts from a copy.
+//!
+//! ```toml
+//! name = "end-before-decrement"      # optional; default: the file's stem
+//! base = "recommended"               # a built-in design or design+bug
+//! summary = "the stop writes its end record before it gives back its unit"
+//!
+//! [rules]                            # any switch of the base, by name
+//! file_write = "overwrite"
+//!
+//! [plan]                             # any list of the base's plan, by step names
+//! stop = ["stop.end-record", "stop.decrement", "stop.switch", "stop.write-history",
+//!         "stop.wait-archive", "base-backup.send-stop"]
+//! ```
+//!
+//! A new kind of step still needs code (a [`crate::state::Pc`], its row in the step table and
+//! its function); everything else about a design is here.
+
+use crate::plan::{self, ListId, Plan, PlanError, StepList, MAX_STEPS};
+use crate::variant::{Rules, Variant};
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use thiserror::Error;
+
+/// A design loaded from a file, by its slot in the registry. Serialized as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileDesign(u8);
+
+/// A loaded design: its name, what it changes, and the rules and plan it stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesignSpec {
+    /// Its name (reports, expected findings, replay files).
+    pub name: String,
+    /// One line saying what it is.
+    pub summary: String,
+    /// The built-in variant it changes.
+    pub base: Variant,
+    /// Its rule switches.
+    pub rules: Rules,
+    /// Its plan.
+    pub plan: Plan,
+    /// The rule switches it changes, by name, with the base's value and its own.
+    pub changed_rules: Vec<(String, String, String)>,
+    /// The plan lists it changes, by key.
+    pub changed_lists: Vec<&'static str>,
+    /// The file's text, as read (kept with counterexamples so that they replay).
+    pub text: String,
+}
+
+/// Most designs one run can load (a `diff` needs two).
+pub const SLOTS: usize = 8;
+
+static REGISTRY: [OnceLock<DesignSpec>; SLOTS] = [const { OnceLock::new() }; SLOTS];
+static NEXT_SLOT: Mutex<usize> = Mutex::new(0);
+
+impl FileDesign {
+    /// The loaded design.
+    #[inline]
+    pub fn spec(self) -> &'static DesignSpec {
+        REGISTRY[usize::from(self.0)]
+            .get()
+            .expect("a FileDesign exists only once its slot is filled")
+    }
+
+    /// The loaded design named `name`, if any.
+    pub fn named(name: &str) -> Option<FileDesign> {
+        (0..SLOTS)
+            .filter_map(|slot| REGISTRY[slot].get().map(|spec| (slot, spec)))
+            .find(|(_, spec)| spec.name == name)
+            .map(|(slot, _)| FileDesign(slot as u8))
+    }
+}
+
+impl serde::Serialize for FileDesign {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.spec().name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileDesign {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        FileDesign::named(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "design {name:?} comes from a design file: load it with --design FILE"
+            ))
+        })
+    }
+}
+
+/// Why a design file could not be used.
+#[derive(Debug, Error)]
+pub enum DesignFileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not TOML of the design file's shape.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What is wrong, one line.
+        message: String,
+    },
+    /// The base is not a built-in variant.
+    #[error("{path}: base: {message}")]
+    Base {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A rule switch that does not exist or a value it cannot take.
+    #[error("{path}: [rules]: {message}")]
+    Rules {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A plan list naming a step that does not exist, or too long.
+    #[error("{path}: plan.{list}: {message}")]
+    PlanStep {
+        /// The file.
+        path: String,
+        /// The list.
+        list: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A plan the step functions cannot walk.
+    #[error("{path}: {source}")]
+    Plan {
+        /// The file.
+        path: String,
+        /// Why.
+        source: PlanError,
+    },
+    /// A name taken by a built-in variant or by another loaded design.
+    #[error("{path}: name {name:?} is taken ({why}); choose another")]
+    Name {
+        /// The file.
+        path: String,
+        /// The name.
+        name: String,
+        /// By what.
+        why: &'static str,
+    },
+    /// Nothing changed from the base.
+    #[error("{path}: changes nothing in {base}; a design file must change a rule or the plan")]
+    Unchanged {
+        /// The file.
+        path: String,
+        /// The base.
+        base: String,
+    },
+    /// Too many designs loaded in one run.
+    #[error("at most {SLOTS} design files can be loaded in one run")]
+    Full,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DesignText {
+    name: Option<String>,
+    base: String,
+    summary: Option<String>,
+    #[serde(default)]
+    rules: toml::Table,
+    #[serde(default)]
+    plan: PlanText,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanText {
+    start: Option<Vec<String>>,
+    retry: Option<String>,
+    base_backup: Option<Vec<String>>,
+    stop_exclusive: Option<Vec<String>>,
+    stop: Option<Vec<String>>,
+}
+
+/// Reads, validates and registers the design in `path`.
+pub fn load(path: &Path) -> Result<Variant, DesignFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| DesignFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("design")
+        .to_string();
+    let spec = parse(&text, &shown, &stem)?;
+    register(spec, &shown)
+}
+
+/// Parses and validates a design file's text (`shown` names it in errors; `stem` is the
+/// default name).
+pub fn parse(text: &str, shown: &str, stem: &str) -> Result<DesignSpec, DesignFileError> {
+    let syntax = |e: toml::de::Error| DesignFileError::Syntax {
+        path: shown.to_string(),
+        message: one_line(&e.to_string()),
+    };
+    let file: DesignText = toml::from_str(text).map_err(syntax)?;
+    let base: Variant = file
+        .base
+        .parse()
+        .map_err(|e: crate::variant::UnknownVariant| DesignFileError::Base {
+            path: shown.to_string(),
+            message: e.to_string(),
+        })?;
+    let name = file.name.unwrap_or_else(|| stem.to_string());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(DesignFileError::Syntax {
+            path: shown.to_string(),
+            message: format!(
+                "name {name:?}: use lowercase letters, digits and '-' (it names reports and files)"
+            ),
+        });
+    }
+    if name.parse::<Variant>().is_ok() {
+        return Err(DesignFileError::Name {
+            path: shown.to_string(),
+            name,
+            why: "a built-in variant",
+        });
+    }
+    let base_rules = base.rules();
+    let rules_error = |message: String| DesignFileError::Rules {
+        path: shown.to_string(),
+        message,
+    };
+    let mut merged =
+        toml::Table::try_from(base_rules).map_err(|e| rules_error(one_line(&e.to_string())))?;
+    merge(&mut merged, &file.rules);
+    for path in OPTIONAL_RULES {
+        remove_if_false(&mut merged, path);
+    }
+    let rules: Rules = merged
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| rules_error(one_line(e.message())))?;
+    let base_table = toml::Table::try_from(base_rules).unwrap_or_default();
+    let changed_rules = changed_entries(&base_table, &merged, "");
+    // The base's plan as the base's rules would build it (where the file changes a rule the
+    // plan depends on, the plan follows: 9.1's lock for the check adds the set half), then
+    // the file's lists.
+    let mut plan = if base.file.is_none() {
+        Plan::for_rules(&rules)
+    } else {
+        *base.plan()
+    };
+    let mut changed_lists = Vec::new();
+    let lists = [
+        (ListId::Start, &file.plan.start),
+        (ListId::BaseBackup, &file.plan.base_backup),
+        (ListId::StopExclusive, &file.plan.stop_exclusive),
+        (ListId::Stop, &file.plan.stop),
+    ];
+    for (id, names) in lists {
+        let Some(names) = names else { continue };
+        let plan_error = |message: String| DesignFileError::PlanStep {
+            path: shown.to_string(),
+            list: id.key(),
+            message,
+        };
+        let steps = names
+            .iter()
+            .map(|n| {
+                plan::step_named(n).ok_or_else(|| {
+                    plan_error(format!(
+                        "no step is named {n:?} (known: {})",
+                        plan::all_steps()
+                            .map(|f| f.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let list = StepList::from_steps(&steps)
+            .ok_or_else(|| plan_error(format!("at most {MAX_STEPS} steps")))?;
+        if id == ListId::Start && file.plan.retry.is_none() {
+            // The retry step keeps its name where the list moved it.
+            let retry = plan.start.get(usize::from(plan.retry));
+            plan.retry = retry
+                .and_then(|pc| list.steps().iter().position(|&p| p == pc))
+                .unwrap_or(MAX_STEPS) as u8;
+        }
+        *plan.list_mut(id) = list;
+        changed_lists.push(id.key());
+    }
+    if let Some(retry) = &file.plan.retry {
+        let pc = plan::step_named(retry).ok_or_else(|| DesignFileError::PlanStep {
+            path: shown.to_string(),
+            list: "retry",
+            message: format!("no step is named {retry:?}"),
+        })?;
+        plan.retry = plan
+            .start
+            .steps()
+            .iter()
+            .position(|&p| p == pc)
+            .unwrap_or(MAX_STEPS) as u8;
+        if !changed_lists.contains(&"retry") {
+            changed_lists.push("retry");
+        }
+    }
+    plan.validate(&rules)
+        .map_err(|source| DesignFileError::Plan {
+            path: shown.to_string(),
+            source,
+        })?;
+    if changed_rules.is_empty() && plan == *base.plan() {
+        return Err(DesignFileError::Unchanged {
+            path: shown.to_string(),
+            base: base.to_string(),
+        });
+    }
+    let summary = file.summary.unwrap_or_else(|| {
+        let mut parts: Vec<String> = changed_rules
+            .iter()
+            .map(|(key, _, value)| format!("{key} = {value}"))
+            .collect();
+        parts.extend(changed_lists.iter().map(|l| format!("plan.{l} changed")));
+        format!("{base} with {}", parts.join(", "))
+    });
+    Ok(DesignSpec {
+        name,
+        summary,
+        base,
+        rules,
+        plan,
+        changed_rules,
+        changed_lists,
+        text: text.to_string(),
+    })
+}
+
+/// Registers a parsed design for this run and returns its variant. Loading the same text
+/// under the same name twice returns the first registration.
+pub fn register(spec: DesignSpec, shown: &str) -> Result<Variant, DesignFileError> {
+    let mut next = NEXT_SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = FileDesign::named(&spec.name) {
+        if existing.spec().text == spec.text {
+            return Ok(Variant::file(existing));
+        }
+        return Err(DesignFileError::Name {
+            path: shown.to_string(),
+            name: spec.name,
+            why: "another loaded design file",
+        });
+    }
+    if *next >= SLOTS {
+        return Err(DesignFileError::Full);
+    }
+    let slot = *next;
+    REGISTRY[slot]
+        .set(spec)
+        .map_err(|_| DesignFileError::Full)?;
+    *next += 1;
+    Ok(Variant::file(FileDesign(slot as u8)))
+}
+
+/// A built-in variant name, or a path to a design file (anything with a `/`, or ending in
+/// `.toml`): the variant either way.
+pub fn variant_or_file(text: &str) -> Result<Variant, String> {
+    if text.contains('/') || text.ends_with(".toml") || Path::new(text).is_file() {
+        return load(Path::new(text)).map_err(|e| e.to_string());
+    }
+    text.parse::<Variant>()
+        .or_else(|e| FileDesign::named(text).map(Variant::file).ok_or(e))
+        .map_err(|e| e.to_string())
+}
+
+/// Renders `variant` as a design file: every rule switch and every plan list, so that a
+/// proposal starts from a copy (`backup-check variants --show NAME > mine.toml`).
+pub fn render(variant: Variant) -> String {
+    let rules = variant.rules();
+    let plan = variant.plan();
+    let mut out = format!(
+        "# {variant}: {}\n# A copy to edit: change `name`, keep `base`, and delete what you do not change.\nname = \"{}-copy\"\nbase = \"{}\"\n",
+        variant.summary(),
+        variant,
+        variant.base_name(),
+    );
+    out.push_str("\n[rules]\n");
+    let mut table = toml::Table::try_from(rules).unwrap_or_default();
+    for path in OPTIONAL_RULES {
+        if !has_entry(&table, path) {
+            let (parent, key) = path
+                .rsplit_once('.')
+                .map_or((None, path), |(p, k)| (Some(p), k));
+            let target = match parent {
+                Some(parent) => table.get_mut(parent).and_then(toml::Value::as_table_mut),
+                None => Some(&mut table),
+            };
+            if let Some(target) = target {
+                target.insert(key.to_string(), toml::Value::Boolean(false));
+            }
+        }
+    }
+    let (plain, nested): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| !v.is_table());
+    for (key, value) in plain {
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+    for (key, value) in nested {
+        out.push_str(&format!("\n[rules.{key}]\n"));
+        if let Some(inner) = value.as_table() {
+            let (plain, nested): (Vec<_>, Vec<_>) = inner.iter().partition(|(_, v)| !v.is_table());
+            for (k, v) in plain {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+            for (k, v) in nested {
+                out.push_str(&format!("\n[rules.{key}.{k}]\n"));
+                if let Some(leaf) = v.as_table() {
+                    for (k2, v2) in leaf {
+                        out.push_str(&format!("{k2} = {v2}\n"));
+                    }
+                }
+            }
+        }
+    }
+    out.push_str("\n[plan]\n");
+    for id in ListId::ALL {
+        let names = plan.list(id).names();
+        if names.is_empty() {
+            out.push_str(&format!("{} = []\n", id.key()));
+            continue;
+        }
+        out.push_str(&format!("{} = [\n", id.key()));
+        for name in names {
+            out.push_str(&format!("    \"{name}\",\n"));
+        }
+        out.push_str("]\n");
+        if id == ListId::Start {
+            if let Some(pc) = plan.start.get(usize::from(plan.retry)) {
+                out.push_str(&format!("retry = \"{}\"\n", plan::facts(pc).name));
+            }
+        }
+    }
+    out
+}
+
+/// The rule switches that may be absent (`incremental`: the design has no incremental
+/// backups; `label_format.backup_from`: the label has no BACKUP FROM line). A file says so
+/// with `false`, since TOML has no null.
+const OPTIONAL_RULES: [&str; 2] = ["incremental", "label_format.backup_from"];
+
+/// Removes the entry at the dotted `path` where it is `false`.
+fn remove_if_false(table: &mut toml::Table, path: &str) {
+    match path.split_once('.') {
+        Some((head, rest)) => {
+            if let Some(toml::Value::Table(inner)) = table.get_mut(head) {
+                remove_if_false(inner, rest);
+            }
+        }
+        None => {
+            if table.get(path) == Some(&toml::Value::Boolean(false)) {
+                table.remove(path);
+            }
+        }
+    }
+}
+
+/// Whether the dotted `path` has an entry.
+fn has_entry(table: &toml::Table, path: &str) -> bool {
+    match path.split_once('.') {
+        Some((head, rest)) => table
+            .get(head)
+            .and_then(toml::Value::as_table)
+            .is_some_and(|inner| has_entry(inner, rest)),
+        None => table.contains_key(path),
+    }
+}
+
+/// Overwrites `into`'s entries with `from`'s, table by table.
+fn merge(into: &mut toml::Table, from: &toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            _ => {
+                into.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// The entries of `after` that differ from `before`: (dotted key, before, after).
+fn changed_entries(
+    before: &toml::Table,
+    after: &toml::Table,
+    prefix: &str,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in after {
+        let dotted = format!("{prefix}{key}");
+        match (before.get(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(a)) => {
+                out.extend(changed_entries(b, a, &format!("{dotted}.")));
+            }
+            (Some(b), a) if b == a => {}
+            (b, a) => out.push((
+                dotted,
+                b.map_or_else(|| "false".to_string(), ToString::to_string),
+                a.to_string(),
+            )),
+        }
+    }
+    for (key, value) in before {
+        if !after.contains_key(key) {
+            out.push((
+                format!("{prefix}{key}"),
+                value.to_string(),
+                "false".to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
