@@ -599,7 +599,8 @@ pub fn save_model_counterexamples(
     Ok(files)
 }
 
-fn thousands(n: u64) -> String {
+/// `n` with its digits grouped in thousands (`1,234,567`).
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

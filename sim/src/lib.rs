@@ -21,6 +21,7 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod diff;
 pub mod expected;
 pub mod gate;
 pub mod incremental;

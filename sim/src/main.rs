@@ -69,6 +69,12 @@ enum Command {
     /// design's rule switches and step plan as a design file to copy (`--show`); or print the
     /// step table (`--steps`).
     Variants(VariantsArgs),
+    /// Compare two designs for a review: both through the model at the same bounds and the
+    /// simulator over the same seeds, side by side (state counts, every property's verdict,
+    /// what one violates and the other does not, with the shortest counterexample and where
+    /// the other design's run of it first differs). Exit 0 when B violates nothing A does
+    /// not, 1 otherwise.
+    Diff(DiffArgs),
     /// Measure the engines on this machine: model states per second and state counts at the
     /// default bounds, simulator steps per second.
     Bench(BenchArgs),
@@ -485,6 +491,50 @@ fn parse_bug(text: &str) -> Result<backup_coordinator::variant::Bug, String> {
 }
 
 #[derive(Args)]
+struct DiffArgs {
+    /// The design a change starts from: a variant's name or a design file.
+    #[arg(value_parser = parse_variant, value_name = "A")]
+    a: Variant,
+    /// The changed design: a variant's name or a design file.
+    #[arg(value_parser = parse_variant, value_name = "B")]
+    b: Variant,
+    /// How to print the comparison: text, or markdown (a review comment: tables and Mermaid
+    /// diagrams of the counterexamples).
+    #[arg(long, default_value = "text", value_parser = ["text", "markdown"])]
+    format: String,
+    /// Also write the comparison as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Simulator seeds, A..B (A up to B-1), the same for both designs.
+    #[arg(long, default_value = "0..2000")]
+    seeds: SeedRange,
+    /// Simulator fault-phase steps per seed.
+    #[arg(long, default_value_t = STEPS_DEFAULT)]
+    steps: u32,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Check only this model profile (repeatable; default: every profile).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+    /// Skip the model.
+    #[arg(long)]
+    no_model: bool,
+    /// Skip the simulator.
+    #[arg(long)]
+    no_sim: bool,
+    /// Where each design's failures are saved as replay files (a directory per design).
+    #[arg(long, default_value = "backup-check-failures")]
+    out: PathBuf,
+    /// The simulator's bounds (the model profiles keep theirs).
+    #[command(flatten)]
+    bounds: BoundFlags,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
 struct VariantsArgs {
     /// Print this variant (a name, or a design file's path) as a design file: every rule
     /// switch and every plan list, a copy to start a proposal from.
@@ -602,8 +652,65 @@ fn run(cli: Cli) -> Result<u8, String> {
             }
             Ok(0)
         }
+        Command::Diff(args) => diff(args),
         Command::Bench(args) => bench(args),
     }
+}
+
+fn diff(args: DiffArgs) -> Result<u8, String> {
+    let threads = threads(args.threads)?;
+    for name in &args.profiles {
+        if profile(name).is_none() && incremental::profile(name).is_none() {
+            return Err(format!(
+                "--profile {name:?}: unknown profile; expected one of {}",
+                all_profile_names().join(", ")
+            ));
+        }
+    }
+    if args.a == args.b {
+        return Err(format!("A and B are the same design ({})", args.a));
+    }
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
+    output::check_dir("--out", &args.out).map_err(|e| e.to_string())?;
+    let sim_config = args.bounds.apply(default_config())?;
+    let sim = (!args.no_sim).then(|| CampaignOptions {
+        spec: RunSpec {
+            config: sim_config,
+            ..RunSpec::new(args.a, args.steps)
+        },
+        seeds: args.seeds,
+        shard: Shard::default(),
+        threads,
+        check_determinism: false,
+        shrink: true,
+        shrink_replays_max: REPLAYS_MAX,
+        out: Some(args.out.clone()),
+        progress: show_progress(args.no_progress),
+    });
+    let template = GateOptions {
+        variant: args.a,
+        corpus: None,
+        model: !args.no_model,
+        profiles: args.profiles.clone(),
+        model_threads: threads.min(2),
+        sim,
+        out: args.out,
+        expected: backup_sim::expected::ExpectedFindings::default(),
+        progress: show_progress(args.no_progress),
+    };
+    let report = backup_sim::diff::run_diff(args.a, args.b, &template, &INTERRUPTED)
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.json {
+        envelope("diff", &report, None).and_then(|v| write_json(path, &v))?;
+    }
+    if args.format == "markdown" {
+        print!("{}", report.render_markdown());
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code)
 }
 
 /// A built-in variant's name or a design file's path (which is loaded and checked here).

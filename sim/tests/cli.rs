@@ -831,3 +831,177 @@ fn the_explorer_links_shortest_counterexamples_and_shows_states_in_words() {
         .expect("the path as the text trace");
     assert!(svg.contains("pg_backup_start(label=plain)"), "{svg}");
 }
+
+fn repo_file(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_malformed_or_contradictory_design_file_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let not_toml = write("not-toml.toml", "base = ");
+    let unknown_rule = write(
+        "unknown-rule.toml",
+        "base = \"recommended\"\n[rules]\nfsync = true\n",
+    );
+    let bad_order = write(
+        "bad-order.toml",
+        "base = \"recommended\"\n[plan]\nstop = [\"stop.wait-archive\", \"stop.decrement\"]\n",
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["check", "--design", &not_toml], "not-toml.toml"),
+        (
+            vec!["model", "--design", &unknown_rule],
+            "unknown field `fsync`",
+        ),
+        (vec!["sim", "--variant", &bad_order], "must come last"),
+        (vec!["diff", "recommended", &bad_order], "must come last"),
+        (
+            vec!["check", "--design", "/nonexistent/design.toml"],
+            "design.toml",
+        ),
+        (vec!["variants", "--show", &unknown_rule], "unknown field"),
+    ];
+    for (args, needle) in cases {
+        let o = backup_check(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn variants_show_prints_a_design_file_that_check_accepts_once_changed() {
+    let o = backup_check(&["variants", "--show", "pg15"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("base = \"pg15\""), "{text}");
+    assert!(text.contains("stop = [\n    \"stop.decrement\""), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proposal.toml");
+    std::fs::write(
+        &path,
+        text.replace("file_write = \"overwrite\"", "file_write = \"create-new\""),
+    )
+    .unwrap();
+    let o = backup_check(&[
+        "model",
+        "--design",
+        path.to_str().unwrap(),
+        "--profile",
+        "pages",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("pg15-copy"), "{}", stdout(&o));
+    let o = backup_check(&["variants", "--steps"]);
+    assert!(stdout(&o).contains("| `stop.decrement` |"));
+}
+
+#[test]
+fn diff_reports_what_a_changed_design_breaks_with_a_counterexample_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("diff.json");
+    let out = dir.path().join("failures");
+    let broken = repo_file("designs/forcing-after-checkpoint.toml");
+    let common = [
+        "--profile",
+        "pages",
+        "--seeds",
+        "0..40",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut args = vec!["diff", "recommended", &broken, "--format", "markdown"];
+    args.extend(common);
+    args.extend(["--json", json.to_str().unwrap()]);
+    let o = backup_check(&args);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("### Violated in B (`forcing-after-checkpoint`), not in A"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#### no torn page in a stopped backup (model pages, 14 steps)"),
+        "{text}"
+    );
+    assert!(text.contains("```mermaid"), "{text}");
+    assert!(text.contains("first differs at step 1"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 1, "{report}");
+    assert_eq!(report["format"], "backup-check-diff", "{report}");
+    // The other way round, B fixes what A breaks: exit 0.
+    let mut args = vec!["diff", &broken, "recommended"];
+    args.extend(common);
+    let o = backup_check(&args);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("violated in forcing-after-checkpoint only"),
+        "{}",
+        stdout(&o)
+    );
+    // A reordering that breaks nothing at these bounds: exit 0, with the state counts.
+    let harmless = repo_file("designs/end-record-before-decrement.toml");
+    let mut args = vec!["diff", "recommended", &harmless];
+    args.extend(common);
+    let o = backup_check(&args);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("violates nothing that recommended does not"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_counterexample_of_a_design_file_replays_without_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = dir.path().join("late.toml");
+    std::fs::copy(repo_file("designs/forcing-after-checkpoint.toml"), &design).unwrap();
+    let out = dir.path().join("failures");
+    let o = backup_check(&[
+        "model",
+        "--design",
+        design.to_str().unwrap(),
+        "--profile",
+        "pages",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    std::fs::remove_file(&design).unwrap();
+    let saved: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(!saved.is_empty(), "a replay file was saved");
+    for file in saved {
+        let o = backup_check(&["replay", file.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}{}",
+            file.display(),
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(
+            stdout(&o).contains("forcing-after-checkpoint"),
+            "{}",
+            stdout(&o)
+        );
+    }
+}

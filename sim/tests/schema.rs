@@ -202,6 +202,30 @@ fn check_model_and_sim_reports_answer_to_the_schema_passing_and_failing() {
         );
         assert_valid(def, &format!("{args:?}"), &read(Path::new(path)));
     }
+    // Two designs compared (a design file against the recommended design).
+    let design = repo().join("designs/forcing-after-checkpoint.toml");
+    let diff_json = p("diff.json");
+    let o = run(&[
+        "diff",
+        "recommended",
+        design.to_str().unwrap(),
+        "--profile",
+        "pages",
+        "--seeds",
+        "0..10",
+        "--no-progress",
+        "--out",
+        &p("diff-failures"),
+        "--json",
+        &diff_json,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_valid("diff", "diff --json", &read(Path::new(&diff_json)));
     // A design with incremental backups runs them after the coordinator's campaign.
     assert_eq!(
         read(Path::new(&p("sim-with-incremental.json")))["incremental"]["seeds_run"],
