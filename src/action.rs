@@ -425,7 +425,7 @@ pub enum EventKind {
         ticket: u32,
     },
     /// The wait for the requested checkpoint ended.
-    #[serde(rename = "start.checkpoint-done")]
+    #[serde(rename = "start.wait-checkpoint")]
     CheckpointWaited {
         /// Checkpoints done.
         done: u32,
@@ -522,7 +522,7 @@ pub enum EventKind {
         overwritten: bool,
     },
     /// Archiving caught up.
-    #[serde(rename = "stop.archive-wait")]
+    #[serde(rename = "stop.wait-archive")]
     ArchiveWaited,
     /// Stop returned success.
     #[serde(rename = "stop.done")]
@@ -662,7 +662,7 @@ impl EventKind {
             EventKind::WalSwitched { .. } => "wal.switch",
             EventKind::BackupCounted { .. } => "start.increment",
             EventKind::CheckpointRequested { .. } => "start.request-checkpoint",
-            EventKind::CheckpointWaited { .. } => "start.checkpoint-done",
+            EventKind::CheckpointWaited { .. } => "start.wait-checkpoint",
             EventKind::ControlFileRead { .. } => "start.read-control-file",
             EventKind::StartPointChecked { .. } => "start.unique-check",
             EventKind::StartPointAccepted { .. } => "start.unique-start-point",
@@ -675,7 +675,7 @@ impl EventKind {
             EventKind::BackupUncounted { .. } => "stop.decrement",
             EventKind::EndRecordInserted { .. } => "stop.end-record",
             EventKind::HistoryFileWritten { .. } => "stop.write-history",
-            EventKind::ArchiveWaited => "stop.archive-wait",
+            EventKind::ArchiveWaited => "stop.wait-archive",
             EventKind::BackupStopped { .. } => "stop.done",
             EventKind::CommandFailed { .. } => "command.error",
             EventKind::SessionExited { .. } => "session.exit",

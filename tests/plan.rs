@@ -241,3 +241,83 @@ fn a_design_file_can_take_incremental_backups_away_and_says_so() {
         .iter()
         .any(|(key, _, now)| key == "incremental" && now == "false"));
 }
+
+/// The events a session's step may report under another name than its step's: what completes
+/// or repeats a command, an ERROR, the WAL switch (named alike whoever asks for it), and the
+/// accepted start point (at the check, or at 9.1's set half).
+const OUTCOME_EVENTS: [&str; 6] = [
+    "start.done",
+    "stop.done",
+    "start.retry",
+    "start.unique-start-point",
+    "command.error",
+    "wal.switch",
+];
+
+#[test]
+fn a_sessions_step_reports_its_steps_own_name_or_an_outcome() {
+    let mut seen = std::collections::BTreeSet::new();
+    for variant in Variant::all() {
+        for seed in 0..300u64 {
+            let config = Config {
+                faults: 1 + (seed % 5) as u32,
+                // Every 4th run: cancels only, which strike only in waits, so that a stop
+                // still has one left at its archive wait.
+                fault_kinds: if seed % 4 == 3 {
+                    backup_coordinator::config::FaultKinds {
+                        cancels: true,
+                        ..backup_coordinator::config::FaultKinds::NONE
+                    }
+                } else {
+                    backup_coordinator::config::FaultKinds::ALL
+                },
+                backups_per_session: 2,
+                commands_per_session: 4,
+                standby: seed % 5 == 4,
+                timeline: backup_coordinator::lsn::TimeLineId(if seed % 5 == 4 { 2 } else { 1 }),
+                ..Config::default()
+            };
+            let Ok(mut cluster) = Cluster::new(variant, config) else {
+                continue;
+            };
+            let mut state = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            for _ in 0..600 {
+                let actions = cluster.actions();
+                if actions.is_empty() {
+                    break;
+                }
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let action = actions[(state >> 33) as usize % actions.len()];
+                let before = match action {
+                    Action::Step { session } => Some(cluster.sessions[usize::from(session.0)].pc),
+                    _ => None,
+                };
+                let event = cluster.apply(action).expect("enabled");
+                if let Some(pc) = before {
+                    let name = event.kind.name();
+                    assert!(
+                        name == pc.name() || OUTCOME_EVENTS.contains(&name),
+                        "{variant}: the step {} reported {name}",
+                        pc.name()
+                    );
+                    seen.insert(pc.name());
+                } else if let Some(pc) = plan::step_named(event.kind.name()) {
+                    // A command's first step runs with the command when it does no I/O.
+                    seen.insert(pc.name());
+                }
+            }
+        }
+    }
+    // The walk took every kind of step somewhere.
+    for facts in plan::all_steps() {
+        assert!(
+            seen.contains(facts.name),
+            "never took {}: {seen:?}",
+            facts.name
+        );
+    }
+}
