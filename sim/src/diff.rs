@@ -662,16 +662,16 @@ impl DiffReport {
 
 fn divergence_text(finding: &OneSided, other: &str) -> String {
     match &finding.divergence {
+        Some(d) if d.other == "not enabled" => format!(
+            "  Where {other} first differs on this schedule: step {} ({}) is not enabled in {other}; {} did \"{}\".\n",
+            d.step, d.action, finding.design, d.failing
+        ),
         Some(d) => format!(
-            "  {other} on the same schedule first differs at step {}, {}: {} there, where {} did {}\n",
-            d.step,
-            d.action,
-            d.other,
-            finding.design,
-            d.failing
+            "  Where {other} first differs on this schedule: step {} ({}): {other} did \"{}\"; {} did \"{}\".\n",
+            d.step, d.action, d.other, finding.design, d.failing
         ),
         None if finding.same_in_other => format!(
-            "  {other} takes every step of this schedule alike; its properties judge the end differently\n"
+            "  {other} takes every step of this schedule alike; only the properties judge its end differently.\n"
         ),
         None => String::new(),
     }

@@ -937,7 +937,7 @@ fn diff_reports_what_a_changed_design_breaks_with_a_counterexample_and_exit_1() 
         "{text}"
     );
     assert!(text.contains("```mermaid"), "{text}");
-    assert!(text.contains("first differs at step 1"), "{text}");
+    assert!(text.contains("Where recommended first differs on this schedule: step 1 ("), "{text}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["exit_code"], 1, "{report}");
