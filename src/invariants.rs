@@ -1297,103 +1297,129 @@ impl Unsettled {
 /// exclusive backup is allowed: in 9.6 to 14 nothing reads it (a new start refuses only a
 /// session running a non-exclusive backup, and the exit hook acts only on one).
 pub fn settled(cluster: &Cluster) -> Result<(), NotSettled> {
-    if cluster.is_down() {
+    let Some(cause) = unsettled_cause(cluster) else {
         return Ok(());
-    }
-    if cluster.server != crate::state::ServerState::Running {
-        return Err(NotSettled {
-            sessions: Vec::new(),
-            backups: Vec::new(),
-            detail: format!(
-                "the server is {} and never started again after its shutdown",
-                cluster.server.name()
-            ),
-            cause: Unsettled::ServerDown,
-        });
-    }
-    let unsettled = |cause: Unsettled, detail: String| NotSettled {
+    };
+    let unsettled = |detail: String| NotSettled {
         sessions: Vec::new(),
         backups: Vec::new(),
         detail,
         cause,
     };
-    let busy: Vec<SessionId> = (0..cluster.sessions.len())
-        .filter(|&i| {
-            let s = &cluster.sessions[i];
-            s.pc != Pc::Idle || s.state == SessionBackupState::Running || s.backup.is_some()
-        })
-        .map(|i| SessionId(i as u8))
-        .collect();
-    if !busy.is_empty() {
-        return Err(NotSettled {
-            sessions: busy.clone(),
-            ..unsettled(
-                Unsettled::SessionsBusy,
-                format!(
+    let shared = &cluster.shared;
+    Err(match cause {
+        Unsettled::ServerDown => unsettled(format!(
+            "the server is {} and never started again after its shutdown",
+            cluster.server.name()
+        )),
+        Unsettled::SessionsBusy => {
+            let busy: Vec<SessionId> = (0..cluster.sessions.len())
+                .filter(|&i| session_busy(&cluster.sessions[i]))
+                .map(|i| SessionId(i as u8))
+                .collect();
+            NotSettled {
+                sessions: busy.clone(),
+                ..unsettled(format!(
                     "{} session(s) still busy or holding a backup: {}",
                     busy.len(),
                     list(&busy)
-                ),
-            )
-        });
-    }
-    if !cluster.backups.is_empty() {
-        let live = ids(cluster, |_| true);
-        return Err(NotSettled {
-            backups: live.clone(),
-            ..unsettled(
-                Unsettled::BackupsLive,
-                format!("backups never ended: {}", list(&live)),
-            )
-        });
+                ))
+            }
+        }
+        Unsettled::BackupsLive => {
+            let live = ids(cluster, |_| true);
+            NotSettled {
+                backups: live.clone(),
+                ..unsettled(format!("backups never ended: {}", list(&live)))
+            }
+        }
+        Unsettled::CounterLeft => unsettled(format!(
+            "the counter is {} with no backup running",
+            shared.backups
+        )),
+        Unsettled::ExclusiveStateLeft => unsettled(format!(
+            "the exclusive state is {} with no backup running",
+            shared.exclusive.name()
+        )),
+        Unsettled::ForcingLeft => {
+            unsettled("page writes are still forced with no backup running".to_string())
+        }
+        Unsettled::BackupLabelLeft => {
+            let backup = cluster.data_dir.backup_label.map(|f| f.backup);
+            NotSettled {
+                backups: backup.into_iter().collect(),
+                ..unsettled(format!(
+                    "backup_label of {} is still in the data directory",
+                    backup.map_or_else(|| "?".to_string(), |b| b.to_string())
+                ))
+            }
+        }
+        Unsettled::TempLabelLeft => {
+            let backup = cluster.data_dir.temp_labels.first().map(|f| f.backup);
+            NotSettled {
+                backups: backup.into_iter().collect(),
+                ..unsettled(format!(
+                    "the temporary label file of {} is still in the data directory",
+                    backup.map_or_else(|| "?".to_string(), |b| b.to_string())
+                ))
+            }
+        }
+    })
+}
+
+/// A session half way through a command, holding a backup, or saying it runs a
+/// non-exclusive backup.
+fn session_busy(s: &crate::state::Session) -> bool {
+    s.pc != Pc::Idle || s.state == SessionBackupState::Running || s.backup.is_some()
+}
+
+/// What first keeps `cluster` from its idle values ([`settled`]'s conditions, in its order),
+/// without allocating: the one definition both the simulator's liveness phase and the
+/// model's `eventually` property ([`every_backup_ended`]) judge by.
+pub fn unsettled_cause(cluster: &Cluster) -> Option<Unsettled> {
+    if cluster.is_down() {
+        return None;
     }
     let shared = &cluster.shared;
-    if shared.backups != 0 {
-        return Err(unsettled(
-            Unsettled::CounterLeft,
-            format!("the counter is {} with no backup running", shared.backups),
-        ));
+    if cluster.server != crate::state::ServerState::Running {
+        Some(Unsettled::ServerDown)
+    } else if cluster.sessions.iter().any(session_busy) {
+        Some(Unsettled::SessionsBusy)
+    } else if !cluster.backups.is_empty() {
+        Some(Unsettled::BackupsLive)
+    } else if shared.backups != 0 {
+        Some(Unsettled::CounterLeft)
+    } else if shared.exclusive != ExclusiveState::None {
+        Some(Unsettled::ExclusiveStateLeft)
+    } else if cluster.page_writes_forced() {
+        Some(Unsettled::ForcingLeft)
+    } else if cluster.data_dir.backup_label.is_some() {
+        Some(Unsettled::BackupLabelLeft)
+    } else if !cluster.data_dir.temp_labels.is_empty() {
+        Some(Unsettled::TempLabelLeft)
+    } else {
+        None
     }
-    if shared.exclusive != ExclusiveState::None {
-        return Err(unsettled(
-            Unsettled::ExclusiveStateLeft,
-            format!(
-                "the exclusive state is {} with no backup running",
-                shared.exclusive.name()
-            ),
-        ));
-    }
-    if cluster.page_writes_forced() {
-        return Err(unsettled(
-            Unsettled::ForcingLeft,
-            "page writes are still forced with no backup running".to_string(),
-        ));
-    }
-    if let Some(file) = cluster.data_dir.backup_label {
-        return Err(NotSettled {
-            backups: vec![file.backup],
-            ..unsettled(
-                Unsettled::BackupLabelLeft,
-                format!(
-                    "backup_label of {} is still in the data directory",
-                    file.backup
-                ),
-            )
-        });
-    }
-    if let Some(file) = cluster.data_dir.temp_labels.first() {
-        return Err(NotSettled {
-            backups: vec![file.backup],
-            ..unsettled(
-                Unsettled::TempLabelLeft,
-                format!(
-                    "the temporary label file of {} is still in the data directory",
-                    file.backup
-                ),
-            )
-        });
-    }
-    Ok(())
+}
+
+/// The liveness property [`EVERY_BACKUP_ENDS`] as the model's `eventually` judges a state:
+/// the cluster is [`settled`], and every session that can take a backup here has used its
+/// budget of backups or of commands (or the server is down). The budget condition makes it
+/// false in the initial state, so a path satisfies it only by getting every backup its
+/// clients could begin to its end; the simulator's liveness phase, which sends only the
+/// stops clients owe, judges [`settled`] alone at its end.
+pub fn every_backup_ended(cluster: &Cluster) -> bool {
+    let rules = cluster.rules();
+    let config = &cluster.config;
+    let sql_starts = rules.sql_non_exclusive
+        || (rules.has_exclusive() && config.exclusive_backups && !config.standby);
+    let budgets_used = cluster.sessions.iter().all(|x| {
+        let can_start = x.kind != crate::state::SessionKind::Sql || sql_starts;
+        !can_start
+            || x.starts >= config.backups_per_session
+            || x.commands >= config.commands_per_session
+    });
+    (budgets_used || cluster.is_down()) && unsettled_cause(cluster).is_none()
 }
 
 fn list<T: fmt::Display>(items: &[T]) -> String {

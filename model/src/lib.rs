@@ -357,21 +357,10 @@ const HOLDS: [Condition; INVARIANTS.len()] = [
 /// The `eventually` property's name.
 pub const EVENTUALLY: &str = invariants::EVERY_BACKUP_ENDS;
 
-/// Every backup begun has ended (stopped, failed, or lost in a crash), no command is half
-/// done, and every session that can take a backup here has used its budget of backups or of
-/// commands (or the server is down). False in the initial state, so a path satisfies it only
-/// by getting every backup to its end.
+/// The `eventually` property's predicate: the core's one definition
+/// ([`invariants::every_backup_ended`]: settled, with every client's budget used).
 pub fn every_backup_ended(s: &Cluster) -> bool {
-    let rules = s.rules();
-    let sql_starts = rules.sql_non_exclusive
-        || (rules.has_exclusive() && s.config.exclusive_backups && !s.config.standby);
-    let budgets_used = s.sessions.iter().all(|x| {
-        let can_start = x.kind != backup_coordinator::state::SessionKind::Sql || sql_starts;
-        !can_start
-            || x.starts >= s.config.backups_per_session
-            || x.commands >= s.config.commands_per_session
-    });
-    s.backups.is_empty() && invariants::quiescent(s) && (budgets_used || s.is_down())
+    invariants::every_backup_ended(s)
 }
 
 /// A `sometimes` property: a case the bounds must reach when `applies` says they can.

@@ -573,15 +573,27 @@ pub fn save_model_counterexamples(
         let Verdict::Violated { trace, .. } = &property.verdict else {
             continue;
         };
+        let liveness = property.name == EVERY_BACKUP_ENDS;
+        // A liveness counterexample is judged at its end: the safety properties its path
+        // violates on the way are gone past, as the model's search went past them.
+        let known = if liveness {
+            trace
+                .steps
+                .iter()
+                .flat_map(|s| s.newly_violated.iter().copied())
+                .collect()
+        } else {
+            backup_coordinator::invariants::PropertySet::EMPTY
+        };
         let schedule = Schedule {
             variant: trace.variant,
             config: trace.config,
             actions: trace.actions(),
             drain: false,
             drain_steps: None,
-            known: backup_coordinator::invariants::PropertySet::EMPTY,
+            known,
         };
-        let expect = if property.name == EVERY_BACKUP_ENDS {
+        let expect = if liveness {
             Expect {
                 class: FailureClass::Liveness,
                 property: EVERY_BACKUP_ENDS.to_string(),

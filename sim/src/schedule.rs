@@ -78,7 +78,7 @@ impl Schedule {
                 }
             }
         }
-        let stuck = self.drain || builder.cluster().actions().is_empty();
+        let stuck = self.drain || builder.cluster().is_terminal();
         let not_settled = if failure.is_none() && stuck {
             invariants::settled(builder.cluster()).err()
         } else {

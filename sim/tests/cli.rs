@@ -937,7 +937,10 @@ fn diff_reports_what_a_changed_design_breaks_with_a_counterexample_and_exit_1() 
         "{text}"
     );
     assert!(text.contains("```mermaid"), "{text}");
-    assert!(text.contains("Where recommended first differs on this schedule: step 1 ("), "{text}");
+    assert!(
+        text.contains("Where recommended first differs on this schedule: step 1 ("),
+        "{text}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["exit_code"], 1, "{report}");
@@ -1004,4 +1007,36 @@ fn a_counterexample_of_a_design_file_replays_without_the_file() {
             stdout(&o)
         );
     }
+}
+
+#[test]
+fn a_model_liveness_counterexample_replays_as_the_same_liveness_failure() {
+    // 9.1's leaked unit (B3) keeps the counter above 0 for good: the model's eventually
+    // property fails at a dead end, and its replay, going past the safety findings on the
+    // way, judges the same end by the same definition.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("failures");
+    let o = backup_check(&[
+        "model",
+        "--variant",
+        "pg91",
+        "--profile",
+        "standby",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let file = out.join("pg91-model-standby-liveness-every-started-backup-ends.json");
+    let o = backup_check(&["replay", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("the counter is 1 with no backup running"),
+        "{text}"
+    );
+    assert!(
+        text.contains("liveness \"every started backup ends\": reproduced"),
+        "{text}"
+    );
 }

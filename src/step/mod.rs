@@ -265,6 +265,16 @@ impl Cluster {
         Some(next)
     }
 
+    /// Whether nothing can change the state any more: every enabled action is a command the
+    /// server refuses without effect ([`Cluster::successor`] is `None` for each). This is a
+    /// dead end of the model's search, where its `eventually` property is judged; replaying a
+    /// model counterexample judges it there too.
+    pub fn is_terminal(&self) -> bool {
+        self.actions()
+            .into_iter()
+            .all(|a| self.successor(a).is_none())
+    }
+
     /// Like [`Cluster::apply`], and also returns the backups the step ended (stopped, failed,
     /// lost), with their last ghost record, which the state no longer holds.
     pub fn apply_and_retire(
