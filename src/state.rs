@@ -121,7 +121,7 @@ pub enum SessionBackupState {
 }
 
 /// Shared memory (`XLogCtl->Insert` and friends). Zeroed at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct SharedMemory {
     /// `exclusiveBackup` / `exclusiveBackupState`.
     pub exclusive: ExclusiveState,
@@ -147,7 +147,7 @@ pub struct SharedMemory {
 }
 
 /// The checkpointer's shared state (`CheckpointerShmem`). Reset at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Checkpointer {
     /// A checkpoint has been requested and not yet begun (requests merge).
     pub requested: bool,
@@ -162,7 +162,7 @@ pub struct Checkpointer {
 }
 
 /// `pg_control`'s checkpoint fields.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ControlFile {
     /// `checkPoint`: the latest checkpoint record's location.
     pub checkpoint: Lsn,
@@ -171,7 +171,7 @@ pub struct ControlFile {
 }
 
 /// What the WAL holds that the invariants and recovery look at.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Wal {
     /// The oldest segment not yet recycled.
     pub oldest_segment: u64,
@@ -189,7 +189,7 @@ pub struct Wal {
 }
 
 /// The exclusive backup's `backup_label` in the data directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct LabelFile {
     /// Whose label it is (also the label's `backup-<n>`).
     pub backup: BackupId,
@@ -210,7 +210,7 @@ pub struct LabelFile {
 /// invariants judge what the stop wrote). It holds what the stop wrote into it (the label's
 /// facts as the stopping session had them, and the stop point), from which its text is
 /// rendered ([`Cluster::render_history_file`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct HistoryFile {
     /// The start point in its name (and its START WAL LOCATION).
     pub start: Lsn,
@@ -237,7 +237,7 @@ pub struct HistoryFile {
 }
 
 /// The data directory's backup files.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct DataDirectory {
     /// The exclusive backup's `backup_label`.
     pub backup_label: Option<LabelFile>,
@@ -254,7 +254,7 @@ pub struct DataDirectory {
 }
 
 /// A page-writing backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Writer {
     /// Not writing.
     Idle,
@@ -414,7 +414,7 @@ pub const HOOKS_MAX: usize = 4;
 
 /// A session's `before_shmem_exit` stack: callbacks run newest first at exit, and
 /// `cancel_before_shmem_exit` removes a callback only if it is the newest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Hooks {
     stack: [Option<Hook>; HOOKS_MAX],
 }
@@ -460,7 +460,7 @@ impl Hooks {
 }
 
 /// One session: its kind, the step it takes next, and its process-local variables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Session {
     /// SQL session or WAL sender.
     pub kind: SessionKind,
@@ -631,7 +631,7 @@ impl PickedUp {
 
 /// Everything the invariants know about one backup (ghost: never read by a step). Only live
 /// backups are kept; a finished one is checked once more and retired (see [`Latched`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Backup {
     /// Its number.
     pub id: BackupId,
@@ -752,7 +752,7 @@ impl Assertion {
 /// reporting it (one per property, the first). It keeps no LSN: states that differ only in
 /// where a finding's backup started would otherwise be told apart for the rest of a search
 /// (the trace shows the LSNs at the step where the property broke).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Latched {
     /// The property.
     pub property: crate::invariants::Property,
@@ -767,7 +767,7 @@ pub struct Latched {
 }
 
 /// Facts kept for the invariants only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Ghost {
     /// A page's first change after the control file's redo point had no image.
     pub control_redo_torn: bool,
@@ -791,7 +791,7 @@ pub struct Ghost {
 }
 
 /// How much of each configured budget has been used.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Used {
     /// Crashes.
     pub crashes: u32,
@@ -842,7 +842,7 @@ impl ServerState {
 }
 
 /// The whole cluster.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Cluster {
     /// The design under test.
     pub variant: Variant,

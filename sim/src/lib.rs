@@ -25,6 +25,7 @@ pub mod diff;
 pub mod expected;
 pub mod gate;
 pub mod incremental;
+pub mod itf;
 pub mod kind;
 pub mod mutants;
 pub mod output;

@@ -436,13 +436,16 @@ enum Format {
     Text,
     Json,
     Mermaid,
+    /// The Informal Trace Format (Apalache ADR-015): opens in ITF trace viewers.
+    Itf,
 }
 
 #[derive(Args)]
 struct ReplayArgs {
     /// The replay file.
     file: PathBuf,
-    /// Output: numbered text, JSON, or a Mermaid sequence diagram for a review.
+    /// Output: numbered text, JSON, a Mermaid sequence diagram for a review, or ITF (the
+    /// Informal Trace Format: every state, for trace viewers).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -1459,6 +1462,13 @@ fn replay(args: ReplayArgs) -> Result<u8, String> {
             println!("{text}");
         }
         Format::Mermaid => print!("{}", replayed.trace.render_mermaid()),
+        Format::Itf => {
+            let document =
+                backup_sim::itf::render(&replayed.trace, &args.file.display().to_string())
+                    .map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
     }
     Ok(if reproduces { 0 } else { EXIT_SAFETY })
 }

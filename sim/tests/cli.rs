@@ -1040,3 +1040,51 @@ fn a_model_liveness_counterexample_replays_as_the_same_liveness_failure() {
         "{text}"
     );
 }
+
+#[test]
+fn replay_writes_a_trace_in_the_informal_trace_format_that_keeps_its_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved_sim_failure(dir.path());
+    let o = backup_check(&["replay", "--format", "itf", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let document: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("ITF is JSON");
+    let problems = backup_sim::itf::problems(&document);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(document["#meta"]["format"], "ITF");
+    assert_eq!(
+        document["vars"],
+        serde_json::json!(backup_sim::itf::VARS),
+        "every state variable is listed"
+    );
+    let states = document["states"].as_array().expect("states");
+    let text = stdout(&backup_check(&["replay", file.to_str().unwrap()]));
+    let steps = text
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            l.split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    assert_eq!(
+        states.len(),
+        steps + 1,
+        "the initial state, then one per step"
+    );
+    for (index, state) in states.iter().enumerate() {
+        assert_eq!(
+            state["#meta"]["index"], index,
+            "states are numbered in order"
+        );
+    }
+    // Integers are ITF's big integers, and the format's rules catch what breaks them.
+    assert_eq!(
+        states[0]["next_backup"],
+        serde_json::json!({ "#bigint": "0" })
+    );
+    let mut broken = document.clone();
+    broken["states"][0]["next_backup"] = serde_json::json!(0);
+    assert!(!backup_sim::itf::problems(&broken).is_empty());
+    broken["states"][0]["next_backup"] = serde_json::Value::Null;
+    assert!(!backup_sim::itf::problems(&broken).is_empty());
+}
