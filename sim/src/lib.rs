@@ -22,6 +22,7 @@
 pub mod bench;
 pub mod campaign;
 pub mod diff;
+pub mod engine;
 pub mod expected;
 pub mod gate;
 pub mod incremental;

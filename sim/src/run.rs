@@ -4,7 +4,7 @@
 //!   (with `--swarm`), then picks each step among `Cluster::actions()` with the profile's
 //!   weights, for at most the step budget. Every invariant is checked after every step
 //!   ([`invariants::check`]); the first violation ends the run as a safety failure.
-//! * **Liveness phase** ([`drain`]). Faults, crashes, outside WAL switches, new backups and new
+//! * **Liveness phase** ([`crate::engine::RoundRobin`]). Faults, crashes, outside WAL switches, new backups and new
 //!   page changes stop; every session is driven to finish by a fair, deterministic scheduler
 //!   (round robin over what is still allowed: steps, checkpoints, inserting changes already
 //!   assembled, and stop commands). Within [`drain_steps_max`] steps the cluster must be
@@ -14,12 +14,14 @@
 //! Nothing here reads a clock or iterates a hash map: the same seed, variant, configuration,
 //! profile and version take the same steps, which [`RunResult::digest`] summarises.
 
+use crate::engine::{unsettled_end, Engine, Stopped, Track, Weighted};
 use crate::kind::{ActionKind, Coverage};
 use crate::profile::Weights;
+use backup_coordinator::action::ApplyError;
 use backup_coordinator::invariants::{self, NotSettled, PropertySet, Violation};
-use backup_coordinator::{Action, Cluster, Command, Config, Variant};
+use backup_coordinator::{Action, Cluster, Config, Variant};
 use backup_model::BackupModel;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
@@ -242,62 +244,6 @@ pub fn drain_steps_max(config: &Config) -> u64 {
     200 + 60 * config.sessions() as u64
 }
 
-/// Whether the liveness phase may take `action`: the steps of commands under way, requested
-/// checkpoints, inserting changes already assembled, the rest of a shutdown under way (its
-/// terminations, its checkpoint, the restart), and the stops careful clients owe
-/// ([`Cluster::owes_stop`]: never a stop the server would refuse, so that refused commands
-/// cannot use up the phase).
-pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
-    match action {
-        Action::CheckpointBegin => cluster.checkpointer.requested,
-        Action::Step { .. } | Action::CheckpointEnd | Action::PageInsert { .. } => true,
-        Action::Begin {
-            session,
-            command: Command::StopBackup { mode },
-        } => cluster.owes_stop(*session, *mode),
-        Action::Begin { .. } => false,
-        // A shutdown under way completes and the server starts again.
-        Action::Terminate { .. } | Action::ShutdownCheckpoint | Action::Restart => true,
-        Action::Fault { .. }
-        | Action::PageAssemble { .. }
-        | Action::WalSwitch
-        | Action::WalFill
-        | Action::Crash
-        | Action::OsCrash
-        | Action::PrimaryFpwOff
-        | Action::Shutdown => false,
-    }
-}
-
-/// The liveness phase's scheduler: round robin over the allowed actions, so that no session
-/// or checkpointer waits forever while another moves.
-#[derive(Clone, Debug, Default)]
-pub struct Drain {
-    cursor: usize,
-    steps: u64,
-}
-
-impl Drain {
-    /// The next action, or `None` if nothing allowed is enabled.
-    pub fn next(&mut self, cluster: &Cluster, buffer: &mut Vec<Action>) -> Option<Action> {
-        buffer.clear();
-        cluster.actions_into(buffer);
-        buffer.retain(|a| drain_allows(cluster, a));
-        if buffer.is_empty() {
-            return None;
-        }
-        let action = buffer[self.cursor % buffer.len()];
-        self.cursor = self.cursor.wrapping_add(1);
-        self.steps += 1;
-        Some(action)
-    }
-
-    /// Steps taken.
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-}
-
 /// Which of the model's `sometimes` cases apply to a run, and which it reached.
 struct Cases<'a> {
     model: &'a BackupModel,
@@ -351,112 +297,102 @@ pub fn run_seed(
         spec.weights
     };
     let config = spec.config_for(seed);
-    let mut run = Stepper {
+    let stepper = Stepper {
         cluster: Cluster::new(spec.variant, config)?,
         coverage: Coverage::default(),
         digest: Fnv::default(),
-        steps: 0,
         recorder,
         known: spec.known,
         known_seen: PropertySet::EMPTY,
+        cases: Cases::new(model),
+        observing: true,
     };
-    let mut cases = Cases::new(model);
-    let mut actions: Vec<Action> = Vec::with_capacity(64);
-    let mut cumulative: Vec<u64> = Vec::with_capacity(64);
-    let mut failure = None;
+    let mut engine = Engine::new(stepper, spec.known);
+    let mut buffer: Vec<Action> = Vec::with_capacity(64);
+    let refused = |stopped: Stopped| -> ! {
+        // The fault phase and the liveness phase take only what `actions()` offers.
+        unreachable!("the core refused an action it offered: {stopped:?}")
+    };
 
     // Fault phase.
-    while run.steps < u64::from(spec.steps) {
-        actions.clear();
-        run.cluster.actions_into(&mut actions);
-        cumulative.clear();
-        let mut total = 0u64;
-        for action in &actions {
-            total += u64::from(weights.get(ActionKind::of(action)));
-            cumulative.push(total);
-        }
-        if total == 0 {
-            break;
-        }
-        let pick = rng.random_range(0..total);
-        failure = run.take(actions[cumulative.partition_point(|&c| c <= pick)]);
-        if failure.is_some() {
-            break;
-        }
-        cases.observe(&run.cluster);
-    }
-    let fault_steps = run.steps;
+    let mut weighted = Weighted::new(&mut rng, weights, u64::from(spec.steps));
+    engine
+        .phase(&mut weighted, &mut buffer, true)
+        .unwrap_or_else(|e| refused(e));
+    let fault_steps = engine.steps;
 
     // Liveness phase.
-    if failure.is_none() {
-        run.recorder.mark_drain();
-        let mut drain = Drain::default();
+    if engine.failure.is_none() {
         let max = spec.drain_steps.unwrap_or_else(|| drain_steps_max(&config));
-        while failure.is_none() && invariants::settled(&run.cluster).is_err() && drain.steps() < max
-        {
-            let Some(action) = drain.next(&run.cluster, &mut actions) else {
-                break;
-            };
-            failure = run.take(action);
-        }
-        if failure.is_none() {
-            if let Err(not_settled) = invariants::settled(&run.cluster) {
+        engine
+            .drain(max, &mut buffer)
+            .unwrap_or_else(|e| refused(e));
+        if engine.failure.is_none() {
+            if let Some(not_settled) = unsettled_end(&engine.track.cluster, true) {
                 let left_by = not_settled.cause.left_by();
-                if left_by.iter().any(|&p| run.known_seen.contains(p)) {
-                    run.coverage.unsettled_by_known += 1;
+                if left_by.iter().any(|&p| engine.track.known_seen.contains(p)) {
+                    engine.track.coverage.unsettled_by_known += 1;
                 } else {
-                    failure = Some(Failure::Liveness {
-                        step: run.steps,
+                    engine.failure = Some(Failure::Liveness {
+                        step: engine.steps,
                         not_settled,
                     });
                 }
             }
         }
     }
-    let mut coverage = run.coverage;
-    for property in run.known_seen.iter() {
+    let Engine {
+        track,
+        steps,
+        failure,
+        ..
+    } = engine;
+    let mut coverage = track.coverage;
+    for property in track.known_seen.iter() {
         coverage.known_findings[property as usize] += 1;
     }
-    coverage.cases = cases.reached;
-    coverage.cases_apply = cases.apply;
+    coverage.cases = track.cases.reached;
+    coverage.cases_apply = track.cases.apply;
     Ok(RunResult {
         seed,
-        steps: run.steps,
+        steps,
         fault_steps,
         failure,
         coverage,
-        digest: run.digest.finish(),
+        digest: track.digest.finish(),
     })
 }
 
 /// A run's state as it steps: the cluster, what ran, and where the actions go.
-struct Stepper<'r, R> {
+struct Stepper<'r, 'm, R> {
     cluster: Cluster,
     coverage: Coverage,
     digest: Fnv,
-    steps: u64,
     recorder: &'r mut R,
     known: PropertySet,
     known_seen: PropertySet,
+    cases: Cases<'m>,
+    /// The fault phase observes the coverage cases; the liveness phase does not.
+    observing: bool,
 }
 
-impl<R: Recorder> Stepper<'_, R> {
-    /// Applies one enabled action, counts and records it, and checks every invariant.
+impl<R: Recorder> Track for Stepper<'_, '_, R> {
     #[inline]
-    fn take(&mut self, action: Action) -> Option<Failure> {
-        self.steps += 1;
-        match self.cluster.apply_and_retire(action) {
-            Ok((event, retired)) => {
-                self.coverage.count_ended(&retired);
-                if matches!(
-                    event.kind,
-                    backup_coordinator::action::EventKind::CommandRejected { .. }
-                ) {
-                    self.coverage.refused += 1;
-                }
-            }
-            // The action came from `actions()`; a refusal is a bug in the core.
-            Err(refused) => unreachable!("the core refused an action it offered: {refused}"),
+    fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Applies one enabled action, counts and records it, and notes the known findings it
+    /// broke.
+    #[inline]
+    fn apply(&mut self, action: Action) -> Result<(), ApplyError> {
+        let (event, retired) = self.cluster.apply_and_retire(action)?;
+        self.coverage.count_ended(&retired);
+        if matches!(
+            event.kind,
+            backup_coordinator::action::EventKind::CommandRejected { .. }
+        ) {
+            self.coverage.refused += 1;
         }
         self.coverage.actions[ActionKind::of(&action) as usize] += 1;
         action.hash(&mut self.digest);
@@ -470,11 +406,18 @@ impl<R: Recorder> Stepper<'_, R> {
                 }
             }
         }
-        invariants::check_except(&self.cluster, self.known)
-            .err()
-            .map(|violation| Failure::Safety {
-                step: self.steps,
-                violation,
-            })
+        Ok(())
+    }
+
+    fn mark_drain(&mut self) {
+        self.observing = false;
+        self.recorder.mark_drain();
+    }
+
+    #[inline]
+    fn passed(&mut self) {
+        if self.observing {
+            self.cases.observe(&self.cluster);
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! recorded run, the model's shortest path), what a replay file holds, and what shrinking
 //! works on.
 
-use crate::run::{drain_steps_max, Drain, Failure};
-use backup_coordinator::invariants::{self, PropertySet};
+use crate::engine::{unsettled_end, Applied, Engine, Exact, Lenient, Stopped};
+use crate::run::{drain_steps_max, Failure};
+use backup_coordinator::invariants::PropertySet;
 use backup_coordinator::trace::{ReplayError, Trace, TraceBuilder};
 use backup_coordinator::{Action, Cluster, Config, Variant};
 
@@ -46,53 +47,41 @@ impl Schedule {
     /// Replays the schedule exactly: an action that is not enabled where it stands is an
     /// error. The failure is the first invariant violated (as the simulator reports it), or,
     /// with the liveness phase, the cluster not settling; without it, a final state where
-    /// nothing can happen and the cluster is not settled is a liveness failure too (the
-    /// model's `eventually` counterexamples end there).
+    /// nothing can change and the cluster is not settled is a liveness failure too (the
+    /// model's `eventually` counterexamples end there). The whole list is recorded, past the
+    /// first failure.
     pub fn replay(&self) -> Result<Replayed, ReplayError> {
-        let mut builder = TraceBuilder::new(self.variant, self.config)?;
-        let mut failure = None;
-        let mut step = 0u64;
-        for &action in &self.actions {
-            builder.push(action)?;
-            step += 1;
-            if failure.is_none() {
-                if let Err(violation) = invariants::check_except(builder.cluster(), self.known) {
-                    failure = Some(Failure::Safety { step, violation });
-                }
-            }
+        let builder = TraceBuilder::new(self.variant, self.config)?;
+        let mut engine = Engine::new(builder, self.known);
+        let mut buffer = Vec::new();
+        let refused = |stopped: Stopped| match stopped {
+            Stopped::Refused { step, error } => ReplayError::NotEnabled {
+                step: step as usize,
+                source: error,
+            },
+        };
+        engine
+            .phase(&mut Exact(self.actions.iter()), &mut buffer, false)
+            .map_err(refused)?;
+        if self.drain && engine.failure.is_none() {
+            engine
+                .drain(self.drain_bound(), &mut buffer)
+                .map_err(refused)?;
         }
-        if self.drain && failure.is_none() {
-            builder.mark_drain();
-            let mut drain = Drain::default();
-            let mut buffer = Vec::new();
-            let max = self.drain_bound();
-            while invariants::settled(builder.cluster()).is_err() && drain.steps() < max {
-                let Some(action) = drain.next(builder.cluster(), &mut buffer) else {
-                    break;
-                };
-                builder.push(action)?;
-                step += 1;
-                if let Err(violation) = invariants::check_except(builder.cluster(), self.known) {
-                    failure = Some(Failure::Safety { step, violation });
-                    break;
-                }
-            }
-        }
-        let stuck = self.drain || builder.cluster().is_terminal();
-        let not_settled = if failure.is_none() && stuck {
-            invariants::settled(builder.cluster()).err()
+        let not_settled = if engine.failure.is_none() {
+            unsettled_end(engine.track.cluster(), self.drain)
         } else {
             None
         };
         if let Some(not_settled) = &not_settled {
-            failure = Some(Failure::Liveness {
-                step,
+            engine.failure = Some(Failure::Liveness {
+                step: engine.steps,
                 not_settled: not_settled.clone(),
             });
         }
         Ok(Replayed {
-            trace: builder.finish(not_settled),
-            failure,
+            trace: engine.track.finish(not_settled),
+            failure: engine.failure,
         })
     }
 
@@ -100,48 +89,36 @@ impl Schedule {
     /// Returns the schedule actually applied, cut at the first safety violation, if it fails
     /// the same way as `target` (the same class and property); otherwise `None`.
     pub fn fails_like(&self, target: &Failure) -> Option<Schedule> {
-        let mut cluster = Cluster::new(self.variant, self.config).ok()?;
-        let mut applied = Vec::with_capacity(self.actions.len());
-        for &action in &self.actions {
-            if cluster.apply(action).is_err() {
-                continue;
-            }
-            applied.push(action);
-            if let Err(violation) = invariants::check_except(&cluster, self.known) {
-                let same = matches!(target, Failure::Safety { violation: v, .. } if v.property == violation.property);
-                return same.then(|| Schedule {
-                    actions: applied,
-                    drain: false,
-                    ..self.clone()
-                });
-            }
+        let cluster = Cluster::new(self.variant, self.config).ok()?;
+        let track = Applied {
+            cluster,
+            actions: Vec::with_capacity(self.actions.len()),
+        };
+        let mut engine = Engine::new(track, self.known);
+        let mut buffer = Vec::new();
+        engine
+            .phase(&mut Lenient(self.actions.iter()), &mut buffer, true)
+            .ok()?;
+        if let Some(Failure::Safety { violation, .. }) = &engine.failure {
+            let same = matches!(target, Failure::Safety { violation: v, .. } if v.property == violation.property);
+            return same.then(|| Schedule {
+                actions: engine.track.actions,
+                drain: false,
+                ..self.clone()
+            });
         }
         match target {
             Failure::Safety { .. } => None,
             Failure::Liveness { .. } => {
-                if !self.drain {
-                    let stuck = cluster.actions().is_empty();
-                    let unsettled = invariants::settled(&cluster).is_err();
-                    return (stuck && unsettled).then(|| Schedule {
-                        actions: applied,
-                        ..self.clone()
-                    });
-                }
-                let mut drain = Drain::default();
-                let mut buffer = Vec::new();
-                let max = self.drain_bound();
-                while invariants::settled(&cluster).is_err() && drain.steps() < max {
-                    let Some(action) = drain.next(&cluster, &mut buffer) else {
-                        break;
-                    };
-                    if cluster.apply(action).is_err()
-                        || invariants::check_except(&cluster, self.known).is_err()
-                    {
-                        // A safety failure in the liveness phase is not the same failure.
+                let applied = engine.track.actions.clone();
+                if self.drain {
+                    engine.drain(self.drain_bound(), &mut buffer).ok()?;
+                    // A safety failure in the liveness phase is not the same failure.
+                    if engine.failure.is_some() {
                         return None;
                     }
                 }
-                invariants::settled(&cluster).is_err().then(|| Schedule {
+                unsettled_end(&engine.track.cluster, self.drain).map(|_| Schedule {
                     actions: applied,
                     ..self.clone()
                 })
