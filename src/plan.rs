@@ -179,7 +179,7 @@ const STEPS: [StepFacts; Pc::COUNT] = {
 };
 
 /// The facts of `pc`.
-#[inline]
+#[inline(always)]
 pub fn facts(pc: Pc) -> &'static StepFacts {
     &STEPS[pc as usize]
 }
@@ -278,7 +278,7 @@ impl StepList {
     }
 
     /// The step at `index`, if any.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, index: usize) -> Option<Pc> {
         self.steps().get(index).copied()
     }
@@ -458,7 +458,7 @@ impl Plan {
     }
 
     /// The list `id`.
-    #[inline]
+    #[inline(always)]
     pub fn list(&self, id: ListId) -> &StepList {
         match id {
             ListId::Start => &self.start,

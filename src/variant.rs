@@ -647,7 +647,7 @@ impl Variant {
     }
 
     /// The order of every command's steps ([`crate::plan`]).
-    #[inline]
+    #[inline(always)]
     pub fn plan(self) -> &'static Plan {
         if let Some(file) = self.file {
             return &file.spec().plan;

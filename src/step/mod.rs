@@ -386,6 +386,7 @@ impl Cluster {
     /// backup left in the session's budget (a refused start does not use one, so with two a
     /// session can try a second start while its first backup runs). The stop a careful
     /// client owes is offered whatever is left of the budget ([`Cluster::owes_stop`]).
+    #[inline]
     fn command_enabled(&self, session: SessionId, command: Command) -> bool {
         let rules = self.rules();
         let state = &self.sessions[usize::from(session.0)];
@@ -455,6 +456,7 @@ impl Cluster {
 
     /// The step a command's first action performs: the first step of its list that applies
     /// here ([`crate::plan`]).
+    #[inline(always)]
     fn first_pc(&self, command: Command) -> Pc {
         let (list, mode) = match command {
             Command::StartBackup { mode, .. } => (ListId::Start, mode),
@@ -462,8 +464,13 @@ impl Cluster {
             Command::StopBackup { mode } => (Self::stop_list(mode), mode),
             Command::JitQuery => return Pc::Idle,
         };
-        self.first_applying(list, mode, 0)
-            .map_or(Pc::Idle, |(_, pc)| pc)
+        // The list's first step nearly always applies: look no further then.
+        match self.variant.plan().list(list).get(0) {
+            Some(pc) if self.step_applies(mode, pc) => pc,
+            _ => self
+                .first_applying(list, mode, 1)
+                .map_or(Pc::Idle, |(_, pc)| pc),
+        }
     }
 
     /// The list of the plan a stop of `mode` walks.
@@ -495,6 +502,7 @@ impl Cluster {
 
     /// Whether a step of the plan runs for a command of `mode` in this configuration (what
     /// the plan cannot know: recovery, the kind of backup, archiving).
+    #[inline(always)]
     fn step_applies(&self, mode: BackupMode, pc: Pc) -> bool {
         let standby = self.config.standby;
         match pc {
@@ -610,6 +618,7 @@ impl Cluster {
 
     /// Whether `session` may take step `pc` now: a waiting step needs its condition, a step
     /// under the exclusive insertion lock needs no shared holder ([`plan::Lock`]).
+    #[inline(always)]
     fn step_guard(&self, session: SessionId, pc: Pc) -> bool {
         let lock_free = self.shared.insert_lock_sharers == 0;
         let lock = match plan::facts(pc).lock {
@@ -623,6 +632,7 @@ impl Cluster {
     }
 
     /// Whether a waiting step's condition holds (true for the steps that do not wait).
+    #[inline(always)]
     fn wait_over(&self, session: SessionId, pc: Pc) -> bool {
         match pc {
             Pc::StartWaitCheckpoint => {
