@@ -80,6 +80,33 @@ fn run_command(cluster: &mut Cluster, session: SessionId, command: Command) -> V
     panic!("{session} did not end its command");
 }
 
+/// One SQL session's non-exclusive backup, started and stopped; the stop's events.
+fn start_then_stop(variant: Variant) -> (Cluster, Vec<EventKind>) {
+    let config = Config {
+        sql_sessions: 1,
+        walsenders: 0,
+        ..Config::default()
+    };
+    let mut cluster = Cluster::new(variant, config).expect("config");
+    let s0 = SessionId(0);
+    run_command(
+        &mut cluster,
+        s0,
+        Command::StartBackup {
+            mode: BackupMode::NonExclusive,
+            label: backup_coordinator::label::LabelKind::Plain,
+        },
+    );
+    let stop = run_command(
+        &mut cluster,
+        s0,
+        Command::StopBackup {
+            mode: BackupMode::NonExclusive,
+        },
+    );
+    (cluster, stop)
+}
+
 #[test]
 fn a_design_file_that_reorders_the_stop_changes_only_the_stop_and_the_core_walks_it() {
     let variant = load(END_FIRST, "end-first").expect("loads");
@@ -93,29 +120,8 @@ fn a_design_file_that_reorders_the_stop_changes_only_the_stop_and_the_core_walks
         variant.plan().stop.names()[..2],
         ["stop.end-record", "stop.decrement"]
     );
-    let config = Config {
-        sql_sessions: 1,
-        walsenders: 0,
-        ..Config::default()
-    };
     let order = |variant: Variant| {
-        let mut cluster = Cluster::new(variant, config).expect("config");
-        let s0 = SessionId(0);
-        run_command(
-            &mut cluster,
-            s0,
-            Command::StartBackup {
-                mode: BackupMode::NonExclusive,
-                label: backup_coordinator::label::LabelKind::Plain,
-            },
-        );
-        let stop = run_command(
-            &mut cluster,
-            s0,
-            Command::StopBackup {
-                mode: BackupMode::NonExclusive,
-            },
-        );
+        let (cluster, stop) = start_then_stop(variant);
         let position = |wanted: fn(&EventKind) -> bool| {
             stop.iter()
                 .position(wanted)
@@ -197,28 +203,7 @@ fn a_plan_may_repeat_a_step_and_the_core_takes_it_twice() {
         "switch-twice",
     )
     .expect("loads");
-    let config = Config {
-        sql_sessions: 1,
-        walsenders: 0,
-        ..Config::default()
-    };
-    let mut cluster = Cluster::new(variant, config).expect("config");
-    let s0 = SessionId(0);
-    run_command(
-        &mut cluster,
-        s0,
-        Command::StartBackup {
-            mode: BackupMode::NonExclusive,
-            label: backup_coordinator::label::LabelKind::Plain,
-        },
-    );
-    let stop = run_command(
-        &mut cluster,
-        s0,
-        Command::StopBackup {
-            mode: BackupMode::NonExclusive,
-        },
-    );
+    let (_, stop) = start_then_stop(variant);
     let switches = stop
         .iter()
         .filter(|e| matches!(e, EventKind::WalSwitched { .. }))

@@ -211,10 +211,67 @@ impl Counterexample {
     }
 }
 
+/// A model verdict as a word, its counterexample's length, and the counterexample.
+fn model_outcome(verdict: &Verdict, stage: &str) -> (&'static str, Option<Counterexample>) {
+    match verdict {
+        Verdict::Holds => ("holds", None),
+        Verdict::NoViolationFound => ("no-violation-found", None),
+        Verdict::Violated { trace, .. } => (
+            "violated",
+            Some(Counterexample::Core {
+                stage: stage.to_string(),
+                trace: trace.clone(),
+            }),
+        ),
+        Verdict::Reached => ("reached", None),
+        Verdict::NotReached => ("not-reached", None),
+        Verdict::NotReachedYet | Verdict::NotJudged => ("not-judged", None),
+    }
+}
+
+/// The same for an incremental profile's verdict.
+fn incremental_outcome(
+    verdict: &IncrementalVerdict,
+    stage: &str,
+) -> (&'static str, Option<Counterexample>) {
+    match verdict {
+        IncrementalVerdict::Holds => ("holds", None),
+        IncrementalVerdict::NoViolationFound => ("no-violation-found", None),
+        IncrementalVerdict::Violated { length, trace } => (
+            "violated",
+            Some(Counterexample::Incremental {
+                stage: stage.to_string(),
+                length: *length,
+                text: trace.render_text(),
+            }),
+        ),
+        IncrementalVerdict::Reached => ("reached", None),
+        IncrementalVerdict::NotReached => ("not-reached", None),
+        IncrementalVerdict::NotReachedYet | IncrementalVerdict::NotJudged => ("not-judged", None),
+    }
+}
+
 fn side(report: &GateReport) -> Side {
     let mut verdicts: BTreeMap<String, Vec<StageVerdict>> = BTreeMap::new();
     let mut shortest: BTreeMap<String, Counterexample> = BTreeMap::new();
     let mut states = BTreeMap::new();
+    let mut outcomes: Vec<(String, &str, &'static str, Option<Counterexample>)> = Vec::new();
+    for stage in &report.model {
+        let name = format!("model {}", stage.profile);
+        states.insert(stage.profile.to_string(), stage.report.unique_states);
+        for outcome in &stage.report.properties {
+            let (word, counterexample) = model_outcome(&outcome.verdict, &name);
+            outcomes.push((name.clone(), outcome.name, word, counterexample));
+        }
+    }
+    for stage in &report.incremental {
+        let name = format!("model {}", stage.profile);
+        states.insert(stage.profile.to_string(), stage.report.unique_states);
+        for outcome in &stage.report.properties {
+            let (word, counterexample) = incremental_outcome(&outcome.verdict, &name);
+            outcomes.push((name.clone(), outcome.name, word, counterexample));
+        }
+    }
     let mut offer = |property: &str, candidate: Counterexample| {
         let better = shortest
             .get(property)
@@ -223,72 +280,20 @@ fn side(report: &GateReport) -> Side {
             shortest.insert(property.to_string(), candidate);
         }
     };
-    for stage in &report.model {
-        let name = format!("model {}", stage.profile);
-        states.insert(stage.profile.to_string(), stage.report.unique_states);
-        for outcome in &stage.report.properties {
-            let (verdict, length) = match &outcome.verdict {
-                Verdict::Holds => ("holds", None),
-                Verdict::NoViolationFound => ("no-violation-found", None),
-                Verdict::Violated { length, trace } => {
-                    offer(
-                        outcome.name,
-                        Counterexample::Core {
-                            stage: name.clone(),
-                            trace: trace.clone(),
-                        },
-                    );
-                    ("violated", Some(*length))
-                }
-                Verdict::Reached => ("reached", None),
-                Verdict::NotReached => ("not-reached", None),
-                Verdict::NotReachedYet | Verdict::NotJudged => ("not-judged", None),
-            };
-            verdicts
-                .entry(outcome.name.to_string())
-                .or_default()
-                .push(StageVerdict {
-                    stage: name.clone(),
-                    verdict,
-                    length,
-                    seeds: None,
-                });
+    for (stage, property, verdict, counterexample) in outcomes {
+        let length = counterexample.as_ref().map(Counterexample::length);
+        if let Some(counterexample) = counterexample {
+            offer(property, counterexample);
         }
-    }
-    for stage in &report.incremental {
-        let name = format!("model {}", stage.profile);
-        states.insert(stage.profile.to_string(), stage.report.unique_states);
-        for outcome in &stage.report.properties {
-            let (verdict, length) = match &outcome.verdict {
-                IncrementalVerdict::Holds => ("holds", None),
-                IncrementalVerdict::NoViolationFound => ("no-violation-found", None),
-                IncrementalVerdict::Violated { length, trace } => {
-                    offer(
-                        outcome.name,
-                        Counterexample::Incremental {
-                            stage: name.clone(),
-                            length: *length,
-                            text: trace.render_text(),
-                        },
-                    );
-                    ("violated", Some(*length))
-                }
-                IncrementalVerdict::Reached => ("reached", None),
-                IncrementalVerdict::NotReached => ("not-reached", None),
-                IncrementalVerdict::NotReachedYet | IncrementalVerdict::NotJudged => {
-                    ("not-judged", None)
-                }
-            };
-            verdicts
-                .entry(outcome.name.to_string())
-                .or_default()
-                .push(StageVerdict {
-                    stage: name.clone(),
-                    verdict,
-                    length,
-                    seeds: None,
-                });
-        }
+        verdicts
+            .entry(property.to_string())
+            .or_default()
+            .push(StageVerdict {
+                stage,
+                verdict,
+                length,
+                seeds: None,
+            });
     }
     if let Some(sim) = &report.sim {
         for group in &sim.failures {

@@ -660,9 +660,9 @@ fn run(cli: Cli) -> Result<u8, String> {
     }
 }
 
-fn diff(args: DiffArgs) -> Result<u8, String> {
-    let threads = threads(args.threads)?;
-    for name in &args.profiles {
+/// Refuses a `--profile` that names no model profile.
+fn check_profile_names(names: &[String]) -> Result<(), String> {
+    for name in names {
         if profile(name).is_none() && incremental::profile(name).is_none() {
             return Err(format!(
                 "--profile {name:?}: unknown profile; expected one of {}",
@@ -670,6 +670,34 @@ fn diff(args: DiffArgs) -> Result<u8, String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// The gate's simulator stage (of `check` and of each design `diff` compares): every seed of
+/// `seeds`, failures shrunk and saved under `out`.
+fn gate_campaign(
+    spec: RunSpec,
+    seeds: SeedRange,
+    threads: usize,
+    out: &Path,
+    no_progress: bool,
+) -> CampaignOptions {
+    CampaignOptions {
+        spec,
+        seeds,
+        shard: Shard::default(),
+        threads,
+        check_determinism: false,
+        shrink: true,
+        shrink_replays_max: REPLAYS_MAX,
+        out: Some(out.to_path_buf()),
+        progress: show_progress(no_progress),
+    }
+}
+
+fn diff(args: DiffArgs) -> Result<u8, String> {
+    let threads = threads(args.threads)?;
+    check_profile_names(&args.profiles)?;
     if args.a == args.b {
         return Err(format!("A and B are the same design ({})", args.a));
     }
@@ -678,19 +706,12 @@ fn diff(args: DiffArgs) -> Result<u8, String> {
     }
     output::check_dir("--out", &args.out).map_err(|e| e.to_string())?;
     let sim_config = args.bounds.apply(default_config())?;
-    let sim = (!args.no_sim).then(|| CampaignOptions {
-        spec: RunSpec {
+    let sim = (!args.no_sim).then(|| {
+        let spec = RunSpec {
             config: sim_config,
             ..RunSpec::new(args.a, args.steps)
-        },
-        seeds: args.seeds,
-        shard: Shard::default(),
-        threads,
-        check_determinism: false,
-        shrink: true,
-        shrink_replays_max: REPLAYS_MAX,
-        out: Some(args.out.clone()),
-        progress: show_progress(args.no_progress),
+        };
+        gate_campaign(spec, args.seeds, threads, &args.out, args.no_progress)
     });
     let template = GateOptions {
         variant: args.a,
@@ -843,14 +864,7 @@ fn load_expected(
 
 fn check(args: CheckArgs) -> Result<u8, String> {
     let threads = threads(args.threads)?;
-    for name in &args.profiles {
-        if profile(name).is_none() && incremental::profile(name).is_none() {
-            return Err(format!(
-                "--profile {name:?}: unknown profile; expected one of {}",
-                all_profile_names().join(", ")
-            ));
-        }
-    }
+    check_profile_names(&args.profiles)?;
     if let Some(path) = &args.json {
         output::check_file("--json", path).map_err(|e| e.to_string())?;
     }
@@ -868,20 +882,13 @@ fn check(args: CheckArgs) -> Result<u8, String> {
             None => default_corpus(),
         }
     };
-    let sim = (!args.no_sim).then(|| CampaignOptions {
-        spec: RunSpec {
+    let sim = (!args.no_sim).then(|| {
+        let spec = RunSpec {
             config: sim_config,
             standby_seeds: !args.no_standby_seeds,
             ..RunSpec::new(args.variant, args.steps)
-        },
-        seeds: args.seeds,
-        shard: Shard::default(),
-        threads,
-        check_determinism: false,
-        shrink: true,
-        shrink_replays_max: REPLAYS_MAX,
-        out: Some(args.out.clone()),
-        progress: show_progress(args.no_progress),
+        };
+        gate_campaign(spec, args.seeds, threads, &args.out, args.no_progress)
     });
     let options = GateOptions {
         variant: args.variant,
