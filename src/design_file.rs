@@ -299,10 +299,9 @@ pub fn parse(text: &str, shown: &str, stem: &str) -> Result<DesignSpec, DesignFi
             .ok_or_else(|| plan_error(format!("at most {MAX_STEPS} steps")))?;
         if id == ListId::Start && file.plan.retry.is_none() {
             // The retry step keeps its name where the list moved it.
-            let retry = plan.start.get(usize::from(plan.retry));
-            plan.retry = retry
-                .and_then(|pc| list.steps().iter().position(|&p| p == pc))
-                .unwrap_or(MAX_STEPS) as u8;
+            if let Some(pc) = plan.start.get(usize::from(plan.retry)) {
+                plan.retry = list.index_of(pc);
+            }
         }
         *plan.list_mut(id) = list;
         changed_lists.push(id.key());
@@ -313,15 +312,8 @@ pub fn parse(text: &str, shown: &str, stem: &str) -> Result<DesignSpec, DesignFi
             list: "retry",
             message: format!("no step is named {retry:?}"),
         })?;
-        plan.retry = plan
-            .start
-            .steps()
-            .iter()
-            .position(|&p| p == pc)
-            .unwrap_or(MAX_STEPS) as u8;
-        if !changed_lists.contains(&"retry") {
-            changed_lists.push("retry");
-        }
+        plan.retry = plan.start.index_of(pc);
+        changed_lists.push("retry");
     }
     plan.validate(&rules)
         .map_err(|source| DesignFileError::Plan {

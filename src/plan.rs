@@ -283,6 +283,14 @@ impl StepList {
         self.steps().get(index).copied()
     }
 
+    /// Where `pc` first stands in the list ([`MAX_STEPS`], past any list's end, if nowhere).
+    pub fn index_of(&self, pc: Pc) -> u8 {
+        self.steps()
+            .iter()
+            .position(|&p| p == pc)
+            .unwrap_or(MAX_STEPS) as u8
+    }
+
     /// The steps' names.
     pub fn names(&self) -> Vec<&'static str> {
         self.steps().iter().map(|&pc| facts(pc).name).collect()
