@@ -164,7 +164,12 @@ pub struct BackupModel {
     /// its discovery in the current run. stateright 0.31 records a discovery again (cloning
     /// its path) every time the condition triggers; after the latch the condition reports
     /// "nothing new", which leaves every verdict as it is. Fresh for every run.
-    latches: Arc<[AtomicBool; LATCHES]>,
+    pub(crate) latches: Arc<[AtomicBool; LATCHES]>,
+    /// The `sometimes` cases these bounds can reach (bit `i` for `CASES[i]`).
+    cases: u32,
+    /// One stateright property per invariant and per case (for the Explorer, which lists
+    /// them) instead of the folded ones a check uses ([`EVERY_INVARIANT`], [`EVERY_CASE`]).
+    per_property: bool,
     /// Set to stop the search: no new state is then within the boundary, so the search
     /// drains. (stateright 0.31's own timeout is only consulted when a worker asks for work,
     /// which a single DFS worker never does.)
@@ -183,12 +188,50 @@ impl BackupModel {
     /// A model of `variant` within `config`'s bounds.
     pub fn new(variant: Variant, config: Config) -> Result<Self, ModelError> {
         config.validate()?;
-        Ok(BackupModel {
+        let mut model = BackupModel {
             variant,
             config,
             latches: fresh_latches(),
+            cases: 0,
+            per_property: false,
             stop: Arc::new(AtomicBool::new(false)),
-        })
+        };
+        model.cases = CASES
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| (c.applies)(&model))
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        Ok(model)
+    }
+
+    /// The same model with one stateright property per invariant and per case, as the
+    /// Explorer lists them (a check folds them: [`EVERY_INVARIANT`], [`EVERY_CASE`]).
+    pub fn per_property(self) -> Self {
+        BackupModel {
+            per_property: true,
+            ..self
+        }
+    }
+
+    /// Every property a check reports on, in report order: each invariant, each case these
+    /// bounds can reach, then the `eventually` property.
+    pub fn property_names(&self) -> Vec<&'static str> {
+        ALWAYS
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(self.reachable_cases())
+            .chain([EVENTUALLY])
+            .collect()
+    }
+
+    /// Whether the search met a violation of the `always` property `index` ([`ALWAYS`]).
+    pub(crate) fn invariant_violated(&self, index: usize) -> bool {
+        self.latches[index].load(Ordering::Relaxed)
+    }
+
+    /// Whether the search reached the case `index` ([`CASES`]).
+    pub(crate) fn case_reached(&self, index: usize) -> bool {
+        self.latches[ALWAYS.len() + index].load(Ordering::Relaxed)
     }
 
     /// The same model with fresh latches, for a new run.
@@ -204,8 +247,9 @@ impl BackupModel {
     pub fn reachable_cases(&self) -> Vec<&'static str> {
         CASES
             .iter()
-            .filter(|c| (c.applies)(self))
-            .map(|c| c.name)
+            .enumerate()
+            .filter(|(i, _)| self.cases & 1 << i != 0)
+            .map(|(_, c)| c.name)
             .collect()
     }
 
@@ -245,15 +289,30 @@ impl Model for BackupModel {
         state.successor(action)
     }
 
+    /// A check's properties are three: every invariant ([`EVERY_INVARIANT`]), every reachable
+    /// case ([`EVERY_CASE`]) and the `eventually` property. stateright 0.31 looks every
+    /// property's name up in a SipHash map at every state, so one property per invariant and
+    /// case (34 of them) cost a quarter of the search; the folded conditions evaluate each
+    /// invariant and case themselves and latch what they find, and the report gives each its
+    /// own verdict and shortest counterexample from the latches. The Explorer's model
+    /// ([`BackupModel::per_property`]) lists them one by one.
     fn properties(&self) -> Vec<Property<Self>> {
-        let mut out: Vec<Property<Self>> = ALWAYS
-            .iter()
-            .zip(LATCHED_ALWAYS)
-            .map(|(&(name, _), f)| Property::always(name, f))
-            .collect();
-        for (case, f) in CASES.iter().zip(LATCHED_CASES) {
-            if (case.applies)(self) {
-                out.push(Property::sometimes(case.name, f));
+        let mut out: Vec<Property<Self>> = Vec::new();
+        if self.per_property {
+            out.extend(
+                ALWAYS
+                    .iter()
+                    .map(|&(name, condition)| Property::always(name, condition)),
+            );
+            for (i, case) in CASES.iter().enumerate() {
+                if self.cases & 1 << i != 0 {
+                    out.push(Property::sometimes(case.name, case.condition));
+                }
+            }
+        } else {
+            out.push(Property::always(EVERY_INVARIANT, every_invariant));
+            if self.cases != 0 {
+                out.push(Property::sometimes(EVERY_CASE, every_case));
             }
         }
         out.push(Property::eventually(EVENTUALLY, |_, s| {
@@ -353,6 +412,14 @@ const HOLDS: [Condition; INVARIANTS.len()] = [
     holds::<15>,
     holds::<16>,
 ];
+
+/// The name of a check's one `always` property: every invariant of [`ALWAYS`] at once (each
+/// still gets its own verdict and counterexample in the report).
+pub const EVERY_INVARIANT: &str = "every invariant holds";
+
+/// The name of a check's one `sometimes` property: every case of [`CASES`] these bounds can
+/// reach (each still gets its own verdict in the report).
+pub const EVERY_CASE: &str = "every reachable case is reached";
 
 /// The `eventually` property's name.
 pub const EVENTUALLY: &str = invariants::EVERY_BACKUP_ENDS;
@@ -608,72 +675,43 @@ fn one_checkpoint_serves_two(s: &Cluster) -> bool {
 }
 
 const LATCHES: usize = ALWAYS.len() + CASES.len();
+const _: () = assert!(CASES.len() <= 32, "the cases' mask is a u32");
 
 fn fresh_latches() -> Arc<[AtomicBool; LATCHES]> {
     Arc::new(std::array::from_fn(|_| AtomicBool::new(false)))
 }
 
-/// The `always` property `I`, latched once violated.
-fn always_property<const I: usize>(model: &BackupModel, state: &Cluster) -> bool {
-    let latch = &model.latches[I];
-    if latch.load(Ordering::Relaxed) {
-        return true;
+/// The folded `always` property of a check: every invariant not yet seen violated is
+/// evaluated, and a violation seen for the first time is latched (the report's verdict for
+/// that invariant). False only at a state where some invariant is violated for the first time
+/// in this run, so stateright records a discovery once per invariant rather than at every
+/// violating state (it clones the path each time).
+fn every_invariant(model: &BackupModel, state: &Cluster) -> bool {
+    let mut new = false;
+    for (latch, (_, holds)) in model.latches.iter().zip(ALWAYS.iter()) {
+        if !latch.load(Ordering::Relaxed)
+            && !holds(model, state)
+            && !latch.swap(true, Ordering::Relaxed)
+        {
+            new = true;
+        }
     }
-    let holds = (ALWAYS[I].1)(model, state);
-    if !holds {
-        latch.store(true, Ordering::Relaxed);
-    }
-    holds
+    !new
 }
 
-/// The `sometimes` case `I`, latched once reached.
-fn sometimes_property<const I: usize>(model: &BackupModel, state: &Cluster) -> bool {
-    let latch = &model.latches[ALWAYS.len() + I];
-    if latch.load(Ordering::Relaxed) {
-        return false;
+/// The folded `sometimes` property of a check: every reachable case not yet reached is
+/// evaluated, and one reached for the first time is latched (the report's verdict for it).
+fn every_case(model: &BackupModel, state: &Cluster) -> bool {
+    let mut new = false;
+    for (i, case) in CASES.iter().enumerate() {
+        let latch = &model.latches[ALWAYS.len() + i];
+        if model.cases & 1 << i != 0
+            && !latch.load(Ordering::Relaxed)
+            && (case.condition)(model, state)
+            && !latch.swap(true, Ordering::Relaxed)
+        {
+            new = true;
+        }
     }
-    let reached = (CASES[I].condition)(model, state);
-    if reached {
-        latch.store(true, Ordering::Relaxed);
-    }
-    reached
+    new
 }
-
-const LATCHED_ALWAYS: [Condition; ALWAYS.len()] = [
-    always_property::<0>,
-    always_property::<1>,
-    always_property::<2>,
-    always_property::<3>,
-    always_property::<4>,
-    always_property::<5>,
-    always_property::<6>,
-    always_property::<7>,
-    always_property::<8>,
-    always_property::<9>,
-    always_property::<10>,
-    always_property::<11>,
-    always_property::<12>,
-    always_property::<13>,
-    always_property::<14>,
-    always_property::<15>,
-    always_property::<16>,
-];
-
-const LATCHED_CASES: [Condition; CASES.len()] = [
-    sometimes_property::<0>,
-    sometimes_property::<1>,
-    sometimes_property::<2>,
-    sometimes_property::<3>,
-    sometimes_property::<4>,
-    sometimes_property::<5>,
-    sometimes_property::<6>,
-    sometimes_property::<7>,
-    sometimes_property::<8>,
-    sometimes_property::<9>,
-    sometimes_property::<10>,
-    sometimes_property::<11>,
-    sometimes_property::<12>,
-    sometimes_property::<13>,
-    sometimes_property::<14>,
-    sometimes_property::<15>,
-];

@@ -4,11 +4,11 @@
 //! the chance of a fingerprint collision).
 
 use crate::shortest::shortest_paths;
-use crate::BackupModel;
+use crate::{BackupModel, ALWAYS, CASES, EVENTUALLY};
 use backup_coordinator::trace::{describe_config, Trace};
 use backup_coordinator::{Action, Cluster, Config, Variant};
 use serde::Serialize;
-use stateright::{Checker, Model};
+use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -260,6 +260,14 @@ pub enum ModelError {
     /// The configuration is invalid.
     #[error("invalid bounds: {0}")]
     Config(#[from] backup_coordinator::config::ConfigError),
+    /// The search saw an invariant violated, but the breadth-first search for a shortest
+    /// path to a violation found none within the depth the search reached (a bug in the
+    /// model or the checker).
+    #[error("{property} was seen violated, but no path to a violation was found")]
+    NoPath {
+        /// The property.
+        property: &'static str,
+    },
     /// A counterexample path could not be replayed (a bug in the model or the checker).
     #[error("counterexample for {property} does not replay: {source}")]
     Replay {
@@ -345,7 +353,16 @@ impl BackupModel {
     pub fn check(&self, options: CheckOptions) -> Result<ModelReport, ModelError> {
         let model = self.fresh();
         let started = Instant::now();
-        let mut builder = model.clone().checker().threads(options.threads.max(1));
+        // The search runs to the end: with the folded properties, stateright's default (stop
+        // once every property has a discovery) would stop at the first invariant violated
+        // while the others may be violated too. No property has this name.
+        let mut builder = model
+            .clone()
+            .checker()
+            .threads(options.threads.max(1))
+            .finish_when(HasDiscoveries::AllOf(BTreeSet::from([
+                "(never: search to the end)",
+            ])));
         let symmetry = options.symmetry && options.search == Search::Dfs;
         if symmetry {
             builder = builder.symmetry_fn(Cluster::representative);
@@ -362,41 +379,65 @@ impl BackupModel {
         };
         let seconds = started.elapsed().as_secs_f64();
         let timed_out = model.stop.load(Ordering::Relaxed);
-        let judged = |name: &str| match self.expectation_of(name) {
-            Expectation::Sometimes => false,
-            Expectation::Eventually => !timed_out,
-            Expectation::Always => true,
-        };
-        let violated: Vec<(&'static str, usize)> = discoveries
+        // The invariants and cases are latched by the folded properties; stateright's own
+        // discovery gives the `eventually` property's path.
+        let violated: BTreeSet<&'static str> = ALWAYS
             .iter()
-            .filter(|(name, _)| judged(name))
-            .map(|(name, path)| (*name, path.len()))
+            .enumerate()
+            .filter(|&(i, _)| model.invariant_violated(i))
+            .map(|(_, (name, _))| *name)
             .collect();
-        let goals: Vec<&'static str> = violated.iter().map(|(n, _)| *n).collect();
-        let bound = violated.iter().map(|(_, len)| *len).max().unwrap_or(0);
-        // After Ctrl-C the paths found stand: no second search for shorter ones.
-        let shortest = if goals.is_empty() || interrupted {
+        let eventually = if timed_out {
+            None
+        } else {
+            discoveries
+                .iter()
+                .find(|(n, _)| *n == EVENTUALLY)
+                .map(|(_, path)| path.clone())
+        };
+        let mut goals: Vec<&'static str> = violated.iter().copied().collect();
+        goals.extend(eventually.as_ref().map(|_| EVENTUALLY));
+        // Every violation was met at a depth the search reached: the breadth-first search
+        // for shortest paths needs to go no deeper (a search stopped by Ctrl-C still derives
+        // them: without it a violated invariant would have no counterexample).
+        let bound = depth.max(eventually.as_ref().map_or(0, Vec::len));
+        let shortest = if goals.is_empty() {
             Default::default()
         } else {
             shortest_paths(self, &goals, bound, true)
         };
+        let reached: BTreeSet<&'static str> = CASES
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| model.case_reached(i))
+            .map(|(_, c)| c.name)
+            .collect();
         let mut outcomes = Vec::new();
-        for property in model.properties() {
-            let expectation = self.expectation_of(property.name);
-            let found = discoveries.iter().find(|(n, _)| *n == property.name);
-            let verdict = match (expectation, found) {
-                (Expectation::Sometimes, Some(_)) => Verdict::Reached,
-                (Expectation::Sometimes, None) if timed_out => Verdict::NotReachedYet,
-                (Expectation::Sometimes, None) => Verdict::NotReached,
+        for name in model.property_names() {
+            let expectation = self.expectation_of(name);
+            let path = match expectation {
+                Expectation::Always if violated.contains(name) => Some(
+                    shortest
+                        .get(name)
+                        .ok_or(ModelError::NoPath { property: name })?,
+                ),
+                Expectation::Eventually => eventually
+                    .as_ref()
+                    .map(|path| shortest.get(name).unwrap_or(path)),
+                _ => None,
+            };
+            let verdict = match (expectation, path) {
+                (Expectation::Sometimes, _) if reached.contains(name) => Verdict::Reached,
+                (Expectation::Sometimes, _) if timed_out => Verdict::NotReachedYet,
+                (Expectation::Sometimes, _) => Verdict::NotReached,
                 (Expectation::Eventually, _) if timed_out => Verdict::NotJudged,
                 (_, None) if timed_out => Verdict::NoViolationFound,
                 (_, None) => Verdict::Holds,
-                (_, Some((_, path))) => {
-                    let path = shortest.get(property.name).unwrap_or(path);
+                (_, Some(path)) => {
                     let trace =
                         Trace::replay(self.variant, self.config, path).map_err(|source| {
                             ModelError::Replay {
-                                property: property.name,
+                                property: name,
                                 source,
                             }
                         })?;
@@ -407,7 +448,7 @@ impl BackupModel {
                 }
             };
             outcomes.push(PropertyOutcome {
-                name: property.name,
+                name,
                 expectation,
                 verdict,
             });
@@ -432,6 +473,13 @@ impl BackupModel {
             properties: outcomes,
         })
     }
+}
+
+/// Resets this process's peak resident set size to its present size (Linux: `5` written to
+/// `/proc/self/clear_refs`), so that [`peak_memory_bytes`] then measures what follows. Returns
+/// whether it could.
+pub fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

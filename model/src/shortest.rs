@@ -39,9 +39,9 @@ fn path_to(nodes: &[Node], mut index: u32) -> Vec<Action> {
 }
 
 /// Shortest action paths (at most `max_depth` actions) to a violation of each of `goals`
-/// (names of `always` properties, or [`EVENTUALLY`]: a path to a state where no action is
-/// enabled and the eventually condition never held). Goals not reached within the bound are
-/// absent from the result.
+/// (names of `always` properties, or [`EVENTUALLY`]: a path to a dead end of the model's
+/// search, a state without successors, where the eventually condition never held). Goals not
+/// reached within the bound are absent from the result.
 pub fn shortest_paths(
     model: &BackupModel,
     goals: &[&'static str],
@@ -75,22 +75,22 @@ pub fn shortest_paths(
                     found.insert(name, path_to(&nodes, *index));
                 }
             }
-            actions.clear();
-            state.actions_into(&mut actions);
-            if eventually
-                && actions.is_empty()
-                && !eventually_held
-                && !found.contains_key(EVENTUALLY)
-            {
-                found.insert(EVENTUALLY, path_to(&nodes, *index));
-            }
-            if found.len() == goals.len() || depth == max_depth {
+            if found.len() == goals.len() {
                 continue;
             }
+            // The model's own transitions ([`Cluster::successor`]: a command refused without
+            // effect leads nowhere), so that a dead end here is one of the model's search,
+            // where its `eventually` property is judged.
+            actions.clear();
+            state.actions_into(&mut actions);
+            let mut dead_end = true;
             for &action in &actions {
-                let mut next = state.clone();
-                if next.apply(action).is_err() {
+                let Some(next) = state.successor(action) else {
                     continue;
+                };
+                dead_end = false;
+                if depth == max_depth {
+                    break;
                 }
                 let held = *eventually_held || crate::every_backup_ended(&next);
                 if seen.insert((fingerprint(&next, symmetry), held)) {
@@ -100,6 +100,9 @@ pub fn shortest_paths(
                     });
                     next_frontier.push((next, (nodes.len() - 1) as u32, held));
                 }
+            }
+            if eventually && dead_end && !eventually_held && !found.contains_key(EVENTUALLY) {
+                found.insert(EVENTUALLY, path_to(&nodes, *index));
             }
         }
         if found.len() == goals.len() || next_frontier.is_empty() {

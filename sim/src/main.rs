@@ -1024,7 +1024,7 @@ fn model(args: ModelArgs) -> Result<u8, String> {
         use stateright::Model;
         // The server runs on its own threads; this one waits for Ctrl-C (whose handler
         // only sets a flag) and then ends the process.
-        std::thread::spawn(move || model.checker().serve(addr));
+        std::thread::spawn(move || model.per_property().checker().serve(addr));
         while !INTERRUPTED.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
         }
