@@ -665,6 +665,7 @@ pub fn validate_label(label: &str, rule: LabelRule) -> Result<(), LabelError> {
 /// text is made at the edges by [`LabelKind::text`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum LabelKind {
     /// An ordinary label, `backup-<n>`.
     Plain,
