@@ -42,6 +42,7 @@ pub mod config;
 pub mod datadir;
 pub mod design_file;
 pub mod driver;
+pub mod enabled;
 pub mod incremental;
 pub mod invariants;
 pub mod label;

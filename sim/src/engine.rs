@@ -10,6 +10,7 @@ use crate::kind::ActionKind;
 use crate::profile::Weights;
 use crate::run::Failure;
 use backup_coordinator::action::ApplyError;
+use backup_coordinator::enabled::{ActionWeight, EnabledSet};
 use backup_coordinator::invariants::{self, NotSettled, PropertySet};
 use backup_coordinator::{Action, Cluster, Command};
 use rand::Rng;
@@ -35,15 +36,22 @@ pub trait Chooser {
 }
 
 /// The fault phase: among every enabled action, one drawn with the weights of its kind, for
-/// at most `budget` steps.
+/// at most `budget` steps. The enabled actions are kept from step to step
+/// ([`EnabledSet`]: the same actions in the same order as [`Cluster::actions_into`], listed
+/// again only where a step changed them).
 pub struct Weighted<'a> {
     /// The run's generator.
     pub rng: &'a mut ChaCha8Rng,
-    /// The weights of the action kinds.
-    pub weights: Weights,
     /// Steps left.
     pub budget: u64,
-    cumulative: Vec<u64>,
+    enabled: EnabledSet<Weights>,
+}
+
+impl ActionWeight for Weights {
+    #[inline]
+    fn weight(&self, action: &Action) -> u32 {
+        self.get(ActionKind::of(action))
+    }
 }
 
 impl<'a> Weighted<'a> {
@@ -51,33 +59,29 @@ impl<'a> Weighted<'a> {
     pub fn new(rng: &'a mut ChaCha8Rng, weights: Weights, budget: u64) -> Self {
         Weighted {
             rng,
-            weights,
             budget,
-            cumulative: Vec::with_capacity(64),
+            enabled: EnabledSet::new(weights),
         }
     }
 }
 
 impl Chooser for Weighted<'_> {
     #[inline]
-    fn choose(&mut self, cluster: &Cluster, buffer: &mut Vec<Action>) -> Choice {
+    fn choose(&mut self, cluster: &Cluster, _buffer: &mut Vec<Action>) -> Choice {
         if self.budget == 0 {
             return Choice::Done;
         }
-        buffer.clear();
-        cluster.actions_into(buffer);
-        self.cumulative.clear();
-        let mut total = 0u64;
-        for action in buffer.iter() {
-            total += u64::from(self.weights.get(ActionKind::of(action)));
-            self.cumulative.push(total);
-        }
+        self.enabled.refresh(cluster);
+        let total = self.enabled.total_weight();
         if total == 0 {
             return Choice::Done;
         }
         self.budget -= 1;
         let pick = self.rng.random_range(0..total);
-        Choice::Take(buffer[self.cumulative.partition_point(|&c| c <= pick)])
+        match self.enabled.pick(pick) {
+            Some(action) => Choice::Take(action),
+            None => Choice::Done,
+        }
     }
 }
 

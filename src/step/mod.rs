@@ -132,36 +132,128 @@ impl Cluster {
         out
     }
 
-    /// Appends the enabled actions to `out` (see [`Cluster::actions`]).
+    /// Appends the enabled actions to `out` (see [`Cluster::actions`]): each session's
+    /// ([`Cluster::session_actions_into`]), then the cluster's own
+    /// ([`Cluster::cluster_actions_into`]).
     pub fn actions_into(&self, out: &mut Vec<Action>) {
         if self.is_down() {
             return;
         }
         for index in 0..self.sessions.len() {
-            let session = SessionId(index as u8);
-            if self.sessions[index].pc == Pc::Idle {
-                for &command in self.candidate_commands(session) {
-                    if self.command_enabled(session, command) {
-                        out.push(Action::Begin { session, command });
-                    }
+            self.session_actions_into(SessionId(index as u8), out);
+        }
+        self.cluster_actions_into(out);
+    }
+
+    /// Appends `session`'s enabled actions to `out`: its commands (idle) or its next step,
+    /// then its faults, then its termination in a shutdown. Which of them are enabled depends
+    /// only on [`Cluster::session_facts`] and [`Cluster::session_context`] (the incremental
+    /// enabled set, [`crate::enabled`], relies on this; its test holds it to
+    /// [`Cluster::actions_into`] at every step of many runs).
+    pub fn session_actions_into<E: ActionSink>(&self, session: SessionId, out: &mut E) {
+        if self.is_down() {
+            return;
+        }
+        let index = usize::from(session.0);
+        if self.sessions[index].pc == Pc::Idle {
+            for &command in self.candidate_commands(session) {
+                if self.command_enabled(session, command) {
+                    out.push(Action::Begin { session, command });
                 }
-            } else if self.step_guard(session, self.sessions[index].pc) {
-                out.push(Action::Step { session });
             }
-            for fault in [Fault::Error, Fault::Cancel, Fault::Disconnect] {
-                if self.fault_enabled(session, fault) {
-                    out.push(Action::Fault { session, fault });
-                }
+        } else if self.step_guard(session, self.sessions[index].pc) {
+            out.push(Action::Step { session });
+        }
+        for fault in [Fault::Error, Fault::Cancel, Fault::Disconnect] {
+            if self.fault_enabled(session, fault) {
+                out.push(Action::Fault { session, fault });
             }
-            if self.server == ServerState::ShuttingDown && self.terminate_enabled(session) {
-                out.push(Action::Terminate { session });
-            }
+        }
+        if self.server == ServerState::ShuttingDown && self.terminate_enabled(session) {
+            out.push(Action::Terminate { session });
+        }
+    }
+
+    /// What, outside [`Cluster::session_facts`], decides which of a session's actions are
+    /// enabled ([`Cluster::session_actions_into`]): the same for every session.
+    pub fn session_context(&self) -> SessionContext {
+        SessionContext {
+            down: self.is_down(),
+            server: self.server,
+            insert_lock_sharers: self.shared.insert_lock_sharers,
+            exclusive: self.shared.exclusive,
+            faults_left: self.used.faults < self.config.faults,
+            jit_queries_left: self.used.jit_queries < self.config.jit_queries,
+            backup_label: self.data_dir.backup_label.is_some(),
+            exclusive_running: self
+                .backups
+                .iter()
+                .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running),
+        }
+    }
+
+    /// What about `session` its enabled actions depend on, besides [`SessionContext`]: the
+    /// facts its guards read (its step, its kind, whether it holds anything a fault or a
+    /// termination would clean up, what is left of its budgets, whether the checkpoint it
+    /// waits for is done, and, idle with its command budget spent, the mode and phase of the
+    /// backup it holds, which the stop it owes reads). While these and the context stay the
+    /// same, so do its enabled actions.
+    pub fn session_facts(&self, session: SessionId) -> Option<SessionFacts> {
+        let s = self.sessions.get(usize::from(session.0))?;
+        let budget_left = s.commands < self.config.commands_per_session;
+        Some(SessionFacts {
+            pc: s.pc,
+            kind: s.kind,
+            holds_anything: s.holds_anything(),
+            budget_left,
+            backups_left: s.starts < self.config.backups_per_session,
+            checkpoint_done: self.checkpointer.done > s.ticket,
+            owed: match (s.pc, s.backup) {
+                (Pc::Idle, Some(b)) if !budget_left => self.backup(b).map(|b| (b.mode, b.phase)),
+                _ => None,
+            },
+        })
+    }
+
+    /// What the page writers' enabled actions depend on: while it stays the same, so do they.
+    pub fn writers_context(&self) -> WritersContext {
+        WritersContext {
+            writers: self.writers.clone(),
+            page_writes_left: self.used.page_writes < self.config.page_writes,
+            server: self.server,
+            insert_lock_free: self.shared.insert_lock_sharers == 0,
+        }
+    }
+
+    /// Appends the enabled actions that belong to no session: the checkpointer's, the page
+    /// writers', outside WAL events, crashes, and the shutdown's.
+    pub fn cluster_actions_into<E: ActionSink>(&self, out: &mut E) {
+        if self.is_down() {
+            return;
+        }
+        self.checkpointer_actions_into(out);
+        self.writer_actions_into(out);
+        self.other_cluster_actions_into(out);
+    }
+
+    /// Appends the checkpointer's enabled actions (its checkpoint's beginning and end).
+    pub fn checkpointer_actions_into<E: ActionSink>(&self, out: &mut E) {
+        if self.is_down() {
+            return;
         }
         if self.checkpoint_begin_enabled() {
             out.push(Action::CheckpointBegin);
         }
         if self.checkpoint_end_enabled() {
             out.push(Action::CheckpointEnd);
+        }
+    }
+
+    /// Appends the page writers' enabled actions (they depend only on
+    /// [`Cluster::writers_context`]).
+    pub fn writer_actions_into<E: ActionSink>(&self, out: &mut E) {
+        if self.is_down() {
+            return;
         }
         for writer in 0..self.writers.len() as u8 {
             if self.writer_may_assemble(writer) {
@@ -174,6 +266,14 @@ impl Cluster {
             if self.page_insert_enabled(writer) {
                 out.push(Action::PageInsert { writer });
             }
+        }
+    }
+
+    /// Appends the enabled actions of neither a session, the checkpointer nor a page writer:
+    /// outside WAL events, crashes and the shutdown's.
+    pub fn other_cluster_actions_into<E: ActionSink>(&self, out: &mut E) {
+        if self.is_down() {
+            return;
         }
         if self.wal_switch_enabled() {
             out.push(Action::WalSwitch);
@@ -793,5 +893,60 @@ impl Cluster {
 impl From<SessionId> for crate::action::Actor {
     fn from(session: SessionId) -> Self {
         crate::action::Actor::Session(session)
+    }
+}
+
+/// The facts outside a session's record that its enabled actions depend on
+/// ([`Cluster::session_context`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionContext {
+    down: bool,
+    server: ServerState,
+    insert_lock_sharers: u8,
+    exclusive: ExclusiveState,
+    faults_left: bool,
+    jit_queries_left: bool,
+    backup_label: bool,
+    exclusive_running: bool,
+}
+
+/// What about a session its enabled actions depend on ([`Cluster::session_facts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionFacts {
+    pc: Pc,
+    kind: SessionKind,
+    holds_anything: bool,
+    budget_left: bool,
+    backups_left: bool,
+    checkpoint_done: bool,
+    owed: Option<(BackupMode, BackupPhase)>,
+}
+
+/// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritersContext {
+    writers: smallvec::SmallVec<[crate::state::Writer; 2]>,
+    page_writes_left: bool,
+    server: ServerState,
+    insert_lock_free: bool,
+}
+
+/// Where enabled actions are appended.
+pub trait ActionSink {
+    /// Appends `action`.
+    fn push(&mut self, action: Action);
+}
+
+impl ActionSink for Vec<Action> {
+    #[inline(always)]
+    fn push(&mut self, action: Action) {
+        Vec::push(self, action);
+    }
+}
+
+impl<const N: usize> ActionSink for smallvec::SmallVec<[Action; N]> {
+    #[inline(always)]
+    fn push(&mut self, action: Action) {
+        smallvec::SmallVec::push(self, action);
     }
 }
