@@ -26,9 +26,14 @@ pub struct BenchRow {
     pub seconds: f64,
     /// Median rate: unique states or steps per second.
     pub rate: f64,
-    /// Peak resident memory of the process after the runs, bytes (model rows).
+    /// Peak resident memory of the process during these runs, bytes (model rows; the peak is
+    /// reset before each row where the system allows it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    /// That peak per unique state (model rows): everything the process holds, the checker's
+    /// table of visited fingerprints most of all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_state: Option<f64>,
     /// Every run's seconds.
     pub runs: Vec<f64>,
 }
@@ -73,6 +78,9 @@ impl BenchRow {
                 0.0
             },
             peak_memory_bytes,
+            bytes_per_state: peak_memory_bytes
+                .filter(|_| work > 0)
+                .map(|b| b as f64 / work as f64),
             runs,
         }
     }
@@ -92,6 +100,7 @@ pub fn run_bench(
             let model = BackupModel::new(variant, profile.config).map_err(|e| e.to_string())?;
             let mut times = Vec::new();
             let mut work = 0;
+            let own_peak = backup_model::report::reset_peak_memory();
             for _ in 0..runs.max(1) {
                 let report = model
                     .check(CheckOptions {
@@ -110,7 +119,10 @@ pub fn run_bench(
                 threads,
                 work,
                 times,
-                backup_model::report::peak_memory_bytes(),
+                // Without a reset the peak is the process's so far, not this row's.
+                own_peak
+                    .then(backup_model::report::peak_memory_bytes)
+                    .flatten(),
             ));
         }
     }
@@ -164,13 +176,20 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "{:<34} {:<26} {:>7} {:>14} {:>9} {:>14} {:>10}",
-            "engine", "setting", "threads", "states/steps", "seconds", "per second", "peak MiB"
+            "{:<34} {:<26} {:>7} {:>14} {:>9} {:>14} {:>10} {:>9}",
+            "engine",
+            "setting",
+            "threads",
+            "states/steps",
+            "seconds",
+            "per second",
+            "peak MiB",
+            "B/state"
         );
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<34} {:<26} {:>7} {:>14} {:>9.2} {:>14.0} {:>10}",
+                "{:<34} {:<26} {:>7} {:>14} {:>9.2} {:>14.0} {:>10} {:>9}",
                 r.engine,
                 r.setting,
                 r.threads,
@@ -179,6 +198,9 @@ impl BenchReport {
                 r.rate,
                 r.peak_memory_bytes
                     .map(|b| (b / (1024 * 1024)).to_string())
+                    .unwrap_or_else(|| "-".to_string()),
+                r.bytes_per_state
+                    .map(|b| format!("{b:.1}"))
                     .unwrap_or_else(|| "-".to_string())
             );
         }
