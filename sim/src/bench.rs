@@ -30,8 +30,11 @@ pub struct BenchRow {
     /// reset before each row where the system allows it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
-    /// That peak per unique state (model rows): everything the process holds, the checker's
-    /// table of visited fingerprints most of all.
+    /// What the search added per unique state (model rows): the row's peak less the resident
+    /// size at its start, over the unique states (the checker's table of visited
+    /// fingerprints most of all, and its stack of pending states). `None` where the row grew
+    /// the process by less than [`MEASURABLE_GROWTH`]: memory an earlier row freed and the
+    /// allocator kept is reused unseen, which only a large growth outweighs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_per_state: Option<f64>,
     /// Every run's seconds.
@@ -63,7 +66,7 @@ impl BenchRow {
         threads: usize,
         work: u64,
         runs: Vec<f64>,
-        peak_memory_bytes: Option<u64>,
+        memory: Option<RowMemory>,
     ) -> Self {
         let seconds = median(runs.clone()).unwrap_or(0.0);
         BenchRow {
@@ -77,13 +80,24 @@ impl BenchRow {
             } else {
                 0.0
             },
-            peak_memory_bytes,
-            bytes_per_state: peak_memory_bytes
-                .filter(|_| work > 0)
-                .map(|b| b as f64 / work as f64),
+            peak_memory_bytes: memory.map(|m| m.peak),
+            bytes_per_state: memory
+                .map(|m| m.peak.saturating_sub(m.before))
+                .filter(|&grown| work > 0 && grown >= MEASURABLE_GROWTH)
+                .map(|grown| grown as f64 / work as f64),
             runs,
         }
     }
+}
+
+/// The least growth of resident memory from which a row's bytes per state are reported.
+pub const MEASURABLE_GROWTH: u64 = 4 * 1024 * 1024;
+
+/// A model row's memory: resident bytes when its runs began, and the peak during them.
+#[derive(Clone, Copy, Debug)]
+struct RowMemory {
+    before: u64,
+    peak: u64,
 }
 
 /// Runs the benchmarks, `runs` times each.
@@ -100,7 +114,10 @@ pub fn run_bench(
             let model = BackupModel::new(variant, profile.config).map_err(|e| e.to_string())?;
             let mut times = Vec::new();
             let mut work = 0;
-            let own_peak = backup_model::report::reset_peak_memory();
+            // Without a reset the peak is the process's so far, not this row's.
+            let before = backup_model::report::reset_peak_memory()
+                .then(backup_model::report::resident_memory_bytes)
+                .flatten();
             for _ in 0..runs.max(1) {
                 let report = model
                     .check(CheckOptions {
@@ -119,10 +136,9 @@ pub fn run_bench(
                 threads,
                 work,
                 times,
-                // Without a reset the peak is the process's so far, not this row's.
-                own_peak
-                    .then(backup_model::report::peak_memory_bytes)
-                    .flatten(),
+                before.and_then(|before| {
+                    backup_model::report::peak_memory_bytes().map(|peak| RowMemory { before, peak })
+                }),
             ));
         }
     }
