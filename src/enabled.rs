@@ -100,12 +100,16 @@ impl<W: ActionWeight> EnabledSet<W> {
         }
         self.checkpointer
             .list(&self.weight, |out| cluster.checkpointer_actions_into(out));
-        let writers = cluster.writers_context();
-        if all || self.writers.0.as_ref() != Some(&writers) {
+        let unchanged = self
+            .writers
+            .0
+            .as_ref()
+            .is_some_and(|context| cluster.writers_context_is(context));
+        if all || !unchanged {
             self.writers
                 .1
                 .list(&self.weight, |out| cluster.writer_actions_into(out));
-            self.writers.0 = Some(writers);
+            self.writers.0 = Some(cluster.writers_context());
         }
         self.other
             .list(&self.weight, |out| cluster.other_cluster_actions_into(out));

@@ -201,18 +201,22 @@ impl Cluster {
     pub fn session_facts(&self, session: SessionId) -> Option<SessionFacts> {
         let s = self.sessions.get(usize::from(session.0))?;
         let budget_left = s.commands < self.config.commands_per_session;
-        Some(SessionFacts {
-            pc: s.pc,
-            kind: s.kind,
-            holds_anything: s.holds_anything(),
-            budget_left,
-            backups_left: s.starts < self.config.backups_per_session,
-            checkpoint_done: self.checkpointer.done > s.ticket,
-            owed: match (s.pc, s.backup) {
-                (Pc::Idle, Some(b)) if !budget_left => self.backup(b).map(|b| (b.mode, b.phase)),
-                _ => None,
-            },
-        })
+        let owed = match (s.pc, s.backup) {
+            (Pc::Idle, Some(b)) if !budget_left => self.backup(b).map(|b| (b.mode, b.phase)),
+            _ => None,
+        };
+        let flag = |set: bool, bit: u32| u64::from(set) << bit;
+        Some(SessionFacts(
+            u64::from(s.pc as u8)
+                | u64::from(s.kind as u8) << 8
+                | flag(s.holds_anything(), 16)
+                | flag(budget_left, 17)
+                | flag(s.starts < self.config.backups_per_session, 18)
+                | flag(self.checkpointer.done > s.ticket, 19)
+                | owed.map_or(0, |(mode, phase)| {
+                    1 << 20 | u64::from(mode as u8) << 24 | u64::from(phase as u8) << 32
+                }),
+        ))
     }
 
     /// What the page writers' enabled actions depend on: while it stays the same, so do they.
@@ -223,6 +227,22 @@ impl Cluster {
             server: self.server,
             insert_lock_free: self.shared.insert_lock_sharers == 0,
         }
+    }
+
+    /// Whether the page writers' context is still `context`: the same as comparing it with
+    /// [`Cluster::writers_context`], without copying the writers (more than two of them live
+    /// on the heap) at every step of a run.
+    pub fn writers_context_is(&self, context: &WritersContext) -> bool {
+        let WritersContext {
+            writers,
+            page_writes_left,
+            server,
+            insert_lock_free,
+        } = context;
+        *page_writes_left == (self.used.page_writes < self.config.page_writes)
+            && *server == self.server
+            && *insert_lock_free == (self.shared.insert_lock_sharers == 0)
+            && writers[..] == self.writers[..]
     }
 
     /// Appends the enabled actions that belong to no session: the checkpointer's, the page
@@ -910,17 +930,14 @@ pub struct SessionContext {
     exclusive_running: bool,
 }
 
-/// What about a session its enabled actions depend on ([`Cluster::session_facts`]).
+/// What about a session its enabled actions depend on ([`Cluster::session_facts`]), packed
+/// in one word so that the simulator's enabled set compares it, for every session at every
+/// step, in one instruction: its step (bits 0-7), its kind (8-15), whether it holds anything
+/// (16), has commands left (17), has backups left (18), whether the checkpoint it waits for is
+/// done (19), and the backup whose stop it owes (20: there is one; its mode in 24-31, its
+/// phase in 32-39).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SessionFacts {
-    pc: Pc,
-    kind: SessionKind,
-    holds_anything: bool,
-    budget_left: bool,
-    backups_left: bool,
-    checkpoint_done: bool,
-    owed: Option<(BackupMode, BackupPhase)>,
-}
+pub struct SessionFacts(u64);
 
 /// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
