@@ -960,18 +960,21 @@ fn model_profiles(args: &ModelArgs) -> Result<ModelProfiles, String> {
         )
     })?;
     let config = args.bounds.apply(base.config)?;
-    Ok((
-        vec![Profile {
-            name: if args.bounds.any() {
-                "custom"
-            } else {
-                base.name
-            },
-            purpose: base.purpose,
+    let profile = if args.bounds.any() {
+        // The base profile's purpose no longer describes bounds the flags changed (its "no
+        // faults" may now have faults): say where they came from; the bounds line lists them.
+        // Made once per run of the command: leaking it keeps `Profile` a table of constants.
+        let purpose: &'static str =
+            Box::leak(format!("the {} profile changed by bound flags", base.name).into_boxed_str());
+        Profile {
+            name: "custom",
+            purpose,
             config,
-        }],
-        Vec::new(),
-    ))
+        }
+    } else {
+        Profile { config, ..base }
+    };
+    Ok((vec![profile], Vec::new()))
 }
 
 fn model(args: ModelArgs) -> Result<u8, String> {

@@ -495,6 +495,35 @@ fn an_incomplete_model_search_claims_no_property_holds() {
     }
 }
 
+/// A profile whose bounds the flags changed is not described by its own purpose any more
+/// (concurrency's "no faults" with `--faults 1`): the report says where the bounds came from.
+#[test]
+fn a_profile_changed_by_bound_flags_is_not_described_as_the_original() {
+    let o = backup_check(&[
+        "model",
+        "--profile",
+        "concurrency",
+        "--faults",
+        "1",
+        "--timeout",
+        "0",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("== profile custom: the concurrency profile changed by bound flags"),
+        "{out}"
+    );
+    assert!(!out.contains("no faults"), "{out}");
+    let unchanged = backup_check(&["model", "--profile", "concurrency", "--timeout", "0"]);
+    assert!(
+        stdout(&unchanged).contains(
+            "== profile concurrency: two SQL sessions and a WAL sender racing, no faults"
+        ),
+        "{}",
+        stdout(&unchanged)
+    );
+}
+
 /// Runs backup-check with `args`, sends SIGINT after `after`, and returns its output.
 fn interrupted_run(args: &[&str], after: std::time::Duration) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_backup-check"))
