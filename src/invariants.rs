@@ -555,13 +555,17 @@ fn durability_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
     if !label_reported && backup.phase != BackupPhase::Stopped {
         return None;
     }
-    reported_durability_problem(cluster, backup)
+    reported_durability_problem(cluster, backup, label_reported)
 }
 
 #[inline(never)]
-fn reported_durability_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
+fn reported_durability_problem(
+    cluster: &Cluster,
+    backup: &Backup,
+    label_reported: bool,
+) -> Option<Problem> {
     let dir = &cluster.data_dir;
-    if backup.label_handed_out && backup.phase.is_live() {
+    if label_reported {
         if dir
             .backup_label
             .is_some_and(|f| f.backup == backup.id && !f.durable)

@@ -223,9 +223,7 @@ impl Cluster {
     pub fn writers_context(&self) -> WritersContext {
         WritersContext {
             writers: self.writers.clone(),
-            page_writes_left: self.used.page_writes < self.config.page_writes,
-            server: self.server,
-            insert_lock_free: self.shared.insert_lock_sharers == 0,
+            cluster: self.writers_cluster_facts(),
         }
     }
 
@@ -233,16 +231,16 @@ impl Cluster {
     /// [`Cluster::writers_context`], without copying the writers (more than two of them live
     /// on the heap) at every step of a run.
     pub fn writers_context_is(&self, context: &WritersContext) -> bool {
-        let WritersContext {
-            writers,
-            page_writes_left,
-            server,
-            insert_lock_free,
-        } = context;
-        *page_writes_left == (self.used.page_writes < self.config.page_writes)
-            && *server == self.server
-            && *insert_lock_free == (self.shared.insert_lock_sharers == 0)
-            && writers[..] == self.writers[..]
+        context.cluster == self.writers_cluster_facts() && context.writers[..] == self.writers[..]
+    }
+
+    /// The cluster's facts the page writers' guards read besides the writers themselves.
+    fn writers_cluster_facts(&self) -> WritersClusterFacts {
+        WritersClusterFacts {
+            page_writes_left: self.used.page_writes < self.config.page_writes,
+            server: self.server,
+            insert_lock_free: self.shared.insert_lock_sharers == 0,
+        }
     }
 
     /// Appends the enabled actions that belong to no session: the checkpointer's, the page
@@ -943,6 +941,12 @@ pub struct SessionFacts(u64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WritersContext {
     writers: smallvec::SmallVec<[crate::state::Writer; 2]>,
+    cluster: WritersClusterFacts,
+}
+
+/// The part of [`WritersContext`] that is not the writers themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WritersClusterFacts {
     page_writes_left: bool,
     server: ServerState,
     insert_lock_free: bool,
