@@ -637,15 +637,45 @@ impl HistoryReadBack {
     }
 }
 
+/// Per-thread memory of answers that are pure functions of a small key (a label or history
+/// file read back from its rendered text): the same file is met in many states of a search,
+/// and rendering and parsing it again was a tenth of the model's time. Bounded: emptied when
+/// it reaches `MEMO_ENTRIES`, so hours of simulation do not grow it. Hashed with foldhash's
+/// fixed (unseeded) hasher: the key is a few words, and SipHash was a third of the lookup.
+type Memo<K, V> = std::cell::RefCell<std::collections::HashMap<K, V, foldhash::fast::FixedState>>;
+
+const MEMO_ENTRIES: usize = 1 << 16;
+
+#[inline]
+fn remembered<K, V>(
+    memo: &'static std::thread::LocalKey<Memo<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V
+where
+    K: std::hash::Hash + Eq,
+    V: Copy,
+{
+    if let Some(known) = memo.with(|m| m.borrow().get(&key).copied()) {
+        return known;
+    }
+    let answer = compute();
+    memo.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, answer);
+    });
+    answer
+}
+
 /// Renders `file` as its stop writes it and parses the text back (`None`: it does not parse).
-/// The answer depends only on the file, the design and the cluster's WAL settings, and the
-/// same file is met in many states of a search, so answers are remembered per thread.
+/// The answer depends only on the file, the design and the cluster's WAL settings.
 fn read_back_history(
     cluster: &Cluster,
     file: &crate::state::HistoryFile,
 ) -> Option<HistoryReadBack> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
     type Key = (
         crate::state::HistoryFile,
         crate::variant::Variant,
@@ -653,7 +683,7 @@ fn read_back_history(
         crate::lsn::WalSegmentSize,
     );
     thread_local! {
-        static READ: RefCell<HashMap<Key, Option<HistoryReadBack>>> = RefCell::new(HashMap::new());
+        static READ: Memo<Key, Option<HistoryReadBack>> = Default::default();
     }
     let key = (
         *file,
@@ -661,34 +691,25 @@ fn read_back_history(
         cluster.config.timeline,
         cluster.seg(),
     );
-    if let Some(known) = READ.with(|m| m.borrow().get(&key).copied()) {
-        return known;
-    }
-    let text = cluster.render_history_file(file, 0, 0).render();
-    let answer = crate::label::BackupHistory::parse(&text, cluster.seg())
-        .ok()
-        .map(|h| HistoryReadBack {
-            start: h.label.start,
-            start_file: h.label.start_file,
-            stop: h.stop,
-            stop_file: h.stop_file,
-            checkpoint: h.label.checkpoint,
-            label_as_written: h.label.label == file.label.text(file.backup.map_or(0, |b| b.0)),
-            start_timeline: h.label.start_timeline,
-            stop_timeline: h.stop_timeline,
-            method: h
-                .label
-                .method
-                .map(|m| m == crate::label::BackupMethod::PgStartBackup),
-        });
-    READ.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= 1 << 16 {
-            m.clear();
-        }
-        m.insert(key, answer);
-    });
-    answer
+    remembered(&READ, key, || {
+        let text = cluster.render_history_file(file, 0, 0).render();
+        crate::label::BackupHistory::parse(&text, cluster.seg())
+            .ok()
+            .map(|h| HistoryReadBack {
+                start: h.label.start,
+                start_file: h.label.start_file,
+                stop: h.stop,
+                stop_file: h.stop_file,
+                checkpoint: h.label.checkpoint,
+                label_as_written: h.label.label == file.label.text(file.backup.map_or(0, |b| b.0)),
+                start_timeline: h.label.start_timeline,
+                stop_timeline: h.stop_timeline,
+                method: h
+                    .label
+                    .method
+                    .map(|m| m == crate::label::BackupMethod::PgStartBackup),
+            })
+    })
 }
 
 /// The history-file check for one finished backup (asked of every live backup at every
@@ -1071,22 +1092,50 @@ pub fn label_misstates(cluster: &Cluster, id: BackupId) -> bool {
     let Some(backup) = cluster.backup(id) else {
         return false;
     };
-    let Some(label) = cluster.render_label(id, 0) else {
-        return true;
-    };
-    let seg = cluster.seg();
-    let format = cluster.rules().label_format;
-    let Ok(read) = crate::label::BackupLabel::parse(&label.render(), seg) else {
-        // A label that does not parse is the round-trip property's finding.
-        return false;
-    };
-    let from_standby = read.from.map(|f| f == crate::label::BackupFrom::Standby);
-    read.start != backup.start
-        || read.start_file
-            != crate::walfile::WalFileName::containing(backup.start_timeline, backup.start, seg)
-        || read.checkpoint != backup.checkpoint
-        || (format.timelines && read.start_timeline != Some(backup.start_timeline))
-        || (format.backup_from.is_some() && from_standby != Some(backup.from_standby))
+    // Everything the rendered label and the comparison below read.
+    type Key = (
+        BackupId,
+        crate::state::BackupMode,
+        crate::label::LabelKind,
+        Lsn,
+        Lsn,
+        crate::lsn::TimeLineId,
+        bool,
+        crate::variant::Variant,
+        crate::lsn::WalSegmentSize,
+    );
+    thread_local! {
+        static MISSTATES: Memo<Key, bool> = Default::default();
+    }
+    let key = (
+        id,
+        backup.mode,
+        backup.label,
+        backup.start,
+        backup.checkpoint,
+        backup.start_timeline,
+        backup.from_standby,
+        cluster.variant,
+        cluster.seg(),
+    );
+    remembered(&MISSTATES, key, || {
+        let Some(label) = cluster.render_label(id, 0) else {
+            return true;
+        };
+        let seg = cluster.seg();
+        let format = cluster.rules().label_format;
+        let Ok(read) = crate::label::BackupLabel::parse(&label.render(), seg) else {
+            // A label that does not parse is the round-trip property's finding.
+            return false;
+        };
+        let from_standby = read.from.map(|f| f == crate::label::BackupFrom::Standby);
+        read.start != backup.start
+            || read.start_file
+                != crate::walfile::WalFileName::containing(backup.start_timeline, backup.start, seg)
+            || read.checkpoint != backup.checkpoint
+            || (format.timelines && read.start_timeline != Some(backup.start_timeline))
+            || (format.backup_from.is_some() && from_standby != Some(backup.from_standby))
+    })
 }
 
 /// I8.

@@ -175,7 +175,7 @@ pub struct ControlFile {
 }
 
 /// What the WAL holds that the invariants and recovery look at.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Wal {
     /// The oldest segment not yet recycled.
     pub oldest_segment: u64,
@@ -241,7 +241,7 @@ pub struct HistoryFile {
 }
 
 /// The data directory's backup files.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct DataDirectory {
     /// The exclusive backup's `backup_label`.
     pub backup_label: Option<LabelFile>,
@@ -464,10 +464,18 @@ impl Hooks {
     pub fn is_empty(&self) -> bool {
         self.stack.iter().all(Option::is_none)
     }
+
+    /// The stack in one word, a byte per slot (0 for an empty one), for hashing.
+    #[inline]
+    fn packed(self) -> u32 {
+        self.stack.iter().fold(0, |word, slot| {
+            (word << 8) | slot.map_or(0, |hook| u32::from(hook as u8) + 1)
+        })
+    }
 }
 
 /// One session: its kind, the step it takes next, and its process-local variables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Session {
     /// SQL session or WAL sender.
     pub kind: SessionKind,
@@ -641,7 +649,7 @@ impl PickedUp {
 
 /// Everything the invariants know about one backup (ghost: never read by a step). Only live
 /// backups are kept; a finished one is checked once more and retired (see [`Latched`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Backup {
     /// Its number.
     pub id: BackupId,
@@ -778,7 +786,7 @@ pub struct Latched {
 }
 
 /// Facts kept for the invariants only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Ghost {
     /// A page's first change after the control file's redo point had no image.
     pub control_redo_torn: bool,
@@ -854,7 +862,7 @@ impl ServerState {
 }
 
 /// The whole cluster.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Cluster {
     /// The design under test.
     pub variant: Variant,
@@ -892,6 +900,116 @@ pub struct Cluster {
 /// run (states that are equal hash equally, as `Eq` compares a superset of what is hashed).
 /// `{:#?}` is the state in words ([`crate::trace::render_state`]: what the Explorer shows);
 /// `{:?}` lists every field.
+/// A copy of a list of plain values in one block move (`SmallVec`'s own `clone` copies element
+/// by element; copying states is a large part of the model's search).
+#[inline]
+fn copied<A: smallvec::Array>(list: &SmallVec<A>) -> SmallVec<A>
+where
+    A::Item: Copy,
+{
+    SmallVec::from_slice(list)
+}
+
+impl Clone for Wal {
+    fn clone(&self) -> Self {
+        let Wal {
+            oldest_segment,
+            end_records,
+            flushed,
+            checkpoints,
+        } = self;
+        Wal {
+            oldest_segment: *oldest_segment,
+            end_records: copied(end_records),
+            flushed: *flushed,
+            checkpoints: copied(checkpoints),
+        }
+    }
+}
+
+impl Clone for DataDirectory {
+    fn clone(&self) -> Self {
+        let DataDirectory {
+            backup_label,
+            temp_labels,
+            history,
+            unlinked_label,
+        } = self;
+        DataDirectory {
+            backup_label: *backup_label,
+            temp_labels: copied(temp_labels),
+            history: copied(history),
+            unlinked_label: *unlinked_label,
+        }
+    }
+}
+
+impl Clone for Ghost {
+    fn clone(&self) -> Self {
+        let Ghost {
+            control_redo_torn,
+            in_progress_redo_torn,
+            spurious_release,
+            failed_assertion,
+            restart_refused,
+            retired_starts,
+            leaked_units,
+            leaked_exclusive,
+            latched,
+        } = self;
+        Ghost {
+            control_redo_torn: *control_redo_torn,
+            in_progress_redo_torn: *in_progress_redo_torn,
+            spurious_release: *spurious_release,
+            failed_assertion: *failed_assertion,
+            restart_refused: *restart_refused,
+            retired_starts: copied(retired_starts),
+            leaked_units: *leaked_units,
+            leaked_exclusive: *leaked_exclusive,
+            latched: copied(latched),
+        }
+    }
+}
+
+impl Clone for Cluster {
+    fn clone(&self) -> Self {
+        let Cluster {
+            variant,
+            config,
+            shared,
+            checkpointer,
+            control,
+            wal,
+            data_dir,
+            pages,
+            writers,
+            sessions,
+            backups,
+            next_backup,
+            used,
+            server,
+            ghost,
+        } = self;
+        Cluster {
+            variant: *variant,
+            config: *config,
+            shared: shared.clone(),
+            checkpointer: checkpointer.clone(),
+            control: control.clone(),
+            wal: wal.clone(),
+            data_dir: data_dir.clone(),
+            pages: copied(pages),
+            writers: copied(writers),
+            sessions: copied(sessions),
+            backups: copied(backups),
+            next_backup: *next_backup,
+            used: used.clone(),
+            server: *server,
+            ghost: ghost.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
@@ -982,6 +1100,117 @@ impl Cluster {
         used.hash(state);
         server.hash(state);
         ghost.hash(state);
+    }
+}
+
+/// A backup number that may be absent, losslessly in one word (bit 32 says it is present).
+#[inline]
+fn packed_backup(backup: Option<BackupId>) -> u64 {
+    backup.map_or(0, |b| (1 << 32) | u64::from(b.0))
+}
+
+// Sessions and backups are hashed as a few packed words, every field at its full width (so
+// distinct records give distinct words): the derived impls wrote about thirty small pieces each
+// (an enum's tag as eight bytes, an `Option`'s tag apart from its value), and hashing sessions
+// and backups was a sixth of the model's search. The destructuring lists every field, so a new
+// field that is not hashed does not compile.
+impl std::hash::Hash for Session {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Session {
+            kind,
+            pc,
+            mode,
+            label,
+            backup,
+            state: backup_state,
+            armed,
+            hooks,
+            ticket,
+            start,
+            checkpoint,
+            unique,
+            stop,
+            starts,
+            commands,
+            at,
+        } = *self;
+        state.write_u64(u64::from_le_bytes([
+            kind as u8,
+            pc as u8,
+            mode as u8,
+            label as u8,
+            backup_state as u8,
+            armed.0,
+            u8::from(unique),
+            at,
+        ]));
+        state.write_u64((u64::from(hooks.packed()) << 32) | u64::from(ticket));
+        state.write_u64(packed_backup(backup));
+        state.write_u64(start.0);
+        state.write_u64(checkpoint.0);
+        state.write_u64(stop.0);
+        state.write_u64((u64::from(starts) << 32) | u64::from(commands));
+    }
+}
+
+impl std::hash::Hash for Backup {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Backup {
+            id,
+            session,
+            mode,
+            label,
+            phase,
+            start,
+            accepted,
+            checkpoint,
+            start_timeline,
+            from_standby,
+            stop,
+            copy_over,
+            copied_to,
+            early_end_record,
+            unit,
+            torn,
+            picked_up,
+            label_handed_out,
+            label_misstates,
+        } = *self;
+        let flags = [
+            accepted,
+            from_standby,
+            copy_over,
+            early_end_record,
+            torn,
+            label_handed_out,
+            label_misstates,
+        ]
+        .iter()
+        .fold(0u8, |bits, &flag| (bits << 1) | u8::from(flag));
+        state.write_u64(
+            (u64::from(id.0) << 32)
+                | u64::from(u32::from_le_bytes([
+                    session.0,
+                    mode as u8,
+                    label as u8,
+                    phase as u8,
+                ])),
+        );
+        state.write_u64(
+            (u64::from(start_timeline.0) << 32)
+                | u64::from(u32::from_le_bytes([
+                    unit as u8,
+                    picked_up.map_or(0, |p| p as u8 + 1),
+                    flags,
+                    0,
+                ])),
+        );
+        state.write_u64(start.0);
+        state.write_u64(checkpoint.0);
+        state.write_u64(stop.0);
+        state.write_u64(copied_to.0);
     }
 }
 
