@@ -1480,3 +1480,236 @@ impl Cluster {
         )
     }
 }
+
+#[cfg(test)]
+mod packed_hash_tests {
+    use super::*;
+    use std::hash::{Hash, Hasher};
+
+    /// Keeps every byte a `Hash` impl writes, so tests can compare what two values feed a
+    /// checker's hasher.
+    #[derive(Default)]
+    struct Written(Vec<u8>);
+
+    impl Hasher for Written {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+    }
+
+    fn written<T: Hash>(value: &T) -> Vec<u8> {
+        let mut w = Written::default();
+        value.hash(&mut w);
+        w.0
+    }
+
+    /// Every value in the list, each pair of them different in exactly one field (set to its top bit only,
+    /// which a narrowed field would lose), must write different bytes: a packing that drops a field or cuts its width
+    /// would merge states in the model's visited set.
+    fn all_distinct<T: Hash + std::fmt::Debug>(variants: &[T]) {
+        for (i, a) in variants.iter().enumerate() {
+            for b in &variants[i + 1..] {
+                assert_ne!(written(a), written(b), "{a:?} and {b:?} hash alike");
+            }
+        }
+    }
+
+    #[test]
+    fn a_session_changed_in_any_one_field_hashes_differently() {
+        let base = Session::new(SessionKind::Sql);
+        let mut hooked = base;
+        hooked.hooks.push(Hook::Jit);
+        let mut hooked_twice = hooked;
+        hooked_twice.hooks.push(Hook::AbortBackup);
+        let variants = [
+            base,
+            Session {
+                kind: SessionKind::Replication,
+                ..base
+            },
+            Session {
+                pc: Pc::SendStopPoint,
+                ..base
+            },
+            Session {
+                mode: BackupMode::Exclusive,
+                ..base
+            },
+            Session {
+                label: LabelKind::Nul,
+                ..base
+            },
+            Session {
+                backup: Some(BackupId(0)),
+                ..base
+            },
+            Session {
+                backup: Some(BackupId(1 << 31)),
+                ..base
+            },
+            Session {
+                state: SessionBackupState::Running,
+                ..base
+            },
+            Session {
+                armed: Armed(1 << 7),
+                ..base
+            },
+            hooked,
+            hooked_twice,
+            Session {
+                ticket: 1 << 31,
+                ..base
+            },
+            Session {
+                start: Lsn(1 << 63),
+                ..base
+            },
+            Session {
+                checkpoint: Lsn(1 << 63),
+                ..base
+            },
+            Session {
+                unique: true,
+                ..base
+            },
+            Session {
+                stop: Lsn(1 << 63),
+                ..base
+            },
+            Session {
+                starts: 1 << 31,
+                ..base
+            },
+            Session {
+                commands: 1 << 31,
+                ..base
+            },
+            Session { at: 1 << 7, ..base },
+        ];
+        all_distinct(&variants);
+    }
+
+    #[test]
+    fn a_backup_changed_in_any_one_field_hashes_differently() {
+        let base = Backup {
+            id: BackupId(0),
+            session: SessionId(0),
+            mode: BackupMode::NonExclusive,
+            label: LabelKind::Plain,
+            phase: BackupPhase::Starting,
+            start: Lsn(0),
+            accepted: false,
+            checkpoint: Lsn(0),
+            start_timeline: crate::lsn::TimeLineId(1),
+            from_standby: false,
+            stop: Lsn(0),
+            copy_over: false,
+            copied_to: Lsn(0),
+            early_end_record: false,
+            unit: Unit::NotYet,
+            torn: false,
+            picked_up: None,
+            label_handed_out: false,
+            label_misstates: false,
+        };
+        let variants = [
+            base,
+            Backup {
+                id: BackupId(1 << 31),
+                ..base
+            },
+            Backup {
+                session: SessionId(1 << 7),
+                ..base
+            },
+            Backup {
+                mode: BackupMode::Streamed,
+                ..base
+            },
+            Backup {
+                label: LabelKind::Nul,
+                ..base
+            },
+            Backup {
+                phase: BackupPhase::Lost,
+                ..base
+            },
+            Backup {
+                start: Lsn(1 << 63),
+                ..base
+            },
+            Backup {
+                accepted: true,
+                ..base
+            },
+            Backup {
+                checkpoint: Lsn(1 << 63),
+                ..base
+            },
+            Backup {
+                start_timeline: crate::lsn::TimeLineId(1 << 31),
+                ..base
+            },
+            Backup {
+                from_standby: true,
+                ..base
+            },
+            Backup {
+                stop: Lsn(1 << 63),
+                ..base
+            },
+            Backup {
+                copy_over: true,
+                ..base
+            },
+            Backup {
+                copied_to: Lsn(1 << 63),
+                ..base
+            },
+            Backup {
+                early_end_record: true,
+                ..base
+            },
+            Backup {
+                unit: Unit::Released,
+                ..base
+            },
+            Backup { torn: true, ..base },
+            Backup {
+                picked_up: Some(PickedUp::ExclusiveLabel),
+                ..base
+            },
+            Backup {
+                picked_up: Some(PickedUp::TempLabel),
+                ..base
+            },
+            Backup {
+                label_handed_out: true,
+                ..base
+            },
+            Backup {
+                label_misstates: true,
+                ..base
+            },
+        ];
+        all_distinct(&variants);
+    }
+
+    #[test]
+    fn a_copied_state_equals_its_original() {
+        let config = crate::config::Config::default();
+        let mut cluster = Cluster::new(Variant::of(crate::variant::Design::Recommended), config)
+            .expect("the default configuration is valid");
+        cluster
+            .pages
+            .extend([Lsn(1), Lsn(2), Lsn(3), Lsn(4), Lsn(5)]);
+        cluster.ghost.retired_starts.push(Lsn(7));
+        let copy = cluster.clone();
+        assert!(copy == cluster);
+        assert_eq!(written(&copy), written(&cluster));
+    }
+}
