@@ -87,9 +87,11 @@ impl<W: ActionWeight> EnabledSet<W> {
         }
         self.context = Some(context);
         let mut total = 0;
-        for (index, (listed_from, segment)) in self.sessions.iter_mut().enumerate() {
+        for (index, ((listed_from, segment), record)) in
+            self.sessions.iter_mut().zip(&cluster.sessions).enumerate()
+        {
             let session = SessionId(index as u8);
-            let key = cluster.session_facts(session);
+            let key = Some(cluster.facts_of(record));
             if all || *listed_from != key {
                 *listed_from = key;
                 segment.list(&self.weight, |out| {

@@ -87,12 +87,45 @@ impl LabelTime {
         if zone.is_empty() || zone.chars().any(char::is_whitespace) {
             return None;
         }
-        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        let when = PrimitiveDateTime::parse(stamp, format).ok()?;
+        let when = match Self::parse_digits(stamp) {
+            Some(when) => when,
+            None => {
+                let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+                PrimitiveDateTime::parse(stamp, format).ok()?
+            }
+        };
         Some(LabelTime {
             when,
             zone: zone.to_string(),
         })
+    }
+
+    /// The stamp `YYYY-MM-DD HH:MM:SS` read digit by digit: the same value `time`'s parser
+    /// gives for it (a test holds the two together), without its general machinery, which
+    /// was a visible part of every simulator step that reads a label back. `None` for
+    /// anything else, which the general parser then judges.
+    fn parse_digits(stamp: &str) -> Option<PrimitiveDateTime> {
+        let bytes: &[u8; 19] = stamp.as_bytes().try_into().ok()?;
+        let separators = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
+        if separators.iter().any(|&(at, byte)| bytes[at] != byte) {
+            return None;
+        }
+        let number = |from: usize, to: usize| {
+            bytes[from..to].iter().try_fold(0u16, |n, &b| {
+                b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0'))
+            })
+        };
+        let year = i32::from(number(0, 4)?);
+        let month = time::Month::try_from(u8::try_from(number(5, 7)?).ok()?).ok()?;
+        let day = u8::try_from(number(8, 10)?).ok()?;
+        let date = time::Date::from_calendar_date(year, month, day).ok()?;
+        let clock = time::Time::from_hms(
+            u8::try_from(number(11, 13)?).ok()?,
+            u8::try_from(number(14, 16)?).ok()?,
+            u8::try_from(number(17, 19)?).ok()?,
+        )
+        .ok()?;
+        Some(PrimitiveDateTime::new(date, clock))
     }
 }
 
@@ -298,10 +331,14 @@ const INCR_TLI: &str = "INCREMENTAL FROM TLI: ";
 const STOP_TIME: &str = "STOP TIME: ";
 const STOP_TIMELINE: &str = "STOP TIMELINE: ";
 
+/// Room for a rendered label's lines besides the user's label (about 200 bytes in the
+/// longest format), so that rendering allocates once.
+const RENDERED_CAPACITY: usize = 256;
+
 impl BackupLabel {
     /// Renders the label exactly as PostgreSQL writes it.
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(RENDERED_CAPACITY + self.label.len());
         self.write_start_line(&mut out);
         self.write_body(&mut out);
         out
@@ -347,7 +384,7 @@ impl BackupLabel {
 impl BackupHistory {
     /// Renders the history file exactly as PostgreSQL writes it.
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(2 * RENDERED_CAPACITY + self.label.label.len());
         self.label.write_start_line(&mut out);
         let _ = writeln!(out, "{STOP_WAL}{} (file {})", self.stop, self.stop_file);
         self.label.write_body(&mut out);
@@ -488,13 +525,17 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Result<Self, FormatError> {
-        for (index, line) in text.split('\n').enumerate() {
-            if let Some(found) = line.chars().find(|c| *c == '\r' || *c == '\0') {
-                return Err(FormatError::ControlCharacter {
-                    line: index + 1,
-                    found,
-                });
-            }
+        // Both characters are ASCII, so a byte equal to one of them is that character.
+        if let Some(at) = text.bytes().position(|b| b == b'\r' || b == b'\0') {
+            let line = text.as_bytes()[..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            return Err(FormatError::ControlCharacter {
+                line,
+                found: char::from(text.as_bytes()[at]),
+            });
         }
         let body = text
             .strip_suffix('\n')
@@ -840,6 +881,40 @@ mod tests {
     use super::*;
 
     const SEG: WalSegmentSize = WalSegmentSize::DEFAULT;
+
+    proptest::proptest! {
+        /// The digit-by-digit reading of a time stamp gives what `time`'s parser gives, and
+        /// reads every stamp of its shape that the parser accepts (month 13, day 31 of a short
+        /// month, second 60 and the like are refused by both).
+        #[test]
+        fn time_stamp_digits_read_as_the_time_parser_reads_them(
+            stamp in "[0-9]{4}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-6][0-9]:[0-6][0-9]"
+        ) {
+            let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+            let general = PrimitiveDateTime::parse(&stamp, format).ok();
+            proptest::prop_assert_eq!(LabelTime::parse_digits(&stamp), general);
+        }
+    }
+
+    #[test]
+    fn time_stamp_digits_refuse_what_is_not_a_calendar_time() {
+        for stamp in [
+            "2026-13-01 00:00:00",
+            "2026-02-29 00:00:00",
+            "2026-04-31 00:00:00",
+            "2026-01-01 24:00:00",
+            "2026-01-01 00:60:00",
+            "2026-01-01 00:00:60",
+            "2026-01-01T00:00:00",
+            "+026-01-01 00:00:00",
+        ] {
+            assert_eq!(LabelTime::parse_digits(stamp), None, "{stamp}");
+        }
+        assert_eq!(
+            LabelTime::parse_digits("2024-02-29 23:59:59"),
+            Some(datetime!(2024-02-29 23:59:59))
+        );
+    }
 
     fn sample(format: LabelFormat, label: &str) -> BackupLabel {
         BackupLabel::for_backup(

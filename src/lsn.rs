@@ -23,10 +23,14 @@ impl Lsn {
     /// PostgreSQL writes it into files, so that parsing then printing gives the same text.
     pub fn parse_canonical(text: &str) -> Result<Lsn, LsnParseError> {
         let lsn: Lsn = text.parse()?;
-        if lsn.to_string() == text {
-            Ok(lsn)
-        } else {
-            Err(LsnParseError::NotCanonical(text.to_string()))
+        // Printing gives the text back exactly when neither half has a lower-case digit or a
+        // leading zero (a lone `0` is canonical): checked on the bytes, without printing.
+        let canonical_half = |half: &str| {
+            (half == "0" || !half.starts_with('0')) && !half.bytes().any(|b| b.is_ascii_lowercase())
+        };
+        match text.split_once('/') {
+            Some((high, low)) if canonical_half(high) && canonical_half(low) => Ok(lsn),
+            _ => Err(LsnParseError::NotCanonical(text.to_string())),
         }
     }
 

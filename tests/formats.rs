@@ -157,6 +157,13 @@ proptest! {
         prop_assert_eq!(lsn.to_string().parse::<Lsn>(), Ok(lsn));
     }
 
+    /// The canonical form is exactly the text that prints back unchanged.
+    #[test]
+    fn canonical_lsn_is_the_text_that_prints_back(text in "[0-9a-fA-F]{0,9}/[0-9a-fA-F]{0,9}") {
+        let prints_back = text.parse::<Lsn>().ok().filter(|lsn| lsn.to_string() == text);
+        prop_assert_eq!(Lsn::parse_canonical(&text).ok(), prints_back);
+    }
+
     #[test]
     fn wal_file_name_round_trips(seg in segment_size(), tli in any::<u32>(), lsn in lsn()) {
         let name = WalFileName::containing(TimeLineId(tli), lsn, seg);

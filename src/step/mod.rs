@@ -200,13 +200,20 @@ impl Cluster {
     /// same, so do its enabled actions.
     pub fn session_facts(&self, session: SessionId) -> Option<SessionFacts> {
         let s = self.sessions.get(usize::from(session.0))?;
+        Some(self.facts_of(s))
+    }
+
+    /// [`Cluster::session_facts`] of the session whose record is `s` (one of this cluster's
+    /// sessions), inlined into the loop over every session that keeps the enabled set.
+    #[inline(always)]
+    pub(crate) fn facts_of(&self, s: &crate::state::Session) -> SessionFacts {
         let budget_left = s.commands < self.config.commands_per_session;
         let owed = match (s.pc, s.backup) {
             (Pc::Idle, Some(b)) if !budget_left => self.backup(b).map(|b| (b.mode, b.phase)),
             _ => None,
         };
         let flag = |set: bool, bit: u32| u64::from(set) << bit;
-        Some(SessionFacts(
+        SessionFacts(
             u64::from(s.pc as u8)
                 | u64::from(s.kind as u8) << 8
                 | flag(s.holds_anything(), 16)
@@ -216,7 +223,7 @@ impl Cluster {
                 | owed.map_or(0, |(mode, phase)| {
                     1 << 20 | u64::from(mode as u8) << 24 | u64::from(phase as u8) << 32
                 }),
-        ))
+        )
     }
 
     /// What the page writers' enabled actions depend on: while it stays the same, so do they.
