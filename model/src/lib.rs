@@ -148,9 +148,43 @@ pub fn default_profiles() -> [Profile; 6] {
     ]
 }
 
-/// The profile called `name`.
+/// Deeper bounds that do not fit the gate's 60 s, checked by `backup-check check --thorough`
+/// (and by name with `--profile`): the `concurrency` profile's three racing sessions with one
+/// more mechanism each, the combinations the default profiles keep apart. Each is one to three
+/// million states per second of work on two threads away from done (README, "Reach").
+///
+/// * `concurrency-crash`: a crash (and crash recovery) while three sessions race: backups lost
+///   mid-start or mid-stop beside others, the restart with three sessions' files on disk.
+/// * `concurrency-fault`: an error, cancel or disconnect in any session while the three race:
+///   a cleanup that runs beside two other backups' starts and stops.
+pub fn thorough_profiles() -> [Profile; 2] {
+    let concurrency = default_profiles()[0].config;
+    [
+        Profile {
+            name: "concurrency-crash",
+            purpose: "two SQL sessions and a WAL sender racing, with a crash",
+            config: Config {
+                crashes: 1,
+                ..concurrency
+            },
+        },
+        Profile {
+            name: "concurrency-fault",
+            purpose: "two SQL sessions and a WAL sender racing, with a fault",
+            config: Config {
+                faults: 1,
+                ..concurrency
+            },
+        },
+    ]
+}
+
+/// The profile called `name`: a default one or a thorough one.
 pub fn profile(name: &str) -> Option<Profile> {
-    default_profiles().into_iter().find(|p| p.name == name)
+    default_profiles()
+        .into_iter()
+        .chain(thorough_profiles())
+        .find(|p| p.name == name)
 }
 
 /// The model: a design and its bounds.

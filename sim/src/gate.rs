@@ -19,7 +19,9 @@ use backup_coordinator::Variant;
 use backup_model::incremental::{
     self, IncrementalModel, IncrementalOptions, IncrementalReport, IncrementalVerdict,
 };
-use backup_model::{default_profiles, BackupModel, CheckOptions, ModelReport, Verdict};
+use backup_model::{
+    default_profiles, thorough_profiles, BackupModel, CheckOptions, ModelReport, Profile, Verdict,
+};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -217,8 +219,11 @@ pub struct GateOptions {
     pub corpus: Option<PathBuf>,
     /// Run the model stage.
     pub model: bool,
-    /// Only these model profiles (empty: every default profile).
+    /// Only these model profiles (empty: every default profile, and with `thorough` every
+    /// thorough one too). A thorough profile named here runs without `thorough`.
     pub profiles: Vec<String>,
+    /// Also the thorough profiles ([`backup_model::thorough_profiles`]).
+    pub thorough: bool,
     /// Model threads.
     pub model_threads: usize,
     /// The simulator stage (`None`: skip).
@@ -289,6 +294,22 @@ impl GateReport {
     }
 }
 
+/// The coordinator's model profiles the gate checks: those `named` (a thorough one too), or
+/// with no name every default profile, and every thorough one as well when `thorough`.
+pub fn gate_profiles(named: &[String], thorough: bool) -> Vec<Profile> {
+    let is_named = |p: &Profile| named.iter().any(|n| n == p.name);
+    let all = named.is_empty();
+    default_profiles()
+        .into_iter()
+        .filter(|p| all || is_named(p))
+        .chain(
+            thorough_profiles()
+                .into_iter()
+                .filter(|p| is_named(p) || (all && thorough)),
+        )
+        .collect()
+}
+
 /// Runs the gate.
 pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<GateReport, GateError> {
     let clock = std::time::Instant::now();
@@ -300,10 +321,7 @@ pub fn run_gate(options: &GateOptions, stop: &'static AtomicBool) -> Result<Gate
     let mut model = Vec::new();
     let mut output_errors = Vec::new();
     if options.model {
-        for profile in default_profiles()
-            .into_iter()
-            .filter(|p| options.profiles.is_empty() || options.profiles.iter().any(|n| n == p.name))
-        {
+        for profile in gate_profiles(&options.profiles, options.thorough) {
             let m = BackupModel::new(options.variant, profile.config)?;
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
@@ -996,5 +1014,37 @@ impl GateReport {
             self.exit_code
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(named: &[&str], thorough: bool) -> Vec<&'static str> {
+        let named: Vec<String> = named.iter().map(|n| n.to_string()).collect();
+        gate_profiles(&named, thorough)
+            .iter()
+            .map(|p| p.name)
+            .collect()
+    }
+
+    #[test]
+    fn gate_checks_the_default_profiles_and_with_thorough_the_thorough_ones_too() {
+        let defaults: Vec<&str> = default_profiles().iter().map(|p| p.name).collect();
+        let thorough: Vec<&str> = thorough_profiles().iter().map(|p| p.name).collect();
+        assert_eq!(names(&[], false), defaults);
+        assert_eq!(names(&[], true), [defaults, thorough.clone()].concat());
+        assert!(!thorough.is_empty());
+        assert!(thorough.iter().all(|t| !names(&[], false).contains(t)));
+    }
+
+    #[test]
+    fn named_profiles_run_alone_whether_default_or_thorough() {
+        assert_eq!(names(&["faults"], true), ["faults"]);
+        assert_eq!(
+            names(&["concurrency-crash", "pages"], false),
+            ["pages", "concurrency-crash"]
+        );
     }
 }

@@ -7,7 +7,8 @@
 use backup_coordinator::config::FaultKinds;
 use backup_coordinator::{Config, Design, Variant};
 use backup_model::{
-    default_profiles, incremental, profile, BackupModel, CheckOptions, Profile, Search, Verdict,
+    default_profiles, incremental, profile, thorough_profiles, BackupModel, CheckOptions, Profile,
+    Search, Verdict,
 };
 use backup_sim::campaign::{run_campaign, CampaignOptions, CampaignReport, SeedRange, Shard};
 use backup_sim::gate::{render_campaign, run_gate, save_model_counterexamples, shows, GateOptions};
@@ -86,15 +87,20 @@ struct CheckArgs {
     /// or a design file (TOML; README, "Reviewing a protocol change"). `--design` is the same.
     #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
-    /// Simulator seeds, A..B (A up to B-1).
-    #[arg(long, default_value = "0..2000")]
-    seeds: SeedRange,
+    /// Simulator seeds, A..B (A up to B-1) [default: 0..2000, with --thorough 0..10000].
+    #[arg(long)]
+    seeds: Option<SeedRange>,
     /// Simulator fault-phase steps per seed.
     #[arg(long, default_value_t = STEPS_DEFAULT)]
     steps: u32,
     /// Worker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also the model's thorough profiles (concurrency-crash, concurrency-fault: the three
+    /// racing sessions with a crash, or a fault), which do not fit the gate's minute, and five
+    /// times the simulator seeds: a few minutes on 2 cores (README, "The gate").
+    #[arg(long)]
+    thorough: bool,
     /// Write the machine-readable report here (JSON).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -111,7 +117,8 @@ struct CheckArgs {
     #[arg(long)]
     no_model: bool,
     /// Check only this model profile (repeatable; default: every profile: concurrency,
-    /// faults, pages, standby, clients, lifecycle).
+    /// faults, pages, standby, clients, lifecycle, and the incremental ones for a design that
+    /// has incremental backups; a thorough profile runs when named).
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
     /// Skip the simulator stage.
@@ -718,6 +725,7 @@ fn diff(args: DiffArgs) -> Result<u8, String> {
         corpus: None,
         model: !args.no_model,
         profiles: args.profiles.clone(),
+        thorough: false,
         model_threads: threads.min(2),
         sim,
         out: args.out,
@@ -888,13 +896,19 @@ fn check(args: CheckArgs) -> Result<u8, String> {
             standby_seeds: !args.no_standby_seeds,
             ..RunSpec::new(args.variant, args.steps)
         };
-        gate_campaign(spec, args.seeds, threads, &args.out, args.no_progress)
+        let seeds = args.seeds.unwrap_or(if args.thorough {
+            THOROUGH_SEEDS
+        } else {
+            GATE_SEEDS
+        });
+        gate_campaign(spec, seeds, threads, &args.out, args.no_progress)
     });
     let options = GateOptions {
         variant: args.variant,
         corpus,
         model: !args.no_model,
         profiles: args.profiles.clone(),
+        thorough: args.thorough,
         model_threads: threads.min(2),
         sim,
         out: args.out,
@@ -915,14 +929,28 @@ fn check(args: CheckArgs) -> Result<u8, String> {
     Ok(report.exit_code)
 }
 
-/// Every profile's name: the coordinator's, then incremental backup's.
+/// Every profile's name: the coordinator's default ones, its thorough ones, then
+/// incremental backup's.
 fn all_profile_names() -> Vec<&'static str> {
     default_profiles()
         .iter()
+        .chain(thorough_profiles().iter())
         .map(|p| p.name)
         .chain(incremental::profiles().iter().map(|p| p.name))
         .collect()
 }
+
+/// The gate's simulator seeds.
+const GATE_SEEDS: SeedRange = SeedRange {
+    start: 0,
+    end: 2000,
+};
+
+/// `check --thorough`'s simulator seeds: five times the gate's.
+const THOROUGH_SEEDS: SeedRange = SeedRange {
+    start: 0,
+    end: 10_000,
+};
 
 /// The profiles `backup-model` checks: the coordinator's, and incremental backup's (for a
 /// variant that has it).

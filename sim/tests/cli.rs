@@ -524,6 +524,29 @@ fn a_profile_changed_by_bound_flags_is_not_described_as_the_original() {
     );
 }
 
+/// The thorough profiles are named like the default ones: `model --profile` runs one with
+/// its own bounds, and a name `check --profile` does not know is refused with them listed.
+#[test]
+fn thorough_profiles_run_by_name() {
+    let o = backup_check(&["model", "--profile", "concurrency-crash", "--timeout", "0"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "== profile concurrency-crash: two SQL sessions and a WAL sender racing, with a crash"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("2 SQL sessions, 1 WAL senders"), "{out}");
+    assert!(out.contains(" 1 crashes,"), "{out}");
+    let unknown = backup_check(&["check", "--profile", "no-such-profile", "--no-sim"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.contains("concurrency-crash") && err.contains("concurrency-fault"),
+        "{err}"
+    );
+}
+
 /// Runs backup-check with `args`, sends SIGINT after `after`, and returns its output.
 fn interrupted_run(args: &[&str], after: std::time::Duration) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_backup-check"))
