@@ -98,7 +98,7 @@ struct CheckArgs {
     threads: Option<usize>,
     /// Also the model's thorough profiles (concurrency-crash, concurrency-fault: the three
     /// racing sessions with a crash, or a fault), which do not fit the gate's minute, and five
-    /// times the simulator seeds: a few minutes on 2 cores (README, "The gate").
+    /// times the simulator seeds: about three minutes on 2 cores (README, "Thorough bounds").
     #[arg(long)]
     thorough: bool,
     /// Write the machine-readable report here (JSON).
