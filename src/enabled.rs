@@ -10,9 +10,10 @@
 //! step, what it holds, its budgets...) and the cluster-wide facts of [`SessionContext`];
 //! the page writers' only on [`WritersContext`]
 //! (each stated once, beside the guards, in [`crate::step`]). The set lists a session's or the
-//! writers' actions again only when what they depend on changed. The checkpointer's and the
-//! cluster's other actions (crashes, WAL events, the shutdown's) are few and listed again at
-//! every step.
+//! writers' actions again only when what they depend on changed, and after a step it computes
+//! the facts again only of the sessions the step wrote ([`crate::state::Touched`]) and of
+//! those whose facts read a backup. The checkpointer's and the cluster's other actions
+//! (crashes, WAL events, the shutdown's) are few and listed again at every step.
 
 use crate::action::Action;
 use crate::state::{Cluster, SessionId};
@@ -56,7 +57,15 @@ impl Segment {
 pub struct EnabledSet<W> {
     weight: W,
     context: Option<SessionContext>,
+    /// The steps the cluster had taken ([`crate::state::Touched::steps`]) and the checkpoints
+    /// it had completed at the last refresh.
+    refreshed_at: Option<(u64, u32)>,
     sessions: Vec<(Option<SessionFacts>, Segment)>,
+    /// The weights of every session's actions together.
+    sessions_total: u64,
+    /// Sessions whose facts read a backup ([`SessionFacts::read_a_backup`]), bit `i` for
+    /// session `i`: looked at after every step, whichever sessions it wrote.
+    read_a_backup: u64,
     checkpointer: Segment,
     writers: (Option<WritersContext>, Segment),
     other: Segment,
@@ -69,7 +78,10 @@ impl<W: ActionWeight> EnabledSet<W> {
         EnabledSet {
             weight,
             context: None,
+            refreshed_at: None,
             sessions: Vec::new(),
+            sessions_total: 0,
+            read_a_backup: 0,
             checkpointer: Segment::default(),
             writers: (None, Segment::default()),
             other: Segment::default(),
@@ -77,28 +89,42 @@ impl<W: ActionWeight> EnabledSet<W> {
         }
     }
 
-    /// Brings the set up to date with `cluster`: the actions of every session whose record,
-    /// backup or context changed are listed again, the cluster's own actions always.
+    /// Brings the set up to date with `cluster`: the actions of every session whose facts or
+    /// context changed are listed again, the cluster's own actions always. When `cluster` is
+    /// one step past the last refresh, with the same context and checkpoint count, only the
+    /// sessions that step wrote ([`Cluster::touched`]) and those whose facts read a backup are
+    /// looked at; otherwise every session's facts are computed again.
     pub fn refresh(&mut self, cluster: &Cluster) {
         let context = cluster.session_context();
-        let all = self.context != Some(context) || self.sessions.len() != cluster.sessions.len();
-        if self.sessions.len() != cluster.sessions.len() {
+        let touched = cluster.touched();
+        let now = (touched.steps(), cluster.checkpointer.done);
+        let same_context = self.context == Some(context);
+        let resized = self.sessions.len() != cluster.sessions.len();
+        let one_step_on = self
+            .refreshed_at
+            .is_some_and(|(steps, done)| steps + 1 == now.0 && done == now.1);
+        if resized {
             self.sessions = vec![(None, Segment::default()); cluster.sessions.len()];
+            self.sessions_total = 0;
+            self.read_a_backup = 0;
         }
         self.context = Some(context);
-        let mut total = 0;
-        for (index, ((listed_from, segment), record)) in
-            self.sessions.iter_mut().zip(&cluster.sessions).enumerate()
-        {
-            let session = SessionId(index as u8);
-            let key = Some(cluster.facts_of(record));
-            if all || *listed_from != key {
-                *listed_from = key;
-                segment.list(&self.weight, |out| {
-                    cluster.session_actions_into(session, out)
-                });
+        self.refreshed_at = Some(now);
+        if same_context && !resized && one_step_on && cluster.sessions.len() <= 64 {
+            let mut look = touched.sessions() | self.read_a_backup;
+            if cluster.sessions.len() < 64 {
+                look &= (1 << cluster.sessions.len()) - 1;
             }
-            total += segment.total;
+            while look != 0 {
+                let index = look.trailing_zeros() as usize;
+                look &= look - 1;
+                self.look_at(cluster, index, false);
+            }
+        } else {
+            let all = !same_context || resized;
+            for index in 0..cluster.sessions.len() {
+                self.look_at(cluster, index, all);
+            }
         }
         self.checkpointer
             .list(&self.weight, |out| cluster.checkpointer_actions_into(out));
@@ -107,7 +133,7 @@ impl<W: ActionWeight> EnabledSet<W> {
             .0
             .as_ref()
             .is_some_and(|context| cluster.writers_context_is(context));
-        if all || !unchanged {
+        if !same_context || resized || !unchanged {
             self.writers
                 .1
                 .list(&self.weight, |out| cluster.writer_actions_into(out));
@@ -115,7 +141,37 @@ impl<W: ActionWeight> EnabledSet<W> {
         }
         self.other
             .list(&self.weight, |out| cluster.other_cluster_actions_into(out));
-        self.total = total + self.checkpointer.total + self.writers.1.total + self.other.total;
+        self.total =
+            self.sessions_total + self.checkpointer.total + self.writers.1.total + self.other.total;
+    }
+
+    /// Computes session `index`'s facts again and lists its actions again if they changed
+    /// (or if `relist`).
+    #[inline]
+    fn look_at(&mut self, cluster: &Cluster, index: usize, relist: bool) {
+        let Some(record) = cluster.sessions.get(index) else {
+            return;
+        };
+        let Some((listed_from, segment)) = self.sessions.get_mut(index) else {
+            return;
+        };
+        let facts = cluster.facts_of(record);
+        if relist || *listed_from != Some(facts) {
+            *listed_from = Some(facts);
+            let before = segment.total;
+            segment.list(&self.weight, |out| {
+                cluster.session_actions_into(SessionId(index as u8), out)
+            });
+            self.sessions_total = self.sessions_total - before + segment.total;
+        }
+        if index < 64 {
+            let bit = 1u64 << index;
+            if facts.read_a_backup() {
+                self.read_a_backup |= bit;
+            } else {
+                self.read_a_backup &= !bit;
+            }
+        }
     }
 
     fn segments(&self) -> impl Iterator<Item = &Segment> {

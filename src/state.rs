@@ -894,6 +894,89 @@ pub struct Cluster {
     pub server: ServerState,
     /// Ghost facts.
     pub ghost: Ghost,
+    /// Which session records the last step wrote: bookkeeping for incremental readers (the
+    /// simulator's enabled set), not part of the state.
+    #[serde(skip)]
+    pub(crate) touched: Touched,
+}
+
+/// Which session records the last step wrote, and how many steps the cluster has taken: kept
+/// beside the state for readers that keep something per session from one step to the next
+/// (the simulator's [`crate::enabled::EnabledSet`]), so that they look again only at what a
+/// step wrote. It is not part of the state: every two values compare equal and it is neither
+/// hashed nor written out, so two clusters are equal, ordered and fingerprinted by their
+/// state alone. Every write of a session record in the steps goes through
+/// `Cluster::session_mut` or marks every session.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Touched {
+    /// Steps applied to this cluster (also counting refused ones).
+    steps: u64,
+    /// Bit `i`: session `i`'s record was written by the last step (every bit: possibly any).
+    sessions: u64,
+}
+
+impl Touched {
+    /// Every session possibly written.
+    const ALL: u64 = u64::MAX;
+
+    /// Steps applied to the cluster since it was created.
+    pub fn steps(self) -> u64 {
+        self.steps
+    }
+
+    /// Whether the last step may have written session `index`'s record.
+    #[inline]
+    pub fn session(self, index: usize) -> bool {
+        index >= 64 || self.sessions & (1 << index) != 0
+    }
+
+    /// The sessions the last step may have written, as a bit mask (session `i` at bit `i`;
+    /// [`crate::config::SESSIONS_MAX`] is 64).
+    #[inline]
+    pub fn sessions(self) -> u64 {
+        self.sessions
+    }
+
+    /// A step begins: nothing written yet.
+    #[inline]
+    pub(crate) fn begin_step(&mut self) {
+        self.steps += 1;
+        self.sessions = 0;
+    }
+
+    /// Session `index`'s record is written.
+    #[inline]
+    pub(crate) fn write(&mut self, index: usize) {
+        self.sessions |= if index < 64 { 1 << index } else { Self::ALL };
+    }
+
+    /// Every session's record may be written.
+    #[inline]
+    pub(crate) fn write_all(&mut self) {
+        self.sessions = Self::ALL;
+    }
+}
+
+/// Not part of the state: always equal (see [`Touched`]).
+impl PartialEq for Touched {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Touched {}
+
+impl PartialOrd for Touched {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Not part of the state: always equal (see [`Touched`]).
+impl Ord for Touched {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
 }
 
 /// Hashes everything but the design and the bounds, which are the same for every state of a
@@ -989,6 +1072,7 @@ impl Clone for Cluster {
             used,
             server,
             ghost,
+            touched,
         } = self;
         Cluster {
             variant: *variant,
@@ -1006,6 +1090,7 @@ impl Clone for Cluster {
             used: used.clone(),
             server: *server,
             ghost: ghost.clone(),
+            touched: *touched,
         }
     }
 }
@@ -1031,6 +1116,7 @@ impl fmt::Debug for Cluster {
             used,
             server,
             ghost,
+            touched: _,
         } = self;
         f.debug_struct("Cluster")
             .field("variant", variant)
@@ -1086,6 +1172,7 @@ impl Cluster {
             used,
             server,
             ghost,
+            touched: _,
         } = self;
         shared.hash(state);
         checkpointer.hash(state);
@@ -1352,6 +1439,10 @@ impl Cluster {
             used: Used::default(),
             server: ServerState::Running,
             ghost: Ghost::default(),
+            touched: Touched {
+                steps: 0,
+                sessions: Touched::ALL,
+            },
         })
     }
 
@@ -1376,6 +1467,12 @@ impl Cluster {
     #[inline]
     pub fn rules(&self) -> &'static Rules {
         self.variant.rules_ref()
+    }
+
+    /// Which session records the last step wrote, and the steps taken ([`Touched`]).
+    #[inline]
+    pub fn touched(&self) -> Touched {
+        self.touched
     }
 
     /// The WAL segment size.

@@ -103,8 +103,21 @@ impl Cluster {
 
     /// The canonical member of this state's symmetry class (see the module documentation).
     pub fn representative(&self) -> Cluster {
-        let keys: SmallVec<[SessionKey; 4]> = (0..self.sessions.len())
-            .map(|i| self.session_key(i))
+        // A session alone of its kind keeps its place whatever its key, so its key is not built
+        // (`None`): a WAL sender beside two SQL sessions, say.
+        let keys: SmallVec<[Option<SessionKey>; 4]> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, session)| {
+                let kind_shared = self
+                    .sessions
+                    .iter()
+                    .filter(|other| other.kind == session.kind)
+                    .nth(1)
+                    .is_some();
+                kind_shared.then(|| self.session_key(i))
+            })
             .collect();
         let mut order: SmallVec<[usize; 8]> = (0..self.sessions.len()).collect();
         // Sessions keep their kind's block (SQL sessions first): sort inside each block.
@@ -191,6 +204,7 @@ impl Cluster {
         };
 
         let mut out = self.clone();
+        out.touched.write_all();
         for (slot, &old) in out.sessions.iter_mut().zip(order) {
             *slot = self.sessions[old];
             slot.backup = slot.backup.map(backup_map);
@@ -227,9 +241,13 @@ impl Cluster {
     }
 }
 
-/// Runs of equal keys (same kind, same key) in `order` whose sessions carry references: the
-/// only places where the order between sessions is not already fixed by their keys.
-fn tie_groups(order: &[usize], keys: &[SessionKey]) -> SmallVec<[std::ops::Range<usize>; 2]> {
+/// Runs of equal keys (same kind, same key: a key holds its session's kind) in `order` whose
+/// sessions carry references: the only places where the order between sessions is not already
+/// fixed by their keys. A session alone of its kind (no key) is never in one.
+fn tie_groups(
+    order: &[usize],
+    keys: &[Option<SessionKey>],
+) -> SmallVec<[std::ops::Range<usize>; 2]> {
     let mut groups = SmallVec::new();
     let mut start = 0;
     while start < order.len() {
@@ -237,7 +255,10 @@ fn tie_groups(order: &[usize], keys: &[SessionKey]) -> SmallVec<[std::ops::Range
         while end < order.len() && keys[order[end]] == keys[order[start]] {
             end += 1;
         }
-        if end - start > 1 && keys[order[start]].has_references() {
+        let tied = keys[order[start]]
+            .as_ref()
+            .is_some_and(SessionKey::has_references);
+        if end - start > 1 && tied {
             groups.push(start..end);
         }
         start = end;

@@ -46,42 +46,99 @@ fn configs() -> Vec<(&'static str, Config, u64)> {
     ]
 }
 
+/// One walk per design, configuration and seed: its description and every state it passes
+/// through, each step drawn uniformly among the enabled actions (so that rare kinds, crashes,
+/// shutdowns and faults, come up as often as steps), for at most 1,500 steps.
+fn walks() -> impl Iterator<Item = (String, Vec<Cluster>)> {
+    Variant::all().into_iter().flat_map(|variant| {
+        configs()
+            .into_iter()
+            .flat_map(move |(name, config, seeds)| {
+                let start = Cluster::new(variant, config).ok();
+                (0..seeds).filter_map(move |seed| {
+                    let mut cluster = start.clone()?;
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let mut states = vec![cluster.clone()];
+                    for _ in 0..1_500 {
+                        let enabled = cluster.actions();
+                        if enabled.is_empty() {
+                            break;
+                        }
+                        let action: Action = enabled[rng.random_range(0..enabled.len())];
+                        cluster
+                            .apply(action)
+                            .unwrap_or_else(|e| panic!("{variant}: {action:?} refused: {e}"));
+                        states.push(cluster.clone());
+                    }
+                    Some((format!("{variant} under {name}, seed {seed}"), states))
+                })
+            })
+    })
+}
+
 #[test]
 fn enabled_set_lists_what_the_core_lists_at_every_step() {
     let weights = Weights::default();
     let mut steps = 0u64;
-    for variant in Variant::all() {
-        for (name, config, seeds) in configs() {
-            let Ok(start) = Cluster::new(variant, config) else {
-                continue;
-            };
-            for seed in 0..seeds {
-                let mut cluster = start.clone();
-                let mut set = EnabledSet::new(weights);
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                for step in 0..1_500 {
-                    set.refresh(&cluster);
-                    let listed: Vec<Action> = set.actions().collect();
-                    let expected = cluster.actions();
-                    assert_eq!(
-                        listed, expected,
-                        "{variant} under {name}, seed {seed}, step {step}: the enabled set differs from the core's listing"
+    for (walk, states) in walks() {
+        let mut set = EnabledSet::new(weights);
+        for (step, cluster) in states.iter().enumerate() {
+            set.refresh(cluster);
+            let listed: Vec<Action> = set.actions().collect();
+            assert_eq!(
+                listed,
+                cluster.actions(),
+                "{walk}, step {step}: the enabled set differs from the core's listing"
+            );
+            steps += 1;
+        }
+    }
+    assert!(steps > 100_000, "only {steps} steps were compared");
+}
+
+/// What the enabled set relies on to look again only at the sessions a step wrote: every
+/// step marks every session record it changes, counts itself, and leaves the facts of every
+/// other session as they were, unless they read a backup or a checkpoint completed.
+#[test]
+fn each_step_marks_every_session_record_it_writes() {
+    let (mut changed, mut compared) = (0u64, 0u64);
+    for (walk, states) in walks() {
+        for (step, pair) in states.windows(2).enumerate() {
+            let [before, after] = pair else { continue };
+            let touched = after.touched();
+            assert_eq!(
+                touched.steps(),
+                before.touched().steps() + 1,
+                "{walk}, step {step}"
+            );
+            for (index, (old, new)) in before.sessions.iter().zip(&after.sessions).enumerate() {
+                let session = backup_coordinator::state::SessionId(index as u8);
+                if old != new {
+                    changed += 1;
+                    assert!(
+                        touched.session(index),
+                        "{walk}, step {step}: {session}'s record changed unmarked"
                     );
-                    if expected.is_empty() {
-                        break;
-                    }
-                    // Uniform over the enabled actions, so that rare kinds (crashes,
-                    // shutdowns, faults) come up as often as steps.
-                    let action = expected[rng.random_range(0..expected.len())];
-                    cluster
-                        .apply(action)
-                        .unwrap_or_else(|e| panic!("{variant}: {action:?} refused: {e}"));
-                    steps += 1;
+                }
+                let facts = before.session_facts(session).expect("a session");
+                let unmarked = !touched.session(index)
+                    && !facts.read_a_backup()
+                    && before.checkpointer.done == after.checkpointer.done;
+                if unmarked {
+                    compared += 1;
+                    assert_eq!(
+                        after.session_facts(session),
+                        Some(facts),
+                        "{walk}, step {step}: {session}'s facts changed though the step did not write it"
+                    );
                 }
             }
         }
     }
-    assert!(steps > 100_000, "only {steps} steps were compared");
+    assert!(
+        changed > 10_000 && compared > 100_000,
+        "{changed} changes, {compared} comparisons"
+    );
 }
 
 #[test]

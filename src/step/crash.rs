@@ -22,6 +22,7 @@ impl Cluster {
                 backup.unit = Unit::Released;
             }
         }
+        self.touched.write_all();
         for session in &mut self.sessions {
             *session = session.reconnected();
         }

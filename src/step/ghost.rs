@@ -119,12 +119,13 @@ impl Cluster {
             retired.push(backup);
         }
         self.ghost.retired_starts.sort_unstable();
-        for session in &mut self.sessions {
+        for (index, session) in self.sessions.iter_mut().enumerate() {
             if session
                 .backup
                 .is_some_and(|id| !self.backups.iter().any(|b| b.id == id))
             {
                 session.backup = None;
+                self.touched.write(index);
             }
         }
     }

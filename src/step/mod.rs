@@ -379,13 +379,12 @@ impl Cluster {
         let mut next = self.clone();
         next.apply(action).ok()?;
         if let Action::Begin { session, .. } = action {
-            let index = usize::from(session.0);
-            let sent = next.sessions[index].commands;
-            next.sessions[index].commands = self.sessions[index].commands;
+            let sent = next.session(session).commands;
+            next.session_mut(session).commands = self.session(session).commands;
             if next == *self {
                 return None;
             }
-            next.sessions[index].commands = sent;
+            next.session_mut(session).commands = sent;
         }
         Some(next)
     }
@@ -406,6 +405,7 @@ impl Cluster {
         &mut self,
         action: Action,
     ) -> Result<(Event, ghost::Retired), ApplyError> {
+        self.touched.begin_step();
         if !self.is_enabled(action) {
             return Err(ApplyError::NotEnabled(action));
         }
@@ -803,7 +803,9 @@ impl Cluster {
 
     // ----- helpers shared by the step families -----
 
+    /// Session `session`'s record, to write (marked as written: [`crate::state::Touched`]).
     pub(crate) fn session_mut(&mut self, session: SessionId) -> &mut crate::state::Session {
+        self.touched.write(usize::from(session.0));
         &mut self.sessions[usize::from(session.0)]
     }
 
@@ -943,6 +945,18 @@ pub struct SessionContext {
 /// phase in 32-39).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionFacts(u64);
+
+impl SessionFacts {
+    /// Whether these facts read more than the session's own record, the bounds and the
+    /// checkpointer's count ([`Cluster::facts_of`]): an idle session with no command left owes
+    /// the stop of its backup, whose mode and phase other steps change. A reader that looks
+    /// again only at the sessions a step wrote ([`crate::state::Touched`]) must look at these
+    /// at every step.
+    #[inline]
+    pub fn read_a_backup(self) -> bool {
+        self.0 & 0xff == Pc::Idle as u64 && self.0 & 1 << 17 == 0
+    }
+}
 
 /// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
