@@ -96,6 +96,21 @@ fn check_except_skips_exactly_the_properties_it_is_given() {
     assert!(check_except(&broken, every).is_ok());
 }
 
+/// A decrement without a held unit is found by the check after a step though no backup has a
+/// per-backup finding (the one-pass answer of the per-backup invariants must not cover it).
+#[test]
+fn a_spurious_release_is_found_beside_backups_without_findings() {
+    let mut cluster = Cluster::new(Variant::default(), Config::default()).unwrap();
+    assert!(check_except(&cluster, PropertySet::EMPTY).is_ok());
+    cluster.ghost.spurious_release = Some(backup_coordinator::state::SessionId(0));
+    assert_eq!(
+        check_except(&cluster, PropertySet::EMPTY)
+            .unwrap_err()
+            .property,
+        Property::UnitsReleasedOnce
+    );
+}
+
 /// `settled` (the liveness phase's end condition): a fresh cluster is settled; a session in
 /// the middle of a backup is not, and the sentence names it; a server shut down and not
 /// started again is not; once the backup stopped and the server restarted, it is again.

@@ -4,8 +4,13 @@
 //! sessions, every fault, crashes, shutdowns), on a standby, with hostile labels, and with
 //! small command budgets (where only the stops a client owes are offered). The simulator's
 //! seeds draw their steps from it, so a stale entry would change what a seed explores.
+//!
+//! The same walks hold the invariants' check after every step ([`invariants::check_except`],
+//! which answers the per-backup invariants together in one pass when nothing is found) to
+//! asking every invariant in order.
 
 use backup_coordinator::enabled::EnabledSet;
+use backup_coordinator::invariants::{self, Property, PropertySet, INVARIANTS};
 use backup_coordinator::{Action, Cluster, Config, Variant};
 use backup_sim::profile::{default_config, Weights};
 use rand::{Rng, SeedableRng};
@@ -138,6 +143,51 @@ fn each_step_marks_every_session_record_it_writes() {
     assert!(
         changed > 10_000 && compared > 100_000,
         "{changed} changes, {compared} comparisons"
+    );
+}
+
+#[test]
+fn the_check_after_a_step_answers_as_every_invariant_asked_in_order() {
+    let skips: [PropertySet; 3] = [
+        PropertySet::EMPTY,
+        [Property::HistoryFileDescribesBackup].into_iter().collect(),
+        [Property::UnitsReleasedOnce, Property::ReportedFilesSurviveOsCrash]
+            .into_iter()
+            .collect(),
+    ];
+    let (mut states, mut violated) = (0u64, 0u64);
+    for (walk, clusters) in walks() {
+        for (step, cluster) in clusters.iter().enumerate() {
+            for property in invariants::ONLY_PER_BACKUP.iter() {
+                let found = cluster.ghost.latched.iter().any(|l| l.property == property)
+                    || cluster
+                        .backups
+                        .iter()
+                        .any(|b| invariants::backup_problem(cluster, b, property).is_some());
+                assert_eq!(
+                    invariants::invariant(property)(cluster).is_err(),
+                    found,
+                    "{walk}, step {step}: {property} is more than its per-backup check"
+                );
+            }
+            for skip in skips {
+                let in_order = INVARIANTS
+                    .iter()
+                    .filter(|(p, _)| !skip.contains(*p))
+                    .try_for_each(|(_, invariant)| invariant(cluster));
+                violated += u64::from(in_order.is_err());
+                assert_eq!(
+                    invariants::check_except(cluster, skip),
+                    in_order,
+                    "{walk}, step {step}, skipping {skip:?}"
+                );
+            }
+            states += 1;
+        }
+    }
+    assert!(
+        states > 100_000 && violated > 1_000,
+        "{states} states, {violated} violations"
     );
 }
 
