@@ -130,8 +130,27 @@ impl LabelTime {
 }
 
 impl fmt::Display for LabelTime {
+    /// `%Y-%m-%d %H:%M:%S %Z`. Years 0 to 9999 (every one a label can carry that a server
+    /// writes) are printed digit by digit, others through `write!`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.when;
+        if let Ok(year @ 0..=9999) = u16::try_from(d.year()) {
+            let mut text = *b"0000-00-00 00:00:00 ";
+            let mut put = |at: usize, value: u16, digits: u32| {
+                for i in 0..digits {
+                    let digit = (value / 10u16.pow(digits - 1 - i)) % 10;
+                    text[at + i as usize] = b'0' + digit as u8;
+                }
+            };
+            put(0, year, 4);
+            put(5, u16::from(u8::from(d.month())), 2);
+            put(8, u16::from(d.day()), 2);
+            put(11, u16::from(d.hour()), 2);
+            put(14, u16::from(d.minute()), 2);
+            put(17, u16::from(d.second()), 2);
+            f.write_str(crate::lsn::ascii(&text))?;
+            return f.write_str(&self.zone);
+        }
         write!(
             f,
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",

@@ -43,8 +43,33 @@ impl Lsn {
 impl fmt::Display for Lsn {
     /// `%X/%X`: high 32 bits, a slash, low 32 bits, upper-case hex without padding.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
+        let mut text = [0u8; 17];
+        let mut len = put_upper_hex(&mut text, 0, (self.0 >> 32) as u32, 1);
+        text[len] = b'/';
+        len = put_upper_hex(&mut text, len + 1, self.0 as u32, 1);
+        f.write_str(ascii(&text[..len]))
     }
+}
+
+/// Writes `value` in upper-case hex, at least `width` digits (zero-padded: C's `%0*X`, up to
+/// 8), into `out` from `at`, and returns where the digits end. Labels and history files print
+/// their LSNs and WAL file names this way, by hand: `write!`'s padding machinery was most of
+/// rendering them, which a run does for every backup it starts and stops.
+pub(crate) fn put_upper_hex(out: &mut [u8], at: usize, value: u32, width: usize) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let significant = (8 - value.leading_zeros() as usize / 4).max(1);
+    let digits = significant.max(width.min(8));
+    for (i, slot) in out.iter_mut().skip(at).take(digits).enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *slot = DIGITS[((value >> shift) & 0xF) as usize];
+    }
+    at + digits
+}
+
+/// The text of bytes known to be ASCII (digits and punctuation written by this module's
+/// printers).
+pub(crate) fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Why a text is not an LSN.

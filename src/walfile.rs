@@ -120,12 +120,14 @@ impl WalFileName {
 }
 
 impl fmt::Display for WalFileName {
+    /// `%08X%08X%08X`: timeline, high and low halves of the segment number.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:08X}{:08X}{:08X}",
-            self.timeline.0, self.high, self.low
-        )
+        use crate::lsn::{ascii, put_upper_hex};
+        let mut text = [0u8; 24];
+        let mut len = put_upper_hex(&mut text, 0, self.timeline.0, 8);
+        len = put_upper_hex(&mut text, len, self.high, 8);
+        len = put_upper_hex(&mut text, len, self.low, 8);
+        f.write_str(ascii(&text[..len]))
     }
 }
 

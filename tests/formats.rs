@@ -164,6 +164,37 @@ proptest! {
         prop_assert_eq!(Lsn::parse_canonical(&text).ok(), prints_back);
     }
 
+    /// The hand-written printers print what C's formats (and `write!` with the same
+    /// formats) print: `%X/%X` for an LSN, `%08X%08X%08X` for a WAL file name,
+    /// `%Y-%m-%d %H:%M:%S %Z` for a label's time (every year `time` holds).
+    #[test]
+    fn lsn_prints_as_percent_x_slash_percent_x(lsn in lsn()) {
+        prop_assert_eq!(lsn.to_string(), format!("{:X}/{:X}", lsn.0 >> 32, lsn.0 & 0xFFFF_FFFF));
+    }
+
+    #[test]
+    fn wal_file_name_prints_as_three_zero_padded_hex_words(
+        tli in any::<u32>(), high in any::<u32>(), low in any::<u32>()
+    ) {
+        let name = WalFileName { timeline: TimeLineId(tli), high, low };
+        prop_assert_eq!(name.to_string(), format!("{tli:08X}{high:08X}{low:08X}"));
+    }
+
+    #[test]
+    fn label_time_prints_as_strftime(
+        year in -9999i32..=9999, day in 1u16..=365, h in 0u8..24, m in 0u8..60, sec in 0u8..60,
+        zone in prop::sample::select(vec!["UTC", "CET", "+03"]),
+    ) {
+        let date = time::Date::from_ordinal_date(year, day).expect("a day every year has");
+        let when = time::PrimitiveDateTime::new(date, time::Time::from_hms(h, m, sec).expect("a time"));
+        let stamp = LabelTime { when, zone: zone.to_string() };
+        let expected = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {zone}",
+            when.year(), u8::from(when.month()), when.day(), h, m, sec
+        );
+        prop_assert_eq!(stamp.to_string(), expected);
+    }
+
     #[test]
     fn wal_file_name_round_trips(seg in segment_size(), tli in any::<u32>(), lsn in lsn()) {
         let name = WalFileName::containing(TimeLineId(tli), lsn, seg);

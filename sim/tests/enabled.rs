@@ -151,9 +151,12 @@ fn the_check_after_a_step_answers_as_every_invariant_asked_in_order() {
     let skips: [PropertySet; 3] = [
         PropertySet::EMPTY,
         [Property::HistoryFileDescribesBackup].into_iter().collect(),
-        [Property::UnitsReleasedOnce, Property::ReportedFilesSurviveOsCrash]
-            .into_iter()
-            .collect(),
+        [
+            Property::UnitsReleasedOnce,
+            Property::ReportedFilesSurviveOsCrash,
+        ]
+        .into_iter()
+        .collect(),
     ];
     let (mut states, mut violated) = (0u64, 0u64);
     for (walk, clusters) in walks() {
