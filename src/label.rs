@@ -545,7 +545,13 @@ struct Lines<'a> {
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Result<Self, FormatError> {
         // Both characters are ASCII, so a byte equal to one of them is that character.
-        if let Some(at) = text.bytes().position(|b| b == b'\r' || b == b'\0') {
+        // Looked for with `contains` (a word-at-a-time search) first, located only if found.
+        let bytes = text.as_bytes();
+        let control = bytes.contains(&b'\r') || bytes.contains(&b'\0');
+        if let Some(at) = control
+            .then(|| bytes.iter().position(|&b| b == b'\r' || b == b'\0'))
+            .flatten()
+        {
             let line = text.as_bytes()[..at]
                 .iter()
                 .filter(|&&b| b == b'\n')
