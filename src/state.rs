@@ -1190,6 +1190,18 @@ impl Cluster {
     }
 }
 
+/// Writes `words` as one run of bytes, each word little-endian: the bytes `write_u64` would
+/// write word by word on this machine, handed over in one `write` (one capacity check in the
+/// model's byte sink instead of one per word).
+#[inline(always)]
+fn write_words<H: std::hash::Hasher, const N: usize>(state: &mut H, words: [u64; N]) {
+    let mut bytes = [[0u8; 8]; N];
+    for (slot, word) in bytes.iter_mut().zip(words) {
+        *slot = word.to_le_bytes();
+    }
+    state.write(bytes.as_flattened());
+}
+
 /// A backup number that may be absent, losslessly in one word (bit 32 says it is present).
 #[inline]
 fn packed_backup(backup: Option<BackupId>) -> u64 {
@@ -1222,22 +1234,27 @@ impl std::hash::Hash for Session {
             commands,
             at,
         } = *self;
-        state.write_u64(u64::from_le_bytes([
-            kind as u8,
-            pc as u8,
-            mode as u8,
-            label as u8,
-            backup_state as u8,
-            armed.0,
-            u8::from(unique),
-            at,
-        ]));
-        state.write_u64((u64::from(hooks.packed()) << 32) | u64::from(ticket));
-        state.write_u64(packed_backup(backup));
-        state.write_u64(start.0);
-        state.write_u64(checkpoint.0);
-        state.write_u64(stop.0);
-        state.write_u64((u64::from(starts) << 32) | u64::from(commands));
+        write_words(
+            state,
+            [
+                u64::from_le_bytes([
+                    kind as u8,
+                    pc as u8,
+                    mode as u8,
+                    label as u8,
+                    backup_state as u8,
+                    armed.0,
+                    u8::from(unique),
+                    at,
+                ]),
+                (u64::from(hooks.packed()) << 32) | u64::from(ticket),
+                packed_backup(backup),
+                start.0,
+                checkpoint.0,
+                stop.0,
+                (u64::from(starts) << 32) | u64::from(commands),
+            ],
+        );
     }
 }
 
@@ -1276,28 +1293,29 @@ impl std::hash::Hash for Backup {
         ]
         .iter()
         .fold(0u8, |bits, &flag| (bits << 1) | u8::from(flag));
-        state.write_u64(
-            (u64::from(id.0) << 32)
-                | u64::from(u32::from_le_bytes([
-                    session.0,
-                    mode as u8,
-                    label as u8,
-                    phase as u8,
-                ])),
+        write_words(
+            state,
+            [
+                (u64::from(id.0) << 32)
+                    | u64::from(u32::from_le_bytes([
+                        session.0,
+                        mode as u8,
+                        label as u8,
+                        phase as u8,
+                    ])),
+                (u64::from(start_timeline.0) << 32)
+                    | u64::from(u32::from_le_bytes([
+                        unit as u8,
+                        picked_up.map_or(0, |p| p as u8 + 1),
+                        flags,
+                        0,
+                    ])),
+                start.0,
+                checkpoint.0,
+                stop.0,
+                copied_to.0,
+            ],
         );
-        state.write_u64(
-            (u64::from(start_timeline.0) << 32)
-                | u64::from(u32::from_le_bytes([
-                    unit as u8,
-                    picked_up.map_or(0, |p| p as u8 + 1),
-                    flags,
-                    0,
-                ])),
-        );
-        state.write_u64(start.0);
-        state.write_u64(checkpoint.0);
-        state.write_u64(stop.0);
-        state.write_u64(copied_to.0);
     }
 }
 
