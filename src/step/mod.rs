@@ -217,7 +217,7 @@ impl Cluster {
             u64::from(s.pc as u8)
                 | u64::from(s.kind as u8) << 8
                 | flag(s.holds_anything(), 16)
-                | flag(budget_left, 17)
+                | flag(budget_left, SessionFacts::BUDGET_LEFT_BIT)
                 | flag(s.starts < self.config.backups_per_session, 18)
                 | flag(self.checkpointer.done > s.ticket, 19)
                 | owed.map_or(0, |(mode, phase)| {
@@ -947,6 +947,11 @@ pub struct SessionContext {
 pub struct SessionFacts(u64);
 
 impl SessionFacts {
+    /// The bits that hold the session's step.
+    const PC_BITS: u64 = 0xff;
+    /// The bit that says the session has commands left.
+    const BUDGET_LEFT_BIT: u32 = 17;
+
     /// Whether these facts read more than the session's own record, the bounds and the
     /// checkpointer's count ([`Cluster::facts_of`]): an idle session with no command left owes
     /// the stop of its backup, whose mode and phase other steps change. A reader that looks
@@ -954,7 +959,7 @@ impl SessionFacts {
     /// at every step.
     #[inline]
     pub fn read_a_backup(self) -> bool {
-        self.0 & 0xff == Pc::Idle as u64 && self.0 & 1 << 17 == 0
+        self.0 & Self::PC_BITS == Pc::Idle as u64 && self.0 & 1 << Self::BUDGET_LEFT_BIT == 0
     }
 }
 
