@@ -547,19 +547,15 @@ impl<'a> Lines<'a> {
         // Both characters are ASCII, so a byte equal to one of them is that character.
         // Looked for with `contains` (a word-at-a-time search) first, located only if found.
         let bytes = text.as_bytes();
-        let control = bytes.contains(&b'\r') || bytes.contains(&b'\0');
-        if let Some(at) = control
-            .then(|| bytes.iter().position(|&b| b == b'\r' || b == b'\0'))
-            .flatten()
-        {
-            let line = text.as_bytes()[..at]
+        if bytes.contains(&b'\r') || bytes.contains(&b'\0') {
+            let at = bytes
                 .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
+                .position(|&b| b == b'\r' || b == b'\0')
+                .unwrap_or_default();
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
             return Err(FormatError::ControlCharacter {
                 line,
-                found: char::from(text.as_bytes()[at]),
+                found: char::from(bytes[at]),
             });
         }
         let body = text
@@ -906,6 +902,28 @@ mod tests {
     use super::*;
 
     const SEG: WalSegmentSize = WalSegmentSize::DEFAULT;
+
+    /// A carriage return or NUL is refused with the line it is on and the character itself,
+    /// the first of them when there are several.
+    #[test]
+    fn a_control_character_is_reported_with_its_line() {
+        let text = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\nLABEL: a\rb\0\n";
+        assert_eq!(
+            BackupLabel::parse(text, SEG).err(),
+            Some(FormatError::ControlCharacter {
+                line: 3,
+                found: '\r'
+            })
+        );
+        let nul = text.replacen('\r', "", 1);
+        assert_eq!(
+            BackupLabel::parse(&nul, SEG).err(),
+            Some(FormatError::ControlCharacter {
+                line: 3,
+                found: '\0'
+            })
+        );
+    }
 
     proptest::proptest! {
         /// The digit-by-digit reading of a time stamp gives what `time`'s parser gives, and
