@@ -125,7 +125,7 @@ pub enum SessionBackupState {
 }
 
 /// Shared memory (`XLogCtl->Insert` and friends). Zeroed at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SharedMemory {
     /// `exclusiveBackup` / `exclusiveBackupState`.
     pub exclusive: ExclusiveState,
@@ -151,7 +151,7 @@ pub struct SharedMemory {
 }
 
 /// The checkpointer's shared state (`CheckpointerShmem`). Reset at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Checkpointer {
     /// A checkpoint has been requested and not yet begun (requests merge).
     pub requested: bool,
@@ -166,7 +166,7 @@ pub struct Checkpointer {
 }
 
 /// `pg_control`'s checkpoint fields.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ControlFile {
     /// `checkPoint`: the latest checkpoint record's location.
     pub checkpoint: Lsn,
@@ -175,7 +175,7 @@ pub struct ControlFile {
 }
 
 /// What the WAL holds that the invariants and recovery look at.
-#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Wal {
     /// The oldest segment not yet recycled.
     pub oldest_segment: u64,
@@ -193,7 +193,7 @@ pub struct Wal {
 }
 
 /// The exclusive backup's `backup_label` in the data directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct LabelFile {
     /// Whose label it is (also the label's `backup-<n>`).
     pub backup: BackupId,
@@ -214,7 +214,7 @@ pub struct LabelFile {
 /// invariants judge what the stop wrote). It holds what the stop wrote into it (the label's
 /// facts as the stopping session had them, and the stop point), from which its text is
 /// rendered ([`Cluster::render_history_file`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct HistoryFile {
     /// The start point in its name (and its START WAL LOCATION).
     pub start: Lsn,
@@ -241,7 +241,7 @@ pub struct HistoryFile {
 }
 
 /// The data directory's backup files.
-#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct DataDirectory {
     /// The exclusive backup's `backup_label`.
     pub backup_label: Option<LabelFile>,
@@ -258,7 +258,7 @@ pub struct DataDirectory {
 }
 
 /// A page-writing backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[repr(u8)]
 pub enum Writer {
     /// Not writing.
@@ -771,7 +771,7 @@ impl Assertion {
 /// reporting it (one per property, the first). It keeps no LSN: states that differ only in
 /// where a finding's backup started would otherwise be told apart for the rest of a search
 /// (the trace shows the LSNs at the step where the property broke).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Latched {
     /// The property.
     pub property: crate::invariants::Property,
@@ -786,7 +786,7 @@ pub struct Latched {
 }
 
 /// Facts kept for the invariants only.
-#[derive(Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Ghost {
     /// A page's first change after the control file's redo point had no image.
     pub control_redo_torn: bool,
@@ -810,7 +810,7 @@ pub struct Ghost {
 }
 
 /// How much of each configured budget has been used.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Used {
     /// Crashes.
     pub crashes: u32,
@@ -1179,13 +1179,12 @@ impl Cluster {
         control.hash(state);
         wal.hash(state);
         data_dir.hash(state);
-        pages.hash(state);
-        writers.hash(state);
-        sessions.hash(state);
-        backups.hash(state);
-        next_backup.hash(state);
+        hash_list(pages, state);
+        hash_list(writers, state);
+        hash_list(sessions, state);
+        hash_list(backups, state);
+        state.write_u64(u64::from(*next_backup) << 8 | u64::from(*server as u8));
         used.hash(state);
-        server.hash(state);
         ghost.hash(state);
     }
 }
@@ -1216,6 +1215,15 @@ fn packed_backup(backup: Option<BackupId>) -> u64 {
 impl std::hash::Hash for Session {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        write_words(state, self.words());
+    }
+}
+
+impl Session {
+    /// The session in seven words, every field at its full width: equal words exactly when
+    /// the sessions are equal (what it is hashed as, and the symmetry's key of it).
+    #[inline]
+    pub(crate) fn words(&self) -> [u64; 7] {
         let Session {
             kind,
             pc,
@@ -1234,33 +1242,39 @@ impl std::hash::Hash for Session {
             commands,
             at,
         } = *self;
-        write_words(
-            state,
-            [
-                u64::from_le_bytes([
-                    kind as u8,
-                    pc as u8,
-                    mode as u8,
-                    label as u8,
-                    backup_state as u8,
-                    armed.0,
-                    u8::from(unique),
-                    at,
-                ]),
-                (u64::from(hooks.packed()) << 32) | u64::from(ticket),
-                packed_backup(backup),
-                start.0,
-                checkpoint.0,
-                stop.0,
-                (u64::from(starts) << 32) | u64::from(commands),
-            ],
-        );
+        [
+            u64::from_le_bytes([
+                kind as u8,
+                pc as u8,
+                mode as u8,
+                label as u8,
+                backup_state as u8,
+                armed.0,
+                u8::from(unique),
+                at,
+            ]),
+            (u64::from(hooks.packed()) << 32) | u64::from(ticket),
+            packed_backup(backup),
+            start.0,
+            checkpoint.0,
+            stop.0,
+            (u64::from(starts) << 32) | u64::from(commands),
+        ]
     }
 }
 
 impl std::hash::Hash for Backup {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        write_words(state, self.words());
+    }
+}
+
+impl Backup {
+    /// The backup in six words, every field at its full width: equal words exactly when the
+    /// backups are equal (what it is hashed as, and the symmetry's key of it).
+    #[inline]
+    pub(crate) fn words(&self) -> [u64; 6] {
         let Backup {
             id,
             session,
@@ -1293,29 +1307,318 @@ impl std::hash::Hash for Backup {
         ]
         .iter()
         .fold(0u8, |bits, &flag| (bits << 1) | u8::from(flag));
+        [
+            (u64::from(id.0) << 32)
+                | u64::from(u32::from_le_bytes([
+                    session.0,
+                    mode as u8,
+                    label as u8,
+                    phase as u8,
+                ])),
+            (u64::from(start_timeline.0) << 32)
+                | u64::from(u32::from_le_bytes([
+                    unit as u8,
+                    picked_up.map_or(0, |p| p as u8 + 1),
+                    flags,
+                    0,
+                ])),
+            start.0,
+            checkpoint.0,
+            stop.0,
+            copied_to.0,
+        ]
+    }
+}
+
+/// Bools as bits, the first at bit 0.
+#[inline(always)]
+fn bits<const N: usize>(flags: [bool; N]) -> u64 {
+    flags
+        .iter()
+        .enumerate()
+        .fold(0, |word, (i, &flag)| word | u64::from(flag) << i)
+}
+
+/// A list's length, then each element's words (the derived impls' layout, in one write per
+/// element).
+#[inline(always)]
+fn hash_list<T: std::hash::Hash, H: std::hash::Hasher>(list: &[T], state: &mut H) {
+    state.write_usize(list.len());
+    list.iter().for_each(|item| item.hash(state));
+}
+
+// The other records of the state are hashed the same way: a few packed words each, every field
+// at its full width and every `Option` with a presence bit, so that distinct records give
+// distinct words; lists as their length, then their elements.
+impl std::hash::Hash for SharedMemory {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let SharedMemory {
+            exclusive,
+            backups,
+            force_page_writes,
+            last_backup_start,
+            redo,
+            insert,
+            full_page_writes,
+            last_fpw_disable,
+            insert_lock_sharers,
+        } = *self;
+        let [low, high] = backups.to_le_bytes();
         write_words(
             state,
             [
-                (u64::from(id.0) << 32)
-                    | u64::from(u32::from_le_bytes([
-                        session.0,
-                        mode as u8,
-                        label as u8,
-                        phase as u8,
-                    ])),
-                (u64::from(start_timeline.0) << 32)
-                    | u64::from(u32::from_le_bytes([
-                        unit as u8,
-                        picked_up.map_or(0, |p| p as u8 + 1),
-                        flags,
-                        0,
-                    ])),
-                start.0,
-                checkpoint.0,
-                stop.0,
-                copied_to.0,
+                u64::from_le_bytes([
+                    exclusive as u8,
+                    u8::from(force_page_writes),
+                    u8::from(full_page_writes),
+                    insert_lock_sharers,
+                    low,
+                    high,
+                    0,
+                    0,
+                ]),
+                last_backup_start.0,
+                redo.0,
+                insert.0,
+                last_fpw_disable.0,
             ],
         );
+    }
+}
+
+impl std::hash::Hash for Checkpointer {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Checkpointer {
+            requested,
+            immediate,
+            started,
+            done,
+            in_progress,
+        } = *self;
+        write_words(
+            state,
+            [
+                bits([requested, immediate, in_progress.is_some()]),
+                u64::from(started) << 32 | u64::from(done),
+                in_progress.map_or(0, |redo| redo.0),
+            ],
+        );
+    }
+}
+
+impl std::hash::Hash for ControlFile {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let ControlFile { checkpoint, redo } = *self;
+        write_words(state, [checkpoint.0, redo.0]);
+    }
+}
+
+impl std::hash::Hash for Wal {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Wal {
+            oldest_segment,
+            end_records,
+            flushed,
+            checkpoints,
+        } = self;
+        write_words(state, [*oldest_segment, flushed.0]);
+        for pairs in [end_records, checkpoints] {
+            state.write_usize(pairs.len());
+            pairs
+                .iter()
+                .for_each(|&(first, second)| write_words(state, [first.0, second.0]));
+        }
+    }
+}
+
+/// A `backup_label` file that may be absent, in three words (bit 48 says it is present).
+#[inline(always)]
+fn label_file_words(file: Option<&LabelFile>) -> [u64; 3] {
+    match file {
+        None => [0; 3],
+        Some(&LabelFile {
+            backup,
+            start,
+            checkpoint,
+            label,
+            durable,
+        }) => [
+            1 << 48 | u64::from(durable) << 40 | u64::from(label as u8) << 32 | u64::from(backup.0),
+            start.0,
+            checkpoint.0,
+        ],
+    }
+}
+
+impl std::hash::Hash for LabelFile {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        write_words(state, label_file_words(Some(self)));
+    }
+}
+
+impl std::hash::Hash for HistoryFile {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let HistoryFile {
+            start,
+            stop,
+            checkpoint,
+            label,
+            exclusive,
+            durable,
+            backup,
+            writes,
+            in_pg_wal,
+        } = *self;
+        write_words(
+            state,
+            [
+                start.0,
+                stop.0,
+                checkpoint.0,
+                bits([exclusive, durable, in_pg_wal]) << 56
+                    | u64::from(writes) << 48
+                    | u64::from(label as u8) << 40
+                    | packed_backup(backup),
+            ],
+        );
+    }
+}
+
+impl std::hash::Hash for DataDirectory {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let DataDirectory {
+            backup_label,
+            temp_labels,
+            history,
+            unlinked_label,
+        } = self;
+        let [a, b, c] = label_file_words(backup_label.as_ref());
+        let [d, e, f] = label_file_words(unlinked_label.as_ref());
+        write_words(state, [a, b, c, d, e, f]);
+        hash_list(temp_labels, state);
+        hash_list(history, state);
+    }
+}
+
+impl std::hash::Hash for Writer {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match *self {
+            Writer::Idle => write_words(state, [0, 0]),
+            Writer::Assembled {
+                page,
+                redo,
+                do_page_writes,
+                image,
+            } => write_words(
+                state,
+                [
+                    1 | bits([do_page_writes, image]) << 8 | u64::from(page) << 16,
+                    redo.0,
+                ],
+            ),
+        }
+    }
+}
+
+impl std::hash::Hash for Used {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Used {
+            crashes,
+            faults,
+            page_writes,
+            timed_checkpoints,
+            wal_switches,
+            jit_queries,
+            wal_fills,
+            shutdowns,
+            os_crashes,
+            primary_fpw_offs,
+        } = *self;
+        let pair = |a: u32, b: u32| u64::from(a) << 32 | u64::from(b);
+        write_words(
+            state,
+            [
+                pair(crashes, faults),
+                pair(page_writes, timed_checkpoints),
+                pair(wal_switches, jit_queries),
+                pair(wal_fills, shutdowns),
+                pair(os_crashes, primary_fpw_offs),
+            ],
+        );
+    }
+}
+
+impl std::hash::Hash for Latched {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Latched {
+            property,
+            backup,
+            session,
+            phase,
+            problem,
+        } = *self;
+        state.write_u64(
+            u64::from(u32::from_le_bytes([
+                property as u8,
+                session.0,
+                phase as u8,
+                problem as u8,
+            ])) << 32
+                | u64::from(backup.0),
+        );
+    }
+}
+
+impl std::hash::Hash for Ghost {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let Ghost {
+            control_redo_torn,
+            in_progress_redo_torn,
+            spurious_release,
+            failed_assertion,
+            restart_refused,
+            retired_starts,
+            leaked_units,
+            leaked_exclusive,
+            latched,
+        } = self;
+        let [low, high] = leaked_units.to_le_bytes();
+        let flags = bits([
+            *control_redo_torn,
+            *in_progress_redo_torn,
+            *leaked_exclusive,
+            spurious_release.is_some(),
+            failed_assertion.is_some(),
+        ]) as u8;
+        write_words(
+            state,
+            [
+                u64::from_le_bytes([
+                    flags,
+                    spurious_release.map_or(0, |s| s.0),
+                    failed_assertion.map_or(0, |(a, _)| a as u8),
+                    failed_assertion.map_or(0, |(_, s)| s.0),
+                    low,
+                    high,
+                    0,
+                    0,
+                ]),
+                packed_backup(*restart_refused),
+            ],
+        );
+        hash_list(retired_starts, state);
+        hash_list(latched, state);
     }
 }
 

@@ -13,92 +13,91 @@
 use crate::state::{Backup, BackupId, Cluster, Session, SessionId};
 use smallvec::SmallVec;
 
-/// Everything about a backup except its names.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct BackupKey {
-    content: Backup,
-    in_label_file: bool,
-    in_unlinked_label: bool,
-    owns_temp_label: bool,
-    owns_history: bool,
-}
+/// Everything about a backup except its names, in words: its record with its number and its
+/// session cleared ([`Backup::words`]), then which files of the data directory are its own.
+/// Equal keys exactly when the backups are equal but for their names.
+type BackupKey = [u64; 7];
 
-/// Everything about a session and its backup except names.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SessionKey {
-    session: Session,
-    backup: Option<BackupKey>,
-    /// How many live backups (its own excepted) name it as the session that began them.
-    began: usize,
-    spurious_release: bool,
-    failed_assertion: bool,
-    latched: usize,
-}
+/// Everything about a session and its backup except names, in words: the session's record
+/// without its backup's number, its backup's key (zero if it has none), then one word of
+/// references: bit 0 it has a backup, bit 1 the spurious release is its own, bit 2 the failed
+/// assertion is, bits 8-31 how many latched findings name it, bits 32-63 how many live backups
+/// (its own excepted) name it as the session that began them. Compared as plain arrays.
+type SessionKey = [u64; 15];
 
-impl SessionKey {
-    /// Whether the session is tied to anything a permutation must carry along.
-    fn has_references(&self) -> bool {
-        self.backup.is_some()
-            || self.began > 0
-            || self.spurious_release
-            || self.failed_assertion
-            || self.latched > 0
-    }
+/// The word of a [`SessionKey`] that holds its references.
+const REFERENCES: usize = 14;
+
+/// Whether the session is tied to anything a permutation must carry along.
+fn has_references(key: &SessionKey) -> bool {
+    key[REFERENCES] != 0
 }
 
 impl Cluster {
     fn backup_key(&self, backup: &Backup) -> BackupKey {
-        BackupKey {
-            content: Backup {
-                id: BackupId(0),
-                session: SessionId(0),
-                ..*backup
-            },
-            in_label_file: self
-                .data_dir
-                .backup_label
-                .is_some_and(|f| f.backup == backup.id),
-            in_unlinked_label: self
-                .data_dir
-                .unlinked_label
-                .is_some_and(|f| f.backup == backup.id),
-            owns_temp_label: self
-                .data_dir
-                .temp_labels
-                .iter()
-                .any(|f| f.backup == backup.id && f.start == backup.start),
-            owns_history: self
-                .data_dir
-                .history
-                .iter()
-                .any(|h| h.backup == Some(backup.id) && h.start == backup.start),
+        let [a, b, c, d, e, f] = Backup {
+            id: BackupId(0),
+            session: SessionId(0),
+            ..*backup
         }
+        .words();
+        let in_label_file = self
+            .data_dir
+            .backup_label
+            .is_some_and(|f| f.backup == backup.id);
+        let in_unlinked_label = self
+            .data_dir
+            .unlinked_label
+            .is_some_and(|f| f.backup == backup.id);
+        let owns_temp_label = self
+            .data_dir
+            .temp_labels
+            .iter()
+            .any(|f| f.backup == backup.id && f.start == backup.start);
+        let owns_history = self
+            .data_dir
+            .history
+            .iter()
+            .any(|h| h.backup == Some(backup.id) && h.start == backup.start);
+        let files = u64::from(in_label_file)
+            | u64::from(in_unlinked_label) << 1
+            | u64::from(owns_temp_label) << 2
+            | u64::from(owns_history) << 3;
+        [a, b, c, d, e, f, files]
     }
 
     fn session_key(&self, index: usize) -> SessionKey {
         let session = &self.sessions[index];
         let id = SessionId(index as u8);
         let own = session.backup.and_then(|b| self.backup(b));
-        SessionKey {
-            session: Session {
+        let mut key = [0; 15];
+        key[..7].copy_from_slice(
+            &Session {
                 backup: None,
                 ..*session
-            },
-            backup: own.map(|b| self.backup_key(b)),
-            began: self
-                .backups
-                .iter()
-                .filter(|b| b.session == id && Some(b.id) != session.backup)
-                .count(),
-            spurious_release: self.ghost.spurious_release == Some(id),
-            failed_assertion: self.ghost.failed_assertion.is_some_and(|(_, s)| s == id),
-            latched: self
-                .ghost
-                .latched
-                .iter()
-                .filter(|l| l.session == id)
-                .count(),
+            }
+            .words(),
+        );
+        if let Some(backup) = own {
+            key[7..REFERENCES].copy_from_slice(&self.backup_key(backup));
         }
+        let began = self
+            .backups
+            .iter()
+            .filter(|b| b.session == id && Some(b.id) != session.backup)
+            .count() as u64;
+        let latched = self
+            .ghost
+            .latched
+            .iter()
+            .filter(|l| l.session == id)
+            .count() as u64;
+        key[REFERENCES] = u64::from(own.is_some())
+            | u64::from(self.ghost.spurious_release == Some(id)) << 1
+            | u64::from(self.ghost.failed_assertion.is_some_and(|(_, s)| s == id)) << 2
+            | latched << 8
+            | began << 32;
+        key
     }
 
     /// The canonical member of this state's symmetry class (see the module documentation).
@@ -163,16 +162,21 @@ impl Cluster {
                 assign(b, &mut ids);
             }
         }
-        let mut unowned: SmallVec<[&Backup; 4]> = self
-            .backups
-            .iter()
-            .filter(|b| !ids.iter().any(|(old, _)| *old == b.id))
-            .collect();
-        if unowned.len() > 1 {
+        // Backups no session holds (a session may begin a second while the first runs): by
+        // the new number of the session that began them, then by their key.
+        let owned = |b: &&Backup| ids.iter().any(|(old, _)| *old == b.id);
+        let unowned = self.backups.iter().filter(|b| !owned(b)).count();
+        if unowned == 1 {
+            if let Some(b) = self.backups.iter().find(|b| !owned(b)) {
+                assign(b.id, &mut ids);
+            }
+        } else if unowned > 1 {
+            let mut unowned: SmallVec<[&Backup; 4]> =
+                self.backups.iter().filter(|b| !owned(b)).collect();
             unowned.sort_by_key(|b| (session_map(b.session), self.backup_key(b)));
-        }
-        for b in unowned {
-            assign(b.id, &mut ids);
+            for b in unowned {
+                assign(b.id, &mut ids);
+            }
         }
         if let Some(file) = self.data_dir.backup_label {
             assign(file.backup, &mut ids);
@@ -188,8 +192,11 @@ impl Cluster {
                 assign(owner, &mut ids);
             }
         }
-        let mut latched = self.ghost.latched.clone();
-        latched.sort_by_key(|l| l.property);
+        // Latched findings in property order (one per property at most; rarely more than one).
+        let mut latched: SmallVec<[_; 1]> = SmallVec::from_slice(&self.ghost.latched);
+        if latched.len() > 1 {
+            latched.sort_by_key(|l| l.property);
+        }
         for l in &latched {
             assign(l.backup, &mut ids);
         }
@@ -255,9 +262,7 @@ fn tie_groups(
         while end < order.len() && keys[order[end]] == keys[order[start]] {
             end += 1;
         }
-        let tied = keys[order[start]]
-            .as_ref()
-            .is_some_and(SessionKey::has_references);
+        let tied = keys[order[start]].as_ref().is_some_and(has_references);
         if end - start > 1 && tied {
             groups.push(start..end);
         }
