@@ -125,7 +125,7 @@ pub enum SessionBackupState {
 }
 
 /// Shared memory (`XLogCtl->Insert` and friends). Zeroed at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SharedMemory {
     /// `exclusiveBackup` / `exclusiveBackupState`.
     pub exclusive: ExclusiveState,
@@ -151,7 +151,7 @@ pub struct SharedMemory {
 }
 
 /// The checkpointer's shared state (`CheckpointerShmem`). Reset at every restart.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Checkpointer {
     /// A checkpoint has been requested and not yet begun (requests merge).
     pub requested: bool,
@@ -166,7 +166,7 @@ pub struct Checkpointer {
 }
 
 /// `pg_control`'s checkpoint fields.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ControlFile {
     /// `checkPoint`: the latest checkpoint record's location.
     pub checkpoint: Lsn,
@@ -810,7 +810,7 @@ pub struct Ghost {
 }
 
 /// How much of each configured budget has been used.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Used {
     /// Crashes.
     pub crashes: u32,
@@ -979,10 +979,6 @@ impl Ord for Touched {
     }
 }
 
-/// Hashes everything but the design and the bounds, which are the same for every state of a
-/// run (states that are equal hash equally, as `Eq` compares a superset of what is hashed).
-/// `{:#?}` is the state in words ([`crate::trace::render_state`]: what the Explorer shows);
-/// `{:?}` lists every field.
 /// A copy of a list of plain values in one block move (`SmallVec`'s own `clone` copies element
 /// by element; copying states is a large part of the model's search).
 #[inline]
@@ -1077,9 +1073,9 @@ impl Clone for Cluster {
         Cluster {
             variant: *variant,
             config: *config,
-            shared: shared.clone(),
-            checkpointer: checkpointer.clone(),
-            control: control.clone(),
+            shared: *shared,
+            checkpointer: *checkpointer,
+            control: *control,
             wal: wal.clone(),
             data_dir: data_dir.clone(),
             pages: copied(pages),
@@ -1087,7 +1083,7 @@ impl Clone for Cluster {
             sessions: copied(sessions),
             backups: copied(backups),
             next_backup: *next_backup,
-            used: used.clone(),
+            used: *used,
             server: *server,
             ghost: ghost.clone(),
             touched: *touched,
@@ -1095,6 +1091,8 @@ impl Clone for Cluster {
     }
 }
 
+/// `{:#?}` is the state in words ([`crate::trace::render_state`]: what the Explorer shows);
+/// `{:?}` lists every field.
 impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
@@ -1138,6 +1136,8 @@ impl fmt::Debug for Cluster {
     }
 }
 
+/// Hashes everything but the design and the bounds, which are the same for every state of a
+/// run (states that are equal hash equally, as `Eq` compares a superset of what is hashed).
 impl std::hash::Hash for Cluster {
     /// The fields' bytes are gathered in a buffer and handed to `state` a few hundred at a
     /// time: a checker's hasher then runs over a few long writes instead of about ninety
@@ -2118,16 +2118,431 @@ mod packed_hash_tests {
     }
 
     #[test]
-    fn a_copied_state_equals_its_original() {
+    fn a_copied_state_equals_its_original_whether_its_lists_are_inline_or_on_the_heap() {
         let config = crate::config::Config::default();
-        let mut cluster = Cluster::new(Variant::of(crate::variant::Design::Recommended), config)
+        let inline = Cluster::new(Variant::of(crate::variant::Design::Recommended), config)
             .expect("the default configuration is valid");
-        cluster
+        let mut spilled = inline.clone();
+        spilled
             .pages
             .extend([Lsn(1), Lsn(2), Lsn(3), Lsn(4), Lsn(5)]);
-        cluster.ghost.retired_starts.push(Lsn(7));
-        let copy = cluster.clone();
-        assert!(copy == cluster);
-        assert_eq!(written(&copy), written(&cluster));
+        spilled.ghost.retired_starts.push(Lsn(7));
+        assert!(!inline.pages.spilled() && spilled.pages.spilled());
+        for cluster in [inline, spilled] {
+            let copy = cluster.clone();
+            assert!(copy == cluster);
+            assert_eq!(written(&copy), written(&cluster));
+            assert_eq!(format!("{copy:?}"), format!("{cluster:?}"));
+        }
+    }
+
+    #[test]
+    fn the_other_records_changed_in_any_one_field_hash_differently() {
+        let top = Lsn(1 << 63);
+        let shared = SharedMemory {
+            exclusive: ExclusiveState::None,
+            backups: 0,
+            force_page_writes: false,
+            last_backup_start: Lsn(0),
+            redo: Lsn(0),
+            insert: Lsn(0),
+            full_page_writes: false,
+            last_fpw_disable: Lsn(0),
+            insert_lock_sharers: 0,
+        };
+        all_distinct(&[
+            shared,
+            SharedMemory {
+                exclusive: ExclusiveState::Stopping,
+                ..shared
+            },
+            SharedMemory {
+                backups: i16::MIN,
+                ..shared
+            },
+            SharedMemory {
+                backups: 1 << 8,
+                ..shared
+            },
+            SharedMemory {
+                force_page_writes: true,
+                ..shared
+            },
+            SharedMemory {
+                last_backup_start: top,
+                ..shared
+            },
+            SharedMemory {
+                redo: top,
+                ..shared
+            },
+            SharedMemory {
+                insert: top,
+                ..shared
+            },
+            SharedMemory {
+                full_page_writes: true,
+                ..shared
+            },
+            SharedMemory {
+                last_fpw_disable: top,
+                ..shared
+            },
+            SharedMemory {
+                insert_lock_sharers: 1 << 7,
+                ..shared
+            },
+        ]);
+        let checkpointer = Checkpointer {
+            requested: false,
+            immediate: false,
+            started: 0,
+            done: 0,
+            in_progress: None,
+        };
+        all_distinct(&[
+            checkpointer,
+            Checkpointer {
+                requested: true,
+                ..checkpointer
+            },
+            Checkpointer {
+                immediate: true,
+                ..checkpointer
+            },
+            Checkpointer {
+                started: 1 << 31,
+                ..checkpointer
+            },
+            Checkpointer {
+                done: 1 << 31,
+                ..checkpointer
+            },
+            Checkpointer {
+                in_progress: Some(Lsn(0)),
+                ..checkpointer
+            },
+            Checkpointer {
+                in_progress: Some(top),
+                ..checkpointer
+            },
+        ]);
+        let control = ControlFile {
+            checkpoint: Lsn(0),
+            redo: Lsn(0),
+        };
+        all_distinct(&[
+            control,
+            ControlFile {
+                checkpoint: top,
+                ..control
+            },
+            ControlFile {
+                redo: top,
+                ..control
+            },
+        ]);
+        let used = Used::default();
+        let mut fields: Vec<Used> = vec![used];
+        for i in 0..10 {
+            let mut u = used;
+            let field = match i {
+                0 => &mut u.crashes,
+                1 => &mut u.faults,
+                2 => &mut u.page_writes,
+                3 => &mut u.timed_checkpoints,
+                4 => &mut u.wal_switches,
+                5 => &mut u.jit_queries,
+                6 => &mut u.wal_fills,
+                7 => &mut u.shutdowns,
+                8 => &mut u.os_crashes,
+                _ => &mut u.primary_fpw_offs,
+            };
+            *field = 1 << 31;
+            fields.push(u);
+        }
+        all_distinct(&fields);
+        all_distinct(&[
+            Writer::Idle,
+            Writer::Assembled {
+                page: 0,
+                redo: Lsn(0),
+                do_page_writes: false,
+                image: false,
+            },
+            Writer::Assembled {
+                page: 1 << 7,
+                redo: Lsn(0),
+                do_page_writes: false,
+                image: false,
+            },
+            Writer::Assembled {
+                page: 0,
+                redo: top,
+                do_page_writes: false,
+                image: false,
+            },
+            Writer::Assembled {
+                page: 0,
+                redo: Lsn(0),
+                do_page_writes: true,
+                image: false,
+            },
+            Writer::Assembled {
+                page: 0,
+                redo: Lsn(0),
+                do_page_writes: false,
+                image: true,
+            },
+        ]);
+        let latched = Latched {
+            property: crate::invariants::Property::CounterMatchesBackups,
+            backup: BackupId(0),
+            session: SessionId(0),
+            phase: BackupPhase::Starting,
+            problem: crate::invariants::Problem::General,
+        };
+        all_distinct(&[
+            latched,
+            Latched {
+                property: crate::invariants::Property::ReportedFilesSurviveOsCrash,
+                ..latched
+            },
+            Latched {
+                backup: BackupId(1 << 31),
+                ..latched
+            },
+            Latched {
+                session: SessionId(1 << 7),
+                ..latched
+            },
+            Latched {
+                phase: BackupPhase::Lost,
+                ..latched
+            },
+            Latched {
+                problem: crate::invariants::Problem::HistoryMethod,
+                ..latched
+            },
+        ]);
+    }
+
+    #[test]
+    fn the_files_wal_and_ghost_changed_in_any_one_field_hash_differently() {
+        let top = Lsn(1 << 63);
+        let label = LabelFile {
+            backup: BackupId(0),
+            start: Lsn(0),
+            checkpoint: Lsn(0),
+            label: LabelKind::Plain,
+            durable: false,
+        };
+        let labels = [
+            label,
+            LabelFile {
+                backup: BackupId(1 << 31),
+                ..label
+            },
+            LabelFile {
+                start: top,
+                ..label
+            },
+            LabelFile {
+                checkpoint: top,
+                ..label
+            },
+            LabelFile {
+                label: LabelKind::Nul,
+                ..label
+            },
+            LabelFile {
+                durable: true,
+                ..label
+            },
+        ];
+        all_distinct(&labels);
+        let history = HistoryFile {
+            start: Lsn(0),
+            stop: Lsn(0),
+            checkpoint: Lsn(0),
+            label: LabelKind::Plain,
+            exclusive: false,
+            durable: false,
+            backup: None,
+            writes: 0,
+            in_pg_wal: false,
+        };
+        let histories = [
+            history,
+            HistoryFile {
+                start: top,
+                ..history
+            },
+            HistoryFile {
+                stop: top,
+                ..history
+            },
+            HistoryFile {
+                checkpoint: top,
+                ..history
+            },
+            HistoryFile {
+                label: LabelKind::Nul,
+                ..history
+            },
+            HistoryFile {
+                exclusive: true,
+                ..history
+            },
+            HistoryFile {
+                durable: true,
+                ..history
+            },
+            HistoryFile {
+                backup: Some(BackupId(0)),
+                ..history
+            },
+            HistoryFile {
+                backup: Some(BackupId(u32::MAX)),
+                ..history
+            },
+            HistoryFile {
+                writes: 1 << 7,
+                ..history
+            },
+            HistoryFile {
+                in_pg_wal: true,
+                ..history
+            },
+        ];
+        all_distinct(&histories);
+        let dir = DataDirectory {
+            backup_label: None,
+            temp_labels: SmallVec::new(),
+            history: SmallVec::new(),
+            unlinked_label: None,
+        };
+        let mut dirs = vec![dir.clone()];
+        for l in labels {
+            dirs.push(DataDirectory {
+                backup_label: Some(l),
+                ..dir.clone()
+            });
+            dirs.push(DataDirectory {
+                unlinked_label: Some(l),
+                ..dir.clone()
+            });
+            dirs.push(DataDirectory {
+                temp_labels: smallvec::smallvec![l],
+                ..dir.clone()
+            });
+        }
+        for h in histories {
+            dirs.push(DataDirectory {
+                history: smallvec::smallvec![h],
+                ..dir.clone()
+            });
+        }
+        all_distinct(&dirs);
+        let wal = Wal {
+            oldest_segment: 0,
+            end_records: SmallVec::new(),
+            flushed: Lsn(0),
+            checkpoints: SmallVec::new(),
+        };
+        all_distinct(&[
+            wal.clone(),
+            Wal {
+                oldest_segment: 1 << 63,
+                ..wal.clone()
+            },
+            Wal {
+                flushed: top,
+                ..wal.clone()
+            },
+            Wal {
+                end_records: smallvec::smallvec![(top, Lsn(0))],
+                ..wal.clone()
+            },
+            Wal {
+                end_records: smallvec::smallvec![(Lsn(0), top)],
+                ..wal.clone()
+            },
+            Wal {
+                checkpoints: smallvec::smallvec![(top, Lsn(0))],
+                ..wal.clone()
+            },
+            Wal {
+                checkpoints: smallvec::smallvec![(Lsn(0), top)],
+                ..wal.clone()
+            },
+        ]);
+        let ghost = Ghost::default();
+        let latched = Latched {
+            property: crate::invariants::Property::CounterMatchesBackups,
+            backup: BackupId(0),
+            session: SessionId(0),
+            phase: BackupPhase::Starting,
+            problem: crate::invariants::Problem::General,
+        };
+        all_distinct(&[
+            ghost.clone(),
+            Ghost {
+                control_redo_torn: true,
+                ..ghost.clone()
+            },
+            Ghost {
+                in_progress_redo_torn: true,
+                ..ghost.clone()
+            },
+            Ghost {
+                spurious_release: Some(SessionId(0)),
+                ..ghost.clone()
+            },
+            Ghost {
+                spurious_release: Some(SessionId(1 << 7)),
+                ..ghost.clone()
+            },
+            Ghost {
+                failed_assertion: Some((Assertion::CounterPositive, SessionId(0))),
+                ..ghost.clone()
+            },
+            Ghost {
+                failed_assertion: Some((Assertion::StopCallbackStopping, SessionId(0))),
+                ..ghost.clone()
+            },
+            Ghost {
+                failed_assertion: Some((Assertion::CounterPositive, SessionId(1 << 7))),
+                ..ghost.clone()
+            },
+            Ghost {
+                restart_refused: Some(BackupId(0)),
+                ..ghost.clone()
+            },
+            Ghost {
+                restart_refused: Some(BackupId(u32::MAX)),
+                ..ghost.clone()
+            },
+            Ghost {
+                retired_starts: smallvec::smallvec![Lsn(0)],
+                ..ghost.clone()
+            },
+            Ghost {
+                leaked_units: i16::MIN,
+                ..ghost.clone()
+            },
+            Ghost {
+                leaked_units: 1 << 8,
+                ..ghost.clone()
+            },
+            Ghost {
+                leaked_exclusive: true,
+                ..ghost.clone()
+            },
+            Ghost {
+                latched: smallvec::smallvec![latched],
+                ..ghost.clone()
+            },
+        ]);
     }
 }

@@ -18,21 +18,6 @@ use smallvec::SmallVec;
 /// Equal keys exactly when the backups are equal but for their names.
 type BackupKey = [u64; 7];
 
-/// Everything about a session and its backup except names, in words: the session's record
-/// without its backup's number, its backup's key (zero if it has none), then one word of
-/// references: bit 0 it has a backup, bit 1 the spurious release is its own, bit 2 the failed
-/// assertion is, bits 8-31 how many latched findings name it, bits 32-63 how many live backups
-/// (its own excepted) name it as the session that began them. Compared as plain arrays.
-type SessionKey = [u64; 15];
-
-/// The word of a [`SessionKey`] that holds its references.
-const REFERENCES: usize = 14;
-
-/// Whether the session is tied to anything a permutation must carry along.
-fn has_references(key: &SessionKey) -> bool {
-    key[REFERENCES] != 0
-}
-
 impl Cluster {
     fn backup_key(&self, backup: &Backup) -> BackupKey {
         let [a, b, c, d, e, f] = Backup {
@@ -66,25 +51,34 @@ impl Cluster {
         [a, b, c, d, e, f, files]
     }
 
-    fn session_key(&self, index: usize) -> SessionKey {
-        let session = &self.sessions[index];
-        let id = SessionId(index as u8);
-        let own = session.backup.and_then(|b| self.backup(b));
-        let mut key = [0; 15];
-        key[..7].copy_from_slice(
-            &Session {
-                backup: None,
-                ..*session
-            }
-            .words(),
-        );
-        if let Some(backup) = own {
-            key[7..REFERENCES].copy_from_slice(&self.backup_key(backup));
+    /// Session `index`'s record without its backup's number, in words.
+    fn session_words(&self, index: usize) -> [u64; 7] {
+        Session {
+            backup: None,
+            ..self.sessions[index]
         }
+        .words()
+    }
+
+    /// The key of the live backup session `index` holds, if it holds one.
+    fn own_backup_key(&self, index: usize) -> Option<BackupKey> {
+        self.sessions[index]
+            .backup
+            .and_then(|b| self.backup(b))
+            .map(|b| self.backup_key(b))
+    }
+
+    /// What names session `index` apart from its own backup, in one word: bit 0 the spurious
+    /// release is its own, bit 1 the failed assertion is, bits 8-31 how many latched findings
+    /// name it, bits 32-63 how many live backups (its own excepted) name it as the session that
+    /// began them.
+    fn references(&self, index: usize) -> u64 {
+        let id = SessionId(index as u8);
+        let own = self.sessions[index].backup;
         let began = self
             .backups
             .iter()
-            .filter(|b| b.session == id && Some(b.id) != session.backup)
+            .filter(|b| b.session == id && Some(b.id) != own)
             .count() as u64;
         let latched = self
             .ghost
@@ -92,40 +86,38 @@ impl Cluster {
             .iter()
             .filter(|l| l.session == id)
             .count() as u64;
-        key[REFERENCES] = u64::from(own.is_some())
-            | u64::from(self.ghost.spurious_release == Some(id)) << 1
-            | u64::from(self.ghost.failed_assertion.is_some_and(|(_, s)| s == id)) << 2
+        u64::from(self.ghost.spurious_release == Some(id))
+            | u64::from(self.ghost.failed_assertion.is_some_and(|(_, s)| s == id)) << 1
             | latched << 8
-            | began << 32;
-        key
+            | began << 32
+    }
+
+    /// Sessions `a` and `b` compared by kind, then by everything about them and their backups
+    /// except names: their records (without backup numbers), their own backups' keys, then
+    /// what else names them. Each part is computed only where the parts before it tie, so the
+    /// sessions of a kind that differ in their records (nearly always) cost a few words each.
+    /// `Equal` exactly when a permutation of the two carries one onto the other (but for
+    /// what their backups' names reach).
+    fn session_cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        self.sessions[a]
+            .kind
+            .cmp(&self.sessions[b].kind)
+            .then_with(|| self.session_words(a).cmp(&self.session_words(b)))
+            .then_with(|| self.own_backup_key(a).cmp(&self.own_backup_key(b)))
+            .then_with(|| self.references(a).cmp(&self.references(b)))
+    }
+
+    /// Whether session `index` is tied to anything a permutation must carry along.
+    fn has_references(&self, index: usize) -> bool {
+        self.own_backup_key(index).is_some() || self.references(index) != 0
     }
 
     /// The canonical member of this state's symmetry class (see the module documentation).
     pub fn representative(&self) -> Cluster {
-        // A session alone of its kind keeps its place whatever its key, so its key is not built
-        // (`None`): a WAL sender beside two SQL sessions, say.
-        let keys: SmallVec<[Option<SessionKey>; 4]> = self
-            .sessions
-            .iter()
-            .enumerate()
-            .map(|(i, session)| {
-                let kind_shared = self
-                    .sessions
-                    .iter()
-                    .filter(|other| other.kind == session.kind)
-                    .nth(1)
-                    .is_some();
-                kind_shared.then(|| self.session_key(i))
-            })
-            .collect();
         let mut order: SmallVec<[usize; 8]> = (0..self.sessions.len()).collect();
         // Sessions keep their kind's block (SQL sessions first): sort inside each block.
-        order.sort_by(|&a, &b| {
-            (self.sessions[a].kind, &keys[a])
-                .cmp(&(self.sessions[b].kind, &keys[b]))
-                .then(a.cmp(&b))
-        });
-        let ties = tie_groups(&order, &keys);
+        order.sort_by(|&a, &b| self.session_cmp(a, b).then(a.cmp(&b)));
+        let ties = self.tie_groups(&order);
         if ties.is_empty() {
             return self.renamed(&order);
         }
@@ -137,6 +129,27 @@ impl Cluster {
             }
         }
         best.unwrap_or_else(|| self.renamed(&order))
+    }
+
+    /// Runs of sessions in `order` that compare equal ([`Cluster::session_cmp`]) and carry
+    /// references: the only places where the order between sessions is not already fixed by
+    /// what they are.
+    fn tie_groups(&self, order: &[usize]) -> SmallVec<[std::ops::Range<usize>; 2]> {
+        let mut groups = SmallVec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len()
+                && self.session_cmp(order[end], order[start]) == std::cmp::Ordering::Equal
+            {
+                end += 1;
+            }
+            if end - start > 1 && self.has_references(order[start]) {
+                groups.push(start..end);
+            }
+            start = end;
+        }
+        groups
     }
 
     /// This state with session `order[i]` moved to position `i` and backups renumbered in the
@@ -246,29 +259,6 @@ impl Cluster {
         out.next_backup = ids.len() as u32;
         out
     }
-}
-
-/// Runs of equal keys (same kind, same key: a key holds its session's kind) in `order` whose
-/// sessions carry references: the only places where the order between sessions is not already
-/// fixed by their keys. A session alone of its kind (no key) is never in one.
-fn tie_groups(
-    order: &[usize],
-    keys: &[Option<SessionKey>],
-) -> SmallVec<[std::ops::Range<usize>; 2]> {
-    let mut groups = SmallVec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && keys[order[end]] == keys[order[start]] {
-            end += 1;
-        }
-        let tied = keys[order[start]].as_ref().is_some_and(has_references);
-        if end - start > 1 && tied {
-            groups.push(start..end);
-        }
-        start = end;
-    }
-    groups
 }
 
 /// Every order obtained from `order` by permuting the positions inside each tie group.

@@ -77,9 +77,9 @@ fn state(cluster: &Cluster, index: usize, action: String, event: String) -> Valu
     out.insert("action".to_string(), Value::String(action));
     out.insert("event".to_string(), Value::String(event));
     let fields: [(&str, serde_json::Result<Value>); 13] = [
-        ("shared", serde_json::to_value(&cluster.shared)),
-        ("checkpointer", serde_json::to_value(&cluster.checkpointer)),
-        ("control", serde_json::to_value(&cluster.control)),
+        ("shared", serde_json::to_value(cluster.shared)),
+        ("checkpointer", serde_json::to_value(cluster.checkpointer)),
+        ("control", serde_json::to_value(cluster.control)),
         ("wal", serde_json::to_value(&cluster.wal)),
         ("data_dir", serde_json::to_value(&cluster.data_dir)),
         ("pages", serde_json::to_value(&cluster.pages)),
@@ -87,7 +87,7 @@ fn state(cluster: &Cluster, index: usize, action: String, event: String) -> Valu
         ("sessions", serde_json::to_value(&cluster.sessions)),
         ("backups", serde_json::to_value(&cluster.backups)),
         ("next_backup", serde_json::to_value(cluster.next_backup)),
-        ("used", serde_json::to_value(&cluster.used)),
+        ("used", serde_json::to_value(cluster.used)),
         ("server", serde_json::to_value(cluster.server)),
         ("ghost", serde_json::to_value(&cluster.ghost)),
     ];
