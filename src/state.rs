@@ -980,13 +980,18 @@ impl Ord for Touched {
 }
 
 /// A copy of a list of plain values in one block move (`SmallVec`'s own `clone` copies element
-/// by element; copying states is a large part of the model's search).
-#[inline]
+/// by element; copying states is a large part of the model's search). Most of a state's lists
+/// are empty at most states: those are made without a call to copy nothing.
+#[inline(always)]
 fn copied<A: smallvec::Array>(list: &SmallVec<A>) -> SmallVec<A>
 where
     A::Item: Copy,
 {
-    SmallVec::from_slice(list)
+    if list.is_empty() {
+        SmallVec::new()
+    } else {
+        SmallVec::from_slice(list)
+    }
 }
 
 impl Clone for Wal {
@@ -1024,6 +1029,7 @@ impl Clone for DataDirectory {
 }
 
 impl Clone for Ghost {
+    #[inline]
     fn clone(&self) -> Self {
         let Ghost {
             control_redo_torn,
