@@ -5,8 +5,8 @@
 //! Canonical means: two states that differ only by a permutation of same-kind sessions and a
 //! consistent renaming of backups get the *same* representative (whatever the order in which a
 //! search meets them, so state counts do not depend on thread timing). It is built in three
-//! steps: sessions are sorted, within their kind, by a key that contains everything about a
-//! session and its backup except names; where keys tie and the tied sessions carry references,
+//! steps: sessions are sorted, within their kind, by everything about a session and its backup
+//! except names ([`Cluster::session_cmp`]); where they tie and the tied sessions carry references,
 //! every order of the tied sessions is tried and the smallest resulting state is kept; then
 //! backups are renumbered in the order the canonical session order first reaches them.
 
