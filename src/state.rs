@@ -1302,7 +1302,7 @@ impl Backup {
             label_handed_out,
             label_misstates,
         } = *self;
-        let flags = [
+        let flags = bits([
             accepted,
             from_standby,
             copy_over,
@@ -1310,9 +1310,7 @@ impl Backup {
             torn,
             label_handed_out,
             label_misstates,
-        ]
-        .iter()
-        .fold(0u8, |bits, &flag| (bits << 1) | u8::from(flag));
+        ]) as u8;
         [
             (u64::from(id.0) << 32)
                 | u64::from(u32::from_le_bytes([
