@@ -738,31 +738,27 @@ fn every_invariant(model: &BackupModel, state: &Cluster) -> bool {
     !new
 }
 
-/// The folded property of a check: [`every_invariant`], after [`every_case`] has latched the
+/// The folded property of a check: [`every_invariant`], after [`latch_cases`] has latched the
 /// cases this state reaches. A case needs no stateright property of its own: its verdict is
 /// its latch, and stateright's path to it would never be read, while each property costs a
 /// lookup of its name at every state.
 fn every_invariant_and_case(model: &BackupModel, state: &Cluster) -> bool {
     if model.cases != 0 {
-        every_case(model, state);
+        latch_cases(model, state);
     }
     every_invariant(model, state)
 }
 
-/// The folded `sometimes` condition of the cases: every reachable case not yet reached is
-/// evaluated, and one reached for the first time is latched (the report's verdict for it).
-/// True where a case was reached for the first time.
-fn every_case(model: &BackupModel, state: &Cluster) -> bool {
-    let mut new = false;
+/// Every reachable case not yet reached is evaluated, and one this state reaches is latched
+/// (the report's verdict for it).
+fn latch_cases(model: &BackupModel, state: &Cluster) {
     for (i, case) in CASES.iter().enumerate() {
         let latch = &model.latches[ALWAYS.len() + i];
         if model.cases & 1 << i != 0
             && !latch.load(Ordering::Relaxed)
             && (case.condition)(model, state)
-            && !latch.swap(true, Ordering::Relaxed)
         {
-            new = true;
+            latch.store(true, Ordering::Relaxed);
         }
     }
-    new
 }
