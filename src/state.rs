@@ -1185,10 +1185,10 @@ impl Cluster {
         control.hash(state);
         wal.hash(state);
         data_dir.hash(state);
-        hash_list(pages, state);
-        hash_list(writers, state);
-        hash_list(sessions, state);
-        hash_list(backups, state);
+        pages.hash(state);
+        writers.hash(state);
+        sessions.hash(state);
+        backups.hash(state);
         state.write_u64(u64::from(*next_backup) << 8 | u64::from(*server as u8));
         used.hash(state);
         ghost.hash(state);
@@ -1341,14 +1341,6 @@ fn bits<const N: usize>(flags: [bool; N]) -> u64 {
         .iter()
         .enumerate()
         .fold(0, |word, (i, &flag)| word | u64::from(flag) << i)
-}
-
-/// A list's length, then each element's words (the derived impls' layout, in one write per
-/// element).
-#[inline(always)]
-fn hash_list<T: std::hash::Hash, H: std::hash::Hasher>(list: &[T], state: &mut H) {
-    state.write_usize(list.len());
-    list.iter().for_each(|item| item.hash(state));
 }
 
 // The other records of the state are hashed the same way: a few packed words each, every field
@@ -1506,8 +1498,8 @@ impl std::hash::Hash for DataDirectory {
         let [a, b, c] = label_file_words(backup_label.as_ref());
         let [d, e, f] = label_file_words(unlinked_label.as_ref());
         write_words(state, [a, b, c, d, e, f]);
-        hash_list(temp_labels, state);
-        hash_list(history, state);
+        temp_labels.hash(state);
+        history.hash(state);
     }
 }
 
@@ -1621,8 +1613,8 @@ impl std::hash::Hash for Ghost {
                 packed_backup(*restart_refused),
             ],
         );
-        hash_list(retired_starts, state);
-        hash_list(latched, state);
+        retired_starts.hash(state);
+        latched.hash(state);
     }
 }
 
