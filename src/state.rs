@@ -900,19 +900,80 @@ pub struct Cluster {
     pub(crate) touched: Touched,
 }
 
-/// Which session records the last step wrote, and how many steps the cluster has taken: kept
-/// beside the state for readers that keep something per session from one step to the next
-/// (the simulator's [`crate::enabled::EnabledSet`]), so that they look again only at what a
-/// step wrote. It is not part of the state: every two values compare equal and it is neither
+/// Parts of a cluster, as a set: what a step wrote ([`Touched::regions`]) and what an
+/// invariant reads ([`crate::invariants::Property::reads`]). An invariant that held before a
+/// step and reads none of the parts the step wrote holds after it: the simulator asks only
+/// the others ([`crate::invariants::StepCheck`]). The bounds, the design and the parts no
+/// invariant reads (the checkpointer, the pages, the writers, the budgets used) are in none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Regions(u8);
+
+impl Regions {
+    /// Nothing.
+    pub const NONE: Regions = Regions(0);
+    /// Some session record ([`Cluster::sessions`]; [`Touched::sessions`] says which).
+    pub const SESSIONS: Regions = Regions(1 << 0);
+    /// The live backups' ghost records ([`Cluster::backups`]).
+    pub const BACKUPS: Regions = Regions(1 << 1);
+    /// Shared memory ([`Cluster::shared`]).
+    pub const SHARED: Regions = Regions(1 << 2);
+    /// The ghost facts ([`Cluster::ghost`]).
+    pub const GHOST: Regions = Regions(1 << 3);
+    /// The WAL facts ([`Cluster::wal`]).
+    pub const WAL: Regions = Regions(1 << 4);
+    /// The data directory's backup files ([`Cluster::data_dir`]).
+    pub const DATA_DIR: Regions = Regions(1 << 5);
+    /// `pg_control` and the server's state ([`Cluster::control`], [`Cluster::server`]).
+    pub const CONTROL: Regions = Regions(1 << 6);
+    /// Every part.
+    pub const ALL: Regions = Regions(0x7f);
+
+    /// Both sets together.
+    #[inline]
+    pub const fn union(self, other: Regions) -> Regions {
+        Regions(self.0 | other.0)
+    }
+
+    /// Whether the two sets share a part.
+    #[inline]
+    pub const fn meets(self, other: Regions) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The set as a number below 128 (a table index).
+    #[inline]
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set a number below 128 stands for (bits above are dropped).
+    #[inline]
+    pub const fn from_bits(bits: u8) -> Regions {
+        Regions(bits & Self::ALL.0)
+    }
+}
+
+/// What the last step wrote (which session records, which other parts of the cluster:
+/// [`Regions`]), and how many steps the cluster has taken: kept beside the state for readers
+/// that keep something from one step to the next (the simulator's
+/// [`crate::enabled::EnabledSet`] per session, its invariant check
+/// [`crate::invariants::StepCheck`] per part), so that they look again only at what a step
+/// wrote. It is not part of the state: every two values compare equal and it is neither
 /// hashed nor written out, so two clusters are equal, ordered and fingerprinted by their
 /// state alone. Every write of a session record in the steps goes through
-/// `Cluster::session_mut` or marks every session.
+/// `Cluster::session_mut` or marks every session; every write of the backups, the ghost,
+/// the WAL facts and the data directory goes through their `_mut` accessors (or marks its
+/// part); shared memory, `pg_control` and the server's state, a few words, are compared
+/// before and after each step instead of marked at their many writes. A test walks every
+/// design and bug and holds every step to it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Touched {
     /// Steps applied to this cluster (also counting refused ones).
     steps: u64,
     /// Bit `i`: session `i`'s record was written by the last step (every bit: possibly any).
     sessions: u64,
+    /// The other parts the last step wrote ([`Regions`], without [`Regions::SESSIONS`]).
+    regions: Regions,
 }
 
 impl Touched {
@@ -937,11 +998,23 @@ impl Touched {
         self.sessions
     }
 
+    /// The parts of the cluster the last step may have written ([`Regions::SESSIONS`] if it
+    /// wrote any session record).
+    #[inline]
+    pub fn regions(self) -> Regions {
+        if self.sessions != 0 {
+            self.regions.union(Regions::SESSIONS)
+        } else {
+            self.regions
+        }
+    }
+
     /// A step begins: nothing written yet.
     #[inline]
     pub(crate) fn begin_step(&mut self) {
         self.steps += 1;
         self.sessions = 0;
+        self.regions = Regions::NONE;
     }
 
     /// Session `index`'s record is written.
@@ -950,10 +1023,17 @@ impl Touched {
         self.sessions |= if index < 64 { 1 << index } else { Self::ALL };
     }
 
-    /// Every session's record may be written.
+    /// `regions` are written.
+    #[inline]
+    pub(crate) fn write_regions(&mut self, regions: Regions) {
+        self.regions = self.regions.union(regions);
+    }
+
+    /// Every session's record, and every other part, may be written.
     #[inline]
     pub(crate) fn write_all(&mut self) {
         self.sessions = Self::ALL;
+        self.regions = Regions::ALL;
     }
 }
 
@@ -1759,6 +1839,7 @@ impl Cluster {
             touched: Touched {
                 steps: 0,
                 sessions: Touched::ALL,
+                regions: Regions::ALL,
             },
         })
     }

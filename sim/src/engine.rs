@@ -1,7 +1,8 @@
 //! The one loop that steps the core: a [`Chooser`] picks each action (seeded weights, an exact
 //! list, a lenient list, the liveness phase's round robin), a [`Track`] applies it and records
 //! what it needs (a run's coverage and digest, a trace, the list of what was applied), and
-//! the [`Engine`] checks every invariant (but the known findings) after every step. The
+//! the [`Engine`] checks every invariant (but the known findings) after every step (asking
+//! only those that read what the step wrote: [`StepCheck`]). The
 //! simulator's run, the exact replay and the lenient replay of shrinking are this loop with
 //! different choosers and tracks, as stateright's simulation checker is one loop over its
 //! `Chooser`; the end of a liveness phase is judged in one place ([`unsettled_end`]).
@@ -11,7 +12,7 @@ use crate::profile::Weights;
 use crate::run::Failure;
 use backup_coordinator::action::ApplyError;
 use backup_coordinator::enabled::{ActionWeight, EnabledSet};
-use backup_coordinator::invariants::{self, NotSettled, PropertySet};
+use backup_coordinator::invariants::{self, NotSettled, PropertySet, StepCheck};
 use backup_coordinator::{Action, Cluster, Command};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -250,6 +251,9 @@ pub struct Engine<T> {
     pub steps: u64,
     /// The first failure.
     pub failure: Option<Failure>,
+    /// The invariants' check after each step (it asks only those that read what the step
+    /// wrote).
+    check: StepCheck,
 }
 
 impl<T: Track> Engine<T> {
@@ -260,6 +264,7 @@ impl<T: Track> Engine<T> {
             known,
             steps: 0,
             failure: None,
+            check: StepCheck::new(),
         }
     }
 
@@ -293,7 +298,7 @@ impl<T: Track> Engine<T> {
                 });
             }
             if self.failure.is_none() {
-                match invariants::check_except(self.track.cluster(), self.known) {
+                match self.check.check_except(self.track.cluster(), self.known) {
                     Ok(()) => self.track.passed(),
                     Err(violation) => {
                         self.failure = Some(Failure::Safety {

@@ -7,12 +7,21 @@
 //!
 //! The same walks hold the invariants' check after every step ([`invariants::check_except`],
 //! which answers the per-backup invariants together in one pass when nothing is found) to
-//! asking every invariant in order.
+//! asking every invariant in order, and the simulator's check after each step
+//! ([`invariants::StepCheck`], which asks only the invariants that read a part of the cluster
+//! the step wrote) to the full check. That one rests on two facts, each held here: every step
+//! marks every part it writes ([`backup_coordinator::state::Touched::regions`]), and every
+//! invariant reads nothing but the parts it declares ([`Property::reads`]).
 
 use backup_coordinator::enabled::EnabledSet;
-use backup_coordinator::invariants::{self, Property, PropertySet, INVARIANTS};
+use backup_coordinator::invariants::{self, Property, PropertySet, StepCheck, INVARIANTS};
+use backup_coordinator::state::Regions;
+use backup_coordinator::variant::Bug;
 use backup_coordinator::{Action, Cluster, Config, Variant};
+use backup_model::BackupModel;
 use backup_sim::profile::{default_config, Weights};
+use backup_sim::replay_file::ReplayFile;
+use backup_sim::run::{run_seed, Failure, Recording, RunSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -81,6 +90,89 @@ fn walks() -> impl Iterator<Item = (String, Vec<Cluster>)> {
     })
 }
 
+/// For every design and bug, the last states of the simulator's runs (its weights, 4,000
+/// fault-phase steps) that end in a safety failure: under its own bounds, with hostile labels,
+/// and for a bug under the smallest bounds that show it. Each property a run breaks is then
+/// gone past (a known finding) so that later seeds break others (twelve seeds per variant
+/// and bounds). These are the states where invariants first break, which uniform
+/// walks seldom reach, and the steps just before them.
+fn failing_walks() -> Vec<(String, Vec<Cluster>)> {
+    let sim = default_config();
+    let runs = Variant::all().into_iter().flat_map(|variant| {
+        [
+            sim,
+            Config {
+                hostile_labels: true,
+                ..sim
+            },
+        ]
+        .map(|config| (variant, config))
+    });
+    let bugs = Bug::ALL.into_iter().filter_map(|bug| {
+        backup_coordinator::bugs::smallest_bounds(bug)
+            .map(|(config, _)| (Variant::bug(bug), config))
+    });
+    let mut out = Vec::new();
+    for (variant, config) in runs.chain(bugs) {
+        let mut spec = RunSpec {
+            config,
+            ..RunSpec::new(variant, 4_000)
+        };
+        for seed in 0..12 {
+            let config = spec.config_for(seed);
+            let model = BackupModel::new(variant, config).expect("bounds");
+            let mut recording = Recording::default();
+            let run = run_seed(&spec, &model, seed, &mut recording).expect("bounds");
+            let Some(Failure::Safety { step, violation }) = run.failure else {
+                continue;
+            };
+            spec.known.insert(violation.property);
+            let mut cluster = Cluster::new(variant, config).expect("bounds");
+            let mut states = Vec::new();
+            let keep_from = step.saturating_sub(40);
+            for (index, action) in recording.actions.iter().take(step as usize).enumerate() {
+                cluster.apply(*action).expect("a recorded action replays");
+                if index as u64 + 1 >= keep_from {
+                    states.push(cluster.clone());
+                }
+            }
+            out.push((
+                format!(
+                    "{variant}, simulator seed {seed} (breaks {} at step {step})",
+                    violation.property
+                ),
+                states,
+            ));
+        }
+    }
+    out
+}
+
+/// Every state of each counterexample in the regression corpus (`regressions/`), each of
+/// which ends where its invariant breaks.
+fn corpus_walks() -> Vec<(String, Vec<Cluster>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../regressions");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the regression corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let schedule = ReplayFile::load(&path).expect("a corpus file").schedule();
+            let mut cluster = Cluster::new(schedule.variant, schedule.config).expect("bounds");
+            let mut states = vec![cluster.clone()];
+            for action in &schedule.actions {
+                cluster.apply(*action).expect("a corpus action replays");
+                states.push(cluster.clone());
+            }
+            (format!("corpus file {}", path.display()), states)
+        })
+        .collect()
+}
+
 #[test]
 fn enabled_set_lists_what_the_core_lists_at_every_step() {
     let weights = Weights::default();
@@ -143,6 +235,190 @@ fn each_step_marks_every_session_record_it_writes() {
     assert!(
         changed > 10_000 && compared > 100_000,
         "{changed} changes, {compared} comparisons"
+    );
+}
+
+/// The parts of `cluster` a [`Regions`] bit stands for, each compared as a whole.
+fn part_changed(before: &Cluster, after: &Cluster, part: Regions) -> bool {
+    match part {
+        Regions::SESSIONS => before.sessions != after.sessions,
+        Regions::BACKUPS => before.backups != after.backups,
+        Regions::SHARED => before.shared != after.shared,
+        Regions::GHOST => before.ghost != after.ghost,
+        Regions::WAL => before.wal != after.wal,
+        Regions::DATA_DIR => before.data_dir != after.data_dir,
+        Regions::CONTROL => before.control != after.control || before.server != after.server,
+        _ => unreachable!("one part at a time"),
+    }
+}
+
+/// Every part, one at a time.
+const PARTS: [Regions; 7] = [
+    Regions::SESSIONS,
+    Regions::BACKUPS,
+    Regions::SHARED,
+    Regions::GHOST,
+    Regions::WAL,
+    Regions::DATA_DIR,
+    Regions::CONTROL,
+];
+
+/// `base` with the parts outside `kept` taken from `other` (the bounds and the design are
+/// `base`'s; both come from one walk, so they agree).
+fn with_other_parts(base: &Cluster, other: &Cluster, kept: Regions) -> Cluster {
+    let mut out = base.clone();
+    for part in PARTS {
+        if kept.meets(part) {
+            continue;
+        }
+        match part {
+            Regions::SESSIONS => out.sessions = other.sessions.clone(),
+            Regions::BACKUPS => out.backups = other.backups.clone(),
+            Regions::SHARED => out.shared = other.shared,
+            Regions::GHOST => out.ghost = other.ghost.clone(),
+            Regions::WAL => out.wal = other.wal.clone(),
+            Regions::DATA_DIR => out.data_dir = other.data_dir.clone(),
+            Regions::CONTROL => {
+                out.control = other.control;
+                out.server = other.server;
+            }
+            _ => unreachable!("one part at a time"),
+        }
+    }
+    out
+}
+
+/// Every pair of consecutive states of the simulator's own runs (its bounds and weights, 4,000
+/// fault-phase steps and the liveness phase; two seeds per design and bug, one of them on a
+/// standby), where backups complete far more often than on uniform walks, passed to `visit`
+/// with the run's name and the step's number.
+fn for_each_simulator_step(mut visit: impl FnMut(&str, usize, &Cluster, &Cluster)) {
+    for variant in Variant::all() {
+        let spec = RunSpec::new(variant, 4_000);
+        for seed in [0, backup_sim::run::STANDBY_EVERY - 1] {
+            let config = spec.config_for(seed);
+            let model = BackupModel::new(variant, config).expect("bounds");
+            let mut recording = Recording::default();
+            run_seed(&spec, &model, seed, &mut recording).expect("bounds");
+            let name = format!("{variant}, simulator seed {seed}");
+            let mut cluster = Cluster::new(variant, config).expect("bounds");
+            for (step, action) in recording.actions.iter().enumerate() {
+                let before = cluster.clone();
+                cluster.apply(*action).expect("a recorded action replays");
+                visit(&name, step, &before, &cluster);
+            }
+        }
+    }
+}
+
+/// What the simulator's check after each step relies on to skip an invariant: every step
+/// marks every part of the cluster it changes (a part it marks may be unchanged; one it
+/// changes is never unmarked), on uniform walks and on the simulator's own runs.
+#[test]
+fn each_step_marks_every_part_of_the_cluster_it_writes() {
+    let mut changed = [0u64; PARTS.len()];
+    let mut unmarked_steps = 0u64;
+    let mut visit = |walk: &str, step: usize, before: &Cluster, after: &Cluster| {
+        let written = after.touched().regions();
+        for (index, part) in PARTS.into_iter().enumerate() {
+            if part_changed(before, after, part) {
+                changed[index] += 1;
+                assert!(
+                    written.meets(part),
+                    "{walk}, step {step}: {part:?} changed but the step did not mark it (it marked {written:?})"
+                );
+            }
+        }
+        unmarked_steps += u64::from(!written.meets(Regions::ALL));
+    };
+    for (walk, states) in walks() {
+        for (step, pair) in states.windows(2).enumerate() {
+            let [before, after] = pair else { continue };
+            visit(&walk, step, before, after);
+        }
+    }
+    for_each_simulator_step(&mut visit);
+    assert!(
+        changed.iter().all(|&n| n > 1_000) && unmarked_steps > 100_000,
+        "changes per part {changed:?}, {unmarked_steps} steps that wrote nothing invariants read"
+    );
+}
+
+/// What the simulator's check after each step relies on to skip an invariant: each
+/// invariant's verdict (and its report) depends only on the parts of the cluster it declares.
+/// Every other part is swapped in from another state of the same walk, among them the states
+/// where a seeded bug breaks the invariant, and the answer must not move.
+#[test]
+fn each_invariant_reads_only_the_parts_of_the_cluster_it_declares() {
+    let mut violated = [0u64; INVARIANTS.len()];
+    let mut compared = 0u64;
+    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
+        let n = states.len();
+        for (step, cluster) in states.iter().enumerate() {
+            // Two other states: half a walk away, and the next one.
+            for other in [&states[(step + n / 2) % n], &states[(step + 1) % n]] {
+                for (index, (property, invariant)) in INVARIANTS.iter().enumerate() {
+                    let own = invariant(cluster);
+                    let swapped = with_other_parts(cluster, other, property.reads());
+                    assert_eq!(
+                        invariant(&swapped),
+                        own,
+                        "{walk}, step {step}: {property} read a part it does not declare ({:?})",
+                        property.reads()
+                    );
+                    violated[index] += u64::from(own.is_err());
+                    compared += 1;
+                }
+            }
+        }
+    }
+    let never: Vec<&str> = INVARIANTS
+        .iter()
+        .zip(violated)
+        .filter(|&(_, n)| n == 0)
+        .map(|((p, _), _)| p.name())
+        .collect();
+    assert!(
+        compared > 1_000_000 && violated.iter().sum::<u64>() > 10_000,
+        "{compared} comparisons, violations per invariant {violated:?}"
+    );
+    // Every invariant is seen broken (by some seeded bug), so that a read it does not
+    // declare would show.
+    assert!(never.is_empty(), "never violated in the walks: {never:?}");
+}
+
+/// The simulator's check after each step answers as the full check at every step of every
+/// walk (the first violation after a passing step among them: there it asked only the
+/// invariants that read what the step wrote).
+#[test]
+fn the_check_after_each_step_answers_as_the_full_check() {
+    let skips: [PropertySet; 2] = [
+        PropertySet::EMPTY,
+        [Property::UnitsReleasedOnce, Property::LabelsNeverShared]
+            .into_iter()
+            .collect(),
+    ];
+    let (mut steps, mut caught) = (0u64, 0u64);
+    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
+        for skip in skips {
+            let mut check = StepCheck::new();
+            let mut passed_before = false;
+            for (step, cluster) in states.iter().enumerate() {
+                let full = invariants::check_except(cluster, skip);
+                assert_eq!(
+                    check.check_except(cluster, skip),
+                    full,
+                    "{walk}, step {step}, skipping {skip:?}"
+                );
+                caught += u64::from(passed_before && full.is_err());
+                passed_before = full.is_ok();
+                steps += 1;
+            }
+        }
+    }
+    assert!(
+        steps > 200_000 && caught > 100,
+        "{steps} steps, {caught} violations found right after a passing step"
     );
 }
 

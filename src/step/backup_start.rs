@@ -48,7 +48,7 @@ impl Cluster {
             };
         }
         self.next_backup += 1;
-        self.backups.push(Backup {
+        let backup = Backup {
             id,
             session,
             mode,
@@ -68,7 +68,8 @@ impl Cluster {
             picked_up: None,
             label_handed_out: false,
             label_misstates: false,
-        });
+        };
+        self.backups_mut().push(backup);
         let s = self.session_mut(session);
         s.starts += 1;
         s.backup = Some(id);
@@ -260,7 +261,7 @@ impl Cluster {
             if self.data_dir.backup_label.is_some() {
                 return Taken::placed(self.raise_error(session, StepError::LabelFileExists));
             }
-            self.data_dir.backup_label = Some(file);
+            self.data_dir_mut().backup_label = Some(file);
             return Taken::placed(self.finish_start(session, LabelPlace::BackupLabelFile));
         }
         let existing = self
@@ -273,11 +274,11 @@ impl Cluster {
             }
             Ok(index) => {
                 let previous = self.data_dir.temp_labels[index].backup;
-                self.data_dir.temp_labels[index] = file;
+                self.data_dir_mut().temp_labels[index] = file;
                 Some(previous)
             }
             Err(index) => {
-                self.data_dir.temp_labels.insert(index, file);
+                self.data_dir_mut().temp_labels.insert(index, file);
                 None
             }
         };

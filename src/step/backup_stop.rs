@@ -55,13 +55,14 @@ impl Cluster {
         // exclusive backup's copy is the one of the running exclusive backup, whichever
         // session stops it.
         let own = self.session(session).backup;
-        for backup in self.backups.iter_mut() {
+        let insert = self.shared.insert;
+        for backup in self.backups_mut().iter_mut() {
             let copying = match mode {
                 BackupMode::Exclusive => backup.mode == BackupMode::Exclusive,
                 _ => Some(backup.id) == own,
             };
             if copying && backup.phase == BackupPhase::Running {
-                backup.end_copy_ghost(self.shared.insert);
+                backup.end_copy_ghost(insert);
             }
         }
         let s = self.session_mut(session);
@@ -89,12 +90,12 @@ impl Cluster {
         let rules = self.rules();
         let mode = self.session(session).mode;
         if mode == BackupMode::Exclusive {
-            let Some(file) = self.data_dir.backup_label.take() else {
+            let Some(file) = self.data_dir_mut().backup_label.take() else {
                 return Taken::placed(self.raise_error(session, StepError::NotInProgress));
             };
             // 9.1's plain unlink leaves the removal to the file system's good will; 9.6+'s
             // durable_unlink fsyncs the data directory.
-            self.data_dir.unlinked_label = (!rules.durable_label_removal).then_some(file);
+            self.data_dir_mut().unlinked_label = (!rules.durable_label_removal).then_some(file);
             let live = self.backup(file.backup).is_some();
             let s = self.session_mut(session);
             s.start = file.start;
@@ -121,7 +122,7 @@ impl Cluster {
         else {
             return Taken::placed(self.raise_error(session, StepError::TempLabelMissing));
         };
-        let file = self.data_dir.temp_labels.remove(index);
+        let file = self.data_dir_mut().temp_labels.remove(index);
         self.session_mut(session).label = file.label;
         if let Some(own) = self.session(session).backup {
             self.update_backup(own, |backup| {
@@ -202,7 +203,7 @@ impl Cluster {
     pub(super) fn step_end_record(&mut self, session: SessionId) -> Taken {
         let record = self.insert_wal(record_bytes::BACKUP_END);
         let start = self.session(session).start;
-        self.wal.end_records.push((record.start, start));
+        self.wal_mut().end_records.push((record.start, start));
         let s = self.session_mut(session);
         s.stop = record.end;
         if let Some(own) = s.backup {
@@ -254,11 +255,11 @@ impl Cluster {
                 } else {
                     1
                 };
-                self.data_dir.history[index] = HistoryFile { writes, ..written };
+                self.data_dir_mut().history[index] = HistoryFile { writes, ..written };
                 kept
             }
             Err(index) => {
-                self.data_dir.history.insert(index, written);
+                self.data_dir_mut().history.insert(index, written);
                 false
             }
         };
@@ -280,7 +281,12 @@ impl Cluster {
     fn cleanup_backup_history(&mut self, written: Lsn) {
         let archiving = self.config.archive_mode;
         let archived = archiving && !self.config.archive_fails;
-        for file in self.data_dir.history.iter_mut().filter(|h| h.in_pg_wal) {
+        for file in self
+            .data_dir_mut()
+            .history
+            .iter_mut()
+            .filter(|h| h.in_pg_wal)
+        {
             file.in_pg_wal = if file.start == written {
                 archiving
             } else {
@@ -312,7 +318,7 @@ impl Cluster {
                 .history
                 .binary_search_by_key(&start, |h| h.start)
             {
-                self.data_dir.history[index].durable = true;
+                self.data_dir_mut().history[index].durable = true;
             }
         }
         let s = self.session_mut(session);

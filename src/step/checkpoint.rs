@@ -93,7 +93,7 @@ impl Cluster {
         let redo = self.shared.insert;
         self.shared.redo = redo;
         self.checkpointer.in_progress = Some(redo);
-        self.ghost.in_progress_redo_torn = false;
+        self.ghost_mut().in_progress_redo_torn = false;
         EventKind::CheckpointBegan { redo, timed }
     }
 
@@ -109,8 +109,8 @@ impl Cluster {
         let record = self.insert_wal(record_bytes::CHECKPOINT);
         self.flush_wal();
         self.complete_checkpoint(record.start, redo);
-        self.ghost.control_redo_torn = self.ghost.in_progress_redo_torn;
-        self.ghost.in_progress_redo_torn = false;
+        self.ghost_mut().control_redo_torn = self.ghost.in_progress_redo_torn;
+        self.ghost_mut().in_progress_redo_torn = false;
         self.checkpointer.done += 1;
         EventKind::CheckpointCompleted {
             checkpoint: record.start,
@@ -131,9 +131,9 @@ impl Cluster {
         self.control.checkpoint = checkpoint;
         self.control.redo = redo;
         if let Err(at) = self.wal.checkpoints.binary_search(&(checkpoint, redo)) {
-            self.wal.checkpoints.insert(at, (checkpoint, redo));
+            self.wal_mut().checkpoints.insert(at, (checkpoint, redo));
         }
         let keep_segment = self.seg().segment_of(keep_from);
-        self.wal.oldest_segment = self.wal.oldest_segment.max(keep_segment);
+        self.wal_mut().oldest_segment = self.wal.oldest_segment.max(keep_segment);
     }
 }

@@ -17,7 +17,7 @@ impl Cluster {
     /// (every unit a backup held goes with it), every session's process is gone (the slot
     /// takes a fresh connection), the checkpointer starts afresh.
     pub(super) fn reset_after_restart(&mut self) {
-        for backup in &mut self.backups {
+        for backup in self.backups_mut().iter_mut() {
             if backup.unit == Unit::Held {
                 backup.unit = Unit::Released;
             }
@@ -44,9 +44,9 @@ impl Cluster {
             done: 0,
             in_progress: None,
         };
-        self.ghost.in_progress_redo_torn = false;
-        self.ghost.leaked_units = 0;
-        self.ghost.leaked_exclusive = false;
+        self.ghost_mut().in_progress_redo_torn = false;
+        self.ghost_mut().leaked_units = 0;
+        self.ghost_mut().leaked_exclusive = false;
     }
 
     pub(super) fn crash(&mut self) -> EventKind {
@@ -66,20 +66,22 @@ impl Cluster {
         let flushed = self.wal.flushed;
         let wal_lost = self.shared.insert.0.saturating_sub(flushed.0);
         self.shared.insert = flushed;
-        self.wal.end_records.retain(|&mut (at, _)| at < flushed);
+        self.wal_mut()
+            .end_records
+            .retain(|&mut (at, _)| at < flushed);
         let before = self.data_dir.temp_labels.len() + self.data_dir.history.len();
         let mut files_lost = 0;
         if self.data_dir.backup_label.is_some_and(|f| !f.durable) {
-            self.data_dir.backup_label = None;
+            self.data_dir_mut().backup_label = None;
             files_lost += 1;
         }
-        self.data_dir.temp_labels.retain(|f| f.durable);
-        self.data_dir.history.retain(|h| h.durable);
+        self.data_dir_mut().temp_labels.retain(|f| f.durable);
+        self.data_dir_mut().history.retain(|h| h.durable);
         files_lost += before - self.data_dir.temp_labels.len() - self.data_dir.history.len();
         let mut label_restored = false;
-        if let Some(file) = self.data_dir.unlinked_label.take() {
+        if let Some(file) = self.data_dir_mut().unlinked_label.take() {
             if self.data_dir.backup_label.is_none() {
-                self.data_dir.backup_label = Some(file);
+                self.data_dir_mut().backup_label = Some(file);
                 label_restored = true;
             }
         }
@@ -105,7 +107,7 @@ impl Cluster {
     /// What follows any crash: every backup still under way is lost, shared memory and
     /// processes are new, and crash recovery runs.
     fn recover_from_crash(&mut self) -> EventKind {
-        for backup in &mut self.backups {
+        for backup in self.backups_mut().iter_mut() {
             if matches!(
                 backup.phase,
                 BackupPhase::Starting | BackupPhase::Running | BackupPhase::Stopping
@@ -118,7 +120,7 @@ impl Cluster {
         let mut label_renamed = false;
         if let Some(label) = self.data_dir.backup_label {
             if self.seg().segment_of(label.checkpoint) < self.wal.oldest_segment {
-                self.ghost.restart_refused = Some(label.backup);
+                self.ghost_mut().restart_refused = Some(label.backup);
                 return EventKind::Restarted {
                     label_renamed: false,
                     refused: Some(label.backup),
@@ -127,11 +129,11 @@ impl Cluster {
             }
             // `durable_rename` to backup_label.old: the data directory is fsynced, which
             // also makes an earlier removal durable.
-            self.data_dir.backup_label = None;
-            self.data_dir.unlinked_label = None;
+            self.data_dir_mut().backup_label = None;
+            self.data_dir_mut().unlinked_label = None;
             label_renamed = true;
         }
-        self.data_dir.temp_labels.clear();
+        self.data_dir_mut().temp_labels.clear();
 
         self.server = ServerState::Running;
         // The end-of-recovery (shutdown) checkpoint: its redo is its own record.
@@ -139,7 +141,7 @@ impl Cluster {
         self.flush_wal();
         self.shared.redo = record.start;
         self.complete_checkpoint(record.start, record.start);
-        self.ghost.control_redo_torn = false;
+        self.ghost_mut().control_redo_torn = false;
         EventKind::Restarted {
             label_renamed,
             refused: None,

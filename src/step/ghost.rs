@@ -12,7 +12,7 @@
 
 use crate::invariants::{backup_problem, PER_BACKUP};
 use crate::lsn::Lsn;
-use crate::state::{Backup, BackupId, BackupMode, Cluster, Latched, SessionId, Unit};
+use crate::state::{Backup, BackupId, BackupMode, Cluster, Latched, Regions, SessionId, Unit};
 
 /// The backups one step retired, with their last ghost record.
 pub type Retired = smallvec::SmallVec<[Backup; 2]>;
@@ -36,6 +36,13 @@ impl Cluster {
         if self.wal.checkpoints.len() <= 1 {
             return;
         }
+        let named = |at: Lsn| {
+            at == self.control.checkpoint || self.backups.iter().any(|b| b.checkpoint == at)
+        };
+        if self.wal.checkpoints.iter().all(|&(at, _)| named(at)) {
+            return;
+        }
+        self.touched.write_regions(Regions::WAL);
         let Cluster {
             wal,
             backups,
@@ -53,7 +60,12 @@ impl Cluster {
         if self.wal.end_records.is_empty() {
             return;
         }
-        let Cluster { backups, wal, .. } = self;
+        let Cluster {
+            backups,
+            wal,
+            touched,
+            ..
+        } = self;
         for backup in backups.iter_mut() {
             let exposed = backup.accepted
                 && !backup.from_standby
@@ -66,6 +78,7 @@ impl Cluster {
                     .any(|&(at, carried)| carried == backup.start && at >= backup.start)
             {
                 backup.early_end_record = true;
+                touched.write_regions(Regions::BACKUPS);
             }
         }
     }
@@ -75,7 +88,7 @@ impl Cluster {
         let mut index = 0;
         while index < self.backups.len() {
             if self.backups[index].is_finished() {
-                finished.push(self.backups.remove(index));
+                finished.push(self.backups_mut().remove(index));
             } else {
                 index += 1;
             }
@@ -97,7 +110,7 @@ impl Cluster {
                 .collect();
             for (property, problem) in broken {
                 if !self.ghost.latched.iter().any(|l| l.property == property) {
-                    self.ghost.latched.push(Latched {
+                    self.ghost_mut().latched.push(Latched {
                         property,
                         backup: backup.id,
                         session: backup.session,
@@ -108,17 +121,17 @@ impl Cluster {
             }
             if backup.unit == Unit::Held {
                 if backup.mode == BackupMode::Exclusive {
-                    self.ghost.leaked_exclusive = true;
+                    self.ghost_mut().leaked_exclusive = true;
                 } else {
-                    self.ghost.leaked_units += 1;
+                    self.ghost_mut().leaked_units += 1;
                 }
             }
             if backup.accepted && !backup.from_standby {
-                self.ghost.retired_starts.push(backup.start);
+                self.ghost_mut().retired_starts.push(backup.start);
             }
             retired.push(backup);
         }
-        self.ghost.retired_starts.sort_unstable();
+        self.ghost_mut().retired_starts.sort_unstable();
         for (index, session) in self.sessions.iter_mut().enumerate() {
             if session
                 .backup
@@ -166,14 +179,27 @@ impl Cluster {
         }
         // Each list is taken out while it is filtered, so that the test can read the rest of
         // the state without copying anything.
+        // (Only removals: a list that kept its length is unchanged, and its part unmarked.)
         let mut starts = std::mem::take(&mut self.ghost.retired_starts);
+        let before = starts.len();
         starts.retain(|s| self.start_still_reachable(*s));
+        if starts.len() != before {
+            self.touched.write_regions(Regions::GHOST);
+        }
         self.ghost.retired_starts = starts;
         let mut ends = std::mem::take(&mut self.wal.end_records);
+        let before = ends.len();
         ends.retain(|(_, s)| self.start_still_reachable(*s));
+        if ends.len() != before {
+            self.touched.write_regions(Regions::WAL);
+        }
         self.wal.end_records = ends;
         let mut history = std::mem::take(&mut self.data_dir.history);
+        let before = history.len();
         history.retain(|h| self.kept_in_pg_wal_for_good(h) || self.start_still_reachable(h.start));
+        if history.len() != before {
+            self.touched.write_regions(Regions::DATA_DIR);
+        }
         self.data_dir.history = history;
     }
 }

@@ -25,8 +25,8 @@ use crate::label::LabelKind;
 use crate::lsn::{insert_record, record_bytes, InsertedRecord};
 use crate::plan::{self, Family, ListId, Lock, Next, Taken};
 use crate::state::{
-    Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, ServerState,
-    SessionId, SessionKind, Unit,
+    Assertion, BackupId, BackupMode, BackupPhase, Cluster, ExclusiveState, Pc, Regions,
+    ServerState, SessionId, SessionKind, Unit,
 };
 use crate::variant::{Forcing, LabelDelivery, LockMode};
 
@@ -409,6 +409,8 @@ impl Cluster {
         if !self.is_enabled(action) {
             return Err(ApplyError::NotEnabled(action));
         }
+        // A few words, written in many places: compared rather than marked at each write.
+        let words_before = (self.shared, self.control, self.server);
         let event = match action {
             Action::Begin { session, command } => Event {
                 actor: session.into(),
@@ -485,6 +487,12 @@ impl Cluster {
             },
         };
         let retired = self.settle_ghost();
+        if self.shared != words_before.0 {
+            self.touched.write_regions(Regions::SHARED);
+        }
+        if self.control != words_before.1 || self.server != words_before.2 {
+            self.touched.write_regions(Regions::CONTROL);
+        }
         Ok((event, retired))
     }
 
@@ -813,6 +821,34 @@ impl Cluster {
         &self.sessions[usize::from(session.0)]
     }
 
+    /// The live backups' ghost records, to write (marked: [`crate::state::Touched`]).
+    #[inline]
+    pub(crate) fn backups_mut(&mut self) -> &mut smallvec::SmallVec<[crate::state::Backup; 4]> {
+        self.touched.write_regions(Regions::BACKUPS);
+        &mut self.backups
+    }
+
+    /// The ghost facts, to write (marked: [`crate::state::Touched`]).
+    #[inline]
+    pub(crate) fn ghost_mut(&mut self) -> &mut crate::state::Ghost {
+        self.touched.write_regions(Regions::GHOST);
+        &mut self.ghost
+    }
+
+    /// The WAL facts, to write (marked: [`crate::state::Touched`]).
+    #[inline]
+    pub(crate) fn wal_mut(&mut self) -> &mut crate::state::Wal {
+        self.touched.write_regions(Regions::WAL);
+        &mut self.wal
+    }
+
+    /// The data directory's backup files, to write (marked: [`crate::state::Touched`]).
+    #[inline]
+    pub(crate) fn data_dir_mut(&mut self) -> &mut crate::state::DataDirectory {
+        self.touched.write_regions(Regions::DATA_DIR);
+        &mut self.data_dir
+    }
+
     /// Ghost bookkeeping on a live backup; nothing if it was retired meanwhile (9.1's stops can
     /// race over one exclusive label, so a stop may refer to a backup another stop ended).
     pub(crate) fn update_backup(
@@ -821,6 +857,7 @@ impl Cluster {
         update: impl FnOnce(&mut crate::state::Backup),
     ) {
         if let Some(backup) = self.backups.iter_mut().find(|b| b.id == id) {
+            self.touched.write_regions(Regions::BACKUPS);
             update(backup);
         }
     }
@@ -851,7 +888,7 @@ impl Cluster {
 
     /// `XLogFlush` of everything inserted so far.
     pub(crate) fn flush_wal(&mut self) {
-        self.wal.flushed = self.shared.insert;
+        self.wal_mut().flushed = self.shared.insert;
     }
 
     /// `forcePageWrites = exclusive backup running || counter > 0` (16+ has no flag: the
@@ -867,7 +904,7 @@ impl Cluster {
     /// build would.
     pub(crate) fn fail_assertion(&mut self, assertion: Assertion, session: SessionId) {
         if self.ghost.failed_assertion.is_none() {
-            self.ghost.failed_assertion = Some((assertion, session));
+            self.ghost_mut().failed_assertion = Some((assertion, session));
         }
     }
 
@@ -887,7 +924,7 @@ impl Cluster {
             Some(b) => self.update_backup(b, |b| b.unit = Unit::Released),
             None => {
                 if self.ghost.spurious_release.is_none() {
-                    self.ghost.spurious_release = Some(session);
+                    self.ghost_mut().spurious_release = Some(session);
                 }
             }
         }

@@ -106,16 +106,21 @@ impl Cluster {
     /// file's redo and the running checkpoint's redo are tracked too, for backups that will
     /// read them as their start point.
     fn taint_backups(&mut self, page_lsn: Lsn) {
-        for backup in &mut self.backups {
-            if backup.phase.is_live() && backup.start.is_valid() && page_lsn <= backup.start {
-                backup.torn = true;
+        let tears = |b: &crate::state::Backup| {
+            b.phase.is_live() && b.start.is_valid() && page_lsn <= b.start && !b.torn
+        };
+        if self.backups.iter().any(tears) {
+            for backup in self.backups_mut().iter_mut() {
+                if tears(backup) {
+                    backup.torn = true;
+                }
             }
         }
         if page_lsn <= self.control.redo {
-            self.ghost.control_redo_torn = true;
+            self.ghost_mut().control_redo_torn = true;
         }
         if matches!(self.checkpointer.in_progress, Some(redo) if page_lsn <= redo) {
-            self.ghost.in_progress_redo_torn = true;
+            self.ghost_mut().in_progress_redo_torn = true;
         }
     }
 }

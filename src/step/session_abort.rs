@@ -209,7 +209,7 @@ impl Cluster {
             .temp_labels
             .binary_search_by_key(&start, |f| f.start)
         {
-            self.data_dir.temp_labels.remove(index);
+            self.data_dir_mut().temp_labels.remove(index);
         }
         self.session_mut(session).armed.disarm(Armed::TEMP_LABEL);
     }

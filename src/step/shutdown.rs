@@ -74,8 +74,8 @@ impl Cluster {
         self.complete_checkpoint(record.start, record.start);
         self.checkpointer.requested = false;
         self.checkpointer.immediate = false;
-        self.ghost.control_redo_torn = false;
-        self.ghost.in_progress_redo_torn = false;
+        self.ghost_mut().control_redo_torn = false;
+        self.ghost_mut().in_progress_redo_torn = false;
         self.server = ServerState::ShutDown;
         EventKind::ShutdownCheckpointWritten {
             checkpoint: record.start,
@@ -92,20 +92,22 @@ impl Cluster {
         );
         let discarded = self.shared.insert.0.saturating_sub(resume.0);
         self.shared.insert = resume;
-        self.wal.flushed = self.wal.flushed.min(resume);
-        self.wal.end_records.retain(|&mut (at, _)| at < resume);
+        self.wal_mut().flushed = self.wal.flushed.min(resume);
+        self.wal_mut()
+            .end_records
+            .retain(|&mut (at, _)| at < resume);
         // Backups still counted end with the server (the exclusive one, cancelled at the
         // request).
-        for backup in &mut self.backups {
+        for backup in self.backups_mut().iter_mut() {
             if backup.phase.is_live() || backup.phase == BackupPhase::Stopping {
                 backup.phase = BackupPhase::Lost;
             }
         }
         // The postmaster's exit: `CancelBackup` (the exclusive backup is over).
-        let label_renamed = self.data_dir.backup_label.take().is_some();
+        let label_renamed = self.data_dir_mut().backup_label.take().is_some();
         self.reset_after_restart();
         self.shared.redo = self.control.redo;
-        self.data_dir.temp_labels.clear();
+        self.data_dir_mut().temp_labels.clear();
         self.server = ServerState::Running;
         EventKind::RestartedClean {
             discarded_from: resume,
