@@ -377,6 +377,47 @@ pub fn check_except(cluster: &Cluster, skip: PropertySet) -> Result<(), Violatio
         .try_for_each(|(_, invariant)| invariant(cluster))
 }
 
+/// Whether the session-scoped forms ([`SessionScope`]) of the properties of `narrowed` all
+/// hold about the sessions of `scope`.
+#[inline]
+fn scoped_hold(cluster: &Cluster, narrowed: PropertySet, scope: SessionScope) -> bool {
+    let asks = |p: Property| narrowed.contains(p);
+    (!asks(Property::SessionStateMatchesUnit)
+        || session_state_matches_unit_within(cluster, scope).is_ok())
+        && (!asks(Property::LabelsNeverShared)
+            || labels_never_shared_within(cluster, scope).is_ok())
+}
+
+/// The sessions an invariant with a session-scoped form looks at: after a step that wrote,
+/// of everything the invariant reads, only some session records, only what involves those
+/// sessions can have broken (everything else is as it was, and held), and that is all it
+/// asks. [`SessionScope::ALL`] is the invariant itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SessionScope(u64);
+
+impl SessionScope {
+    /// Every session: the whole invariant.
+    const ALL: SessionScope = SessionScope(u64::MAX);
+
+    /// Whether session `index` is looked at (every session from the 65th on is: a step's
+    /// marks do not tell them apart).
+    #[inline]
+    fn has(self, index: usize) -> bool {
+        index >= 64 || self.0 & (1 << index) != 0
+    }
+
+    /// Whether this is the whole invariant.
+    #[inline]
+    fn is_all(self) -> bool {
+        self == Self::ALL
+    }
+}
+
+/// The properties with a session-scoped form ([`SessionScope`]).
+const SESSION_SCOPED: PropertySet = PropertySet(
+    1 << Property::SessionStateMatchesUnit as u32 | 1 << Property::LabelsNeverShared as u32,
+);
+
 /// For each set of written parts ([`Regions::bits`]), the properties that read none of them.
 const UNREAD_BY: [PropertySet; 128] = {
     let mut table = [PropertySet::EMPTY; 128];
@@ -422,14 +463,28 @@ impl StepCheck {
     #[inline]
     pub fn check_except(&mut self, cluster: &Cluster, skip: PropertySet) -> Result<(), Violation> {
         let touched = cluster.touched();
-        let skip = match self.passed_at {
+        let answer = match self.passed_at {
             Some(steps) if steps + 1 == touched.steps() => {
-                let unread = UNREAD_BY[usize::from(touched.regions().bits())];
-                PropertySet(skip.0 | unread.0)
+                let written = touched.regions();
+                let unread = UNREAD_BY[usize::from(written.bits())];
+                let skip = PropertySet(skip.0 | unread.0);
+                // Where the step wrote, of what an invariant with a session-scoped form
+                // reads, only session records, that form is asked about those sessions; where
+                // it finds something, every invariant is asked in order, for the first one
+                // broken.
+                let other_parts = written.bits() & !Regions::SESSIONS.bits();
+                let narrowed =
+                    PropertySet(UNREAD_BY[usize::from(other_parts)].0 & SESSION_SCOPED.0 & !skip.0);
+                if narrowed.is_empty() {
+                    check_except(cluster, skip)
+                } else if scoped_hold(cluster, narrowed, SessionScope(touched.sessions())) {
+                    check_except(cluster, PropertySet(skip.0 | narrowed.0))
+                } else {
+                    check_except(cluster, skip)
+                }
             }
-            _ => skip,
+            _ => check_except(cluster, skip),
         };
-        let answer = check_except(cluster, skip);
         self.passed_at = answer.is_ok().then_some(touched.steps());
         answer
     }
@@ -1156,12 +1211,21 @@ pub fn no_stale_backup_label(cluster: &Cluster) -> Result<(), Violation> {
 
 /// I6.
 pub fn session_state_matches_unit(cluster: &Cluster) -> Result<(), Violation> {
+    session_state_matches_unit_within(cluster, SessionScope::ALL)
+}
+
+/// I6 about the sessions of `scope` (and the backups they run).
+#[inline]
+fn session_state_matches_unit_within(
+    cluster: &Cluster,
+    scope: SessionScope,
+) -> Result<(), Violation> {
     if !cluster.rules().session_state {
         return Ok(());
     }
     for (index, session) in cluster.sessions.iter().enumerate() {
         let id = SessionId(index as u8);
-        if session.state != SessionBackupState::Running {
+        if session.state != SessionBackupState::Running || !scope.has(index) {
             continue;
         }
         let holds = session
@@ -1180,7 +1244,8 @@ pub fn session_state_matches_unit(cluster: &Cluster) -> Result<(), Violation> {
     for backup in &cluster.backups {
         let counted_running = backup.mode.counts()
             && backup.unit == Unit::Held
-            && backup.phase == BackupPhase::Running;
+            && backup.phase == BackupPhase::Running
+            && scope.has(usize::from(backup.session.0));
         if counted_running
             && cluster.sessions[usize::from(backup.session.0)].state != SessionBackupState::Running
         {
@@ -1345,10 +1410,22 @@ pub fn labels_round_trip(cluster: &Cluster) -> Result<(), Violation> {
 
 /// Labels never shared or picked up.
 pub fn labels_never_shared(cluster: &Cluster) -> Result<(), Violation> {
-    per_backup(cluster, Property::LabelsNeverShared, |id, _| {
-        format!("{id}'s copy or label carried another backup's label")
-    })?;
+    labels_never_shared_within(cluster, SessionScope::ALL)
+}
+
+/// Labels never shared, about the temporary label files of the sessions of `scope` (the
+/// backups' own findings, which read no session, only in the whole invariant).
+#[inline]
+fn labels_never_shared_within(cluster: &Cluster, scope: SessionScope) -> Result<(), Violation> {
+    if scope.is_all() {
+        per_backup(cluster, Property::LabelsNeverShared, |id, _| {
+            format!("{id}'s copy or label carried another backup's label")
+        })?;
+    }
     for (index, session) in cluster.sessions.iter().enumerate() {
+        if !scope.has(index) {
+            continue;
+        }
         let (Some(own), true) = (
             session.backup,
             session.armed.has(crate::state::Armed::TEMP_LABEL),
@@ -1713,5 +1790,103 @@ mod history_read_back_tests {
                 "{start:?} {stop:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod session_scope_tests {
+    use super::*;
+    use crate::{Config, Variant};
+
+    /// An invariant's session-scoped form.
+    type ScopedForm = fn(&Cluster, SessionScope) -> Result<(), Violation>;
+
+    /// A walk of `steps` steps from the start, each drawn (by a fixed linear congruential
+    /// sequence from `seed`) among the enabled actions: every state it passes through.
+    fn walk(variant: Variant, config: Config, seed: u64, steps: usize) -> Vec<Cluster> {
+        let Ok(mut cluster) = Cluster::new(variant, config) else {
+            return Vec::new();
+        };
+        let mut draw = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut states = vec![cluster.clone()];
+        for _ in 0..steps {
+            let enabled = cluster.actions();
+            if enabled.is_empty() {
+                break;
+            }
+            draw = draw
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let action = enabled[(draw >> 33) as usize % enabled.len()];
+            cluster.apply(action).expect("an enabled action applies");
+            states.push(cluster.clone());
+        }
+        states
+    }
+
+    /// What the simulator's check relies on where a step wrote, of what a scoped invariant
+    /// reads, only some session records: from a state where the invariant holds, any change
+    /// to the records of the sessions of a scope alone that breaks it is found by its
+    /// scoped form about that scope. The changed records are taken from other states of the
+    /// same walk (every design and bug, many sessions, hostile labels, faults), which breaks
+    /// both invariants many times over.
+    #[test]
+    fn a_session_scoped_invariant_finds_what_the_changed_sessions_broke() {
+        let config = Config {
+            sql_sessions: 3,
+            walsenders: 2,
+            replication_sessions: 1,
+            backups_per_session: 2,
+            commands_per_session: 4,
+            faults: 3,
+            crashes: 1,
+            hostile_labels: true,
+            ..Config::default()
+        };
+        let mut broken = [0u64; 2];
+        for variant in Variant::all() {
+            for seed in 0..4 {
+                let states = walk(variant, config, seed, 300);
+                let n = states.len();
+                for (i, before) in states.iter().enumerate() {
+                    let other = &states[(i * 7 + 3) % n.max(1)];
+                    for index in 0..before.sessions.len() {
+                        // The records of session `index` (and of the next one, for scopes
+                        // of two) as they are in the other state.
+                        for width in [1, 2] {
+                            let mut after = before.clone();
+                            let mut scope = 0u64;
+                            for j in index..(index + width).min(before.sessions.len()) {
+                                after.sessions[j] = other.sessions[j];
+                                scope |= 1 << j;
+                            }
+                            let scope = SessionScope(scope);
+                            let forms: [(usize, Invariant, ScopedForm); 2] = [
+                                (
+                                    0,
+                                    session_state_matches_unit,
+                                    session_state_matches_unit_within,
+                                ),
+                                (1, labels_never_shared, labels_never_shared_within),
+                            ];
+                            for (k, whole, scoped) in forms {
+                                if whole(before).is_err() || whole(&after).is_ok() {
+                                    continue;
+                                }
+                                broken[k] += 1;
+                                assert!(
+                                    scoped(&after, scope).is_err(),
+                                    "{variant}, seed {seed}, state {i}: changing sessions {scope:?} broke an invariant its scoped form does not see"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            broken.iter().all(|&b| b > 100),
+            "too few breaks to show anything: {broken:?}"
+        );
     }
 }

@@ -968,8 +968,10 @@ impl Regions {
 /// design and bug and holds every step to it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Touched {
-    /// Steps applied to this cluster (also counting refused ones).
-    steps: u64,
+    /// Steps applied to this cluster (also counting refused ones), modulo 2^32 (kept small
+    /// so that the state a search copies stays a word shorter; a reader that finds the count
+    /// not one past its own only looks at everything again).
+    steps: u32,
     /// Bit `i`: session `i`'s record was written by the last step (every bit: possibly any).
     sessions: u64,
     /// The other parts the last step wrote ([`Regions`], without [`Regions::SESSIONS`]).
@@ -980,9 +982,9 @@ impl Touched {
     /// Every session possibly written.
     const ALL: u64 = u64::MAX;
 
-    /// Steps applied to the cluster since it was created.
+    /// Steps applied to the cluster since it was created, modulo 2^32.
     pub fn steps(self) -> u64 {
-        self.steps
+        u64::from(self.steps)
     }
 
     /// Whether the last step may have written session `index`'s record.
@@ -1012,7 +1014,7 @@ impl Touched {
     /// A step begins: nothing written yet.
     #[inline]
     pub(crate) fn begin_step(&mut self) {
-        self.steps += 1;
+        self.steps = self.steps.wrapping_add(1);
         self.sessions = 0;
         self.regions = Regions::NONE;
     }

@@ -486,13 +486,13 @@ impl Cluster {
                 kind: self.restart_after_shutdown(),
             },
         };
-        let retired = self.settle_ghost();
         if self.shared != words_before.0 {
             self.touched.write_regions(Regions::SHARED);
         }
         if self.control != words_before.1 || self.server != words_before.2 {
             self.touched.write_regions(Regions::CONTROL);
         }
+        let retired = self.settle_ghost();
         Ok((event, retired))
     }
 
