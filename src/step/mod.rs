@@ -280,10 +280,25 @@ impl Cluster {
         if self.is_down() {
             return;
         }
+        // The pages some writer holds locked, found once rather than for every writer and
+        // page (`page_assemble_enabled` less the writer's own test, made just before).
+        let locked = self
+            .writers
+            .iter()
+            .filter_map(|w| w.page())
+            .fold(0u64, |mask, page| {
+                mask | 1u64.checked_shl(page.into()).unwrap_or(0)
+            });
+        let few_pages = self.pages.len() <= 64;
         for writer in 0..self.writers.len() as u8 {
             if self.writer_may_assemble(writer) {
                 for page in 0..self.pages.len() as u8 {
-                    if self.page_assemble_enabled(writer, page) {
+                    let enabled = if few_pages {
+                        locked & 1 << page == 0
+                    } else {
+                        self.page_assemble_enabled(writer, page)
+                    };
+                    if enabled {
                         out.push(Action::PageAssemble { writer, page });
                     }
                 }
