@@ -95,14 +95,23 @@ impl<W: ActionWeight> EnabledSet<W> {
     /// sessions that step wrote ([`Cluster::touched`]) and those whose facts read a backup are
     /// looked at; otherwise every session's facts are computed again.
     pub fn refresh(&mut self, cluster: &Cluster) {
-        let context = cluster.session_context();
         let touched = cluster.touched();
         let now = (touched.steps(), cluster.checkpointer.done);
-        let same_context = self.context == Some(context);
-        let resized = self.sessions.len() != cluster.sessions.len();
         let one_step_on = self
             .refreshed_at
             .is_some_and(|(steps, done)| steps + 1 == now.0 && done == now.1);
+        let context = match &self.context {
+            Some(previous)
+                if self
+                    .refreshed_at
+                    .is_some_and(|(steps, _)| steps + 1 == now.0) =>
+            {
+                cluster.session_context_one_step_after(previous)
+            }
+            _ => cluster.session_context(),
+        };
+        let same_context = self.context == Some(context);
+        let resized = self.sessions.len() != cluster.sessions.len();
         if resized {
             self.sessions = vec![(None, Segment::default()); cluster.sessions.len()];
             self.sessions_total = 0;

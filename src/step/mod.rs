@@ -178,6 +178,39 @@ impl Cluster {
     /// enabled ([`Cluster::session_actions_into`]): the same for every session.
     pub fn session_context(&self) -> SessionContext {
         SessionContext {
+            exclusive_running: self.exclusive_running(),
+            ..self.session_context_but_backups()
+        }
+    }
+
+    /// [`Cluster::session_context`], given `previous`, this cluster's context one step
+    /// before: where that step wrote no backup record ([`crate::state::Touched::regions`]),
+    /// the part read from the backups is `previous`'s.
+    #[inline]
+    pub fn session_context_one_step_after(&self, previous: &SessionContext) -> SessionContext {
+        let exclusive_running = if self.touched.regions().meets(Regions::BACKUPS) {
+            self.exclusive_running()
+        } else {
+            previous.exclusive_running
+        };
+        SessionContext {
+            exclusive_running,
+            ..self.session_context_but_backups()
+        }
+    }
+
+    /// Whether an exclusive backup is running (the part of the sessions' context read from
+    /// the backups).
+    fn exclusive_running(&self) -> bool {
+        self.backups
+            .iter()
+            .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running)
+    }
+
+    /// The sessions' context with no exclusive backup running.
+    #[inline]
+    fn session_context_but_backups(&self) -> SessionContext {
+        SessionContext {
             down: self.is_down(),
             server: self.server,
             insert_lock_sharers: self.shared.insert_lock_sharers,
@@ -185,10 +218,7 @@ impl Cluster {
             faults_left: self.used.faults < self.config.faults,
             jit_queries_left: self.used.jit_queries < self.config.jit_queries,
             backup_label: self.data_dir.backup_label.is_some(),
-            exclusive_running: self
-                .backups
-                .iter()
-                .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running),
+            exclusive_running: false,
         }
     }
 
