@@ -442,10 +442,12 @@ const UNREAD_BY: [PropertySet; 128] = {
 /// invariants that read a part of the cluster the step wrote ([`Property::reads`],
 /// [`crate::state::Touched::regions`]): an invariant is a pure function of the state, so
 /// one that held before a step that left everything it reads as it was holds after it.
-/// Where the cluster is not exactly one step past a check that found nothing (the first
-/// check, a check that found something, a cluster changed otherwise), every invariant is
-/// asked. The answer is always [`check_except`]'s (a test holds it to that at every step of
-/// walks through every design and bug).
+/// Where a step wrote, of what an invariant with a session-scoped form reads, only session
+/// records, that form is asked about those sessions first ([`SessionScope`]). Where the
+/// cluster is not exactly one step past a check that found nothing (the first check, a check
+/// that found something, a cluster changed otherwise), every invariant is asked. The answer
+/// is always [`check_except`]'s (a test holds it to that at every step of walks through every
+/// design and bug).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepCheck {
     /// The cluster's step count at the last check that found nothing.
@@ -475,9 +477,8 @@ impl StepCheck {
                 let other_parts = written.bits() & !Regions::SESSIONS.bits();
                 let narrowed =
                     PropertySet(UNREAD_BY[usize::from(other_parts)].0 & SESSION_SCOPED.0 & !skip.0);
-                if narrowed.is_empty() {
-                    check_except(cluster, skip)
-                } else if scoped_hold(cluster, narrowed, SessionScope(touched.sessions())) {
+                let scope = SessionScope(touched.sessions());
+                if !narrowed.is_empty() && scoped_hold(cluster, narrowed, scope) {
                     check_except(cluster, PropertySet(skip.0 | narrowed.0))
                 } else {
                     check_except(cluster, skip)
