@@ -63,6 +63,9 @@ pub struct EnabledSet<W> {
     sessions: Vec<(Option<SessionFacts>, Segment)>,
     /// The weights of every session's actions together.
     sessions_total: u64,
+    /// Each session's segment's total weight, side by side (a draw walks these rather than
+    /// the segments themselves, a few hundred bytes apart).
+    session_totals: Vec<u64>,
     /// Sessions whose facts read a backup ([`SessionFacts::read_a_backup`]), bit `i` for
     /// session `i`: looked at after every step, whichever sessions it wrote.
     read_a_backup: u64,
@@ -81,6 +84,7 @@ impl<W: ActionWeight> EnabledSet<W> {
             refreshed_at: None,
             sessions: Vec::new(),
             sessions_total: 0,
+            session_totals: Vec::new(),
             read_a_backup: 0,
             checkpointer: Segment::default(),
             writers: (None, Segment::default()),
@@ -114,6 +118,7 @@ impl<W: ActionWeight> EnabledSet<W> {
         let resized = self.sessions.len() != cluster.sessions.len();
         if resized {
             self.sessions = vec![(None, Segment::default()); cluster.sessions.len()];
+            self.session_totals = vec![0; cluster.sessions.len()];
             self.sessions_total = 0;
             self.read_a_backup = 0;
         }
@@ -172,6 +177,9 @@ impl<W: ActionWeight> EnabledSet<W> {
                 cluster.session_actions_into(SessionId(index as u8), out)
             });
             self.sessions_total = self.sessions_total - before + segment.total;
+            if let Some(total) = self.session_totals.get_mut(index) {
+                *total = segment.total;
+            }
         }
         if index < 64 {
             let bit = 1u64 << index;
@@ -200,13 +208,25 @@ impl<W: ActionWeight> EnabledSet<W> {
     /// actions in [`Cluster::actions_into`]'s order, each as long as its weight: the first
     /// whose running weight exceeds `pick`.
     pub fn pick(&self, mut pick: u64) -> Option<Action> {
-        for segment in self.segments() {
-            let total = segment.total;
-            if pick < total {
-                let index = segment.cumulative.partition_point(|&c| c <= pick);
-                return segment.actions.get(index).copied();
+        let within = |segment: &Segment, pick: u64| {
+            let index = segment.cumulative.partition_point(|&c| c <= pick);
+            segment.actions.get(index).copied()
+        };
+        if pick < self.sessions_total {
+            for (index, &total) in self.session_totals.iter().enumerate() {
+                if pick < total {
+                    return within(&self.sessions.get(index)?.1, pick);
+                }
+                pick -= total;
             }
-            pick -= total;
+            return None;
+        }
+        pick -= self.sessions_total;
+        for segment in [&self.checkpointer, &self.writers.1, &self.other] {
+            if pick < segment.total {
+                return within(segment, pick);
+            }
+            pick -= segment.total;
         }
         None
     }
