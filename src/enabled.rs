@@ -101,17 +101,12 @@ impl<W: ActionWeight> EnabledSet<W> {
     pub fn refresh(&mut self, cluster: &Cluster) {
         let touched = cluster.touched();
         let now = (touched.steps(), cluster.checkpointer.done);
-        let one_step_on = self
+        let stepped_once = self
             .refreshed_at
-            .is_some_and(|(steps, done)| steps + 1 == now.0 && done == now.1);
+            .is_some_and(|(steps, _)| steps + 1 == now.0);
+        let one_step_on = stepped_once && self.refreshed_at.is_some_and(|(_, done)| done == now.1);
         let context = match &self.context {
-            Some(previous)
-                if self
-                    .refreshed_at
-                    .is_some_and(|(steps, _)| steps + 1 == now.0) =>
-            {
-                cluster.session_context_one_step_after(previous)
-            }
+            Some(previous) if stepped_once => cluster.session_context_one_step_after(previous),
             _ => cluster.session_context(),
         };
         let same_context = self.context == Some(context);
