@@ -129,28 +129,53 @@ impl LabelTime {
     }
 }
 
-impl fmt::Display for LabelTime {
-    /// `%Y-%m-%d %H:%M:%S %Z`. Years 0 to 9999 (every one a label can carry that a server
-    /// writes) are printed digit by digit, others through `write!`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl LabelTime {
+    /// `%Y-%m-%d %H:%M:%S ` (the zone's separating space included), digit by digit, for the
+    /// years 0 to 9999 (every one a label can carry that a server writes); `None` for others.
+    fn stamp(&self) -> Option<crate::lsn::Ascii<20>> {
         let d = self.when;
-        if let Ok(year @ 0..=9999) = u16::try_from(d.year()) {
-            let mut text = *b"0000-00-00 00:00:00 ";
-            let mut put = |at: usize, value: u16, digits: u32| {
-                for i in 0..digits {
-                    let digit = (value / 10u16.pow(digits - 1 - i)) % 10;
-                    text[at + i as usize] = b'0' + digit as u8;
-                }
-            };
-            put(0, year, 4);
-            put(5, u16::from(u8::from(d.month())), 2);
-            put(8, u16::from(d.day()), 2);
-            put(11, u16::from(d.hour()), 2);
-            put(14, u16::from(d.minute()), 2);
-            put(17, u16::from(d.second()), 2);
-            f.write_str(crate::lsn::ascii(&text))?;
+        let year @ 0..=9999 = u16::try_from(d.year()).ok()? else {
+            return None;
+        };
+        let mut text = *b"0000-00-00 00:00:00 ";
+        let mut put = |at: usize, value: u16, digits: u32| {
+            for i in 0..digits {
+                let digit = (value / 10u16.pow(digits - 1 - i)) % 10;
+                text[at + i as usize] = b'0' + digit as u8;
+            }
+        };
+        put(0, year, 4);
+        put(5, u16::from(u8::from(d.month())), 2);
+        put(8, u16::from(d.day()), 2);
+        put(11, u16::from(d.hour()), 2);
+        put(14, u16::from(d.minute()), 2);
+        put(17, u16::from(d.second()), 2);
+        Some(crate::lsn::Ascii::from_parts(text, text.len()))
+    }
+
+    /// Appends the time as [`fmt::Display`] prints it.
+    fn push_to(&self, out: &mut String) {
+        match self.stamp() {
+            Some(stamp) => {
+                out.push_str(stamp.as_str());
+                out.push_str(&self.zone);
+            }
+            None => {
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+}
+
+impl fmt::Display for LabelTime {
+    /// `%Y-%m-%d %H:%M:%S %Z`. Years 0 to 9999 are printed digit by digit
+    /// ([`LabelTime::stamp`]), others through `write!`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(stamp) = self.stamp() {
+            f.write_str(stamp.as_str())?;
             return f.write_str(&self.zone);
         }
+        let d = self.when;
         write!(
             f,
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
@@ -374,30 +399,55 @@ impl BackupLabel {
     }
 
     fn write_start_line(&self, out: &mut String) {
-        let _ = writeln!(out, "{START_WAL}{} (file {})", self.start, self.start_file);
+        push_location_line(out, START_WAL, self.start, self.start_file);
     }
 
     /// Everything after the START WAL LOCATION line. The user's label goes through C's `%s`,
     /// so it ends at its first NUL byte, as PostgreSQL's would.
     fn write_body(&self, out: &mut String) {
-        let _ = writeln!(out, "{CHECKPOINT}{}", self.checkpoint);
+        push_line(out, CHECKPOINT, self.checkpoint.text().as_str());
         if let Some(method) = &self.method {
-            let _ = writeln!(out, "{METHOD}{}", method.as_str());
+            push_line(out, METHOD, method.as_str());
         }
         if let Some(from) = self.from {
-            let _ = writeln!(out, "{FROM}{}", from.as_str());
+            push_line(out, FROM, from.as_str());
         }
-        let _ = writeln!(out, "{START_TIME}{}", self.start_time);
+        push_time_line(out, START_TIME, &self.start_time);
         let c_string = self.label.split('\0').next().unwrap_or_default();
-        let _ = writeln!(out, "{LABEL}{c_string}");
+        push_line(out, LABEL, c_string);
         if let Some(timeline) = self.start_timeline {
-            let _ = writeln!(out, "{START_TIMELINE}{timeline}");
+            push_line(out, START_TIMELINE, timeline.text().as_str());
         }
         if let Some(incremental) = self.incremental_from {
-            let _ = writeln!(out, "{INCR_LSN}{}", incremental.lsn);
-            let _ = writeln!(out, "{INCR_TLI}{}", incremental.timeline);
+            push_line(out, INCR_LSN, incremental.lsn.text().as_str());
+            push_line(out, INCR_TLI, incremental.timeline.text().as_str());
         }
     }
+}
+
+/// Appends the line `key` `value`. The renderers append their lines piece by piece rather
+/// than through `writeln!`, whose machinery was most of rendering a label, which a run does
+/// for every backup it starts and stops.
+fn push_line(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// Appends the line `key` `%X/%X (file %08X%08X%08X)`.
+fn push_location_line(out: &mut String, key: &str, lsn: Lsn, file: WalFileName) {
+    out.push_str(key);
+    out.push_str(lsn.text().as_str());
+    out.push_str(" (file ");
+    out.push_str(file.text().as_str());
+    out.push_str(")\n");
+}
+
+/// Appends the line `key` `%Y-%m-%d %H:%M:%S %Z`.
+fn push_time_line(out: &mut String, key: &str, time: &LabelTime) {
+    out.push_str(key);
+    time.push_to(out);
+    out.push('\n');
 }
 
 impl BackupHistory {
@@ -405,11 +455,11 @@ impl BackupHistory {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2 * RENDERED_CAPACITY + self.label.label.len());
         self.label.write_start_line(&mut out);
-        let _ = writeln!(out, "{STOP_WAL}{} (file {})", self.stop, self.stop_file);
+        push_location_line(&mut out, STOP_WAL, self.stop, self.stop_file);
         self.label.write_body(&mut out);
-        let _ = writeln!(out, "{STOP_TIME}{}", self.stop_time);
+        push_time_line(&mut out, STOP_TIME, &self.stop_time);
         if let Some(timeline) = self.stop_timeline {
-            let _ = writeln!(out, "{STOP_TIMELINE}{timeline}");
+            push_line(&mut out, STOP_TIMELINE, timeline.text().as_str());
         }
         out
     }
@@ -536,7 +586,8 @@ enum FileRule {
 
 /// A cursor over the lines of a label or history file.
 struct Lines<'a> {
-    rest: std::str::Split<'a, char>,
+    /// The text after the peeked line and its newline; `None` once the last line is peeked.
+    rest: Option<&'a str>,
     peeked: Option<&'a str>,
     /// Number of the last line consumed (1-based), 0 before the first.
     number: usize,
@@ -545,14 +596,9 @@ struct Lines<'a> {
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Result<Self, FormatError> {
         // Both characters are ASCII, so a byte equal to one of them is that character.
-        // Looked for with `contains` (a word-at-a-time search) first, located only if found.
         let bytes = text.as_bytes();
-        if bytes.contains(&b'\r') || bytes.contains(&b'\0') {
-            let at = bytes
-                .iter()
-                .position(|&b| b == b'\r' || b == b'\0')
-                .unwrap_or_default();
-            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        if let Some(at) = memchr::memchr2(b'\r', b'\0', bytes) {
+            let line = memchr::memchr_iter(b'\n', &bytes[..at]).count() + 1;
             return Err(FormatError::ControlCharacter {
                 line,
                 found: char::from(bytes[at]),
@@ -560,22 +606,37 @@ impl<'a> Lines<'a> {
         }
         let body = text
             .strip_suffix('\n')
-            .ok_or(FormatError::MissingFinalNewline {
+            .ok_or_else(|| FormatError::MissingFinalNewline {
                 line: text.split('\n').count(),
             })?;
-        let mut rest = body.split('\n');
-        let peeked = if body.is_empty() { None } else { rest.next() };
-        Ok(Lines {
-            rest,
-            peeked,
+        let mut lines = Lines {
+            rest: (!body.is_empty()).then_some(body),
+            peeked: None,
             number: 0,
-        })
+        };
+        lines.peeked = lines.next_line();
+        Ok(lines)
+    }
+
+    /// The next line of the rest, without its newline.
+    fn next_line(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(at) => {
+                self.rest = Some(&rest[at + 1..]);
+                Some(&rest[..at])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
     }
 
     fn take_if(&mut self, key: &str) -> Option<&'a str> {
         let value = self.peeked?.strip_prefix(key)?;
         self.number += 1;
-        self.peeked = self.rest.next();
+        self.peeked = self.next_line();
         Some(value)
     }
 
@@ -640,8 +701,13 @@ impl<'a> Lines<'a> {
         let (lsn, file) = self.required(
             key,
             |v| {
-                let (lsn, file) = v.split_once(" (file ")?;
-                let file = file.strip_suffix(')')?;
+                // Split at the first space, which must begin ` (file `: the same split as at
+                // the first ` (file `, since an LSN holds no space (a later ` (file ` would
+                // leave a space in the LSN, which does not parse either way), without a
+                // substring search's set-up.
+                let at = memchr::memchr(b' ', v.as_bytes())?;
+                let lsn = &v[..at];
+                let file = v[at..].strip_prefix(" (file ")?.strip_suffix(')')?;
                 Some((
                     Lsn::parse_canonical(lsn).ok()?,
                     WalFileName::parse(file, seg).ok()?,

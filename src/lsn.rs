@@ -22,16 +22,31 @@ impl Lsn {
     /// Parses the canonical `%X/%X` form only (upper-case hex, no leading zeros), as
     /// PostgreSQL writes it into files, so that parsing then printing gives the same text.
     pub fn parse_canonical(text: &str) -> Result<Lsn, LsnParseError> {
-        let lsn: Lsn = text.parse()?;
+        let (lsn, high, low) = Lsn::parse_halves(text)?;
         // Printing gives the text back exactly when neither half has a lower-case digit or a
         // leading zero (a lone `0` is canonical): checked on the bytes, without printing.
         let canonical_half = |half: &str| {
             (half == "0" || !half.starts_with('0')) && !half.bytes().any(|b| b.is_ascii_lowercase())
         };
-        match text.split_once('/') {
-            Some((high, low)) if canonical_half(high) && canonical_half(low) => Ok(lsn),
-            _ => Err(LsnParseError::NotCanonical(text.to_string())),
+        if canonical_half(high) && canonical_half(low) {
+            Ok(lsn)
+        } else {
+            Err(LsnParseError::NotCanonical(text.to_string()))
         }
+    }
+
+    /// What `pg_lsn` accepts: 1 to 8 hex digits (either case), `/`, 1 to 8 hex digits; with
+    /// the two halves' texts.
+    fn parse_halves(text: &str) -> Result<(Lsn, &str, &str), LsnParseError> {
+        let (high, low) = text
+            .split_once('/')
+            .ok_or_else(|| LsnParseError::MissingSlash(text.to_string()))?;
+        let half = |part: &str| -> Result<u64, LsnParseError> {
+            parse_hex(part, 8, false)
+                .map(u64::from)
+                .ok_or_else(|| LsnParseError::BadHalf(text.to_string()))
+        };
+        Ok((Lsn((half(high)? << 32) | half(low)?), high, low))
     }
 
     /// True unless this is `InvalidXLogRecPtr`.
@@ -40,15 +55,68 @@ impl Lsn {
     }
 }
 
+impl Lsn {
+    /// The `%X/%X` text, built on the stack: what [`fmt::Display`] prints, and what a label's
+    /// renderer appends without `write!`'s machinery.
+    pub(crate) fn text(self) -> Ascii<17> {
+        let mut text = Ascii::new();
+        let len = put_upper_hex(&mut text.bytes, 0, (self.0 >> 32) as u32, 1);
+        text.bytes[len] = b'/';
+        text.len = put_upper_hex(&mut text.bytes, len + 1, self.0 as u32, 1);
+        text
+    }
+}
+
 impl fmt::Display for Lsn {
     /// `%X/%X`: high 32 bits, a slash, low 32 bits, upper-case hex without padding.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = [0u8; 17];
-        let mut len = put_upper_hex(&mut text, 0, (self.0 >> 32) as u32, 1);
-        text[len] = b'/';
-        len = put_upper_hex(&mut text, len + 1, self.0 as u32, 1);
-        f.write_str(ascii(&text[..len]))
+        f.write_str(self.text().as_str())
     }
+}
+
+/// A short ASCII text built on the stack by this crate's printers (an LSN, a WAL file name,
+/// a timeline, a time stamp), at most `N` bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Ascii<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Ascii<N> {
+    fn new() -> Self {
+        Ascii {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// A text whose bytes, up to `len`, the caller wrote (ASCII only).
+    pub(crate) fn from_parts(bytes: [u8; N], len: usize) -> Self {
+        Ascii { bytes, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        ascii(&self.bytes[..self.len])
+    }
+}
+
+/// The value of `text` as 1 to `max_digits` hexadecimal digits, upper-case only if `upper`
+/// (`None` for anything else: empty, too long, or another byte). One pass over the bytes,
+/// for the parsers of LSNs and WAL file names, which every label read back goes through.
+#[inline]
+pub(crate) fn parse_hex(text: &str, max_digits: usize, upper: bool) -> Option<u32> {
+    if text.is_empty() || text.len() > max_digits.min(8) {
+        return None;
+    }
+    text.bytes().try_fold(0u32, |value, byte| {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'A'..=b'F' => byte - b'A' + 10,
+            b'a'..=b'f' if !upper => byte - b'a' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u32::from(digit))
+    })
 }
 
 /// Writes `value` in upper-case hex, at least `width` digits (zero-padded: C's `%0*X`, up to
@@ -91,18 +159,7 @@ impl FromStr for Lsn {
 
     /// Accepts what `pg_lsn` accepts: 1 to 8 hex digits (either case), `/`, 1 to 8 hex digits.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (high, low) = text
-            .split_once('/')
-            .ok_or_else(|| LsnParseError::MissingSlash(text.to_string()))?;
-        let half = |part: &str| -> Result<u64, LsnParseError> {
-            let ok =
-                !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok {
-                return Err(LsnParseError::BadHalf(text.to_string()));
-            }
-            u64::from_str_radix(part, 16).map_err(|_| LsnParseError::BadHalf(text.to_string()))
-        };
-        Ok(Lsn((half(high)? << 32) | half(low)?))
+        Lsn::parse_halves(text).map(|(lsn, _, _)| lsn)
     }
 }
 
@@ -123,9 +180,29 @@ impl<'de> Deserialize<'de> for Lsn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TimeLineId(pub u32);
 
+impl TimeLineId {
+    /// The decimal text (`%u`), built on the stack.
+    pub(crate) fn text(self) -> Ascii<10> {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut value = self.0;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        let len = digits.len() - at;
+        digits.copy_within(at.., 0);
+        Ascii::from_parts(digits, len)
+    }
+}
+
 impl fmt::Display for TimeLineId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -167,25 +244,33 @@ impl WalSegmentSize {
         self.0
     }
 
+    /// log2 of the size: a power of two (checked by [`WalSegmentSize::new`]), so that the
+    /// arithmetic below shifts and masks where a division by a size known only at run time
+    /// would cost tens of cycles (this is asked at every step of a simulation).
+    #[inline]
+    fn log2(self) -> u32 {
+        self.0.trailing_zeros()
+    }
+
     /// Segment number holding `lsn` (`XLByteToSeg`).
     pub fn segment_of(self, lsn: Lsn) -> u64 {
-        lsn.0 / self.0
+        lsn.0 >> self.log2()
     }
 
     /// Segment number holding the byte just before `lsn` (`XLByteToPrevSeg`): the segment in
     /// which a record ending at `lsn` ends.
     pub fn segment_before(self, lsn: Lsn) -> u64 {
-        lsn.0.saturating_sub(1) / self.0
+        lsn.0.saturating_sub(1) >> self.log2()
     }
 
     /// Offset of `lsn` within its segment (`XLogSegmentOffset`).
     pub fn offset_in_segment(self, lsn: Lsn) -> u64 {
-        lsn.0 % self.0
+        lsn.0 & (self.0 - 1)
     }
 
     /// Segments per "xlogid" in file names (9.3+: 2^32 / segment size).
     pub fn segments_per_xlog_id(self) -> u64 {
-        0x1_0000_0000 / self.0
+        0x1_0000_0000 >> self.log2()
     }
 
     /// WAL bytes available to records in one segment, headers excluded.
@@ -235,8 +320,8 @@ impl WalSegmentSize {
     /// The inverse of [`Self::record_start`] / [`Self::record_end`].
     pub fn byte_pos(self, lsn: Lsn) -> u64 {
         let usable_page = WAL_PAGE_BYTES - SHORT_PAGE_HEADER_BYTES;
-        let full_segments = lsn.0 / self.0;
-        let in_segment = lsn.0 % self.0;
+        let full_segments = self.segment_of(lsn);
+        let in_segment = self.offset_in_segment(lsn);
         let full_pages = in_segment / WAL_PAGE_BYTES;
         let in_page = in_segment % WAL_PAGE_BYTES;
         let base = full_segments * self.usable_bytes_in_segment();
@@ -246,6 +331,25 @@ impl WalSegmentSize {
             base + (WAL_PAGE_BYTES - LONG_PAGE_HEADER_BYTES)
                 + (full_pages - 1) * usable_page
                 + in_page.saturating_sub(SHORT_PAGE_HEADER_BYTES)
+        }
+    }
+
+    /// Whether a record can begin at `lsn`: it is not inside a page header, which is the
+    /// same as `record_start(byte_pos(lsn)) == lsn` (a test holds the two together), without
+    /// the divisions by the segment's usable bytes.
+    #[inline]
+    pub fn is_record_start(self, lsn: Lsn) -> bool {
+        let in_page = lsn.0 % WAL_PAGE_BYTES;
+        in_page >= self.page_header_bytes(lsn)
+    }
+
+    /// The size of the header of the page holding `lsn`: long on a segment's first page.
+    #[inline]
+    fn page_header_bytes(self, lsn: Lsn) -> u64 {
+        if self.offset_in_segment(lsn) < WAL_PAGE_BYTES {
+            LONG_PAGE_HEADER_BYTES
+        } else {
+            SHORT_PAGE_HEADER_BYTES
         }
     }
 
@@ -300,8 +404,28 @@ pub fn insert_record(
     insert: Lsn,
     payload_bytes: u64,
 ) -> (InsertedRecord, Lsn) {
+    let aligned = payload_bytes.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+    // A record that begins at a record start and ends, with the next one's start, inside the
+    // same page is the bytes from `insert` (what the general path below gives, as a test
+    // checks, without its divisions by the segment's usable bytes).
+    if aligned > 0
+        && seg.is_record_start(insert)
+        && insert.0 % WAL_PAGE_BYTES + aligned < WAL_PAGE_BYTES
+    {
+        let end = Lsn(insert.0 + aligned);
+        return (InsertedRecord { start: insert, end }, end);
+    }
+    insert_record_by_position(seg, insert, aligned)
+}
+
+/// [`insert_record`] for any position, through the usable-byte positions.
+fn insert_record_by_position(
+    seg: WalSegmentSize,
+    insert: Lsn,
+    aligned: u64,
+) -> (InsertedRecord, Lsn) {
     let start_pos = seg.byte_pos(insert);
-    let end_pos = start_pos + payload_bytes.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+    let end_pos = start_pos + aligned;
     let record = InsertedRecord {
         start: seg.record_start(start_pos),
         end: seg.record_end(end_pos),
@@ -384,6 +508,63 @@ mod tests {
             "an end on a page boundary is the boundary"
         );
         assert_eq!(next, Lsn(WAL_PAGE_BYTES + SHORT_PAGE_HEADER_BYTES));
+    }
+
+    /// LSNs around every page boundary of the first segments of a 1 MiB and a 1 GiB segment
+    /// size, the segment boundaries included, and around the 4 GiB mark (the high half).
+    fn lsns_around_boundaries() -> impl Iterator<Item = (WalSegmentSize, Lsn)> {
+        [1u64 << 20, 1 << 30].into_iter().flat_map(|bytes| {
+            let seg = WalSegmentSize::new(bytes).unwrap();
+            let pages = (0..2 * bytes / WAL_PAGE_BYTES)
+                .filter(move |p| {
+                    *p < 4 || p % (bytes / WAL_PAGE_BYTES) > bytes / WAL_PAGE_BYTES - 4
+                })
+                .map(|p| p * WAL_PAGE_BYTES)
+                .chain([1u64 << 32]);
+            pages.flat_map(move |page| {
+                let near = page.saturating_sub(64)..page + 64;
+                near.map(move |lsn| (seg, Lsn(lsn)))
+            })
+        })
+    }
+
+    #[test]
+    fn a_record_start_is_a_position_that_survives_the_usable_byte_round_trip() {
+        let mut starts = 0;
+        for (seg, lsn) in lsns_around_boundaries() {
+            let round_trip = seg.record_start(seg.byte_pos(lsn)) == lsn;
+            assert_eq!(seg.is_record_start(lsn), round_trip, "{lsn} on {seg:?}");
+            starts += usize::from(round_trip);
+        }
+        assert!(starts > 1000, "the sample holds record starts ({starts})");
+    }
+
+    #[test]
+    fn inserting_inside_a_page_lands_where_the_usable_byte_arithmetic_puts_it() {
+        let mut shortcuts = 0;
+        for (seg, lsn) in lsns_around_boundaries() {
+            for bytes in [0u64, 1, 8, 24, 34, 50, 69, 114, 8197] {
+                let aligned = bytes.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
+                let general = insert_record_by_position(seg, lsn, aligned);
+                assert_eq!(insert_record(seg, lsn, bytes), general, "{bytes} at {lsn}");
+                shortcuts += usize::from(general.0.start == lsn && general.1 .0 == lsn.0 + aligned);
+            }
+        }
+        assert!(
+            shortcuts > 1000,
+            "the sample takes the shortcut ({shortcuts})"
+        );
+    }
+
+    #[test]
+    fn segment_arithmetic_by_shifts_agrees_with_division() {
+        for (seg, lsn) in lsns_around_boundaries() {
+            let bytes = seg.bytes();
+            assert_eq!(seg.segment_of(lsn), lsn.0 / bytes);
+            assert_eq!(seg.segment_before(lsn), lsn.0.saturating_sub(1) / bytes);
+            assert_eq!(seg.offset_in_segment(lsn), lsn.0 % bytes);
+            assert_eq!(seg.segments_per_xlog_id(), 0x1_0000_0000 / bytes);
+        }
     }
 
     #[test]

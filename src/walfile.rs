@@ -58,9 +58,8 @@ pub enum FileNameError {
 }
 
 fn parse_hex8(text: &str) -> Option<u32> {
-    let ok = text.len() == 8 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
-    if ok {
-        u32::from_str_radix(text, 16).ok()
+    if text.len() == 8 {
+        crate::lsn::parse_hex(text, 8, true)
     } else {
         None
     }
@@ -119,15 +118,22 @@ impl WalFileName {
     }
 }
 
-impl fmt::Display for WalFileName {
-    /// `%08X%08X%08X`: timeline, high and low halves of the segment number.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::lsn::{ascii, put_upper_hex};
+impl WalFileName {
+    /// The `%08X%08X%08X` text, built on the stack.
+    pub(crate) fn text(self) -> crate::lsn::Ascii<24> {
+        use crate::lsn::{put_upper_hex, Ascii};
         let mut text = [0u8; 24];
         let mut len = put_upper_hex(&mut text, 0, self.timeline.0, 8);
         len = put_upper_hex(&mut text, len, self.high, 8);
         len = put_upper_hex(&mut text, len, self.low, 8);
-        f.write_str(ascii(&text[..len]))
+        Ascii::from_parts(text, len)
+    }
+}
+
+impl fmt::Display for WalFileName {
+    /// `%08X%08X%08X`: timeline, high and low halves of the segment number.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text().as_str())
     }
 }
 
