@@ -17,7 +17,7 @@ pub use report::{
 
 use backup_coordinator::action::{Action, EventKind, Fault};
 use backup_coordinator::invariants::{self, INVARIANTS};
-use backup_coordinator::state::{BackupMode, BackupPhase, Pc, SessionId};
+use backup_coordinator::state::{BackupMode, BackupPhase, Pc, Regions, SessionId};
 use backup_coordinator::{Cluster, Config, Variant};
 use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -467,6 +467,12 @@ pub struct Case {
     pub applies: fn(&BackupModel) -> bool,
     /// The condition.
     pub condition: Condition,
+    /// The parts of the cluster the condition reads ([`Regions`]), so that a case found
+    /// false before a step that wrote none of them is known false after it (the simulator
+    /// skips it); `None` where it reads a part no step marks (the checkpointer, the pages,
+    /// the budgets used) or asks the core what is enabled: asked at every state. A test holds
+    /// each declaration to what the condition reads.
+    pub reads: Option<Regions>,
 }
 
 /// Sessions that can take a backup under these bounds (an SQL session can only where the
@@ -501,16 +507,19 @@ pub const CASES: [Case; 16] = [
         // Seen by its history file, which a standby does not write.
         applies: |m| !m.config.standby,
         condition: |_, s| !s.data_dir.history.is_empty(),
+        reads: Some(Regions::DATA_DIR),
     },
     Case {
         name: "two backups active at once",
         applies: |m| sessions(m) >= 2,
         condition: |_, s| s.backups.iter().filter(|b| b.needs_forcing()).count() >= 2,
+        reads: Some(Regions::BACKUPS),
     },
     Case {
         name: "one checkpoint serves two starts",
         applies: |m| sessions(m) >= 2,
         condition: |_, s| one_checkpoint_serves_two(s),
+        reads: None,
     },
     Case {
         name: "an exclusive and a streamed backup at once",
@@ -530,6 +539,7 @@ pub const CASES: [Case; 16] = [
             };
             live(BackupMode::Exclusive) && live(BackupMode::Streamed)
         },
+        reads: Some(Regions::BACKUPS),
     },
     Case {
         name: "a crash can strike while a backup runs",
@@ -537,6 +547,7 @@ pub const CASES: [Case; 16] = [
         condition: |_, s| {
             s.is_enabled(Action::Crash) && s.backups.iter().any(|b| b.needs_forcing())
         },
+        reads: None,
     },
     Case {
         name: "a page is changed while a backup copies",
@@ -548,6 +559,7 @@ pub const CASES: [Case; 16] = [
                     && s.pages.iter().any(|&lsn| lsn > b.start)
             })
         },
+        reads: None,
     },
     Case {
         name: "a fault can strike a running backup",
@@ -565,6 +577,7 @@ pub const CASES: [Case; 16] = [
                         .any(|fault| s.is_enabled(Action::Fault { session, fault }))
             })
         },
+        reads: None,
     },
     Case {
         name: "the server must refuse a command a client sends",
@@ -591,6 +604,7 @@ pub const CASES: [Case; 16] = [
                 }
             })
         },
+        reads: None,
     },
     Case {
         name: "an exclusive backup runs",
@@ -606,6 +620,7 @@ pub const CASES: [Case; 16] = [
                 .iter()
                 .any(|b| b.mode == BackupMode::Exclusive && b.phase == BackupPhase::Running)
         },
+        reads: Some(Regions::BACKUPS),
     },
     Case {
         name: "a temporary label file is written",
@@ -618,6 +633,7 @@ pub const CASES: [Case; 16] = [
                     || (rules.sql_non_exclusive && c.sql_sessions >= 1))
         },
         condition: |_, s| !s.data_dir.temp_labels.is_empty(),
+        reads: Some(Regions::DATA_DIR),
     },
     Case {
         name: "a backup is taken on a standby",
@@ -627,6 +643,7 @@ pub const CASES: [Case; 16] = [
                 .iter()
                 .any(|b| b.from_standby && b.phase == BackupPhase::Running)
         },
+        reads: Some(Regions::BACKUPS),
     },
     Case {
         name: "a replication=database session runs an SQL backup and a BASE_BACKUP",
@@ -641,6 +658,7 @@ pub const CASES: [Case; 16] = [
                     && x.backup.is_some()
             })
         },
+        reads: Some(Regions::SESSIONS),
     },
     Case {
         name: "a JIT exit callback sits above a backup's exit hook",
@@ -655,6 +673,7 @@ pub const CASES: [Case; 16] = [
                 .iter()
                 .any(|x| x.hooks.contains(Hook::Jit) && x.hooks.contains(Hook::AbortBackup))
         },
+        reads: Some(Regions::SESSIONS),
     },
     Case {
         name: "a fast shutdown waits while a backup runs",
@@ -663,6 +682,7 @@ pub const CASES: [Case; 16] = [
             s.server == backup_coordinator::state::ServerState::ShuttingDown
                 && s.backups.iter().any(|b| b.needs_forcing())
         },
+        reads: Some(Regions::CONTROL.union(Regions::BACKUPS)),
     },
     Case {
         name: "an OS crash can strike while a backup runs",
@@ -670,6 +690,7 @@ pub const CASES: [Case; 16] = [
         condition: |_, s| {
             s.is_enabled(Action::OsCrash) && s.backups.iter().any(|b| b.needs_forcing())
         },
+        reads: None,
     },
     Case {
         name: "a backup-end record ends on a segment boundary",
@@ -685,6 +706,7 @@ pub const CASES: [Case; 16] = [
                 seg.offset_in_segment(record.end) == 0
             })
         },
+        reads: Some(Regions::WAL),
     },
 ];
 
