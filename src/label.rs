@@ -127,9 +127,7 @@ impl LabelTime {
         .ok()?;
         Some(PrimitiveDateTime::new(date, clock))
     }
-}
 
-impl LabelTime {
     /// `%Y-%m-%d %H:%M:%S ` (the zone's separating space included), digit by digit, for the
     /// years 0 to 9999 (every one a label can carry that a server writes); `None` for others.
     fn stamp(&self) -> Option<crate::lsn::Ascii<20>> {
