@@ -465,9 +465,8 @@ impl StepCheck {
     #[inline]
     pub fn check_except(&mut self, cluster: &Cluster, skip: PropertySet) -> Result<(), Violation> {
         let touched = cluster.touched();
-        let answer = match self.passed_at {
-            Some(steps) if steps + 1 == touched.steps() => {
-                let written = touched.regions();
+        let answer = match touched.written_one_step_after(self.passed_at) {
+            Some(written) => {
                 let unread = UNREAD_BY[usize::from(written.bits())];
                 let skip = PropertySet(skip.0 | unread.0);
                 // Where the step wrote, of what an invariant with a session-scoped form
@@ -484,7 +483,7 @@ impl StepCheck {
                     check_except(cluster, skip)
                 }
             }
-            _ => check_except(cluster, skip),
+            None => check_except(cluster, skip),
         };
         self.passed_at = answer.is_ok().then_some(touched.steps());
         answer

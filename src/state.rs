@@ -1011,6 +1011,18 @@ impl Touched {
         }
     }
 
+    /// The parts the last step wrote ([`Touched::regions`]) where the cluster is exactly one
+    /// step past `seen` (a [`Touched::steps`] count read earlier); `None` otherwise, where
+    /// anything may have changed since. Readers that skip what a step cannot have changed
+    /// ([`crate::invariants::StepCheck`], the simulator's coverage cases) ask this.
+    #[inline]
+    pub fn written_one_step_after(self, seen: Option<u64>) -> Option<Regions> {
+        match seen {
+            Some(steps) if steps + 1 == self.steps() => Some(self.regions()),
+            _ => None,
+        }
+    }
+
     /// A step begins: nothing written yet.
     #[inline]
     pub(crate) fn begin_step(&mut self) {

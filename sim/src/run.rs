@@ -278,10 +278,7 @@ impl<'a> Cases<'a> {
             return;
         }
         let touched = cluster.touched();
-        let written = match self.observed_at {
-            Some(steps) if steps + 1 == touched.steps() => Some(touched.regions()),
-            _ => None,
-        };
+        let written = touched.written_one_step_after(self.observed_at);
         self.observed_at = Some(touched.steps());
         let (model, reached) = (self.model, &mut self.reached);
         self.pending.retain(|&i| {
