@@ -8,16 +8,17 @@
 //!
 //! A session's enabled actions depend only on a few facts about it ([`SessionFacts`]: its
 //! step, what it holds, its budgets...) and the cluster-wide facts of [`SessionContext`];
-//! the page writers' only on [`WritersContext`]
-//! (each stated once, beside the guards, in [`crate::step`]). The set lists a session's or the
-//! writers' actions again only when what they depend on changed, and after a step it computes
-//! the facts again only of the sessions the step wrote ([`crate::state::Touched`]) and of
-//! those whose facts read a backup. The checkpointer's and the cluster's other actions
-//! (crashes, WAL events, the shutdown's) are few and listed again at every step.
+//! the page writers' only on [`WritersContext`]; the checkpointer's and the cluster's other
+//! actions (crashes, WAL events, the shutdown's), while the server runs, only on
+//! [`ClusterActionsContext`] (each stated once, beside the guards, in [`crate::step`]). The
+//! set lists a session's, the writers' or the cluster's actions again only when what they
+//! depend on changed (the cluster's at every step of a shutdown), and after a step it
+//! computes the facts again only of the sessions the step wrote ([`crate::state::Touched`])
+//! and of those whose facts read a backup.
 
 use crate::action::Action;
 use crate::state::{Cluster, SessionId};
-use crate::step::{SessionContext, SessionFacts, WritersContext};
+use crate::step::{ClusterActionsContext, SessionContext, SessionFacts, WritersContext};
 use smallvec::SmallVec;
 
 /// The weight of an action when one is drawn among the enabled ones (0: never drawn).
@@ -69,6 +70,9 @@ pub struct EnabledSet<W> {
     /// Sessions whose facts read a backup ([`SessionFacts::read_a_backup`]), bit `i` for
     /// session `i`: looked at after every step, whichever sessions it wrote.
     read_a_backup: u64,
+    /// The context the checkpointer's and the cluster's other actions were listed in (`None`:
+    /// listed where they read more, or not yet).
+    cluster_context: Option<ClusterActionsContext>,
     checkpointer: Segment,
     writers: (Option<WritersContext>, Segment),
     other: Segment,
@@ -86,6 +90,7 @@ impl<W: ActionWeight> EnabledSet<W> {
             sessions_total: 0,
             session_totals: Vec::new(),
             read_a_backup: 0,
+            cluster_context: None,
             checkpointer: Segment::default(),
             writers: (None, Segment::default()),
             other: Segment::default(),
@@ -135,8 +140,14 @@ impl<W: ActionWeight> EnabledSet<W> {
                 self.look_at(cluster, index, all);
             }
         }
-        self.checkpointer
-            .list(&self.weight, |out| cluster.checkpointer_actions_into(out));
+        let cluster_context = cluster.cluster_actions_context();
+        if cluster_context.is_none() || cluster_context != self.cluster_context {
+            self.checkpointer
+                .list(&self.weight, |out| cluster.checkpointer_actions_into(out));
+            self.other
+                .list(&self.weight, |out| cluster.other_cluster_actions_into(out));
+            self.cluster_context = cluster_context;
+        }
         let unchanged = self
             .writers
             .0
@@ -148,8 +159,6 @@ impl<W: ActionWeight> EnabledSet<W> {
                 .list(&self.weight, |out| cluster.writer_actions_into(out));
             self.writers.0 = Some(cluster.writers_context());
         }
-        self.other
-            .list(&self.weight, |out| cluster.other_cluster_actions_into(out));
         self.total =
             self.sessions_total + self.checkpointer.total + self.writers.1.total + self.other.total;
     }

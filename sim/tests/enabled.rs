@@ -3,7 +3,9 @@
 //! the same order, for every design and seeded bug, under the simulator's bounds (many
 //! sessions, every fault, crashes, shutdowns), on a standby, with hostile labels, and with
 //! small command budgets (where only the stops a client owes are offered). The simulator's
-//! seeds draw their steps from it, so a stale entry would change what a seed explores.
+//! seeds draw their steps from it, so a stale entry would change what a seed explores. The
+//! contexts it lists the cluster's own actions in are held to deciding them, changed input by
+//! input ([`Cluster::cluster_actions_context`]).
 //!
 //! The same walks hold the invariants' check after every step ([`invariants::check_except`],
 //! which answers the per-backup invariants together in one pass when nothing is found) to
@@ -38,6 +40,7 @@ fn configs() -> Vec<(&'static str, Config, u64)> {
                 primary_fpw_offs: 2,
                 timeline: backup_coordinator::lsn::TimeLineId(2),
                 writers: 0,
+                page_writes: 0,
                 ..sim
             },
             3,
@@ -68,9 +71,11 @@ fn walks() -> impl Iterator<Item = (String, Vec<Cluster>)> {
         configs()
             .into_iter()
             .flat_map(move |(name, config, seeds)| {
-                let start = Cluster::new(variant, config).ok();
-                (0..seeds).filter_map(move |seed| {
-                    let mut cluster = start.clone()?;
+                // Bounds a cluster refuses would leave their walks out without a word.
+                let start = Cluster::new(variant, config)
+                    .unwrap_or_else(|e| panic!("{variant} under {name}: {e}"));
+                (0..seeds).map(move |seed| {
+                    let mut cluster = start.clone();
                     let mut rng = ChaCha8Rng::seed_from_u64(seed);
                     let mut states = vec![cluster.clone()];
                     for _ in 0..1_500 {
@@ -84,7 +89,7 @@ fn walks() -> impl Iterator<Item = (String, Vec<Cluster>)> {
                             .unwrap_or_else(|e| panic!("{variant}: {action:?} refused: {e}"));
                         states.push(cluster.clone());
                     }
-                    Some((format!("{variant} under {name}, seed {seed}"), states))
+                    (format!("{variant} under {name}, seed {seed}"), states)
                 })
             })
     })
@@ -191,6 +196,98 @@ fn enabled_set_lists_what_the_core_lists_at_every_step() {
         }
     }
     assert!(steps > 100_000, "only {steps} steps were compared");
+}
+
+/// Changes to what the checkpointer's and the cluster's other actions might read: each fact
+/// their context holds, the bounds behind its budgets, and parts it leaves out (the sessions,
+/// the page writers, the backups, the WAL position).
+fn cluster_action_inputs() -> Vec<fn(&mut Cluster)> {
+    fn toggle(used: &mut u32, bound: u32) {
+        *used = if *used < bound { bound } else { 0 };
+    }
+    vec![
+        |c| c.checkpointer.requested = !c.checkpointer.requested,
+        |c| {
+            c.checkpointer.in_progress = match c.checkpointer.in_progress {
+                Some(_) => None,
+                None => Some(c.shared.redo),
+            }
+        },
+        |c| c.shared.insert_lock_sharers = u8::from(c.shared.insert_lock_sharers == 0),
+        |c| c.shared.full_page_writes = !c.shared.full_page_writes,
+        |c| c.config.standby = !c.config.standby,
+        |c| toggle(&mut c.used.timed_checkpoints, c.config.timed_checkpoints),
+        |c| toggle(&mut c.used.wal_switches, c.config.wal_switches),
+        |c| toggle(&mut c.used.wal_fills, c.config.wal_fills),
+        |c| toggle(&mut c.used.primary_fpw_offs, c.config.primary_fpw_offs),
+        |c| toggle(&mut c.used.crashes, c.config.crashes),
+        |c| toggle(&mut c.used.os_crashes, c.config.os_crashes),
+        |c| toggle(&mut c.used.shutdowns, c.config.shutdowns),
+        |c| {
+            c.ghost.restart_refused = match c.ghost.restart_refused {
+                Some(_) => None,
+                None => Some(backup_coordinator::state::BackupId(0)),
+            }
+        },
+        |c| c.sessions.reverse(),
+        |c| c.sessions.truncate(1),
+        |c| c.writers.clear(),
+        |c| c.backups.clear(),
+        |c| c.shared.insert = c.shared.insert.max(c.wal.flushed),
+    ]
+}
+
+/// What the enabled set relies on to list the checkpointer's and the cluster's other actions
+/// again only when their context changed: while the server runs, they depend on nothing but
+/// [`Cluster::cluster_actions_context`]. Every state of the walks is changed by a random
+/// combination of [`cluster_action_inputs`], and then by one more: where that one left the
+/// context as it was, it must leave those actions as they were, in the same order (and some
+/// must move both).
+#[test]
+fn the_cluster_actions_depend_only_on_their_context() {
+    let inputs = cluster_action_inputs();
+    let listed = |c: &Cluster| {
+        let mut out: Vec<Action> = Vec::new();
+        c.checkpointer_actions_into(&mut out);
+        c.other_cluster_actions_into(&mut out);
+        out
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    let (mut same, mut moved) = (0u64, 0u64);
+    for (walk, states) in walks() {
+        for (step, cluster) in states.iter().enumerate() {
+            for _ in 0..4 {
+                let mut background = cluster.clone();
+                let mut chosen = Vec::new();
+                for (i, change) in inputs.iter().enumerate() {
+                    if rng.random_ratio(1, 4) {
+                        change(&mut background);
+                        chosen.push(i);
+                    }
+                }
+                let Some(context) = background.cluster_actions_context() else {
+                    continue;
+                };
+                let one = rng.random_range(0..inputs.len());
+                let mut changed = background.clone();
+                inputs[one](&mut changed);
+                let (before, after) = (listed(&background), listed(&changed));
+                if changed.cluster_actions_context() == Some(context) {
+                    same += 1;
+                    assert_eq!(
+                        after, before,
+                        "{walk}, step {step} changed by {chosen:?}: change {one} kept the context {context:?} but not the actions"
+                    );
+                } else if after != before {
+                    moved += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        same > 100_000 && moved > 10_000,
+        "{same} changes kept the context, {moved} moved it and the actions"
+    );
 }
 
 /// What the enabled set relies on to look again only at the sessions a step wrote: every

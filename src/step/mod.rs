@@ -291,6 +291,37 @@ impl Cluster {
         self.other_cluster_actions_into(out);
     }
 
+    /// What the checkpointer's enabled actions ([`Cluster::checkpointer_actions_into`]) and
+    /// the cluster's other ones ([`Cluster::other_cluster_actions_into`]) depend on while the
+    /// server runs: while it stays the same, so do they. `None` while a fast shutdown is under
+    /// way or done: then its checkpoint and the restart also wait for every session and page
+    /// writer, which it does not say.
+    #[inline]
+    pub fn cluster_actions_context(&self) -> Option<ClusterActionsContext> {
+        if self.server != ServerState::Running {
+            return None;
+        }
+        let (used, config) = (&self.used, &self.config);
+        let left = |set: bool, bit: u32| u8::from(set) << bit;
+        Some(ClusterActionsContext {
+            down: self.is_down(),
+            insert_lock_free: self.shared.insert_lock_sharers == 0,
+            full_page_writes: self.shared.full_page_writes,
+            checkpoint_requested: self.checkpointer.requested,
+            checkpoint_in_progress: self.checkpointer.in_progress.is_some(),
+            budgets_left: left(used.timed_checkpoints < config.timed_checkpoints, 0)
+                | left(used.wal_switches < config.wal_switches, 1)
+                | left(used.wal_fills < config.wal_fills, 2)
+                | left(
+                    config.standby && used.primary_fpw_offs < config.primary_fpw_offs,
+                    3,
+                )
+                | left(used.crashes < config.crashes, 4)
+                | left(used.os_crashes < config.os_crashes, 5)
+                | left(!config.standby && used.shutdowns < config.shutdowns, 6),
+        })
+    }
+
     /// Appends the checkpointer's enabled actions (its checkpoint's beginning and end).
     pub fn checkpointer_actions_into<E: ActionSink>(&self, out: &mut E) {
         if self.is_down() {
@@ -1043,6 +1074,22 @@ impl SessionFacts {
     pub fn read_a_backup(self) -> bool {
         self.0 & Self::PC_BITS == Pc::Idle as u64 && self.0 & 1 << Self::BUDGET_LEFT_BIT == 0
     }
+}
+
+/// What the checkpointer's and the cluster's other enabled actions depend on while the
+/// server runs ([`Cluster::cluster_actions_context`]): whether the server refuses to restart,
+/// the WAL insertion locks, `full_page_writes`, the checkpointer's request and whether a
+/// checkpoint runs, and which of the budgets of timed checkpoints, WAL switches, WAL fills,
+/// the primary's `full_page_writes` changes (on a standby), crashes, OS crashes and shutdowns
+/// (on a primary) are left (bits 0-6 of `budgets_left`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterActionsContext {
+    down: bool,
+    insert_lock_free: bool,
+    full_page_writes: bool,
+    checkpoint_requested: bool,
+    checkpoint_in_progress: bool,
+    budgets_left: u8,
 }
 
 /// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
