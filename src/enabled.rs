@@ -14,7 +14,9 @@
 //! set lists a session's, the writers' or the cluster's actions again only when what they
 //! depend on changed (the cluster's at every step of a shutdown), and after a step it
 //! computes the facts again only of the sessions the step wrote ([`crate::state::Touched`])
-//! and of those whose facts read a backup.
+//! and of those whose facts read a backup. A session's lists are kept by the facts and
+//! context they were made from (`SessionLists`), and one it needs again is taken, not made
+//! again.
 
 use crate::action::Action;
 use crate::state::{Cluster, SessionId};
@@ -52,6 +54,49 @@ impl Segment {
     }
 }
 
+/// A session's lists of enabled actions, kept by the facts and context each was made from:
+/// a session goes through the same few dozen of them again and again (its commands' steps,
+/// idle with or without a backup, under a few contexts), so a list it needs again is most
+/// often one it made before. Lists are kept in [`SessionLists::SLOTS`] slots, each key in the
+/// slot its hash names (a newer list with the same slot replaces the older one). A list is
+/// only ever taken for its own key, so what is kept changes how often lists are made, never
+/// what they hold.
+#[derive(Clone, Debug)]
+struct SessionLists {
+    /// The facts the session's current list was made from (`None`: none made yet).
+    listed_from: Option<SessionFacts>,
+    /// The slot that holds the current list.
+    current: usize,
+    /// The lists made, each with the facts and context it was made from (their words).
+    slots: Vec<(Option<(u64, u64)>, Segment)>,
+}
+
+impl SessionLists {
+    /// Lists kept per session (a power of two).
+    const SLOTS: usize = 32;
+
+    fn new() -> Self {
+        SessionLists {
+            listed_from: None,
+            current: 0,
+            slots: vec![(None, Segment::default()); Self::SLOTS],
+        }
+    }
+
+    /// The slot of the list made from `facts` in `context`.
+    #[inline]
+    fn slot(facts: u64, context: u64) -> usize {
+        let mixed = (facts ^ context.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> (64 - Self::SLOTS.trailing_zeros())) as usize
+    }
+
+    /// The current list.
+    #[inline]
+    fn segment(&self) -> Option<&Segment> {
+        self.slots.get(self.current).map(|(_, segment)| segment)
+    }
+}
+
 /// The enabled actions of a run, weighted by `W`, brought up to date by
 /// [`EnabledSet::refresh`] after every step.
 #[derive(Clone, Debug)]
@@ -61,7 +106,7 @@ pub struct EnabledSet<W> {
     /// The steps the cluster had taken ([`crate::state::Touched::steps`]) and the checkpoints
     /// it had completed at the last refresh.
     refreshed_at: Option<(u64, u32)>,
-    sessions: Vec<(Option<SessionFacts>, Segment)>,
+    sessions: Vec<SessionLists>,
     /// The weights of every session's actions together.
     sessions_total: u64,
     /// Each session's segment's total weight, side by side (a draw walks these rather than
@@ -117,7 +162,7 @@ impl<W: ActionWeight> EnabledSet<W> {
         let same_context = self.context == Some(context);
         let resized = self.sessions.len() != cluster.sessions.len();
         if resized {
-            self.sessions = vec![(None, Segment::default()); cluster.sessions.len()];
+            self.sessions = vec![SessionLists::new(); cluster.sessions.len()];
             self.session_totals = vec![0; cluster.sessions.len()];
             self.sessions_total = 0;
             self.read_a_backup = 0;
@@ -163,25 +208,36 @@ impl<W: ActionWeight> EnabledSet<W> {
             self.sessions_total + self.checkpointer.total + self.writers.1.total + self.other.total;
     }
 
-    /// Computes session `index`'s facts again and lists its actions again if they changed
-    /// (or if `relist`).
+    /// Computes session `index`'s facts again and takes its list for them again if they
+    /// changed (or if `relist`: the context changed), made now unless kept from before.
     #[inline]
     fn look_at(&mut self, cluster: &Cluster, index: usize, relist: bool) {
         let Some(record) = cluster.sessions.get(index) else {
             return;
         };
-        let Some((listed_from, segment)) = self.sessions.get_mut(index) else {
+        let Some(lists) = self.sessions.get_mut(index) else {
+            return;
+        };
+        let Some(context) = self.context else {
             return;
         };
         let facts = cluster.facts_of(record);
-        if relist || *listed_from != Some(facts) {
-            *listed_from = Some(facts);
-            let before = segment.total;
-            segment.list(&self.weight, |out| {
-                cluster.session_actions_into(SessionId(index as u8), out)
-            });
-            self.sessions_total = self.sessions_total - before + segment.total;
+        if relist || lists.listed_from != Some(facts) {
+            lists.listed_from = Some(facts);
+            let key = (facts.word(), context.word());
+            let slot = SessionLists::slot(key.0, key.1);
+            let Some((made_from, segment)) = lists.slots.get_mut(slot) else {
+                return;
+            };
+            if *made_from != Some(key) {
+                segment.list(&self.weight, |out| {
+                    cluster.session_actions_into(SessionId(index as u8), out)
+                });
+                *made_from = Some(key);
+            }
+            lists.current = slot;
             if let Some(total) = self.session_totals.get_mut(index) {
+                self.sessions_total = self.sessions_total - *total + segment.total;
                 *total = segment.total;
             }
         }
@@ -196,11 +252,10 @@ impl<W: ActionWeight> EnabledSet<W> {
     }
 
     fn segments(&self) -> impl Iterator<Item = &Segment> {
-        self.sessions.iter().map(|(_, segment)| segment).chain([
-            &self.checkpointer,
-            &self.writers.1,
-            &self.other,
-        ])
+        self.sessions
+            .iter()
+            .filter_map(SessionLists::segment)
+            .chain([&self.checkpointer, &self.writers.1, &self.other])
     }
 
     /// The weights of every enabled action together.
@@ -219,7 +274,7 @@ impl<W: ActionWeight> EnabledSet<W> {
         if pick < self.sessions_total {
             for (index, &total) in self.session_totals.iter().enumerate() {
                 if pick < total {
-                    return within(&self.sessions.get(index)?.1, pick);
+                    return within(self.sessions.get(index)?.segment()?, pick);
                 }
                 pick -= total;
             }

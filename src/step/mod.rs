@@ -1050,6 +1050,35 @@ pub struct SessionContext {
     exclusive_running: bool,
 }
 
+impl SessionContext {
+    /// The context as one word, a byte per fact (two contexts are equal exactly when their
+    /// words are): a key for lists kept by what they were made from.
+    #[inline]
+    pub fn word(&self) -> u64 {
+        // Taken apart whole, so that a fact added to the context cannot be left out here.
+        let SessionContext {
+            down,
+            server,
+            insert_lock_sharers,
+            exclusive,
+            faults_left,
+            jit_queries_left,
+            backup_label,
+            exclusive_running,
+        } = *self;
+        u64::from_le_bytes([
+            u8::from(down),
+            server as u8,
+            insert_lock_sharers,
+            exclusive as u8,
+            u8::from(faults_left),
+            u8::from(jit_queries_left),
+            u8::from(backup_label),
+            u8::from(exclusive_running),
+        ])
+    }
+}
+
 /// What about a session its enabled actions depend on ([`Cluster::session_facts`]), packed
 /// in one word so that the simulator's enabled set compares it, for every session at every
 /// step, in one instruction: its step (bits 0-7), its kind (8-15), whether it holds anything
@@ -1060,6 +1089,12 @@ pub struct SessionContext {
 pub struct SessionFacts(u64);
 
 impl SessionFacts {
+    /// The facts as their word (two facts are equal exactly when their words are).
+    #[inline]
+    pub fn word(self) -> u64 {
+        self.0
+    }
+
     /// The bits that hold the session's step.
     const PC_BITS: u64 = 0xff;
     /// The bit that says the session has commands left.
@@ -1124,5 +1159,46 @@ impl<const N: usize> ActionSink for smallvec::SmallVec<[Action; N]> {
     #[inline(always)]
     fn push(&mut self, action: Action) {
         smallvec::SmallVec::push(self, action);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every context that differs in one fact from another has another word: kept lists are
+    /// found by it ([`crate::enabled`]), so two contexts sharing a word would share lists.
+    #[test]
+    fn session_contexts_that_differ_have_different_words() {
+        let mut contexts = Vec::new();
+        for bits in 0u32..1 << 5 {
+            for server in [
+                ServerState::Running,
+                ServerState::ShuttingDown,
+                ServerState::ShutDown,
+            ] {
+                for exclusive in [
+                    ExclusiveState::None,
+                    ExclusiveState::Starting,
+                    ExclusiveState::InProgress,
+                    ExclusiveState::Stopping,
+                ] {
+                    for insert_lock_sharers in [0, 1, 2, 255] {
+                        contexts.push(SessionContext {
+                            down: bits & 1 != 0,
+                            server,
+                            insert_lock_sharers,
+                            exclusive,
+                            faults_left: bits & 2 != 0,
+                            jit_queries_left: bits & 4 != 0,
+                            backup_label: bits & 8 != 0,
+                            exclusive_running: bits & 16 != 0,
+                        });
+                    }
+                }
+            }
+        }
+        let words: std::collections::BTreeSet<u64> = contexts.iter().map(|c| c.word()).collect();
+        assert_eq!(words.len(), contexts.len());
     }
 }
