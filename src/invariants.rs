@@ -411,6 +411,27 @@ impl SessionScope {
     fn is_all(self) -> bool {
         self == Self::ALL
     }
+
+    /// Calls `visit` with the index of each session of the scope among the first `count`, in
+    /// order, up to its first error: after a step, that is the one or two sessions it wrote,
+    /// found from the bits without walking past the others.
+    #[inline]
+    fn try_each(
+        self,
+        count: usize,
+        mut visit: impl FnMut(usize) -> Result<(), Violation>,
+    ) -> Result<(), Violation> {
+        if self.is_all() || count > 64 {
+            return (0..count).filter(|&i| self.has(i)).try_for_each(visit);
+        }
+        let mut bits = self.0 & u64::MAX.checked_shr(64 - count as u32).unwrap_or(0);
+        while bits != 0 {
+            let index = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            visit(index)?;
+        }
+        Ok(())
+    }
 }
 
 /// The properties with a session-scoped form ([`SessionScope`]).
@@ -1252,16 +1273,19 @@ fn session_state_matches_unit_within(
     if !cluster.rules().session_state {
         return Ok(());
     }
-    for (index, session) in cluster.sessions.iter().enumerate() {
-        let id = SessionId(index as u8);
-        if session.state != SessionBackupState::Running || !scope.has(index) {
-            continue;
+    scope.try_each(cluster.sessions.len(), |index| {
+        let Some(session) = cluster.sessions.get(index) else {
+            return Ok(());
+        };
+        if session.state != SessionBackupState::Running {
+            return Ok(());
         }
         let holds = session
             .backup
             .and_then(|b| cluster.backup(b))
             .filter(|b| b.mode.counts() && b.unit == Unit::Held);
         if holds.is_none() {
+            let id = SessionId(index as u8);
             return Err(Violation::new(
                 Property::SessionStateMatchesUnit,
                 format!("{id} says it runs a backup but holds no counter unit"),
@@ -1269,12 +1293,13 @@ fn session_state_matches_unit_within(
             .sessions([id])
             .backups(session.backup));
         }
-    }
+        Ok(())
+    })?;
     for backup in &cluster.backups {
-        let counted_running = backup.mode.counts()
+        let counted_running = scope.has(usize::from(backup.session.0))
+            && backup.mode.counts()
             && backup.unit == Unit::Held
-            && backup.phase == BackupPhase::Running
-            && scope.has(usize::from(backup.session.0));
+            && backup.phase == BackupPhase::Running;
         if counted_running
             && cluster.sessions[usize::from(backup.session.0)].state != SessionBackupState::Running
         {
@@ -1450,15 +1475,15 @@ fn labels_never_shared_within(cluster: &Cluster, scope: SessionScope) -> Result<
             format!("{id}'s copy or label carried another backup's label")
         })?;
     }
-    for (index, session) in cluster.sessions.iter().enumerate() {
-        if !scope.has(index) {
-            continue;
-        }
+    scope.try_each(cluster.sessions.len(), |index| {
+        let Some(session) = cluster.sessions.get(index) else {
+            return Ok(());
+        };
         let (Some(own), true) = (
             session.backup,
             session.armed.has(crate::state::Armed::TEMP_LABEL),
         ) else {
-            continue;
+            return Ok(());
         };
         let file = cluster
             .data_dir
@@ -1482,8 +1507,8 @@ fn labels_never_shared_within(cluster: &Cluster, scope: SessionScope) -> Result<
             .backups([own].into_iter().chain(file.map(|f| f.backup)))
             .lsns([session.start]));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// PostgreSQL's `Assert`s.
