@@ -259,7 +259,7 @@ impl Cluster {
     /// What the page writers' enabled actions depend on: while it stays the same, so do they.
     pub fn writers_context(&self) -> WritersContext {
         WritersContext {
-            writers: self.writers.clone(),
+            writers: self.writers.iter().copied().collect(),
             cluster: self.writers_cluster_facts(),
         }
     }
@@ -1130,7 +1130,9 @@ pub struct ClusterActionsContext {
 /// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WritersContext {
-    writers: smallvec::SmallVec<[crate::state::Writer; 2]>,
+    /// The writers (up to four kept inline: made again whenever they change, often enough in
+    /// a run that a copy on the heap each time showed).
+    writers: smallvec::SmallVec<[crate::state::Writer; 4]>,
     cluster: WritersClusterFacts,
 }
 
