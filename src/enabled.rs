@@ -54,46 +54,80 @@ impl Segment {
     }
 }
 
-/// A session's lists of enabled actions, kept by the facts and context each was made from:
-/// a session goes through the same few dozen of them again and again (its commands' steps,
-/// idle with or without a backup, under a few contexts), so a list it needs again is most
-/// often one it made before. Lists are kept in [`SessionLists::SLOTS`] slots, each key in the
-/// slot its hash names (a newer list with the same slot replaces the older one). A list is
-/// only ever taken for its own key, so what is kept changes how often lists are made, never
-/// what they hold.
+/// Lists of enabled actions kept by what each was made from (its key): a session goes
+/// through the same few dozen steps, budgets and contexts again and again, so a list it needs
+/// again is most often one it made before (the page writers' combinations of locked pages
+/// repeat less: about a quarter of theirs are found kept in a simulator run). Lists are kept
+/// in a fixed number of slots, each key in the slot its
+/// hash names (a newer list for the same slot replaces the older one). A list is only ever
+/// taken for its own key, so what is kept changes how often lists are made, never what they
+/// hold.
 #[derive(Clone, Debug)]
-struct SessionLists {
-    /// The facts the session's current list was made from (`None`: none made yet).
-    listed_from: Option<SessionFacts>,
+struct KeptLists<K, const SLOTS: usize> {
     /// The slot that holds the current list.
     current: usize,
-    /// The lists made, each with the facts and context it was made from (their words).
-    slots: Vec<(Option<(u64, u64)>, Segment)>,
+    /// The lists made, each with its key.
+    slots: Vec<(Option<K>, Segment)>,
 }
 
-impl SessionLists {
-    /// Lists kept per session (a power of two).
-    const SLOTS: usize = 32;
-
+impl<K: Copy + Eq, const SLOTS: usize> KeptLists<K, SLOTS> {
     fn new() -> Self {
-        SessionLists {
-            listed_from: None,
+        const { assert!(SLOTS.is_power_of_two()) };
+        KeptLists {
             current: 0,
-            slots: vec![(None, Segment::default()); Self::SLOTS],
+            slots: vec![(None, Segment::default()); SLOTS],
         }
     }
 
-    /// The slot of the list made from `facts` in `context`.
+    /// Makes the list for `key` (whose hash is `hash`) the current one: the one kept for it,
+    /// or one `list` makes now, weighed by `weight`. Its total weight.
     #[inline]
-    fn slot(facts: u64, context: u64) -> usize {
-        let mixed = (facts ^ context.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (mixed >> (64 - Self::SLOTS.trailing_zeros())) as usize
+    fn take(
+        &mut self,
+        key: K,
+        hash: u64,
+        weight: &impl ActionWeight,
+        list: impl FnOnce(&mut SmallVec<[Action; 8]>),
+    ) -> u64 {
+        let mixed = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.current = (mixed >> (64 - SLOTS.trailing_zeros())) as usize;
+        let Some((made_for, segment)) = self.slots.get_mut(self.current) else {
+            return 0;
+        };
+        if *made_for != Some(key) {
+            segment.list(weight, list);
+            *made_for = Some(key);
+        }
+        segment.total
     }
 
     /// The current list.
     #[inline]
     fn segment(&self) -> Option<&Segment> {
         self.slots.get(self.current).map(|(_, segment)| segment)
+    }
+}
+
+/// A session's lists, kept by the facts and the context each was made from (their words).
+#[derive(Clone, Debug)]
+struct SessionLists {
+    /// The facts the session's current list was made from (`None`: none made yet).
+    listed_from: Option<SessionFacts>,
+    lists: KeptLists<(u64, u64), 32>,
+}
+
+impl SessionLists {
+    fn new() -> Self {
+        SessionLists {
+            listed_from: None,
+            lists: KeptLists::new(),
+        }
+    }
+
+    /// The current list.
+    #[inline]
+    fn segment(&self) -> Option<&Segment> {
+        self.lists.segment()
     }
 }
 
@@ -119,8 +153,11 @@ pub struct EnabledSet<W> {
     /// listed where they read more, or not yet).
     cluster_context: Option<ClusterActionsContext>,
     checkpointer: Segment,
-    writers: (Option<WritersContext>, Segment),
+    /// The context the page writers' current list was made in, and their lists kept by it.
+    writers: (Option<WritersContext>, KeptLists<WritersContext, 64>),
     other: Segment,
+    /// The weights of the page writers' current list.
+    writers_total: u64,
     total: u64,
 }
 
@@ -137,8 +174,9 @@ impl<W: ActionWeight> EnabledSet<W> {
             read_a_backup: 0,
             cluster_context: None,
             checkpointer: Segment::default(),
-            writers: (None, Segment::default()),
+            writers: (None, KeptLists::new()),
             other: Segment::default(),
+            writers_total: 0,
             total: 0,
         }
     }
@@ -193,19 +231,18 @@ impl<W: ActionWeight> EnabledSet<W> {
                 .list(&self.weight, |out| cluster.other_cluster_actions_into(out));
             self.cluster_context = cluster_context;
         }
-        let unchanged = self
-            .writers
-            .0
-            .as_ref()
-            .is_some_and(|context| cluster.writers_context_is(context));
-        if !same_context || resized || !unchanged {
-            self.writers
-                .1
-                .list(&self.weight, |out| cluster.writer_actions_into(out));
-            self.writers.0 = Some(cluster.writers_context());
+        let writers_context = cluster.writers_context();
+        if self.writers.0 != Some(writers_context) {
+            self.writers.0 = Some(writers_context);
+            self.writers_total = self.writers.1.take(
+                writers_context,
+                writers_context.hash_word(),
+                &self.weight,
+                |out| cluster.writer_actions_into(out),
+            );
         }
         self.total =
-            self.sessions_total + self.checkpointer.total + self.writers.1.total + self.other.total;
+            self.sessions_total + self.checkpointer.total + self.writers_total + self.other.total;
     }
 
     /// Computes session `index`'s facts again and takes its list for them again if they
@@ -225,20 +262,14 @@ impl<W: ActionWeight> EnabledSet<W> {
         if relist || lists.listed_from != Some(facts) {
             lists.listed_from = Some(facts);
             let key = (facts.word(), context.word());
-            let slot = SessionLists::slot(key.0, key.1);
-            let Some((made_from, segment)) = lists.slots.get_mut(slot) else {
-                return;
-            };
-            if *made_from != Some(key) {
-                segment.list(&self.weight, |out| {
+            let taken = lists
+                .lists
+                .take(key, key.0 ^ key.1.rotate_left(32), &self.weight, |out| {
                     cluster.session_actions_into(SessionId(index as u8), out)
                 });
-                *made_from = Some(key);
-            }
-            lists.current = slot;
             if let Some(total) = self.session_totals.get_mut(index) {
-                self.sessions_total = self.sessions_total - *total + segment.total;
-                *total = segment.total;
+                self.sessions_total = self.sessions_total - *total + taken;
+                *total = taken;
             }
         }
         if index < 64 {
@@ -254,8 +285,13 @@ impl<W: ActionWeight> EnabledSet<W> {
     fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.sessions
             .iter()
-            .filter_map(SessionLists::segment)
-            .chain([&self.checkpointer, &self.writers.1, &self.other])
+            .map(SessionLists::segment)
+            .chain([
+                Some(&self.checkpointer),
+                self.writers.1.segment(),
+                Some(&self.other),
+            ])
+            .flatten()
     }
 
     /// The weights of every enabled action together.
@@ -281,7 +317,12 @@ impl<W: ActionWeight> EnabledSet<W> {
             return None;
         }
         pick -= self.sessions_total;
-        for segment in [&self.checkpointer, &self.writers.1, &self.other] {
+        let others = [
+            Some(&self.checkpointer),
+            self.writers.1.segment(),
+            Some(&self.other),
+        ];
+        for segment in others.into_iter().flatten() {
             if pick < segment.total {
                 return within(segment, pick);
             }

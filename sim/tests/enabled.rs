@@ -237,21 +237,92 @@ fn cluster_action_inputs() -> Vec<fn(&mut Cluster)> {
     ]
 }
 
-/// What the enabled set relies on to list the checkpointer's and the cluster's other actions
-/// again only when their context changed: while the server runs, they depend on nothing but
-/// [`Cluster::cluster_actions_context`]. Every state of the walks is changed by a random
-/// combination of [`cluster_action_inputs`], and then by one more: where that one left the
-/// context as it was, it must leave those actions as they were, in the same order (and some
-/// must move both).
-#[test]
-fn the_cluster_actions_depend_only_on_their_context() {
-    let inputs = cluster_action_inputs();
-    let listed = |c: &Cluster| {
-        let mut out: Vec<Action> = Vec::new();
-        c.checkpointer_actions_into(&mut out);
-        c.other_cluster_actions_into(&mut out);
-        out
-    };
+/// Changes to what the page writers' actions might read: each fact their context holds (a
+/// writer's change assembled or not, on which page) and parts it leaves out (an assembled
+/// change's own facts, the sessions, the checkpointer).
+fn writer_action_inputs() -> Vec<fn(&mut Cluster)> {
+    use backup_coordinator::state::Writer;
+    fn writer(c: &mut Cluster, index: usize, change: impl FnOnce(&mut Writer, &Cluster)) {
+        let copy = c.clone();
+        if let Some(w) = c.writers.get_mut(index) {
+            change(w, &copy);
+        }
+    }
+    fn assemble(w: &mut Writer, c: &Cluster, page: u8) {
+        *w = match w {
+            Writer::Assembled { .. } => Writer::Idle,
+            Writer::Idle => Writer::Assembled {
+                page: page % c.pages.len().max(1) as u8,
+                redo: c.shared.redo,
+                do_page_writes: false,
+                image: false,
+            },
+        }
+    }
+    fn move_on(w: &mut Writer, c: &Cluster) {
+        if let Writer::Assembled { page, .. } = w {
+            *page = (*page + 1) % c.pages.len().max(1) as u8;
+        }
+    }
+    fn facts(w: &mut Writer, c: &Cluster) {
+        if let Writer::Assembled {
+            redo,
+            do_page_writes,
+            image,
+            ..
+        } = w
+        {
+            *redo = c.shared.insert;
+            *do_page_writes = !*do_page_writes;
+            *image = !*image;
+        }
+    }
+    vec![
+        |c| writer(c, 0, |w, c| assemble(w, c, 0)),
+        |c| writer(c, 1, |w, c| assemble(w, c, 1)),
+        |c| writer(c, 2, |w, c| assemble(w, c, 0)),
+        |c| writer(c, 3, |w, c| assemble(w, c, 5)),
+        |c| writer(c, 0, move_on),
+        |c| writer(c, 2, move_on),
+        |c| writer(c, 0, facts),
+        |c| writer(c, 1, facts),
+        |c| {
+            c.used.page_writes = if c.used.page_writes < c.config.page_writes {
+                c.config.page_writes
+            } else {
+                0
+            }
+        },
+        |c| c.shared.insert_lock_sharers = u8::from(c.shared.insert_lock_sharers == 0),
+        |c| {
+            c.server = match c.server {
+                backup_coordinator::state::ServerState::Running => {
+                    backup_coordinator::state::ServerState::ShuttingDown
+                }
+                _ => backup_coordinator::state::ServerState::Running,
+            }
+        },
+        |c| {
+            c.ghost.restart_refused = match c.ghost.restart_refused {
+                Some(_) => None,
+                None => Some(backup_coordinator::state::BackupId(0)),
+            }
+        },
+        |c| c.checkpointer.requested = !c.checkpointer.requested,
+        |c| c.sessions.truncate(1),
+        |c| c.backups.clear(),
+    ]
+}
+
+/// Holds a context to deciding a list: every state of the walks is changed by a random
+/// combination of `inputs`, and then by one more; where that one left `context` as it was, it
+/// must leave `listed` as it was, in the same order (and some changes must move both).
+fn holds_context_to_its_actions<C: PartialEq + std::fmt::Debug>(
+    what: &str,
+    inputs: &[fn(&mut Cluster)],
+    context: impl Fn(&Cluster) -> Option<C>,
+    listed: impl Fn(&Cluster) -> Vec<Action>,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(16);
     let (mut same, mut moved) = (0u64, 0u64);
     for (walk, states) in walks() {
@@ -265,18 +336,18 @@ fn the_cluster_actions_depend_only_on_their_context() {
                         chosen.push(i);
                     }
                 }
-                let Some(context) = background.cluster_actions_context() else {
+                let Some(before_context) = context(&background) else {
                     continue;
                 };
                 let one = rng.random_range(0..inputs.len());
                 let mut changed = background.clone();
                 inputs[one](&mut changed);
                 let (before, after) = (listed(&background), listed(&changed));
-                if changed.cluster_actions_context() == Some(context) {
+                if context(&changed).as_ref() == Some(&before_context) {
                     same += 1;
                     assert_eq!(
                         after, before,
-                        "{walk}, step {step} changed by {chosen:?}: change {one} kept the context {context:?} but not the actions"
+                        "{walk}, step {step} changed by {chosen:?}: change {one} kept the {what} {before_context:?} but not the actions"
                     );
                 } else if after != before {
                     moved += 1;
@@ -286,7 +357,41 @@ fn the_cluster_actions_depend_only_on_their_context() {
     }
     assert!(
         same > 100_000 && moved > 10_000,
-        "{same} changes kept the context, {moved} moved it and the actions"
+        "{what}: {same} changes kept it, {moved} moved it and the actions"
+    );
+}
+
+/// What the enabled set relies on to list the checkpointer's and the cluster's other actions
+/// again only when their context changed: while the server runs, they depend on nothing but
+/// [`Cluster::cluster_actions_context`].
+#[test]
+fn the_cluster_actions_depend_only_on_their_context() {
+    holds_context_to_its_actions(
+        "cluster actions' context",
+        &cluster_action_inputs(),
+        Cluster::cluster_actions_context,
+        |c| {
+            let mut out: Vec<Action> = Vec::new();
+            c.checkpointer_actions_into(&mut out);
+            c.other_cluster_actions_into(&mut out);
+            out
+        },
+    );
+}
+
+/// What the enabled set relies on to keep the page writers' lists by their context: they
+/// depend on nothing but [`Cluster::writers_context`].
+#[test]
+fn the_page_writers_actions_depend_only_on_their_context() {
+    holds_context_to_its_actions(
+        "writers' context",
+        &writer_action_inputs(),
+        |c| Some(c.writers_context()),
+        |c| {
+            let mut out: Vec<Action> = Vec::new();
+            c.writer_actions_into(&mut out);
+            out
+        },
     );
 }
 

@@ -21,6 +21,7 @@ mod session_abort;
 mod shutdown;
 
 use crate::action::{Action, ApplyError, Command, Event, EventKind, Fault, LabelPlace};
+use crate::config::{PAGES_MAX, WRITERS_MAX};
 use crate::label::LabelKind;
 use crate::lsn::{insert_record, record_bytes, InsertedRecord};
 use crate::plan::{self, Family, ListId, Lock, Next, Taken};
@@ -256,28 +257,23 @@ impl Cluster {
         )
     }
 
-    /// What the page writers' enabled actions depend on: while it stays the same, so do they.
+    /// What the page writers' enabled actions ([`Cluster::writer_actions_into`]) depend on:
+    /// while it stays the same, so do they.
+    #[inline]
     pub fn writers_context(&self) -> WritersContext {
-        WritersContext {
-            writers: self.writers.iter().copied().collect(),
-            cluster: self.writers_cluster_facts(),
+        let mut word = 0u128;
+        for (index, writer) in self.writers.iter().enumerate() {
+            let held = writer.page().map_or(0, |page| u128::from(page) + 1);
+            word |= held << (WritersContext::WRITER_BITS * index as u32);
         }
-    }
-
-    /// Whether the page writers' context is still `context`: the same as comparing it with
-    /// [`Cluster::writers_context`], without copying the writers (more than two of them live
-    /// on the heap) at every step of a run.
-    pub fn writers_context_is(&self, context: &WritersContext) -> bool {
-        context.cluster == self.writers_cluster_facts() && context.writers[..] == self.writers[..]
-    }
-
-    /// The cluster's facts the page writers' guards read besides the writers themselves.
-    fn writers_cluster_facts(&self) -> WritersClusterFacts {
-        WritersClusterFacts {
-            page_writes_left: self.used.page_writes < self.config.page_writes,
-            server: self.server,
-            insert_lock_free: self.shared.insert_lock_sharers == 0,
-        }
+        let flag = |set: bool, bit: u32| u128::from(set) << bit;
+        WritersContext(
+            word | (self.pages.len() as u128) << WritersContext::PAGES_AT
+                | flag(self.used.page_writes < self.config.page_writes, 120)
+                | flag(self.server == ServerState::Running, 121)
+                | flag(self.shared.insert_lock_sharers == 0, 122)
+                | flag(self.is_down(), 123),
+        )
     }
 
     /// Appends the enabled actions that belong to no session: the checkpointer's, the page
@@ -1127,22 +1123,35 @@ pub struct ClusterActionsContext {
     budgets_left: u8,
 }
 
-/// What the page writers' enabled actions depend on ([`Cluster::writers_context`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WritersContext {
-    /// The writers (up to four kept inline: made again whenever they change, often enough in
-    /// a run that a copy on the heap each time showed).
-    writers: smallvec::SmallVec<[crate::state::Writer; 4]>,
-    cluster: WritersClusterFacts,
+/// What the page writers' enabled actions depend on ([`Cluster::writers_context`]), in one
+/// number: for each writer, the page whose lock it holds with a change assembled (7 bits
+/// each, writer `i` at bits `7i` up: 0 for an idle writer, the page's number plus one
+/// otherwise), then the number of pages (bits 112-118), and whether page writes are left
+/// (120), the server runs (121), the WAL insertion locks are free (122) and the server
+/// refuses to restart (123). The bounds let no more writers or pages be. The assembled
+/// record's own facts (its redo pointer, `doPageWrites`, whether it has an image) decide
+/// nothing about which actions are enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WritersContext(u128);
+
+impl WritersContext {
+    /// Bits per writer.
+    const WRITER_BITS: u32 = 7;
+    /// Where the number of pages begins.
+    const PAGES_AT: u32 = Self::WRITER_BITS * WRITERS_MAX as u32;
+
+    /// The context folded into one word (equal contexts, equal words): a hash.
+    #[inline]
+    pub fn hash_word(self) -> u64 {
+        (self.0 as u64) ^ ((self.0 >> 64) as u64).rotate_left(32)
+    }
 }
 
-/// The part of [`WritersContext`] that is not the writers themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct WritersClusterFacts {
-    page_writes_left: bool,
-    server: ServerState,
-    insert_lock_free: bool,
-}
+// Every writer's page, and the number of pages, fit their bits below the flags.
+const _: () = assert!(
+    PAGES_MAX < 1 << WritersContext::WRITER_BITS
+        && WritersContext::PAGES_AT + WritersContext::WRITER_BITS <= 120
+);
 
 /// Where enabled actions are appended.
 pub trait ActionSink {
