@@ -58,10 +58,9 @@ impl Segment {
 /// through the same few dozen steps, budgets and contexts again and again, so a list it needs
 /// again is most often one it made before (the page writers' combinations of locked pages
 /// repeat less: about a quarter of theirs are found kept in a simulator run). Lists are kept
-/// in a fixed number of slots, each key in the slot its
-/// hash names (a newer list for the same slot replaces the older one). A list is only ever
-/// taken for its own key, so what is kept changes how often lists are made, never what they
-/// hold.
+/// in a fixed number of slots, each key in the slot its hash names (a newer list for the same
+/// slot replaces the older one). A list is only ever taken for its own key, so what is kept
+/// changes how often lists are made, never what they hold.
 #[derive(Clone, Debug)]
 struct KeptLists<K, const SLOTS: usize> {
     /// The slot that holds the current list.
@@ -156,8 +155,6 @@ pub struct EnabledSet<W> {
     /// The context the page writers' current list was made in, and their lists kept by it.
     writers: (Option<WritersContext>, KeptLists<WritersContext, 64>),
     other: Segment,
-    /// The weights of the page writers' current list.
-    writers_total: u64,
     total: u64,
 }
 
@@ -176,7 +173,6 @@ impl<W: ActionWeight> EnabledSet<W> {
             checkpointer: Segment::default(),
             writers: (None, KeptLists::new()),
             other: Segment::default(),
-            writers_total: 0,
             total: 0,
         }
     }
@@ -234,15 +230,16 @@ impl<W: ActionWeight> EnabledSet<W> {
         let writers_context = cluster.writers_context();
         if self.writers.0 != Some(writers_context) {
             self.writers.0 = Some(writers_context);
-            self.writers_total = self.writers.1.take(
+            self.writers.1.take(
                 writers_context,
                 writers_context.hash_word(),
                 &self.weight,
                 |out| cluster.writer_actions_into(out),
             );
         }
+        let writers_total = self.writers.1.segment().map_or(0, |segment| segment.total);
         self.total =
-            self.sessions_total + self.checkpointer.total + self.writers_total + self.other.total;
+            self.sessions_total + self.checkpointer.total + writers_total + self.other.total;
     }
 
     /// Computes session `index`'s facts again and takes its list for them again if they

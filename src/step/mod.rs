@@ -1050,7 +1050,7 @@ impl SessionContext {
     /// The context as one word, a byte per fact (two contexts are equal exactly when their
     /// words are): a key for lists kept by what they were made from.
     #[inline]
-    pub fn word(&self) -> u64 {
+    pub(crate) fn word(&self) -> u64 {
         // Taken apart whole, so that a fact added to the context cannot be left out here.
         let SessionContext {
             down,
@@ -1087,7 +1087,7 @@ pub struct SessionFacts(u64);
 impl SessionFacts {
     /// The facts as their word (two facts are equal exactly when their words are).
     #[inline]
-    pub fn word(self) -> u64 {
+    pub(crate) fn word(self) -> u64 {
         self.0
     }
 
@@ -1142,7 +1142,7 @@ impl WritersContext {
 
     /// The context folded into one word (equal contexts, equal words): a hash.
     #[inline]
-    pub fn hash_word(self) -> u64 {
+    pub(crate) fn hash_word(self) -> u64 {
         (self.0 as u64) ^ ((self.0 >> 64) as u64).rotate_left(32)
     }
 }
