@@ -198,13 +198,28 @@ fn enabled_set_lists_what_the_core_lists_at_every_step() {
     assert!(steps > 100_000, "only {steps} steps were compared");
 }
 
+/// A budget used up, or one not used at all.
+fn toggle(used: &mut u32, bound: u32) {
+    *used = if *used < bound { bound } else { 0 };
+}
+
+/// The WAL insertion locks taken by someone, or free.
+fn toggle_insert_lock(c: &mut Cluster) {
+    c.shared.insert_lock_sharers = u8::from(c.shared.insert_lock_sharers == 0);
+}
+
+/// The server refusing to restart, or not.
+fn toggle_refused_restart(c: &mut Cluster) {
+    c.ghost.restart_refused = match c.ghost.restart_refused {
+        Some(_) => None,
+        None => Some(backup_coordinator::state::BackupId(0)),
+    }
+}
+
 /// Changes to what the checkpointer's and the cluster's other actions might read: each fact
 /// their context holds, the bounds behind its budgets, and parts it leaves out (the sessions,
 /// the page writers, the backups, the WAL position).
 fn cluster_action_inputs() -> Vec<fn(&mut Cluster)> {
-    fn toggle(used: &mut u32, bound: u32) {
-        *used = if *used < bound { bound } else { 0 };
-    }
     vec![
         |c| c.checkpointer.requested = !c.checkpointer.requested,
         |c| {
@@ -213,7 +228,7 @@ fn cluster_action_inputs() -> Vec<fn(&mut Cluster)> {
                 None => Some(c.shared.redo),
             }
         },
-        |c| c.shared.insert_lock_sharers = u8::from(c.shared.insert_lock_sharers == 0),
+        toggle_insert_lock,
         |c| c.shared.full_page_writes = !c.shared.full_page_writes,
         |c| c.config.standby = !c.config.standby,
         |c| toggle(&mut c.used.timed_checkpoints, c.config.timed_checkpoints),
@@ -223,17 +238,12 @@ fn cluster_action_inputs() -> Vec<fn(&mut Cluster)> {
         |c| toggle(&mut c.used.crashes, c.config.crashes),
         |c| toggle(&mut c.used.os_crashes, c.config.os_crashes),
         |c| toggle(&mut c.used.shutdowns, c.config.shutdowns),
-        |c| {
-            c.ghost.restart_refused = match c.ghost.restart_refused {
-                Some(_) => None,
-                None => Some(backup_coordinator::state::BackupId(0)),
-            }
-        },
+        toggle_refused_restart,
         |c| c.sessions.reverse(),
         |c| c.sessions.truncate(1),
         |c| c.writers.clear(),
         |c| c.backups.clear(),
-        |c| c.shared.insert = c.shared.insert.max(c.wal.flushed),
+        |c| c.shared.insert = c.wal.flushed,
     ]
 }
 
@@ -286,14 +296,8 @@ fn writer_action_inputs() -> Vec<fn(&mut Cluster)> {
         |c| writer(c, 2, move_on),
         |c| writer(c, 0, facts),
         |c| writer(c, 1, facts),
-        |c| {
-            c.used.page_writes = if c.used.page_writes < c.config.page_writes {
-                c.config.page_writes
-            } else {
-                0
-            }
-        },
-        |c| c.shared.insert_lock_sharers = u8::from(c.shared.insert_lock_sharers == 0),
+        |c| toggle(&mut c.used.page_writes, c.config.page_writes),
+        toggle_insert_lock,
         |c| {
             c.server = match c.server {
                 backup_coordinator::state::ServerState::Running => {
@@ -302,12 +306,7 @@ fn writer_action_inputs() -> Vec<fn(&mut Cluster)> {
                 _ => backup_coordinator::state::ServerState::Running,
             }
         },
-        |c| {
-            c.ghost.restart_refused = match c.ghost.restart_refused {
-                Some(_) => None,
-                None => Some(backup_coordinator::state::BackupId(0)),
-            }
-        },
+        toggle_refused_restart,
         |c| c.checkpointer.requested = !c.checkpointer.requested,
         |c| c.sessions.truncate(1),
         |c| c.backups.clear(),
