@@ -818,18 +818,41 @@ impl LabelKind {
         LabelKind::Nul,
     ];
 
-    /// The label text of backup number `backup`.
+    /// The label text of backup number `backup`: `backup-<n>`, then what the kind adds (`x`
+    /// up to its length, an injected line, a carriage return, a NUL and a tail). Built piece
+    /// by piece into one allocation rather than through `format!`, whose machinery was a
+    /// visible part of every backup's start and read-back in a simulation.
     pub fn text(self, backup: u32) -> String {
-        let plain = format!("backup-{backup}");
-        let padded = |len: usize| format!("{plain}{}", "x".repeat(len.saturating_sub(plain.len())));
-        match self {
-            LabelKind::Plain => plain,
-            LabelKind::Longest => padded(MAX_LABEL_BYTES),
-            LabelKind::TooLong => padded(MAX_LABEL_BYTES + 1),
-            LabelKind::Newline => format!("{plain}\nSTART TIMELINE: 9"),
-            LabelKind::CarriageReturn => format!("{plain}\r"),
-            LabelKind::Nul => format!("{plain}\0tail"),
+        let padded_to = match self {
+            LabelKind::Longest => MAX_LABEL_BYTES,
+            LabelKind::TooLong => MAX_LABEL_BYTES + 1,
+            _ => 0,
+        };
+        let mut text = String::with_capacity(padded_to.max(32));
+        text.push_str("backup-");
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut rest = backup;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
         }
+        text.extend(digits[at..].iter().map(|&d| char::from(d)));
+        match self {
+            LabelKind::Plain => {}
+            LabelKind::Longest | LabelKind::TooLong => {
+                let pad = padded_to.saturating_sub(text.len());
+                text.extend(std::iter::repeat_n('x', pad));
+            }
+            LabelKind::Newline => text.push_str("\nSTART TIMELINE: 9"),
+            LabelKind::CarriageReturn => text.push('\r'),
+            LabelKind::Nul => text.push_str("\0tail"),
+        }
+        text
     }
 
     /// The stable name used in traces and on the command line.
@@ -1109,6 +1132,25 @@ mod tests {
             BackupLabel::parse(&extra, SEG),
             Err(FormatError::UnexpectedLine { line: 8, .. })
         ));
+    }
+
+    #[test]
+    fn label_text_is_backup_and_its_number_then_what_the_kind_adds() {
+        for backup in [0, 7, 9, 10, 99, 100, 4_607, 65_535, 1_000_000_000, u32::MAX] {
+            let plain = format!("backup-{backup}");
+            let padded = |len: usize| format!("{plain:x<len$}");
+            for kind in LabelKind::ALL {
+                let expected = match kind {
+                    LabelKind::Plain => plain.clone(),
+                    LabelKind::Longest => padded(MAX_LABEL_BYTES),
+                    LabelKind::TooLong => padded(MAX_LABEL_BYTES + 1),
+                    LabelKind::Newline => format!("{plain}\nSTART TIMELINE: 9"),
+                    LabelKind::CarriageReturn => format!("{plain}\r"),
+                    LabelKind::Nul => format!("{plain}\0tail"),
+                };
+                assert_eq!(kind.text(backup), expected, "{kind:?}, backup {backup}");
+            }
+        }
     }
 
     #[test]
