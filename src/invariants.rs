@@ -103,7 +103,7 @@ impl Property {
                 .union(Regions::SESSIONS),
             Property::SessionStateMatchesUnit => B.union(Regions::SESSIONS),
             Property::UnitsReleasedOnce => B.union(G),
-            Property::StartPointIsRealWal => B.union(Regions::SHARED).union(Regions::WAL),
+            Property::StartPointIsRealWal => B.union(Regions::WAL_POSITIONS).union(Regions::WAL),
             Property::LabelsRoundTrip => B.union(G),
             Property::LabelsNeverShared => {
                 B.union(G).union(Regions::SESSIONS).union(Regions::DATA_DIR)
@@ -440,10 +440,10 @@ const SESSION_SCOPED: PropertySet = PropertySet(
 );
 
 /// For each set of written parts ([`Regions::bits`]), the properties that read none of them.
-const UNREAD_BY: [PropertySet; 128] = {
-    let mut table = [PropertySet::EMPTY; 128];
+const UNREAD_BY: [PropertySet; 256] = {
+    let mut table = [PropertySet::EMPTY; 256];
     let mut bits = 0;
-    while bits < 128 {
+    while bits < 256 {
         let written = Regions::from_bits(bits as u8);
         let mut set = 0u32;
         let mut i = 0;

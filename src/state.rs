@@ -915,7 +915,8 @@ impl Regions {
     pub const SESSIONS: Regions = Regions(1 << 0);
     /// The live backups' ghost records ([`Cluster::backups`]).
     pub const BACKUPS: Regions = Regions(1 << 1);
-    /// Shared memory ([`Cluster::shared`]).
+    /// Shared memory ([`Cluster::shared`]) but the WAL's positions in it: the backup
+    /// coordination words and the rest ([`Regions::WAL_POSITIONS`] has the two positions).
     pub const SHARED: Regions = Regions(1 << 2);
     /// The ghost facts ([`Cluster::ghost`]).
     pub const GHOST: Regions = Regions(1 << 3);
@@ -925,8 +926,12 @@ impl Regions {
     pub const DATA_DIR: Regions = Regions(1 << 5);
     /// `pg_control` and the server's state ([`Cluster::control`], [`Cluster::server`]).
     pub const CONTROL: Regions = Regions(1 << 6);
+    /// The WAL's positions in shared memory: the insert position and the redo pointer
+    /// ([`SharedMemory::insert`], [`SharedMemory::redo`]). Apart from [`Regions::SHARED`]
+    /// because every WAL record moves the insert position, while few invariants read it.
+    pub const WAL_POSITIONS: Regions = Regions(1 << 7);
     /// Every part.
-    pub const ALL: Regions = Regions(0x7f);
+    pub const ALL: Regions = Regions(0xff);
 
     /// Both sets together.
     #[inline]
@@ -940,16 +945,16 @@ impl Regions {
         self.0 & other.0 != 0
     }
 
-    /// The set as a number below 128 (a table index).
+    /// The set as a number (a table index).
     #[inline]
     pub const fn bits(self) -> u8 {
         self.0
     }
 
-    /// The set a number below 128 stands for (bits above are dropped).
+    /// The set a number stands for.
     #[inline]
     pub const fn from_bits(bits: u8) -> Regions {
-        Regions(bits & Self::ALL.0)
+        Regions(bits)
     }
 }
 

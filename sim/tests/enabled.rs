@@ -17,7 +17,7 @@
 
 use backup_coordinator::enabled::EnabledSet;
 use backup_coordinator::invariants::{self, Property, PropertySet, StepCheck, INVARIANTS};
-use backup_coordinator::state::Regions;
+use backup_coordinator::state::{Regions, SharedMemory};
 use backup_coordinator::variant::Bug;
 use backup_coordinator::{Action, Cluster, Config, Variant};
 use backup_model::BackupModel;
@@ -444,7 +444,18 @@ fn part_changed(before: &Cluster, after: &Cluster, part: Regions) -> bool {
     match part {
         Regions::SESSIONS => before.sessions != after.sessions,
         Regions::BACKUPS => before.backups != after.backups,
-        Regions::SHARED => before.shared != after.shared,
+        Regions::SHARED => {
+            let positions = (after.shared.insert, after.shared.redo);
+            let coordination_before = SharedMemory {
+                insert: positions.0,
+                redo: positions.1,
+                ..before.shared
+            };
+            coordination_before != after.shared
+        }
+        Regions::WAL_POSITIONS => {
+            (before.shared.insert, before.shared.redo) != (after.shared.insert, after.shared.redo)
+        }
         Regions::GHOST => before.ghost != after.ghost,
         Regions::WAL => before.wal != after.wal,
         Regions::DATA_DIR => before.data_dir != after.data_dir,
@@ -454,10 +465,11 @@ fn part_changed(before: &Cluster, after: &Cluster, part: Regions) -> bool {
 }
 
 /// Every part, one at a time.
-const PARTS: [Regions; 7] = [
+const PARTS: [Regions; 8] = [
     Regions::SESSIONS,
     Regions::BACKUPS,
     Regions::SHARED,
+    Regions::WAL_POSITIONS,
     Regions::GHOST,
     Regions::WAL,
     Regions::DATA_DIR,
@@ -475,7 +487,17 @@ fn with_other_parts(base: &Cluster, other: &Cluster, kept: Regions) -> Cluster {
         match part {
             Regions::SESSIONS => out.sessions = other.sessions.clone(),
             Regions::BACKUPS => out.backups = other.backups.clone(),
-            Regions::SHARED => out.shared = other.shared,
+            Regions::SHARED => {
+                out.shared = SharedMemory {
+                    insert: out.shared.insert,
+                    redo: out.shared.redo,
+                    ..other.shared
+                }
+            }
+            Regions::WAL_POSITIONS => {
+                out.shared.insert = other.shared.insert;
+                out.shared.redo = other.shared.redo;
+            }
             Regions::GHOST => out.ghost = other.ghost.clone(),
             Regions::WAL => out.wal = other.wal.clone(),
             Regions::DATA_DIR => out.data_dir = other.data_dir.clone(),

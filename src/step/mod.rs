@@ -558,7 +558,16 @@ impl Cluster {
                 kind: self.restart_after_shutdown(),
             },
         };
-        if self.shared != words_before.0 {
+        let shared_before = words_before.0;
+        if (self.shared.insert, self.shared.redo) != (shared_before.insert, shared_before.redo) {
+            self.touched.write_regions(Regions::WAL_POSITIONS);
+        }
+        let positions_as_before = crate::state::SharedMemory {
+            insert: shared_before.insert,
+            redo: shared_before.redo,
+            ..self.shared
+        };
+        if positions_as_before != shared_before {
             self.touched.write_regions(Regions::SHARED);
         }
         if self.control != words_before.1 || self.server != words_before.2 {
