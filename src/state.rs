@@ -905,8 +905,29 @@ pub struct Cluster {
 /// step and reads none of the parts the step wrote holds after it: the simulator asks only
 /// the others ([`crate::invariants::StepCheck`]). The bounds, the design and the parts no
 /// invariant reads (the checkpointer, the pages, the writers, the budgets used) are in none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Regions(u8);
+
+/// The parts by name, as `Regions{backups, shared}`, for test messages and debugging.
+impl fmt::Debug for Regions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(Regions, &str); 8] = [
+            (Regions::SESSIONS, "sessions"),
+            (Regions::BACKUPS, "backups"),
+            (Regions::SHARED, "shared"),
+            (Regions::GHOST, "ghost"),
+            (Regions::WAL, "wal"),
+            (Regions::DATA_DIR, "data-dir"),
+            (Regions::CONTROL, "control"),
+            (Regions::WAL_POSITIONS, "wal-positions"),
+        ];
+        let names = NAMES
+            .iter()
+            .filter(|(part, _)| self.meets(*part))
+            .map(|&(_, name)| name);
+        write!(f, "Regions{{{}}}", names.collect::<Vec<_>>().join(", "))
+    }
+}
 
 impl Regions {
     /// Nothing.
@@ -979,13 +1000,20 @@ pub struct Touched {
     steps: u32,
     /// Bit `i`: session `i`'s record was written by the last step (every bit: possibly any).
     sessions: u64,
-    /// The other parts the last step wrote ([`Regions`], without [`Regions::SESSIONS`]).
+    /// Bit `i`: the live backup record at index `i` of [`Cluster::backups`] was written or
+    /// added by the last step (every bit: possibly any, or the list was reordered or
+    /// shortened). Records from the 17th on are not told apart: each counts as written.
+    backups: u16,
+    /// The other parts the last step wrote ([`Regions`], without [`Regions::SESSIONS`]; with
+    /// [`Regions::BACKUPS`] exactly when some backup bit is set).
     regions: Regions,
 }
 
 impl Touched {
     /// Every session possibly written.
     const ALL: u64 = u64::MAX;
+    /// Every backup record possibly written.
+    const ALL_BACKUPS: u16 = u16::MAX;
 
     /// Steps applied to the cluster since it was created, modulo 2^32.
     pub fn steps(self) -> u64 {
@@ -1003,6 +1031,15 @@ impl Touched {
     #[inline]
     pub fn sessions(self) -> u64 {
         self.sessions
+    }
+
+    /// The live backup records the last step may have written or added, as a bit mask (the
+    /// record at index `i` of [`Cluster::backups`] at bit `i`; every bit where the list may
+    /// have been reordered or shortened, and the records from the 17th on count as written
+    /// whenever any is).
+    #[inline]
+    pub fn backups(self) -> u16 {
+        self.backups
     }
 
     /// The parts of the cluster the last step may have written ([`Regions::SESSIONS`] if it
@@ -1033,6 +1070,7 @@ impl Touched {
     pub(crate) fn begin_step(&mut self) {
         self.steps = self.steps.wrapping_add(1);
         self.sessions = 0;
+        self.backups = 0;
         self.regions = Regions::NONE;
     }
 
@@ -1042,9 +1080,24 @@ impl Touched {
         self.sessions |= if index < 64 { 1 << index } else { Self::ALL };
     }
 
-    /// `regions` are written.
+    /// The live backup record at index `index` of [`Cluster::backups`] is written, or added
+    /// there.
+    #[inline]
+    pub(crate) fn write_backup(&mut self, index: usize) {
+        self.backups |= if index < 16 {
+            1 << index
+        } else {
+            Self::ALL_BACKUPS
+        };
+        self.regions = self.regions.union(Regions::BACKUPS);
+    }
+
+    /// `regions` are written ([`Regions::BACKUPS`]: every backup record, or the list itself).
     #[inline]
     pub(crate) fn write_regions(&mut self, regions: Regions) {
+        if regions.meets(Regions::BACKUPS) {
+            self.backups = Self::ALL_BACKUPS;
+        }
         self.regions = self.regions.union(regions);
     }
 
@@ -1052,6 +1105,7 @@ impl Touched {
     #[inline]
     pub(crate) fn write_all(&mut self) {
         self.sessions = Self::ALL;
+        self.backups = Self::ALL_BACKUPS;
         self.regions = Regions::ALL;
     }
 }
@@ -1858,6 +1912,7 @@ impl Cluster {
             touched: Touched {
                 steps: 0,
                 sessions: Touched::ALL,
+                backups: Touched::ALL_BACKUPS,
                 regions: Regions::ALL,
             },
         })

@@ -439,6 +439,52 @@ fn each_step_marks_every_session_record_it_writes() {
     );
 }
 
+/// What the simulator's check after each step relies on to ask an invariant's backup-scoped
+/// form about the backup records a step wrote: every record a step changes or adds is marked
+/// (by its index in the list), and where the list is shortened or reordered every record is.
+#[test]
+fn each_step_marks_every_backup_record_it_writes() {
+    let (mut changed, mut unmarked) = (0u64, 0u64);
+    let mut visit = |walk: &str, step: usize, before: &Cluster, after: &Cluster| {
+        let marks = after.touched().backups();
+        let marked = |index: usize| index >= 16 || marks & (1 << index) != 0;
+        let shortened = after.backups.len() < before.backups.len();
+        assert!(
+            !shortened || marks == u16::MAX,
+            "{walk}, step {step}: the backups were removed but not every record was marked"
+        );
+        for index in 0..after.backups.len() {
+            if before.backups.get(index) != after.backups.get(index) {
+                changed += 1;
+                assert!(
+                    marked(index),
+                    "{walk}, step {step}: backup record {index} changed or was added unmarked ({marks:#b})"
+                );
+            } else if !marked(index) {
+                unmarked += 1;
+            }
+        }
+        assert_eq!(
+            marks != 0,
+            after.touched().regions().meets(Regions::BACKUPS),
+            "{walk}, step {step}: the backup marks and the backups part disagree"
+        );
+    };
+    // The failing walks and the corpus take the seeded bugs' steps (a page changed without
+    // its image tears a backup only under such a bug).
+    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
+        for (step, pair) in states.windows(2).enumerate() {
+            let [before, after] = pair else { continue };
+            visit(&walk, step, before, after);
+        }
+    }
+    for_each_simulator_step(&mut visit);
+    assert!(
+        changed > 10_000 && unmarked > 100_000,
+        "{changed} records changed, {unmarked} records left unmarked"
+    );
+}
+
 /// The parts of `cluster` a [`Regions`] bit stands for, each compared as a whole.
 fn part_changed(before: &Cluster, after: &Cluster, part: Regions) -> bool {
     match part {
@@ -554,7 +600,9 @@ fn each_step_marks_every_part_of_the_cluster_it_writes() {
         }
         unmarked_steps += u64::from(!written.meets(Regions::ALL));
     };
-    for (walk, states) in walks() {
+    // The failing walks and the corpus take the seeded bugs' steps (a page changed without
+    // its image tears a backup only under such a bug).
+    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
         for (step, pair) in states.windows(2).enumerate() {
             let [before, after] = pair else { continue };
             visit(&walk, step, before, after);

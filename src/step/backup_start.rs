@@ -69,7 +69,7 @@ impl Cluster {
             label_handed_out: false,
             label_misstates: false,
         };
-        self.backups_mut().push(backup);
+        self.push_backup(backup);
         let s = self.session_mut(session);
         s.starts += 1;
         s.backup = Some(id);

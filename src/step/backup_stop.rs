@@ -56,13 +56,17 @@ impl Cluster {
         // session stops it.
         let own = self.session(session).backup;
         let insert = self.shared.insert;
-        for backup in self.backups_mut().iter_mut() {
+        let Cluster {
+            backups, touched, ..
+        } = self;
+        for (index, backup) in backups.iter_mut().enumerate() {
             let copying = match mode {
                 BackupMode::Exclusive => backup.mode == BackupMode::Exclusive,
                 _ => Some(backup.id) == own,
             };
             if copying && backup.phase == BackupPhase::Running {
                 backup.end_copy_ghost(insert);
+                touched.write_backup(index);
             }
         }
         let s = self.session_mut(session);

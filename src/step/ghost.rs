@@ -99,7 +99,7 @@ impl Cluster {
             touched,
             ..
         } = self;
-        for backup in backups.iter_mut() {
+        for (index, backup) in backups.iter_mut().enumerate() {
             let exposed = backup.accepted
                 && !backup.from_standby
                 && !backup.copy_over
@@ -111,7 +111,7 @@ impl Cluster {
                     .any(|&(at, carried)| carried == backup.start && at >= backup.start)
             {
                 backup.early_end_record = true;
-                touched.write_regions(Regions::BACKUPS);
+                touched.write_backup(index);
             }
         }
     }

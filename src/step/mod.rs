@@ -930,6 +930,13 @@ impl Cluster {
         &mut self.data_dir
     }
 
+    /// A new live backup's ghost record, added at the end of the list (marked:
+    /// [`crate::state::Touched`]).
+    pub(crate) fn push_backup(&mut self, backup: crate::state::Backup) {
+        self.touched.write_backup(self.backups.len());
+        self.backups.push(backup);
+    }
+
     /// Ghost bookkeeping on a live backup; nothing if it was retired meanwhile (9.1's stops can
     /// race over one exclusive label, so a stop may refer to a backup another stop ended).
     pub(crate) fn update_backup(
@@ -937,9 +944,9 @@ impl Cluster {
         id: BackupId,
         update: impl FnOnce(&mut crate::state::Backup),
     ) {
-        if let Some(backup) = self.backups.iter_mut().find(|b| b.id == id) {
-            self.touched.write_regions(Regions::BACKUPS);
-            update(backup);
+        if let Some(index) = self.backups.iter().position(|b| b.id == id) {
+            self.touched.write_backup(index);
+            update(&mut self.backups[index]);
         }
     }
 

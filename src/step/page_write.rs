@@ -109,11 +109,13 @@ impl Cluster {
         let tears = |b: &crate::state::Backup| {
             b.phase.is_live() && b.start.is_valid() && page_lsn <= b.start && !b.torn
         };
-        if self.backups.iter().any(tears) {
-            for backup in self.backups_mut().iter_mut() {
-                if tears(backup) {
-                    backup.torn = true;
-                }
+        let Cluster {
+            backups, touched, ..
+        } = self;
+        for (index, backup) in backups.iter_mut().enumerate() {
+            if tears(backup) {
+                backup.torn = true;
+                touched.write_backup(index);
             }
         }
         if page_lsn <= self.control.redo {
