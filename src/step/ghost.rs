@@ -137,11 +137,12 @@ impl Cluster {
             });
         }
         for backup in finished {
-            let broken: smallvec::SmallVec<[_; 4]> = PER_BACKUP
-                .into_iter()
-                .filter_map(|p| backup_problem(self, &backup, p).map(|problem| (p, problem)))
-                .collect();
-            for (property, problem) in broken {
+            // (Latching reads nothing `backup_problem` reads, so each property is judged and
+            // latched in turn.)
+            for property in PER_BACKUP {
+                let Some(problem) = backup_problem(self, &backup, property) else {
+                    continue;
+                };
                 if !self.ghost.latched.iter().any(|l| l.property == property) {
                     self.ghost_mut().latched.push(Latched {
                         property,
