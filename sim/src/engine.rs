@@ -141,12 +141,25 @@ pub fn drain_allows(cluster: &Cluster, action: &Action) -> bool {
 
 /// The liveness phase's scheduler: round robin over the allowed actions, so that no session
 /// or checkpointer waits forever while another moves, for at most `max` steps or until the
-/// cluster is settled.
+/// cluster is settled. The enabled actions are kept from step to step ([`EnabledSet`], in
+/// [`Cluster::actions_into`]'s order), as the fault phase keeps them.
 #[derive(Clone, Debug)]
 pub struct RoundRobin {
     cursor: usize,
     steps: u64,
     max: u64,
+    enabled: EnabledSet<EveryAction>,
+}
+
+/// Every action weighs the same (the round robin does not draw).
+#[derive(Clone, Copy, Debug)]
+pub struct EveryAction;
+
+impl ActionWeight for EveryAction {
+    #[inline]
+    fn weight(&self, _action: &Action) -> u32 {
+        1
+    }
 }
 
 impl RoundRobin {
@@ -156,6 +169,7 @@ impl RoundRobin {
             cursor: 0,
             steps: 0,
             max,
+            enabled: EnabledSet::new(EveryAction),
         }
     }
 
@@ -170,9 +184,9 @@ impl Chooser for RoundRobin {
         if invariants::unsettled_cause(cluster).is_none() || self.steps >= self.max {
             return Choice::Done;
         }
+        self.enabled.refresh(cluster);
         buffer.clear();
-        cluster.actions_into(buffer);
-        buffer.retain(|a| drain_allows(cluster, a));
+        buffer.extend(self.enabled.actions().filter(|a| drain_allows(cluster, a)));
         if buffer.is_empty() {
             return Choice::Done;
         }
