@@ -533,7 +533,9 @@ const UNREAD_BY: [PropertySet; 256] = {
 /// [`crate::state::Touched::regions`]): an invariant is a pure function of the state, so
 /// one that held before a step that left everything it reads as it was holds after it.
 /// Where a step wrote, of what an invariant with a session-scoped form reads, only session
-/// records, that form is asked about those sessions first ([`SessionScope`]). Where the
+/// records, that form is asked about those sessions first ([`SessionScope`]); where it
+/// wrote, of what one with a backup-scoped form reads, only live backup records, that form
+/// is asked about those records first ([`BackupScope`]). Where the
 /// cluster is not exactly one step past a check that found nothing (the first check, a check
 /// that found something, a cluster changed otherwise), every invariant is asked. The answer
 /// is always [`check_except`]'s (a test holds it to that at every step of walks through every
@@ -559,10 +561,10 @@ impl StepCheck {
             Some(written) => {
                 let unread = UNREAD_BY[usize::from(written.bits())];
                 let skip = PropertySet(skip.0 | unread.0);
-                // Where the step wrote, of what an invariant with a session-scoped form
-                // reads, only session records, that form is asked about those sessions; where
-                // it finds something, every invariant is asked in order, for the first one
-                // broken.
+                // Where the step wrote, of what an invariant with a session-scoped
+                // (backup-scoped) form reads, only session (backup) records, that form is
+                // asked about those records; where one finds something, every invariant is
+                // asked in order, for the first one broken.
                 let narrowed_to = |part: Regions, scoped: PropertySet| {
                     let other_parts = written.bits() & !part.bits();
                     PropertySet(UNREAD_BY[usize::from(other_parts)].0 & scoped.0 & !skip.0)

@@ -979,15 +979,17 @@ impl Regions {
     }
 }
 
-/// What the last step wrote (which session records, which other parts of the cluster:
-/// [`Regions`]), and how many steps the cluster has taken: kept beside the state for readers
-/// that keep something from one step to the next (the simulator's
+/// What the last step wrote (which session records, which live backup records, which other
+/// parts of the cluster: [`Regions`]), and how many steps the cluster has taken: kept beside
+/// the state for readers that keep something from one step to the next (the simulator's
 /// [`crate::enabled::EnabledSet`] per session, its invariant check
-/// [`crate::invariants::StepCheck`] per part), so that they look again only at what a step
-/// wrote. It is not part of the state: every two values compare equal and it is neither
+/// [`crate::invariants::StepCheck`] per part, session and backup record), so that they look
+/// again only at what a step wrote. It is not part of the state: every two values compare equal and it is neither
 /// hashed nor written out, so two clusters are equal, ordered and fingerprinted by their
 /// state alone. Every write of a session record in the steps goes through
-/// `Cluster::session_mut` or marks every session; every write of the backups, the ghost,
+/// `Cluster::session_mut` or marks every session; a backup record is written through
+/// `Cluster::update_backup`, added through `Cluster::push_backup`, or marked by its index where
+/// a loop writes it, and `Cluster::backups_mut` marks every record; every write of the ghost,
 /// the WAL facts and the data directory goes through their `_mut` accessors (or marks its
 /// part); shared memory, `pg_control` and the server's state, a few words, are compared
 /// before and after each step instead of marked at their many writes. A test walks every
