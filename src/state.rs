@@ -984,9 +984,9 @@ impl Regions {
 /// the state for readers that keep something from one step to the next (the simulator's
 /// [`crate::enabled::EnabledSet`] per session, its invariant check
 /// [`crate::invariants::StepCheck`] per part, session and backup record), so that they look
-/// again only at what a step wrote. It is not part of the state: every two values compare equal and it is neither
-/// hashed nor written out, so two clusters are equal, ordered and fingerprinted by their
-/// state alone. Every write of a session record in the steps goes through
+/// again only at what a step wrote. It is not part of the state: every two values compare
+/// equal and it is neither hashed nor written out, so two clusters are equal, ordered and
+/// fingerprinted by their state alone. Every write of a session record in the steps goes through
 /// `Cluster::session_mut` or marks every session; a backup record is written through
 /// `Cluster::update_backup`, added through `Cluster::push_backup`, or marked by its index where
 /// a loop writes it, and `Cluster::backups_mut` marks every record; every write of the ghost,
