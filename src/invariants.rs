@@ -1946,6 +1946,39 @@ mod scope_tests {
     /// An invariant's session-scoped form.
     type ScopedForm = fn(&Cluster, SessionScope) -> Result<(), Violation>;
 
+    /// The bounds of the scope tests' walks: many sessions, hostile labels, faults and a crash,
+    /// which break the scoped invariants many times over.
+    fn scope_walk_config() -> Config {
+        Config {
+            sql_sessions: 3,
+            walsenders: 2,
+            replication_sessions: 1,
+            backups_per_session: 2,
+            commands_per_session: 4,
+            faults: 3,
+            crashes: 1,
+            hostile_labels: true,
+            ..Config::default()
+        }
+    }
+
+    /// Each state of the scope tests' walks (every design and bug, four seeds of 300 steps
+    /// under [`scope_walk_config`]), with another state of the same walk to take records from,
+    /// and the state's name.
+    fn for_each_state_with_another(mut visit: impl FnMut(&str, &Cluster, &Cluster)) {
+        let config = scope_walk_config();
+        for variant in Variant::all() {
+            for seed in 0..4 {
+                let states = walk(variant, config, seed, 300);
+                let n = states.len();
+                for (i, before) in states.iter().enumerate() {
+                    let other = &states[(i * 7 + 3) % n.max(1)];
+                    visit(&format!("{variant}, seed {seed}, state {i}"), before, other);
+                }
+            }
+        }
+    }
+
     /// A walk of `steps` steps from the start, each drawn (by a fixed linear congruential
     /// sequence from `seed`) among the enabled actions: every state it passes through.
     fn walk(variant: Variant, config: Config, seed: u64, steps: usize) -> Vec<Cluster> {
@@ -1976,79 +2009,61 @@ mod scope_tests {
     /// put in are taken from other states of the same walk.
     #[test]
     fn a_backup_scoped_invariant_finds_what_the_changed_backup_records_broke() {
-        let config = Config {
-            sql_sessions: 3,
-            walsenders: 2,
-            replication_sessions: 1,
-            backups_per_session: 2,
-            commands_per_session: 4,
-            faults: 3,
-            crashes: 1,
-            hostile_labels: true,
-            ..Config::default()
-        };
         let mut broken = [0u64; Property::ALL.len()];
         let scoped: Vec<(Property, Invariant)> = INVARIANTS
             .into_iter()
             .filter(|(p, _)| BACKUP_SCOPED.contains(*p))
             .collect();
-        for variant in Variant::all() {
-            for seed in 0..4 {
-                let states = walk(variant, config, seed, 300);
-                let n = states.len();
-                for (i, before) in states.iter().enumerate() {
-                    let other = &states[(i * 7 + 3) % n.max(1)];
-                    let holding: Vec<(Property, Invariant)> = scoped
-                        .iter()
-                        .copied()
-                        .filter(|(_, whole)| whole(before).is_ok())
-                        .collect();
-                    // Live backups are never finished (each is retired at once), so the
-                    // records are also put in finished: stopped (torn or not), or failed
-                    // still holding a unit, which is what breaks the per-backup properties.
-                    let records = other.backups.iter().take(3).flat_map(|&record| {
-                        let stopped = Backup {
-                            phase: BackupPhase::Stopped,
-                            copy_over: true,
-                            ..record
-                        };
-                        [
-                            record,
-                            stopped,
-                            Backup {
-                                torn: true,
-                                ..stopped
-                            },
-                            Backup {
-                                phase: BackupPhase::Failed,
-                                unit: Unit::Held,
-                                ..record
-                            },
-                        ]
-                    });
-                    for record in records {
-                        for index in 0..=before.backups.len().min(15) {
-                            let mut after = before.clone();
-                            match after.backups.get_mut(index) {
-                                Some(slot) => *slot = record,
-                                None => after.backups.push(record),
-                            }
-                            let scope = BackupScope(1 << index);
-                            for &(property, whole) in &holding {
-                                if whole(&after).is_ok() {
-                                    continue;
-                                }
-                                broken[property as usize] += 1;
-                                assert!(
-                                    !backup_scoped_hold(&after, PropertySet(1 << property as u32), scope),
-                                    "{variant}, seed {seed}, state {i}: changing backup record {index} broke {property}, which its backup-scoped form does not see"
-                                );
-                            }
+        for_each_state_with_another(|at, before, other| {
+            let holding: Vec<(Property, Invariant)> = scoped
+                .iter()
+                .copied()
+                .filter(|(_, whole)| whole(before).is_ok())
+                .collect();
+            // Live backups are never finished (each is retired at once), so the records are
+            // also put in finished: stopped (torn or not), or failed still holding a unit,
+            // which is what breaks the per-backup properties.
+            let records = other.backups.iter().take(3).flat_map(|&record| {
+                let stopped = Backup {
+                    phase: BackupPhase::Stopped,
+                    copy_over: true,
+                    ..record
+                };
+                [
+                    record,
+                    stopped,
+                    Backup {
+                        torn: true,
+                        ..stopped
+                    },
+                    Backup {
+                        phase: BackupPhase::Failed,
+                        unit: Unit::Held,
+                        ..record
+                    },
+                ]
+            });
+            for record in records {
+                for index in 0..=before.backups.len().min(15) {
+                    let mut after = before.clone();
+                    match after.backups.get_mut(index) {
+                        Some(slot) => *slot = record,
+                        None => after.backups.push(record),
+                    }
+                    let scope = BackupScope(1 << index);
+                    for &(property, whole) in &holding {
+                        if whole(&after).is_ok() {
+                            continue;
                         }
+                        broken[property as usize] += 1;
+                        assert!(
+                            !backup_scoped_hold(&after, PropertySet(1 << property as u32), scope),
+                            "{at}: changing backup record {index} broke {property}, which its backup-scoped form does not see"
+                        );
                     }
                 }
             }
-        }
+        });
         let seldom: Vec<(Property, u64)> = scoped
             .iter()
             .map(|&(p, _)| (p, broken[p as usize]))
@@ -2068,58 +2083,40 @@ mod scope_tests {
     /// both invariants many times over.
     #[test]
     fn a_session_scoped_invariant_finds_what_the_changed_sessions_broke() {
-        let config = Config {
-            sql_sessions: 3,
-            walsenders: 2,
-            replication_sessions: 1,
-            backups_per_session: 2,
-            commands_per_session: 4,
-            faults: 3,
-            crashes: 1,
-            hostile_labels: true,
-            ..Config::default()
-        };
         let mut broken = [0u64; 2];
-        for variant in Variant::all() {
-            for seed in 0..4 {
-                let states = walk(variant, config, seed, 300);
-                let n = states.len();
-                for (i, before) in states.iter().enumerate() {
-                    let other = &states[(i * 7 + 3) % n.max(1)];
-                    for index in 0..before.sessions.len() {
-                        // The records of session `index` (and of the next one, for scopes
-                        // of two) as they are in the other state.
-                        for width in [1, 2] {
-                            let mut after = before.clone();
-                            let mut scope = 0u64;
-                            for j in index..(index + width).min(before.sessions.len()) {
-                                after.sessions[j] = other.sessions[j];
-                                scope |= 1 << j;
-                            }
-                            let scope = SessionScope(scope);
-                            let forms: [(usize, Invariant, ScopedForm); 2] = [
-                                (
-                                    0,
-                                    session_state_matches_unit,
-                                    session_state_matches_unit_within,
-                                ),
-                                (1, labels_never_shared, labels_never_shared_within),
-                            ];
-                            for (k, whole, scoped) in forms {
-                                if whole(before).is_err() || whole(&after).is_ok() {
-                                    continue;
-                                }
-                                broken[k] += 1;
-                                assert!(
-                                    scoped(&after, scope).is_err(),
-                                    "{variant}, seed {seed}, state {i}: changing sessions {scope:?} broke an invariant its scoped form does not see"
-                                );
-                            }
+        for_each_state_with_another(|at, before, other| {
+            for index in 0..before.sessions.len() {
+                // The records of session `index` (and of the next one, for scopes of two) as
+                // they are in the other state.
+                for width in [1, 2] {
+                    let mut after = before.clone();
+                    let mut scope = 0u64;
+                    for j in index..(index + width).min(before.sessions.len()) {
+                        after.sessions[j] = other.sessions[j];
+                        scope |= 1 << j;
+                    }
+                    let scope = SessionScope(scope);
+                    let forms: [(usize, Invariant, ScopedForm); 2] = [
+                        (
+                            0,
+                            session_state_matches_unit,
+                            session_state_matches_unit_within,
+                        ),
+                        (1, labels_never_shared, labels_never_shared_within),
+                    ];
+                    for (k, whole, scoped) in forms {
+                        if whole(before).is_err() || whole(&after).is_ok() {
+                            continue;
                         }
+                        broken[k] += 1;
+                        assert!(
+                            scoped(&after, scope).is_err(),
+                            "{at}: changing sessions {scope:?} broke an invariant its scoped form does not see"
+                        );
                     }
                 }
             }
-        }
+        });
         assert!(
             broken.iter().all(|&b| b > 100),
             "too few breaks to show anything: {broken:?}"

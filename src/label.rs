@@ -830,18 +830,7 @@ impl LabelKind {
         };
         let mut text = String::with_capacity(padded_to.max(32));
         text.push_str("backup-");
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        let mut rest = backup;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        text.extend(digits[at..].iter().map(|&d| char::from(d)));
+        text.push_str(crate::lsn::decimal(backup).as_str());
         match self {
             LabelKind::Plain => {}
             LabelKind::Longest | LabelKind::TooLong => {

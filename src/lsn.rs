@@ -183,21 +183,27 @@ pub struct TimeLineId(pub u32);
 impl TimeLineId {
     /// The decimal text (`%u`), built on the stack.
     pub(crate) fn text(self) -> Ascii<10> {
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        let mut value = self.0;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        let len = digits.len() - at;
-        digits.copy_within(at.., 0);
-        Ascii::from_parts(digits, len)
+        decimal(self.0)
     }
+}
+
+/// `value`'s decimal text (`%u`), built on the stack: a timeline's, and the number in a
+/// label's `backup-<n>`.
+pub(crate) fn decimal(value: u32) -> Ascii<10> {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - at;
+    digits.copy_within(at.., 0);
+    Ascii::from_parts(digits, len)
 }
 
 impl fmt::Display for TimeLineId {

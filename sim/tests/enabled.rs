@@ -470,15 +470,7 @@ fn each_step_marks_every_backup_record_it_writes() {
             "{walk}, step {step}: the backup marks and the backups part disagree"
         );
     };
-    // The failing walks and the corpus take the seeded bugs' steps (a page changed without
-    // its image tears a backup only under such a bug).
-    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
-        for (step, pair) in states.windows(2).enumerate() {
-            let [before, after] = pair else { continue };
-            visit(&walk, step, before, after);
-        }
-    }
-    for_each_simulator_step(&mut visit);
+    for_each_step_with_the_bugs(&mut visit);
     assert!(
         changed > 10_000 && unmarked > 100_000,
         "{changed} records changed, {unmarked} records left unmarked"
@@ -580,6 +572,20 @@ fn for_each_simulator_step(mut visit: impl FnMut(&str, usize, &Cluster, &Cluster
     }
 }
 
+/// Every step of the walks, the failing runs, the corpus and the simulator's own runs, passed
+/// to `visit` with the walk's name and the step's number, the states before and after. The
+/// failing runs and the corpus take the seeded bugs' steps (a page changed without its image
+/// tears a backup only under such a bug).
+fn for_each_step_with_the_bugs(mut visit: impl FnMut(&str, usize, &Cluster, &Cluster)) {
+    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
+        for (step, pair) in states.windows(2).enumerate() {
+            let [before, after] = pair else { continue };
+            visit(&walk, step, before, after);
+        }
+    }
+    for_each_simulator_step(visit);
+}
+
 /// What the simulator's check after each step relies on to skip an invariant: every step
 /// marks every part of the cluster it changes (a part it marks may be unchanged; one it
 /// changes is never unmarked), on uniform walks and on the simulator's own runs.
@@ -600,15 +606,7 @@ fn each_step_marks_every_part_of_the_cluster_it_writes() {
         }
         unmarked_steps += u64::from(!written.meets(Regions::ALL));
     };
-    // The failing walks and the corpus take the seeded bugs' steps (a page changed without
-    // its image tears a backup only under such a bug).
-    for (walk, states) in walks().chain(failing_walks()).chain(corpus_walks()) {
-        for (step, pair) in states.windows(2).enumerate() {
-            let [before, after] = pair else { continue };
-            visit(&walk, step, before, after);
-        }
-    }
-    for_each_simulator_step(&mut visit);
+    for_each_step_with_the_bugs(&mut visit);
     assert!(
         changed.iter().all(|&n| n > 1_000) && unmarked_steps > 100_000,
         "changes per part {changed:?}, {unmarked_steps} steps that wrote nothing invariants read"
