@@ -988,8 +988,8 @@ impl Regions {
 /// equal and it is neither hashed nor written out, so two clusters are equal, ordered and
 /// fingerprinted by their state alone. Every write of a session record in the steps goes through
 /// `Cluster::session_mut` or marks every session; a backup record is written through
-/// `Cluster::update_backup`, added through `Cluster::push_backup`, or marked by its index where
-/// a loop writes it, and `Cluster::backups_mut` marks every record; every write of the ghost,
+/// `Cluster::update_backup` or `Cluster::update_backups`, added through `Cluster::push_backup`,
+/// or marked by its index where a loop writes it, and `Cluster::backups_mut` marks every record; every write of the ghost,
 /// the WAL facts and the data directory goes through their `_mut` accessors (or marks its
 /// part); shared memory, `pg_control` and the server's state, a few words, are compared
 /// before and after each step instead of marked at their many writes. A test walks every

@@ -56,19 +56,17 @@ impl Cluster {
         // session stops it.
         let own = self.session(session).backup;
         let insert = self.shared.insert;
-        let Cluster {
-            backups, touched, ..
-        } = self;
-        for (index, backup) in backups.iter_mut().enumerate() {
+        self.update_backups(|backup| {
             let copying = match mode {
                 BackupMode::Exclusive => backup.mode == BackupMode::Exclusive,
                 _ => Some(backup.id) == own,
             };
-            if copying && backup.phase == BackupPhase::Running {
+            let ends = copying && backup.phase == BackupPhase::Running;
+            if ends {
                 backup.end_copy_ghost(insert);
-                touched.write_backup(index);
             }
-        }
+            ends
+        });
         let s = self.session_mut(session);
         s.mode = mode;
         if mode == BackupMode::Exclusive {

@@ -950,6 +950,22 @@ impl Cluster {
         }
     }
 
+    /// Ghost bookkeeping on every live backup: `update` is called on each record and says
+    /// whether it wrote it; each record it wrote is marked ([`crate::state::Touched`]).
+    pub(crate) fn update_backups(
+        &mut self,
+        mut update: impl FnMut(&mut crate::state::Backup) -> bool,
+    ) {
+        let Cluster {
+            backups, touched, ..
+        } = self;
+        for (index, backup) in backups.iter_mut().enumerate() {
+            if update(backup) {
+                touched.write_backup(index);
+            }
+        }
+    }
+
     /// Inserts a WAL record of `bytes` at the insert position.
     pub(crate) fn insert_wal(&mut self, bytes: u64) -> InsertedRecord {
         let (record, next) = insert_record(self.seg(), self.shared.insert, bytes);

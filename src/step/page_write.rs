@@ -109,15 +109,11 @@ impl Cluster {
         let tears = |b: &crate::state::Backup| {
             b.phase.is_live() && b.start.is_valid() && page_lsn <= b.start && !b.torn
         };
-        let Cluster {
-            backups, touched, ..
-        } = self;
-        for (index, backup) in backups.iter_mut().enumerate() {
-            if tears(backup) {
-                backup.torn = true;
-                touched.write_backup(index);
-            }
-        }
+        self.update_backups(|backup| {
+            let torn = tears(backup);
+            backup.torn |= torn;
+            torn
+        });
         if page_lsn <= self.control.redo {
             self.ghost_mut().control_redo_torn = true;
         }
