@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::label::{BackupHistory, BackupLabel, BackupMethod, LabelFacts, LabelKind, LabelTime};
 use crate::lsn::{Lsn, WalSegmentSize};
+use crate::symmetry::{AsTheyStand, Naming};
 use crate::variant::{Rules, Variant};
 use crate::walfile::HistoryFileName;
 use serde::{Deserialize, Serialize};
@@ -1304,18 +1305,28 @@ impl std::hash::Hash for Cluster {
     /// time: a checker's hasher then runs over a few long writes instead of about ninety
     /// small ones (per-field hashing was a quarter of the model's search).
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash_renamed(&AsTheyStand, state);
+    }
+}
+
+impl Cluster {
+    /// Hashes the state as `renaming` names it: as it stands ([`AsTheyStand`], the `Hash`
+    /// impl), or as its symmetry representative ([`Cluster::hash_canonical`]), writing exactly
+    /// what hashing the renamed copy would.
+    pub(crate) fn hash_renamed<H: std::hash::Hasher>(&self, renaming: &impl Naming, state: &mut H) {
         let mut sink = ByteSink {
             buffer: [0; SINK_BYTES],
             len: 0,
             inner: state,
         };
-        self.hash_fields(&mut sink);
+        self.hash_fields(renaming, &mut sink);
         sink.flush();
     }
-}
 
-impl Cluster {
-    fn hash_fields<H: std::hash::Hasher>(&self, state: &mut H) {
+    /// Every hashed field in order; names (the sessions' order and numbers, the backups'
+    /// numbers and their order, the next number) as `renaming` gives them. Lists are written
+    /// as their length, then their elements, as the derived `Hash` of a slice writes them.
+    fn hash_fields<H: std::hash::Hasher>(&self, renaming: &impl Naming, state: &mut H) {
         use std::hash::Hash;
         let Cluster {
             variant: _,
@@ -1339,14 +1350,29 @@ impl Cluster {
         checkpointer.hash(state);
         control.hash(state);
         wal.hash(state);
-        data_dir.hash(state);
+        data_dir.hash_renamed(renaming, state);
         pages.hash(state);
         writers.hash(state);
-        sessions.hash(state);
-        backups.hash(state);
-        state.write_u64(u64::from(*next_backup) << 8 | u64::from(*server as u8));
+        state.write_usize(sessions.len());
+        for position in 0..sessions.len() {
+            let session = sessions[renaming.session_at(position)];
+            let backup = session.backup.map(|b| renaming.backup(b));
+            write_words(state, Session { backup, ..session }.words());
+        }
+        state.write_usize(backups.len());
+        for position in 0..backups.len() {
+            let backup = backups[renaming.backup_at(position)];
+            let renamed = Backup {
+                id: renaming.backup(backup.id),
+                session: renaming.session(backup.session),
+                ..backup
+            };
+            write_words(state, renamed.words());
+        }
+        let next_backup = renaming.next_backup(*next_backup);
+        state.write_u64(u64::from(next_backup) << 8 | u64::from(*server as u8));
         used.hash(state);
-        ghost.hash(state);
+        ghost.hash_renamed(renaming, state);
     }
 }
 
@@ -1586,9 +1612,10 @@ impl std::hash::Hash for Wal {
     }
 }
 
-/// A `backup_label` file that may be absent, in three words (bit 48 says it is present).
+/// A `backup_label` file that may be absent, in three words (bit 48 says it is present), its
+/// backup named as `renaming` names it.
 #[inline(always)]
-fn label_file_words(file: Option<&LabelFile>) -> [u64; 3] {
+fn label_file_words(file: Option<&LabelFile>, renaming: &impl Naming) -> [u64; 3] {
     match file {
         None => [0; 3],
         Some(&LabelFile {
@@ -1598,7 +1625,10 @@ fn label_file_words(file: Option<&LabelFile>) -> [u64; 3] {
             label,
             durable,
         }) => [
-            1 << 48 | u64::from(durable) << 40 | u64::from(label as u8) << 32 | u64::from(backup.0),
+            1 << 48
+                | u64::from(durable) << 40
+                | u64::from(label as u8) << 32
+                | u64::from(renaming.backup(backup).0),
             start.0,
             checkpoint.0,
         ],
@@ -1608,13 +1638,21 @@ fn label_file_words(file: Option<&LabelFile>) -> [u64; 3] {
 impl std::hash::Hash for LabelFile {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        write_words(state, label_file_words(Some(self)));
+        write_words(state, label_file_words(Some(self), &AsTheyStand));
     }
 }
 
 impl std::hash::Hash for HistoryFile {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        write_words(state, self.words(&AsTheyStand));
+    }
+}
+
+impl HistoryFile {
+    /// The file in four words, its backup named as `renaming` names it.
+    #[inline]
+    fn words(&self, renaming: &impl Naming) -> [u64; 4] {
         let HistoryFile {
             start,
             stop,
@@ -1626,35 +1664,46 @@ impl std::hash::Hash for HistoryFile {
             writes,
             in_pg_wal,
         } = *self;
-        write_words(
-            state,
-            [
-                start.0,
-                stop.0,
-                checkpoint.0,
-                bits([exclusive, durable, in_pg_wal]) << 56
-                    | u64::from(writes) << 48
-                    | u64::from(label as u8) << 40
-                    | packed_backup(backup),
-            ],
-        );
+        [
+            start.0,
+            stop.0,
+            checkpoint.0,
+            bits([exclusive, durable, in_pg_wal]) << 56
+                | u64::from(writes) << 48
+                | u64::from(label as u8) << 40
+                | packed_backup(backup.map(|b| renaming.backup(b))),
+        ]
     }
 }
 
 impl std::hash::Hash for DataDirectory {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash_renamed(&AsTheyStand, state);
+    }
+}
+
+impl DataDirectory {
+    /// Hashes the files, the backups they belong to named as `renaming` names them.
+    #[inline]
+    fn hash_renamed<H: std::hash::Hasher>(&self, renaming: &impl Naming, state: &mut H) {
         let DataDirectory {
             backup_label,
             temp_labels,
             history,
             unlinked_label,
         } = self;
-        let [a, b, c] = label_file_words(backup_label.as_ref());
-        let [d, e, f] = label_file_words(unlinked_label.as_ref());
+        let [a, b, c] = label_file_words(backup_label.as_ref(), renaming);
+        let [d, e, f] = label_file_words(unlinked_label.as_ref(), renaming);
         write_words(state, [a, b, c, d, e, f]);
-        temp_labels.hash(state);
-        history.hash(state);
+        state.write_usize(temp_labels.len());
+        for file in temp_labels {
+            write_words(state, label_file_words(Some(file), renaming));
+        }
+        state.write_usize(history.len());
+        for file in history {
+            write_words(state, file.words(renaming));
+        }
     }
 }
 
@@ -1711,6 +1760,14 @@ impl std::hash::Hash for Used {
 impl std::hash::Hash for Latched {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.word());
+    }
+}
+
+impl Latched {
+    /// The finding in one word.
+    #[inline]
+    fn word(&self) -> u64 {
         let Latched {
             property,
             backup,
@@ -1718,21 +1775,28 @@ impl std::hash::Hash for Latched {
             phase,
             problem,
         } = *self;
-        state.write_u64(
-            u64::from(u32::from_le_bytes([
-                property as u8,
-                session.0,
-                phase as u8,
-                problem as u8,
-            ])) << 32
-                | u64::from(backup.0),
-        );
+        u64::from(u32::from_le_bytes([
+            property as u8,
+            session.0,
+            phase as u8,
+            problem as u8,
+        ])) << 32
+            | u64::from(backup.0)
     }
 }
 
 impl std::hash::Hash for Ghost {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash_renamed(&AsTheyStand, state);
+    }
+}
+
+impl Ghost {
+    /// Hashes the ghost facts, the sessions and backups they name named as `renaming` names
+    /// them (latched findings in the order it gives).
+    #[inline]
+    fn hash_renamed<H: std::hash::Hasher>(&self, renaming: &impl Naming, state: &mut H) {
         let Ghost {
             control_redo_torn,
             in_progress_redo_torn,
@@ -1757,19 +1821,22 @@ impl std::hash::Hash for Ghost {
             [
                 u64::from_le_bytes([
                     flags,
-                    spurious_release.map_or(0, |s| s.0),
+                    spurious_release.map_or(0, |s| renaming.session(s).0),
                     failed_assertion.map_or(0, |(a, _)| a as u8),
-                    failed_assertion.map_or(0, |(_, s)| s.0),
+                    failed_assertion.map_or(0, |(_, s)| renaming.session(s).0),
                     low,
                     high,
                     0,
                     0,
                 ]),
-                packed_backup(*restart_refused),
+                packed_backup(restart_refused.map(|b| renaming.backup(b))),
             ],
         );
-        retired_starts.hash(state);
-        latched.hash(state);
+        std::hash::Hash::hash(retired_starts, state);
+        state.write_usize(latched.len());
+        for position in 0..latched.len() {
+            state.write_u64(renaming.latched_at(position, latched).word());
+        }
     }
 }
 

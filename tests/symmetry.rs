@@ -3,7 +3,7 @@
 //! the same number of enabled actions as the state it stands for).
 
 use backup_coordinator::invariants::check_all;
-use backup_coordinator::state::{BackupId, SessionId};
+use backup_coordinator::state::{Assertion, BackupId, SessionId};
 use backup_coordinator::{Cluster, Config, Design, Variant};
 
 /// The state with sessions reordered (within their kinds) by `order` and backups renamed by a
@@ -460,4 +460,157 @@ fn backups_ending_in_one_step_are_latched_whatever_their_numbers() {
         "the latched backup depends on the backups' numbers"
     );
     assert_eq!(other.representative(), crashed.representative());
+}
+
+/// A hasher that keeps every write it is given, in order.
+#[derive(Default)]
+struct Recorder(Vec<Vec<u8>>);
+
+impl std::hash::Hasher for Recorder {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.push(bytes.to_vec());
+    }
+}
+
+/// What `hash` gives a hasher, write by write.
+fn writes(hash: impl FnOnce(&mut Recorder)) -> Vec<Vec<u8>> {
+    let mut recorder = Recorder::default();
+    hash(&mut recorder);
+    recorder.0
+}
+
+/// `hash_canonical` gives a hasher exactly the writes hashing the representative gives it (so
+/// a search that fingerprints states by it stores what one fingerprinting representatives
+/// stores, state for state): on walks of every design and seeded bug (at two sizes, and a bug
+/// also at its smallest bounds, where its findings are latched), over members of the walks'
+/// classes (permuted sessions, renamed backups). Every place a state names a session or a
+/// backup is met named.
+#[test]
+fn the_canonical_hash_writes_exactly_what_hashing_the_representative_writes() {
+    use backup_coordinator::bugs::smallest_bounds;
+    use backup_coordinator::variant::Bug;
+    let sizes = [
+        Config {
+            sql_sessions: 3,
+            walsenders: 2,
+            backups_per_session: 2,
+            crashes: 1,
+            faults: 2,
+            timed_checkpoints: 1,
+            writers: 1,
+            pages: 1,
+            page_writes: 1,
+            ..Config::default()
+        },
+        Config {
+            sql_sessions: 2,
+            walsenders: 2,
+            backups_per_session: 2,
+            crashes: 1,
+            faults: 1,
+            hostile_labels: true,
+            commands_per_session: 5,
+            wal_switches: 1,
+            ..Config::default()
+        },
+    ];
+    let runs = Design::ALL
+        .into_iter()
+        .flat_map(|design| sizes.map(|config| (Variant::of(design), config)))
+        .chain(Bug::ALL.into_iter().flat_map(|bug| {
+            sizes
+                .into_iter()
+                .chain(smallest_bounds(bug).map(|(config, _)| config))
+                .map(move |config| (Variant::bug(bug), config))
+        }));
+    // States met, and of them those where each kind of name is present and renamed.
+    const NAMED: [&str; 9] = [
+        "sessions reordered",
+        "two backups",
+        "backup_label",
+        "a temporary label",
+        "a history file's backup",
+        "a latched finding",
+        "a refused restart",
+        "a spurious release",
+        "a failed assertion",
+    ];
+    let mut states = 0u64;
+    let mut named = [0u64; NAMED.len()];
+    for (variant, config) in runs {
+        // Replication sessions (a bug's smallest bounds may have one) keep their places.
+        let permuted_kinds = usize::from(config.sql_sessions) + usize::from(config.walsenders);
+        let orders: Vec<Vec<usize>> = kind_preserving_orders(
+            usize::from(config.sql_sessions),
+            usize::from(config.walsenders),
+        )
+        .into_iter()
+        .map(|order| {
+            order
+                .into_iter()
+                .chain(permuted_kinds..config.sessions())
+                .collect()
+        })
+        .collect();
+        for walk in 0..8u64 {
+            let mut c = Cluster::new(variant, config).unwrap();
+            let mut pick = walk.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            for step in 0..150 {
+                for (n, order) in orders.iter().enumerate().step_by(11) {
+                    let mut member = permuted(&c, order, (n as u32 % 5) * 3);
+                    // The rarest names (a restart refused for a label, a spurious release, a
+                    // failed assertion) are put in every other state: the hashes need not come
+                    // from reachable states to be compared.
+                    if n % 2 == 1 {
+                        let last = SessionId(member.sessions.len() as u8 - 1);
+                        let ghost = &mut member.ghost;
+                        ghost.restart_refused = member.backups.first().map(|b| b.id);
+                        ghost.spurious_release = ghost.spurious_release.or(Some(last));
+                        ghost.failed_assertion = ghost
+                            .failed_assertion
+                            .or(Some((Assertion::CounterPositive, SessionId(0))));
+                    }
+                    let rep = member.representative();
+                    assert_eq!(
+                        writes(|h| member.hash_canonical(h)),
+                        writes(|h| std::hash::Hash::hash(&rep, h)),
+                        "{variant} walk {walk} step {step} order {order:?}\nstate: {member:?}"
+                    );
+                    states += 1;
+                    let dir = &member.data_dir;
+                    let ghost = &member.ghost;
+                    let present = [
+                        rep.sessions != member.sessions,
+                        member.backups.len() > 1,
+                        dir.backup_label.is_some() || dir.unlinked_label.is_some(),
+                        !dir.temp_labels.is_empty(),
+                        dir.history.iter().any(|h| h.backup.is_some()),
+                        !ghost.latched.is_empty(),
+                        ghost.restart_refused.is_some(),
+                        ghost.spurious_release.is_some(),
+                        ghost.failed_assertion.is_some(),
+                    ];
+                    for (count, here) in named.iter_mut().zip(present) {
+                        *count += u64::from(here);
+                    }
+                }
+                let actions = c.actions();
+                if actions.is_empty() {
+                    break;
+                }
+                pick ^= pick << 13;
+                pick ^= pick >> 7;
+                pick ^= pick << 17;
+                c.apply(actions[(pick % actions.len() as u64) as usize])
+                    .unwrap();
+            }
+        }
+    }
+    for (what, count) in NAMED.iter().zip(named) {
+        eprintln!("{what}: {count} of {states}");
+        assert!(count > 0, "no state with {what} among {states}");
+    }
 }

@@ -7,6 +7,7 @@
 
 /// The seeded bugs' smallest bounds live in the core ([`backup_coordinator::bugs`]).
 pub use backup_coordinator::bugs;
+pub mod classes;
 pub mod incremental;
 pub mod report;
 pub mod shortest;

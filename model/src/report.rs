@@ -3,10 +3,11 @@
 //! the figures a report must state (bounds, unique states, states per second, peak memory,
 //! the chance of a fingerprint collision).
 
+use crate::classes::ClassSearch;
 use crate::shortest::shortest_paths;
 use crate::{BackupModel, ALWAYS, CASES, EVENTUALLY};
 use backup_coordinator::trace::{describe_config, Trace};
-use backup_coordinator::{Action, Cluster, Config, Variant};
+use backup_coordinator::{Action, Config, Variant};
 use serde::Serialize;
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::BTreeSet;
@@ -283,7 +284,7 @@ type Found = Vec<(&'static str, Vec<Action>)>;
 /// Waits for the search to end, stopping it when the timeout passes or the interrupt is set,
 /// and showing progress on the terminal where asked. Returns the joined checker and whether
 /// the interrupt stopped it.
-fn wait<C: Checker<BackupModel>>(
+fn wait<M: Model, C: Checker<M>>(
     checker: C,
     stop: &AtomicBool,
     options: &CheckOptions,
@@ -333,7 +334,12 @@ fn wait<C: Checker<BackupModel>>(
     (checker.join(), interrupted)
 }
 
-fn summary<C: Checker<BackupModel>>(c: &C) -> (usize, usize, usize, Found) {
+fn summary<M, C>(c: &C) -> (usize, usize, usize, Found)
+where
+    M: Model<Action = Action>,
+    M::State: Clone + PartialEq,
+    C: Checker<M>,
+{
     let mut found: Found = c
         .discoveries()
         .into_iter()
@@ -356,23 +362,36 @@ impl BackupModel {
         // The search runs to the end: with the folded properties, stateright's default (stop
         // once every property has a discovery) would stop at the first invariant violated
         // while the others may be violated too. No property has this name.
-        let mut builder = model
-            .clone()
-            .checker()
-            .threads(options.threads.max(1))
-            .finish_when(HasDiscoveries::AllOf(BTreeSet::from([
-                "(never: search to the end)",
-            ])));
+        let never = || HasDiscoveries::AllOf(BTreeSet::from(["(never: search to the end)"]));
+        let threads = options.threads.max(1);
         let symmetry = options.symmetry && options.search == Search::Dfs;
-        if symmetry {
-            builder = builder.symmetry_fn(Cluster::representative);
-        }
         let ((unique, generated, depth, discoveries), interrupted) = match options.search {
             Search::Bfs => {
+                let builder = model
+                    .clone()
+                    .checker()
+                    .threads(threads)
+                    .finish_when(never());
                 let (c, interrupted) = wait(builder.spawn_bfs(), &model.stop, &options, started);
                 (summary(&c), interrupted)
             }
+            // Symmetry: the same model over states hashed by their class, which stores
+            // exactly what `symmetry_fn(Cluster::representative)` would, without building
+            // the representatives ([`crate::classes`]).
+            Search::Dfs if symmetry => {
+                let builder = ClassSearch(model.clone())
+                    .checker()
+                    .threads(threads)
+                    .finish_when(never());
+                let (c, interrupted) = wait(builder.spawn_dfs(), &model.stop, &options, started);
+                (summary(&c), interrupted)
+            }
             Search::Dfs => {
+                let builder = model
+                    .clone()
+                    .checker()
+                    .threads(threads)
+                    .finish_when(never());
                 let (c, interrupted) = wait(builder.spawn_dfs(), &model.stop, &options, started);
                 (summary(&c), interrupted)
             }

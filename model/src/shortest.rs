@@ -4,9 +4,9 @@
 //! paths with its own breadth-first search over the core's steps: depth by depth from the
 //! initial state, bounded by the length of a path already known to exist, stopping at the
 //! first violating state of each property. States are deduplicated by the fingerprint of their
-//! symmetry representative (symmetric states are exactly as far from a violation), and only
-//! fingerprints and parent pointers are kept for visited states, whole states only for the
-//! current depth.
+//! symmetry representative (`Cluster::hash_canonical`; symmetric states are exactly as far
+//! from a violation), and only fingerprints and parent pointers are kept for visited states,
+//! whole states only for the current depth.
 
 use crate::{BackupModel, ALWAYS, EVENTUALLY};
 use backup_coordinator::{Action, Cluster};
@@ -16,7 +16,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 fn fingerprint(state: &Cluster, symmetry: bool) -> u64 {
     let mut hasher = DefaultHasher::new();
     if symmetry {
-        state.representative().hash(&mut hasher);
+        state.hash_canonical(&mut hasher);
     } else {
         state.hash(&mut hasher);
     }
