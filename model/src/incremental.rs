@@ -597,7 +597,7 @@ impl IncrementalModel {
             .spawn_dfs();
         let mut interrupted = false;
         while !checker.is_done() {
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(crate::report::pause_between_looks(started.elapsed()));
             if options.interrupt.is_some_and(|i| i.load(Ordering::SeqCst)) {
                 interrupted = true;
                 stop.store(true, Ordering::Relaxed);

@@ -281,6 +281,14 @@ pub enum ModelError {
 
 type Found = Vec<(&'static str, Vec<Action>)>;
 
+/// How long to wait before looking again whether a search that has run for `elapsed` is done.
+/// The search's time is read when a look sees it done, so a pause of a hundredth of the time
+/// so far (1 to 50 ms) adds at most about 1% to it (a fixed 50 ms made a search of a few
+/// milliseconds report 50 ms, and a rate tens of times too low).
+pub(crate) fn pause_between_looks(elapsed: Duration) -> Duration {
+    (elapsed / 100).clamp(Duration::from_millis(1), Duration::from_millis(50))
+}
+
 /// Waits for the search to end, stopping it when the timeout passes or the interrupt is set,
 /// and showing progress on the terminal where asked. Returns the joined checker and whether
 /// the interrupt stopped it.
@@ -299,7 +307,7 @@ fn wait<M: Model, C: Checker<M>>(
     });
     let mut interrupted = false;
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause_between_looks(started.elapsed()));
         if options.interrupt.is_some_and(|i| i.load(Ordering::SeqCst)) && !interrupted {
             interrupted = true;
             stop.store(true, Ordering::Relaxed);
@@ -524,4 +532,23 @@ fn status_bytes(key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pause_between_looks;
+    use std::time::Duration;
+
+    /// The pause between two looks at a running search is a hundredth of its time so far, at
+    /// least 1 ms and at most 50 ms: a search's reported time is at most about 1% (and 1 ms)
+    /// longer than its run.
+    #[test]
+    fn the_pause_between_looks_is_a_hundredth_of_the_time_so_far_within_1_to_50_ms() {
+        let ms = Duration::from_millis;
+        assert_eq!(pause_between_looks(ms(0)), ms(1));
+        assert_eq!(pause_between_looks(ms(30)), ms(1));
+        assert_eq!(pause_between_looks(ms(1_000)), ms(10));
+        assert_eq!(pause_between_looks(ms(5_000)), ms(50));
+        assert_eq!(pause_between_looks(ms(600_000)), ms(50));
+    }
 }
