@@ -1,6 +1,8 @@
 //! Symmetry: sessions of the same kind are interchangeable, and backup numbers are only names.
 //! [`Cluster::representative`] maps every state to one canonical member of its class, so that
-//! a checker can store one state per class.
+//! a checker can store one state per class; [`Cluster::hash_canonical`] hashes a state as its
+//! representative, mostly without building it (through the representative's renaming,
+//! [`Renaming`]), so that a checker can store one fingerprint per class.
 //!
 //! Canonical means: two states that differ only by a permutation of same-kind sessions and a
 //! consistent renaming of backups get the *same* representative (whatever the order in which a
@@ -150,7 +152,7 @@ impl Cluster {
     /// Feeds `state` exactly what hashing [`Cluster::representative`] would (the same bytes in
     /// the same writes, so the same fingerprint with any hasher), mostly without building it:
     /// where the canonical session order is fixed by what the sessions are (nearly always),
-    /// the state is hashed through the representative's renaming ([`Renaming`]) instead of
+    /// the state is hashed through the representative's renaming (`Renaming`) instead of
     /// being copied and renamed first. A search that fingerprints states this way stores one
     /// fingerprint per symmetry class, as one that fingerprints representatives does.
     pub fn hash_canonical<H: std::hash::Hasher>(&self, state: &mut H) {

@@ -112,15 +112,7 @@ fn kind_preserving_orders(sql: usize, walsenders: usize) -> Vec<Vec<usize>> {
 #[test]
 fn representative_is_canonical_idempotent_and_behaviour_preserving() {
     for design in Design::ALL {
-        let config = Config {
-            sql_sessions: 3,
-            walsenders: 2,
-            backups_per_session: 2,
-            crashes: 1,
-            faults: 2,
-            timed_checkpoints: 1,
-            ..Config::default()
-        };
+        let config = three_sql_sessions_and_two_wal_senders();
         let orders = kind_preserving_orders(3, 2);
         let mut c = Cluster::new(Variant::of(design), config).unwrap();
         let mut pick = 3usize;
@@ -210,26 +202,8 @@ fn symmetry_is_an_automorphism_every_member_of_a_class_has_the_same_successor_cl
             page_writes: 1,
             ..Config::default()
         },
-        Config {
-            sql_sessions: 3,
-            walsenders: 2,
-            backups_per_session: 2,
-            crashes: 1,
-            faults: 2,
-            timed_checkpoints: 1,
-            ..Config::default()
-        },
-        Config {
-            sql_sessions: 2,
-            walsenders: 2,
-            backups_per_session: 2,
-            crashes: 1,
-            faults: 1,
-            hostile_labels: true,
-            commands_per_session: 5,
-            wal_switches: 1,
-            ..Config::default()
-        },
+        three_sql_sessions_and_two_wal_senders(),
+        clients_and_hostile_labels(),
     ];
     for design in Design::ALL {
         for (k, config) in configs.iter().enumerate() {
@@ -248,19 +222,58 @@ fn symmetry_is_an_automorphism_every_member_of_a_class_has_the_same_successor_cl
                         let other = permuted(&c, order, (n as u64 % 4) as u32 * 2);
                         assert_same_classes(&c, &other, &format!("{context}: order {order:?}"));
                     }
-                    let actions = c.actions();
-                    if actions.is_empty() {
+                    if !step_at_random(&mut c, &mut pick) {
                         break;
                     }
-                    pick ^= pick << 13;
-                    pick ^= pick >> 7;
-                    pick ^= pick << 17;
-                    c.apply(actions[(pick % actions.len() as u64) as usize])
-                        .unwrap();
                 }
             }
         }
     }
+}
+
+/// Three SQL sessions and two WAL senders with two backups each, a crash, two faults and a
+/// timed checkpoint.
+fn three_sql_sessions_and_two_wal_senders() -> Config {
+    Config {
+        sql_sessions: 3,
+        walsenders: 2,
+        backups_per_session: 2,
+        crashes: 1,
+        faults: 2,
+        timed_checkpoints: 1,
+        ..Config::default()
+    }
+}
+
+/// Two SQL sessions and two WAL senders with two backups each, a crash, a fault, five commands
+/// per session, a WAL switch and hostile labels.
+fn clients_and_hostile_labels() -> Config {
+    Config {
+        sql_sessions: 2,
+        walsenders: 2,
+        backups_per_session: 2,
+        crashes: 1,
+        faults: 1,
+        hostile_labels: true,
+        commands_per_session: 5,
+        wal_switches: 1,
+        ..Config::default()
+    }
+}
+
+/// One step of a random walk: an enabled action drawn with the xorshift generator `pick`.
+/// False where nothing is enabled.
+fn step_at_random(c: &mut Cluster, pick: &mut u64) -> bool {
+    let actions = c.actions();
+    if actions.is_empty() {
+        return false;
+    }
+    *pick ^= *pick << 13;
+    *pick ^= *pick >> 7;
+    *pick ^= *pick << 17;
+    c.apply(actions[(*pick % actions.len() as u64) as usize])
+        .unwrap();
+    true
 }
 
 /// Random walks per design and configuration (`SYMMETRY_WALKS` raises it for a longer hunt).
@@ -494,28 +507,12 @@ fn the_canonical_hash_writes_exactly_what_hashing_the_representative_writes() {
     use backup_coordinator::variant::Bug;
     let sizes = [
         Config {
-            sql_sessions: 3,
-            walsenders: 2,
-            backups_per_session: 2,
-            crashes: 1,
-            faults: 2,
-            timed_checkpoints: 1,
             writers: 1,
             pages: 1,
             page_writes: 1,
-            ..Config::default()
+            ..three_sql_sessions_and_two_wal_senders()
         },
-        Config {
-            sql_sessions: 2,
-            walsenders: 2,
-            backups_per_session: 2,
-            crashes: 1,
-            faults: 1,
-            hostile_labels: true,
-            commands_per_session: 5,
-            wal_switches: 1,
-            ..Config::default()
-        },
+        clients_and_hostile_labels(),
     ];
     let runs = Design::ALL
         .into_iter()
@@ -597,15 +594,9 @@ fn the_canonical_hash_writes_exactly_what_hashing_the_representative_writes() {
                         *count += u64::from(here);
                     }
                 }
-                let actions = c.actions();
-                if actions.is_empty() {
+                if !step_at_random(&mut c, &mut pick) {
                     break;
                 }
-                pick ^= pick << 13;
-                pick ^= pick >> 7;
-                pick ^= pick << 17;
-                c.apply(actions[(pick % actions.len() as u64) as usize])
-                    .unwrap();
             }
         }
     }
