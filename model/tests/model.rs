@@ -331,3 +331,53 @@ fn report_serializes_with_its_counterexamples() {
     );
     assert!(json["collision_probability"].as_f64().unwrap() < 1e-6);
 }
+
+/// The search by class ([`backup_model::classes`]) is the search stateright runs with
+/// `symmetry_fn(Cluster::representative)`: on one thread, for every design at the small
+/// profiles and the recommended design at the faults profile (whose crash, fault and page write
+/// name backups in files and latched findings), the same unique and generated states and the
+/// same depth.
+#[test]
+fn the_search_by_class_visits_what_the_search_with_representatives_visits() {
+    use backup_coordinator::Cluster;
+    use backup_model::classes::ClassSearch;
+    use stateright::{Checker, HasDiscoveries, Model};
+    // To the end, as a check runs (by default stateright stops once every property has a
+    // discovery).
+    let never = || HasDiscoveries::AllOf(BTreeSet::from(["(never)"]));
+    let small = ["pages", "standby", "clients"];
+    let runs = Design::ALL
+        .into_iter()
+        .flat_map(|design| small.map(|name| (design, name)))
+        .chain([(Design::Recommended, "faults")]);
+    for (design, name) in runs {
+        let config = profile(name).expect("a default profile").config;
+        let model = BackupModel::new(Variant::of(design), config).unwrap();
+        let with_representatives = model
+            .clone()
+            .checker()
+            .finish_when(never())
+            .symmetry_fn(Cluster::representative)
+            .spawn_dfs()
+            .join();
+        let by_class = ClassSearch(model)
+            .checker()
+            .finish_when(never())
+            .spawn_dfs()
+            .join();
+        assert_eq!(
+            (
+                by_class.unique_state_count(),
+                by_class.state_count(),
+                by_class.max_depth()
+            ),
+            (
+                with_representatives.unique_state_count(),
+                with_representatives.state_count(),
+                with_representatives.max_depth()
+            ),
+            "{design} {name}"
+        );
+        assert!(by_class.unique_state_count() > 100, "{design} {name}");
+    }
+}
