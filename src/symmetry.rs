@@ -245,13 +245,11 @@ impl Cluster {
             latched_order.extend(0..latched.len() as u8);
             latched_order.sort_by_key(|&i| latched[usize::from(i)].property);
         }
-        let latched_at = |position: usize| {
-            latched_order
-                .get(position)
-                .map_or(position, |&i| usize::from(i))
-        };
         for position in 0..latched.len() {
-            assign(latched[latched_at(position)].backup, &mut ids);
+            assign(
+                latched[latched_index(&latched_order, position)].backup,
+                &mut ids,
+            );
         }
         if let Some(b) = self.ghost.restart_refused {
             assign(b, &mut ids);
@@ -407,10 +405,7 @@ impl Naming for Renaming {
 
     #[inline]
     fn latched_at(&self, position: usize, latched: &[Latched]) -> Latched {
-        let index = self
-            .latched_order
-            .get(position)
-            .map_or(position, |&i| usize::from(i));
+        let index = latched_index(&self.latched_order, position);
         Latched {
             backup: self.backup(latched[index].backup),
             session: self.session(latched[index].session),
@@ -422,6 +417,13 @@ impl Naming for Renaming {
     fn next_backup(&self, _next: u32) -> u32 {
         self.ids.len() as u32
     }
+}
+
+/// The index of the latched finding at `position` in property order, where `order` lists
+/// them in that order (empty: fewer than two, each where it stands).
+#[inline]
+fn latched_index(order: &[u8], position: usize) -> usize {
+    order.get(position).map_or(position, |&i| usize::from(i))
 }
 
 /// Every order obtained from `order` by permuting the positions inside each tie group.

@@ -373,34 +373,31 @@ impl BackupModel {
         let never = || HasDiscoveries::AllOf(BTreeSet::from(["(never: search to the end)"]));
         let threads = options.threads.max(1);
         let symmetry = options.symmetry && options.search == Search::Dfs;
+        let as_it_is = || {
+            model
+                .clone()
+                .checker()
+                .threads(threads)
+                .finish_when(never())
+        };
         let ((unique, generated, depth, discoveries), interrupted) = match options.search {
             Search::Bfs => {
-                let builder = model
-                    .clone()
-                    .checker()
-                    .threads(threads)
-                    .finish_when(never());
-                let (c, interrupted) = wait(builder.spawn_bfs(), &model.stop, &options, started);
+                let (c, interrupted) = wait(as_it_is().spawn_bfs(), &model.stop, &options, started);
                 (summary(&c), interrupted)
             }
             // Symmetry: the same model over states hashed by their class, which stores
             // exactly what `symmetry_fn(Cluster::representative)` would, without building
             // the representatives ([`crate::classes`]).
             Search::Dfs if symmetry => {
-                let builder = ClassSearch(model.clone())
+                let by_class = ClassSearch(model.clone())
                     .checker()
                     .threads(threads)
                     .finish_when(never());
-                let (c, interrupted) = wait(builder.spawn_dfs(), &model.stop, &options, started);
+                let (c, interrupted) = wait(by_class.spawn_dfs(), &model.stop, &options, started);
                 (summary(&c), interrupted)
             }
             Search::Dfs => {
-                let builder = model
-                    .clone()
-                    .checker()
-                    .threads(threads)
-                    .finish_when(never());
-                let (c, interrupted) = wait(builder.spawn_dfs(), &model.stop, &options, started);
+                let (c, interrupted) = wait(as_it_is().spawn_dfs(), &model.stop, &options, started);
                 (summary(&c), interrupted)
             }
         };
