@@ -398,10 +398,11 @@ impl<R: Recorder> Track for Stepper<'_, '_, R> {
     }
 
     /// Applies one enabled action, counts and records it, and notes the known findings it
-    /// broke.
+    /// broke. Every chooser gives only actions enabled where the cluster stands (drawn from
+    /// the enabled set, or asked of [`Cluster::is_enabled`]), so the core is not asked again.
     #[inline]
     fn apply(&mut self, action: Action) -> Result<(), ApplyError> {
-        let (event, retired) = self.cluster.apply_and_retire(action)?;
+        let (event, retired) = self.cluster.apply_enabled_and_retire(action);
         self.coverage.count_ended(&retired);
         if matches!(
             event.kind,

@@ -834,3 +834,65 @@ fn enabled_set_picks_by_weight_in_listing_order() {
     assert_eq!(set.total_weight(), position);
     assert_eq!(set.pick(position), None);
 }
+
+/// A track that holds every action it is given to being enabled where it is taken, then
+/// applies it as the simulator's run does (without the core asking again).
+struct EnabledOnly {
+    cluster: Cluster,
+    taken: u64,
+}
+
+impl backup_sim::engine::Track for EnabledOnly {
+    fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+    fn apply(&mut self, action: Action) -> Result<(), backup_coordinator::action::ApplyError> {
+        assert!(
+            self.cluster.is_enabled(action),
+            "{action:?} given where it is not enabled, at step {}",
+            self.taken + 1
+        );
+        self.cluster.apply_enabled_and_retire(action);
+        self.taken += 1;
+        Ok(())
+    }
+}
+
+/// What the simulator's run relies on to apply its actions with
+/// [`Cluster::apply_enabled_and_retire`] (the core not asking again): the fault phase's
+/// weighted draw and the liveness phase's round robin give only actions enabled where the
+/// cluster stands, for every design and bug, under each walk's bounds, over every phase.
+#[test]
+fn the_simulators_choosers_give_only_enabled_actions() {
+    use backup_sim::engine::{Engine, RoundRobin, Weighted};
+    let mut taken = 0u64;
+    for variant in Variant::all() {
+        for (name, config, seeds) in configs() {
+            let start = Cluster::new(variant, config)
+                .unwrap_or_else(|e| panic!("{variant} under {name}: {e}"));
+            for seed in 0..seeds {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let track = EnabledOnly {
+                    cluster: start.clone(),
+                    taken: 0,
+                };
+                // Every property gone past, so that the run takes its whole budget.
+                let mut every = PropertySet::EMPTY;
+                for property in Property::ALL {
+                    every.insert(property);
+                }
+                let mut engine = Engine::new(track, every);
+                let mut buffer = Vec::new();
+                let mut fault = Weighted::new(&mut rng, Weights::default(), 2_000);
+                engine
+                    .phase(&mut fault, &mut buffer, false)
+                    .unwrap_or_else(|e| panic!("{variant} under {name}, seed {seed}: {e:?}"));
+                engine
+                    .phase(&mut RoundRobin::new(2_000), &mut buffer, false)
+                    .unwrap_or_else(|e| panic!("{variant} under {name}, seed {seed}: {e:?}"));
+                taken += engine.track.taken;
+            }
+        }
+    }
+    assert!(taken > 100_000, "{taken} actions taken");
+}
