@@ -320,8 +320,11 @@ impl Model for BackupModel {
     /// reachable, with the same invariants, from the state before the refusal (budgets only
     /// shrink, and no invariant reads them), so the search does not explore it. A command
     /// that a flawed design accepts, or whose refusal changes anything else, is explored.
+    /// The action's successor ([`Cluster::successor`]). stateright asks this only of actions
+    /// [`Model::actions`] listed for `state` (its checkers, its Explorer and its paths all
+    /// expand the listed actions), so the core is not asked again whether it is enabled.
     fn next_state(&self, state: &Cluster, action: Action) -> Option<Cluster> {
-        state.successor(action)
+        state.enabled_successor(action)
     }
 
     /// A check's properties are two: every invariant, which also latches every reachable case

@@ -78,14 +78,14 @@ pub fn shortest_paths(
             if found.len() == goals.len() {
                 continue;
             }
-            // The model's own transitions ([`Cluster::successor`]: a command refused without
-            // effect leads nowhere), so that a dead end here is one of the model's search,
+            // The model's own transitions ([`Cluster::successor`] of the listed actions: a
+            // command refused without effect leads nowhere), so that a dead end here is one of the model's search,
             // where its `eventually` property is judged.
             actions.clear();
             state.actions_into(&mut actions);
             let mut dead_end = true;
             for &action in &actions {
-                let Some(next) = state.successor(action) else {
+                let Some(next) = state.enabled_successor(action) else {
                     continue;
                 };
                 dead_end = false;

@@ -448,8 +448,19 @@ impl Cluster {
     /// follow, so a search that skips it loses no behaviour (the command itself is still
     /// explored wherever it does something).
     pub fn successor(&self, action: Action) -> Option<Cluster> {
+        if !self.is_enabled(action) {
+            return None;
+        }
+        self.enabled_successor(action)
+    }
+
+    /// [`Cluster::successor`] of an action known to be enabled here (one
+    /// [`Cluster::actions_into`] listed), without asking again: what a search that expands
+    /// the actions it listed calls. Taking an action that is not enabled is a caller's error
+    /// (debug builds panic), as in [`Cluster::apply_enabled_and_retire`].
+    pub fn enabled_successor(&self, action: Action) -> Option<Cluster> {
         let mut next = self.clone();
-        next.apply(action).ok()?;
+        next.apply_enabled_and_retire(action);
         if let Action::Begin { session, .. } = action {
             let sent = next.session(session).commands;
             next.session_mut(session).commands = self.session(session).commands;
