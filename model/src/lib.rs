@@ -319,10 +319,11 @@ impl Model for BackupModel {
     /// from its first step) leads to no new state: everything reachable from there is
     /// reachable, with the same invariants, from the state before the refusal (budgets only
     /// shrink, and no invariant reads them), so the search does not explore it. A command
-    /// that a flawed design accepts, or whose refusal changes anything else, is explored.
-    /// The action's successor ([`Cluster::successor`]). stateright asks this only of actions
-    /// [`Model::actions`] listed for `state` (its checkers, its Explorer and its paths all
-    /// expand the listed actions), so the core is not asked again whether it is enabled.
+    /// that a flawed design accepts, or whose refusal changes anything else, is explored
+    /// ([`Cluster::successor`]). stateright asks this only of actions [`Model::actions`]
+    /// listed for `state` (its checkers, its Explorer and its paths all expand the listed
+    /// actions), so the core is not asked again whether the action is enabled
+    /// ([`Cluster::enabled_successor`]).
     fn next_state(&self, state: &Cluster, action: Action) -> Option<Cluster> {
         state.enabled_successor(action)
     }

@@ -79,8 +79,8 @@ pub fn shortest_paths(
                 continue;
             }
             // The model's own transitions ([`Cluster::successor`] of the listed actions: a
-            // command refused without effect leads nowhere), so that a dead end here is one of the model's search,
-            // where its `eventually` property is judged.
+            // command refused without effect leads nowhere), so that a dead end here is one of
+            // the model's search, where its `eventually` property is judged.
             actions.clear();
             state.actions_into(&mut actions);
             let mut dead_end = true;
