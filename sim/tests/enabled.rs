@@ -877,10 +877,7 @@ fn the_simulators_choosers_give_only_enabled_actions() {
                     taken: 0,
                 };
                 // Every property gone past, so that the run takes its whole budget.
-                let mut every = PropertySet::EMPTY;
-                for property in Property::ALL {
-                    every.insert(property);
-                }
+                let every: PropertySet = Property::ALL.into_iter().collect();
                 let mut engine = Engine::new(track, every);
                 let mut buffer = Vec::new();
                 let mut fault = Weighted::new(&mut rng, Weights::default(), 2_000);
