@@ -1043,8 +1043,8 @@ mod tests {
     fn named_profiles_run_alone_whether_default_or_thorough() {
         assert_eq!(names(&["faults"], true), ["faults"]);
         assert_eq!(
-            names(&["concurrency-crash", "pages"], false),
-            ["pages", "concurrency-crash"]
+            names(&["concurrency-fault", "pages"], false),
+            ["pages", "concurrency-fault"]
         );
     }
 }

@@ -96,9 +96,9 @@ struct CheckArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
-    /// Also the model's thorough profiles (concurrency-crash, concurrency-fault: the three
-    /// racing sessions with a crash, or a fault), which do not fit the gate's minute, and five
-    /// times the simulator seeds: about three minutes on 2 cores (README, "Thorough bounds").
+    /// Also the model's thorough profile (concurrency-fault: the three racing sessions with a
+    /// fault), which does not fit the gate's minute, and five times the simulator seeds: about
+    /// three minutes on 2 cores (README, "Thorough bounds").
     #[arg(long)]
     thorough: bool,
     /// Write the machine-readable report here (JSON).
@@ -117,8 +117,8 @@ struct CheckArgs {
     #[arg(long)]
     no_model: bool,
     /// Check only this model profile (repeatable; default: every profile: concurrency,
-    /// faults, pages, standby, clients, lifecycle, and the incremental ones for a design that
-    /// has incremental backups; a thorough profile runs when named).
+    /// faults, pages, standby, clients, lifecycle, concurrency-crash, and the incremental ones
+    /// for a design that has incremental backups; a thorough profile runs when named).
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
     /// Skip the simulator stage.
@@ -322,8 +322,9 @@ struct ModelArgs {
     #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
     variant: Variant,
     /// Start from this profile (bound flags then change it): concurrency, faults, pages,
-    /// standby, clients or lifecycle (`backup-check check` lists what each holds). Without a
-    /// profile or bound flags, every profile is checked.
+    /// standby, clients, lifecycle or concurrency-crash (`backup-check check` lists what each
+    /// holds; concurrency-fault, the thorough one, also). Without a profile or bound flags,
+    /// every default profile is checked.
     #[arg(long)]
     profile: Option<String>,
     #[command(flatten)]

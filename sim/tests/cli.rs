@@ -528,16 +528,16 @@ fn a_profile_changed_by_bound_flags_is_not_described_as_the_original() {
 /// its own bounds, and a name `check --profile` does not know is refused with them listed.
 #[test]
 fn thorough_profiles_run_by_name() {
-    let o = backup_check(&["model", "--profile", "concurrency-crash", "--timeout", "0"]);
+    let o = backup_check(&["model", "--profile", "concurrency-fault", "--timeout", "0"]);
     let out = stdout(&o);
     assert!(
         out.contains(
-            "== profile concurrency-crash: two SQL sessions and a WAL sender racing, with a crash"
+            "== profile concurrency-fault: two SQL sessions and a WAL sender racing, with a fault"
         ),
         "{out}"
     );
     assert!(out.contains("2 SQL sessions, 1 WAL senders"), "{out}");
-    assert!(out.contains(" 1 crashes,"), "{out}");
+    assert!(out.contains(" 0 crashes, 1 faults "), "{out}");
     let unknown = backup_check(&["check", "--profile", "no-such-profile", "--no-sim"]);
     assert_eq!(unknown.status.code(), Some(2));
     let err = String::from_utf8_lossy(&unknown.stderr);
