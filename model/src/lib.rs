@@ -71,15 +71,16 @@ pub fn default_profiles() -> [Profile; 7] {
         page_writes: 0,
         ..Config::default()
     };
+    let concurrency = Config {
+        sql_sessions: 2,
+        walsenders: 1,
+        ..base
+    };
     [
         Profile {
             name: "concurrency",
             purpose: "two SQL sessions and a WAL sender racing, no faults",
-            config: Config {
-                sql_sessions: 2,
-                walsenders: 1,
-                ..base
-            },
+            config: concurrency,
         },
         Profile {
             name: "faults",
@@ -154,10 +155,8 @@ pub fn default_profiles() -> [Profile; 7] {
             name: "concurrency-crash",
             purpose: "two SQL sessions and a WAL sender racing, with a crash",
             config: Config {
-                sql_sessions: 2,
-                walsenders: 1,
                 crashes: 1,
-                ..base
+                ..concurrency
             },
         },
     ]
