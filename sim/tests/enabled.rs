@@ -179,7 +179,7 @@ fn corpus_walks() -> Vec<(String, Vec<Cluster>)> {
 }
 
 #[test]
-fn enabled_set_lists_what_the_core_lists_at_every_step() {
+fn enabled_set_lists_and_draws_what_the_core_lists_at_every_step() {
     let weights = Weights::default();
     let mut steps = 0u64;
     for (walk, states) in walks() {
@@ -187,15 +187,41 @@ fn enabled_set_lists_what_the_core_lists_at_every_step() {
         for (step, cluster) in states.iter().enumerate() {
             set.refresh(cluster);
             let listed: Vec<Action> = set.actions().collect();
+            let core = cluster.actions();
             assert_eq!(
-                listed,
-                cluster.actions(),
+                listed, core,
                 "{walk}, step {step}: the enabled set differs from the core's listing"
             );
+            assert_picks_follow_the_listing(&set, &core, &weights, &format!("{walk}, step {step}"));
             steps += 1;
         }
     }
     assert!(steps > 100_000, "only {steps} steps were compared");
+}
+
+/// Every position on `set`'s weight line, at both ends of each action's stretch, lands on the
+/// action `listed` (the core's full listing) puts there, and the line is as long as the
+/// listing's weights: a draw takes what it would take from the listing itself.
+fn assert_picks_follow_the_listing(
+    set: &EnabledSet<Weights>,
+    listed: &[Action],
+    weights: &Weights,
+    at: &str,
+) {
+    let mut position = 0u64;
+    for action in listed {
+        let w = u64::from(backup_coordinator::enabled::ActionWeight::weight(
+            weights, action,
+        ));
+        if w > 0 {
+            for offset in [0, w - 1] {
+                assert_eq!(set.pick(position + offset), Some(*action), "{at}");
+            }
+        }
+        position += w;
+    }
+    assert_eq!(set.total_weight(), position, "{at}");
+    assert_eq!(set.pick(position), None, "{at}");
 }
 
 /// A budget used up, or one not used at all.
@@ -817,22 +843,7 @@ fn enabled_set_picks_by_weight_in_listing_order() {
     let cluster = Cluster::new(Variant::default(), default_config()).expect("bounds");
     let mut set = EnabledSet::new(weights);
     set.refresh(&cluster);
-    let listed = cluster.actions();
-    // Walk the weight line: every position lands on the action the full listing puts there.
-    let mut position = 0u64;
-    for action in &listed {
-        let w = u64::from(backup_coordinator::enabled::ActionWeight::weight(
-            &weights, action,
-        ));
-        for offset in [0, w.saturating_sub(1)] {
-            if w > 0 {
-                assert_eq!(set.pick(position + offset), Some(*action));
-            }
-        }
-        position += w;
-    }
-    assert_eq!(set.total_weight(), position);
-    assert_eq!(set.pick(position), None);
+    assert_picks_follow_the_listing(&set, &cluster.actions(), &weights, "the first state");
 }
 
 /// A track that holds every action it is given to being enabled where it is taken, then
