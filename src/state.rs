@@ -1347,7 +1347,13 @@ impl Cluster {
             touched: _,
         } = self;
         shared.hash(state);
-        checkpointer.hash(state);
+        let (started, done) = renaming.checkpoint_counts(checkpointer.started, checkpointer.done);
+        Checkpointer {
+            started,
+            done,
+            ..*checkpointer
+        }
+        .hash(state);
         control.hash(state);
         wal.hash(state);
         data_dir.hash_renamed(renaming, state);
@@ -1355,9 +1361,19 @@ impl Cluster {
         writers.hash(state);
         state.write_usize(sessions.len());
         for position in 0..sessions.len() {
-            let session = sessions[renaming.session_at(position)];
+            let old = renaming.session_at(position);
+            let session = sessions[old];
             let backup = session.backup.map(|b| renaming.backup(b));
-            write_words(state, Session { backup, ..session }.words());
+            let ticket = renaming.ticket(old, session.ticket);
+            write_words(
+                state,
+                Session {
+                    backup,
+                    ticket,
+                    ..session
+                }
+                .words(),
+            );
         }
         state.write_usize(backups.len());
         for position in 0..backups.len() {

@@ -1,19 +1,71 @@
-//! Symmetry: sessions of the same kind are interchangeable, and backup numbers are only names.
+//! Symmetry: sessions of the same kind are interchangeable, backup numbers are only names, and
+//! checkpoint numbers only count relative to one another ([`CheckpointNumbering`]).
 //! [`Cluster::representative`] maps every state to one canonical member of its class, so that
 //! a checker can store one state per class; [`Cluster::hash_canonical`] hashes a state as its
 //! representative, mostly without building it (through the representative's renaming,
 //! [`Renaming`]), so that a checker can store one fingerprint per class.
 //!
-//! Canonical means: two states that differ only by a permutation of same-kind sessions and a
-//! consistent renaming of backups get the *same* representative (whatever the order in which a
-//! search meets them, so state counts do not depend on thread timing). It is built in three
-//! steps: sessions are sorted, within their kind, by everything about a session and its backup
-//! except names ([`Cluster::session_cmp`]); where they tie and the tied sessions carry references,
-//! every order of the tied sessions is tried and the smallest resulting state is kept; then
-//! backups are renumbered in the order the canonical session order first reaches them.
+//! Canonical means: two states that differ only by a permutation of same-kind sessions, a
+//! consistent renaming of backups, and a shift of the checkpoint numbers that are still read
+//! (the checkpointer's counts and the tickets of sessions that will still wait on or compare
+//! theirs; a ticket no step or property reads again counts as none) get the *same*
+//! representative (whatever the order in which a search meets them, so state counts do not
+//! depend on thread timing). It is built in four steps: checkpoint numbers are counted from
+//! the lowest one still read; sessions are sorted, within their kind, by everything about a
+//! session and its backup except names ([`Cluster::session_cmp`]); where they tie and the tied
+//! sessions carry references, every order of the tied sessions is tried and the smallest
+//! resulting state is kept; then backups are renumbered in the order the canonical session
+//! order first reaches them.
 
-use crate::state::{Backup, BackupId, Cluster, Latched, Session, SessionId};
+use crate::state::{Backup, BackupId, Cluster, Latched, Pc, Session, SessionId};
 use smallvec::SmallVec;
+
+/// Checkpoint numbers as the representative writes them. The checkpointer counts the
+/// checkpoints it began and completed, and a start's checkpoint request keeps the first count
+/// as its ticket (`ckpt_started`, `ckpt_done`); the start's wait ends once the completed count
+/// passes the ticket. Nothing else reads those numbers but comparisons among them, so a state
+/// with every number that is still read shifted by the same amount behaves exactly as the
+/// state itself, and a ticket no step or property will read again (the start went past its
+/// wait, or its next step requests a new checkpoint; [`Cluster::ticket_read_later`]) is no
+/// part of the state. The representative counts from the lowest number still read (the
+/// completed count, or an older ticket still waited on) and writes an unread ticket as 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CheckpointNumbering {
+    /// Subtracted from every number still read.
+    base: u32,
+    /// Bit `i`: session `i`'s ticket is read later (sessions from the 65th on always are).
+    read_later: u64,
+}
+
+impl CheckpointNumbering {
+    /// Session `index`'s ticket as the representative writes it.
+    #[inline]
+    fn ticket(self, index: usize, ticket: u32) -> u32 {
+        if index >= 64 || self.read_later & (1 << index) != 0 {
+            ticket - self.base
+        } else {
+            0
+        }
+    }
+
+    /// A checkpointer count as the representative writes it.
+    #[inline]
+    fn count(self, count: u32) -> u32 {
+        count - self.base
+    }
+}
+
+/// Whether a step reads a session's ticket where it stands: the wait compares it with the
+/// completed count, and the case "one checkpoint serves two starts" compares the tickets of
+/// the sessions at the wait and just past it.
+fn reads_ticket(pc: Pc) -> bool {
+    matches!(pc, Pc::StartWaitCheckpoint | Pc::StartReadControl)
+}
+
+/// Whether a step can send the start back to the plan's retry step.
+fn may_retry(pc: Pc) -> bool {
+    matches!(pc, Pc::StartUniqueCheck | Pc::StartUniqueSet)
+}
 
 /// Everything about a backup except its names, in words: its record with its number and its
 /// session cleared ([`Backup::words`]), then which files of the data directory are its own.
@@ -21,6 +73,57 @@ use smallvec::SmallVec;
 type BackupKey = [u64; 7];
 
 impl Cluster {
+    /// Whether session `session`'s checkpoint ticket can still be read: it stands in its
+    /// start's step list where a step that reads the ticket ([`reads_ticket`]) comes before
+    /// any new request, along the list or, where a unique-start-point check may send it back
+    /// to the plan's retry step, from there. A session anywhere else (idle, copying, stopping,
+    /// cleaning up) starts its next command's list from its first step, with its ticket reset
+    /// at the command's end, so it never reads the ticket it holds. Over-approximates: a step
+    /// that does not apply to the command's mode is walked as if it did.
+    pub fn ticket_read_later(&self, session: SessionId) -> bool {
+        let Some(s) = self.sessions.get(usize::from(session.0)) else {
+            return false;
+        };
+        let plan = self.variant.plan();
+        let steps = plan.start.steps();
+        let at = usize::from(s.at);
+        if !s.pc.in_start() || steps.get(at) != Some(&s.pc) {
+            return false;
+        }
+        // Walks the list from `from`: read before a new request, or a retry seen on the way.
+        let walk = |from: usize| -> (bool, bool) {
+            let mut retries = false;
+            for &pc in &steps[from.min(steps.len())..] {
+                if reads_ticket(pc) {
+                    return (true, retries);
+                }
+                if pc == Pc::StartRequestCheckpoint {
+                    return (false, retries);
+                }
+                retries |= may_retry(pc);
+            }
+            (false, retries)
+        };
+        match walk(at) {
+            (true, _) => true,
+            (false, true) => walk(usize::from(plan.retry)).0,
+            (false, false) => false,
+        }
+    }
+
+    /// The checkpoint numbering of this state's representative ([`CheckpointNumbering`]).
+    pub(crate) fn checkpoint_numbering(&self) -> CheckpointNumbering {
+        let mut read_later = 0u64;
+        let mut base = self.checkpointer.done;
+        for (index, s) in self.sessions.iter().enumerate() {
+            if index >= 64 || self.ticket_read_later(SessionId(index as u8)) {
+                read_later |= 1u64.checked_shl(index as u32).unwrap_or(0);
+                base = base.min(s.ticket);
+            }
+        }
+        CheckpointNumbering { base, read_later }
+    }
+
     fn backup_key(&self, backup: &Backup) -> BackupKey {
         let [a, b, c, d, e, f] = Backup {
             id: BackupId(0),
@@ -53,11 +156,14 @@ impl Cluster {
         [a, b, c, d, e, f, files]
     }
 
-    /// Session `index`'s record without its backup's number, in words.
-    fn session_words(&self, index: usize) -> [u64; 7] {
+    /// Session `index`'s record without its backup's number, its ticket as `numbering` writes
+    /// it, in words.
+    fn session_words(&self, index: usize, numbering: CheckpointNumbering) -> [u64; 7] {
+        let s = &self.sessions[index];
         Session {
             backup: None,
-            ..self.sessions[index]
+            ticket: numbering.ticket(index, s.ticket),
+            ..*s
         }
         .words()
     }
@@ -100,11 +206,19 @@ impl Cluster {
     /// sessions of a kind that differ in their records (nearly always) cost a few words each.
     /// `Equal` exactly when a permutation of the two carries one onto the other (but for
     /// what their backups' names reach).
-    fn session_cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
+    fn session_cmp(
+        &self,
+        a: usize,
+        b: usize,
+        numbering: CheckpointNumbering,
+    ) -> std::cmp::Ordering {
         self.sessions[a]
             .kind
             .cmp(&self.sessions[b].kind)
-            .then_with(|| self.session_words(a).cmp(&self.session_words(b)))
+            .then_with(|| {
+                self.session_words(a, numbering)
+                    .cmp(&self.session_words(b, numbering))
+            })
             .then_with(|| self.own_backup_key(a).cmp(&self.own_backup_key(b)))
             .then_with(|| self.references(a).cmp(&self.references(b)))
     }
@@ -119,11 +233,11 @@ impl Cluster {
     /// tie and carry references (whether [`Cluster::tie_groups`] finds any), seen in the sort
     /// itself: a comparison sort compares every two sessions that end up side by side, sessions
     /// that tie end up side by side, and sessions that tie carry references alike.
-    fn canonical_order(&self) -> (SmallVec<[usize; 8]>, bool) {
+    fn canonical_order(&self, numbering: CheckpointNumbering) -> (SmallVec<[usize; 8]>, bool) {
         let mut order: SmallVec<[usize; 8]> = (0..self.sessions.len()).collect();
         let mut tied = false;
         order.sort_by(|&a, &b| {
-            let by_what_they_are = self.session_cmp(a, b);
+            let by_what_they_are = self.session_cmp(a, b, numbering);
             if by_what_they_are == std::cmp::Ordering::Equal && !tied {
                 tied = self.has_references(a);
             }
@@ -134,19 +248,20 @@ impl Cluster {
 
     /// The canonical member of this state's symmetry class (see the module documentation).
     pub fn representative(&self) -> Cluster {
-        let (order, _) = self.canonical_order();
-        let ties = self.tie_groups(&order);
+        let numbering = self.checkpoint_numbering();
+        let (order, _) = self.canonical_order(numbering);
+        let ties = self.tie_groups(&order, numbering);
         if ties.is_empty() {
-            return self.renamed(&order);
+            return self.renamed(&order, numbering);
         }
         let mut best: Option<Cluster> = None;
         for candidate in permutations_within(&order, &ties) {
-            let state = self.renamed(&candidate);
+            let state = self.renamed(&candidate, numbering);
             if best.as_ref().is_none_or(|b| state < *b) {
                 best = Some(state);
             }
         }
-        best.unwrap_or_else(|| self.renamed(&order))
+        best.unwrap_or_else(|| self.renamed(&order, numbering))
     }
 
     /// Feeds `state` exactly what hashing [`Cluster::representative`] would (the same bytes in
@@ -156,9 +271,10 @@ impl Cluster {
     /// being copied and renamed first. A search that fingerprints states this way stores one
     /// fingerprint per symmetry class, as one that fingerprints representatives does.
     pub fn hash_canonical<H: std::hash::Hasher>(&self, state: &mut H) {
-        let (order, tied) = self.canonical_order();
+        let numbering = self.checkpoint_numbering();
+        let (order, tied) = self.canonical_order(numbering);
         if !tied {
-            self.hash_renamed(&self.renaming(order), state);
+            self.hash_renamed(&self.renaming(order, numbering), state);
         } else {
             std::hash::Hash::hash(&self.representative(), state);
         }
@@ -167,13 +283,18 @@ impl Cluster {
     /// Runs of sessions in `order` that compare equal ([`Cluster::session_cmp`]) and carry
     /// references: the only places where the order between sessions is not already fixed by
     /// what they are.
-    fn tie_groups(&self, order: &[usize]) -> SmallVec<[std::ops::Range<usize>; 2]> {
+    fn tie_groups(
+        &self,
+        order: &[usize],
+        numbering: CheckpointNumbering,
+    ) -> SmallVec<[std::ops::Range<usize>; 2]> {
         let mut groups = SmallVec::new();
         let mut start = 0;
         while start < order.len() {
             let mut end = start + 1;
             while end < order.len()
-                && self.session_cmp(order[end], order[start]) == std::cmp::Ordering::Equal
+                && self.session_cmp(order[end], order[start], numbering)
+                    == std::cmp::Ordering::Equal
             {
                 end += 1;
             }
@@ -185,9 +306,10 @@ impl Cluster {
         groups
     }
 
-    /// The renaming that moves session `order[i]` to position `i` and renumbers backups in the
-    /// order that session order first reaches them.
-    fn renaming(&self, order: SmallVec<[usize; 8]>) -> Renaming {
+    /// The renaming that moves session `order[i]` to position `i`, renumbers backups in the
+    /// order that session order first reaches them, and numbers checkpoints as `numbering`
+    /// does.
+    fn renaming(&self, order: SmallVec<[usize; 8]>, numbering: CheckpointNumbering) -> Renaming {
         let mut session_of_old: SmallVec<[SessionId; 8]> =
             smallvec::smallvec![SessionId(0); order.len()];
         for (new, &old) in order.iter().enumerate() {
@@ -265,19 +387,27 @@ impl Cluster {
             ids,
             backup_order,
             latched_order,
+            numbering,
         }
     }
 
-    /// This state with session `order[i]` moved to position `i` and backups renumbered in the
-    /// order that session order first reaches them.
-    fn renamed(&self, order: &[usize]) -> Cluster {
-        let renaming = self.renaming(SmallVec::from_slice(order));
+    /// This state with session `order[i]` moved to position `i`, backups renumbered in the
+    /// order that session order first reaches them, and checkpoints numbered as `numbering`
+    /// does.
+    fn renamed(&self, order: &[usize], numbering: CheckpointNumbering) -> Cluster {
+        let renaming = self.renaming(SmallVec::from_slice(order), numbering);
         let mut out = self.clone();
         out.touched.write_all();
         for (position, slot) in out.sessions.iter_mut().enumerate() {
-            *slot = self.sessions[renaming.session_at(position)];
+            let old = renaming.session_at(position);
+            *slot = self.sessions[old];
             slot.backup = slot.backup.map(|b| renaming.backup(b));
+            slot.ticket = renaming.ticket(old, slot.ticket);
         }
+        let (started, done) =
+            renaming.checkpoint_counts(self.checkpointer.started, self.checkpointer.done);
+        out.checkpointer.started = started;
+        out.checkpointer.done = done;
         for b in &mut out.backups {
             b.id = renaming.backup(b.id);
             b.session = renaming.session(b.session);
@@ -330,6 +460,12 @@ pub(crate) trait Naming {
     fn latched_at(&self, position: usize, latched: &[Latched]) -> Latched;
     /// The number the next backup gets, where it is `next` as things stand.
     fn next_backup(&self, next: u32) -> u32;
+    /// The ticket of the session whose record stands at index `old`, where it is `ticket` as
+    /// things stand ([`CheckpointNumbering`]).
+    fn ticket(&self, old: usize, ticket: u32) -> u32;
+    /// The checkpointer's counts of begun and completed checkpoints, where they are `started`
+    /// and `done` as things stand.
+    fn checkpoint_counts(&self, started: u32, done: u32) -> (u32, u32);
 }
 
 /// Every name as it stands: what `Hash` writes.
@@ -360,6 +496,14 @@ impl Naming for AsTheyStand {
     fn next_backup(&self, next: u32) -> u32 {
         next
     }
+    #[inline(always)]
+    fn ticket(&self, _old: usize, ticket: u32) -> u32 {
+        ticket
+    }
+    #[inline(always)]
+    fn checkpoint_counts(&self, started: u32, done: u32) -> (u32, u32) {
+        (started, done)
+    }
 }
 
 /// The representative's names ([`Cluster::renaming`]).
@@ -374,6 +518,8 @@ pub(crate) struct Renaming {
     backup_order: SmallVec<[usize; 8]>,
     /// The latched findings' indices in property order, where there are two or more.
     latched_order: SmallVec<[u8; 2]>,
+    /// The checkpoint numbers.
+    numbering: CheckpointNumbering,
 }
 
 impl Naming for Renaming {
@@ -416,6 +562,16 @@ impl Naming for Renaming {
     #[inline]
     fn next_backup(&self, _next: u32) -> u32 {
         self.ids.len() as u32
+    }
+
+    #[inline]
+    fn ticket(&self, old: usize, ticket: u32) -> u32 {
+        self.numbering.ticket(old, ticket)
+    }
+
+    #[inline]
+    fn checkpoint_counts(&self, started: u32, done: u32) -> (u32, u32) {
+        (self.numbering.count(started), self.numbering.count(done))
     }
 }
 
@@ -482,10 +638,11 @@ mod tests {
                 let mut c = Cluster::new(Variant::of(design), config).unwrap();
                 let mut pick = walk.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 for step in 0..120 {
-                    let (order, flag) = c.canonical_order();
+                    let numbering = c.checkpoint_numbering();
+                    let (order, flag) = c.canonical_order(numbering);
                     assert_eq!(
                         flag,
-                        !c.tie_groups(&order).is_empty(),
+                        !c.tie_groups(&order, numbering).is_empty(),
                         "{design} walk {walk} step {step}: {c:?}"
                     );
                     if flag {

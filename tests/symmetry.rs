@@ -1,20 +1,42 @@
-//! The symmetry representative is canonical (equal for every permutation of same-kind sessions
-//! and renaming of backups), idempotent, and behaviour-preserving (same invariant verdicts and
+//! The symmetry representative is canonical (equal for every permutation of same-kind sessions,
+//! renaming of backups, and shift of the checkpoint numbers still read, whatever the tickets no
+//! step reads again hold), idempotent, and behaviour-preserving (same invariant verdicts and
 //! the same number of enabled actions as the state it stands for).
 
 use backup_coordinator::invariants::check_all;
 use backup_coordinator::state::{Assertion, BackupId, SessionId};
 use backup_coordinator::{Cluster, Config, Design, Variant};
 
-/// The state with sessions reordered (within their kinds) by `order` and backups renamed by a
+/// The state with sessions reordered (within their kinds) by `order`, backups renamed by a
 /// bijection that depends on `shift` (numbers XOR-ed with its low bits, which reorders them,
-/// then shifted): a member of the same symmetry class, built independently of the core's own
-/// renaming code.
+/// then shifted), and checkpoints renumbered ([`renumbered_checkpoints`]) by `shift + 1`: a
+/// member of the same symmetry class, built independently of the core's own renaming code.
 fn permuted(c: &Cluster, order: &[usize], shift: u32) -> Cluster {
-    let mut out = permuted_by(c, order, &|id: BackupId| {
-        BackupId((id.0 ^ (shift & 3)) + shift)
-    });
+    let mut out = permuted_by(
+        &renumbered_checkpoints(c, shift + 1),
+        order,
+        &|id: BackupId| BackupId((id.0 ^ (shift & 3)) + shift),
+    );
     out.next_backup = c.next_backup + shift + 4;
+    out
+}
+
+/// The state with every checkpoint number still read (the checkpointer's counts of begun and
+/// completed checkpoints, and the tickets [`Cluster::ticket_read_later`] says a session still
+/// reads) moved up by `by`, and every other ticket overwritten with a number of no meaning: a
+/// member of the same class, since the core only compares those numbers with one another
+/// and never reads the others again.
+fn renumbered_checkpoints(c: &Cluster, by: u32) -> Cluster {
+    let mut out = c.clone();
+    out.checkpointer.started += by;
+    out.checkpointer.done += by;
+    for (index, session) in out.sessions.iter_mut().enumerate() {
+        if c.ticket_read_later(SessionId(index as u8)) {
+            session.ticket += by;
+        } else {
+            session.ticket = 1_000 + 7 * by + index as u32;
+        }
+    }
     out
 }
 
@@ -371,7 +393,7 @@ fn symmetry_is_an_automorphism_in_every_reachable_state() {
                     .position(|&x| x == id)
                     .map_or(id, |i| shuffled[i])
             };
-            let other = permuted_by(&c, order, &rename);
+            let other = permuted_by(&renumbered_checkpoints(&c, n as u32 + 2), order, &rename);
             if other.representative() != rep {
                 panic!("{design}: state {checked}: renaming {ids:?} -> {shuffled:?} has another representative\nstate: {c:?}\nother: {other:?}");
             }

@@ -43,12 +43,12 @@ fn recommended_designs_pass_every_default_profile_and_reach_every_case() {
     let expected = [
         (
             Design::Recommended,
-            [2_177_616, 341_677, 19_632, 6_659, 962, 163_860, 4_369_248],
+            [1_277_952, 291_093, 19_477, 6_118, 962, 136_188, 2_565_628],
         ),
         (
             Design::RecommendedOption2,
             [
-                3_170_401, 508_506, 22_286, 16_909, 1_252, 215_405, 6_359_953,
+                1_763_146, 428_965, 21_976, 15_303, 1_252, 175_552, 3_539_083,
             ],
         ),
     ];
@@ -234,9 +234,9 @@ fn symmetric_state_counts_do_not_depend_on_thread_timing() {
         ..config
     };
     let cases = [
-        (Design::Recommended, config, 529_682),
-        (Design::RecommendedOption2, config, 798_995),
-        (Design::Pg91, one_command, 191_358),
+        (Design::Recommended, config, 428_639),
+        (Design::RecommendedOption2, config, 609_680),
+        (Design::Pg91, one_command, 189_785),
     ];
     for (design, config, count) in cases {
         for threads in [1, 2] {
