@@ -164,8 +164,8 @@ pub fn default_profiles() -> [Profile; 7] {
 
 /// Deeper bounds that do not fit the gate's 60 s, checked by `backup-check check --thorough`
 /// (and by name with `--profile`): the `concurrency` profile's three racing sessions with a
-/// fault, the combination the default profiles keep apart (13.5 million states, about six
-/// times `concurrency`; README, "Reach").
+/// fault, the combination the default profiles keep apart (7.5 million states for
+/// `recommended`, about six times `concurrency`; README, "Reach").
 ///
 /// * `concurrency-fault`: an error, cancel or disconnect in any session while the three race:
 ///   a cleanup that runs beside two other backups' starts and stops.
