@@ -367,6 +367,16 @@ impl Pc {
     pub fn in_stop(self) -> bool {
         crate::plan::facts(self).family == crate::plan::Family::Stop
     }
+
+    /// True where a session's checkpoint ticket is read while the session stands here: the
+    /// wait compares it with the completed count, and the model's case "one checkpoint serves
+    /// two starts" compares the tickets of the sessions at the wait and just past it. The
+    /// symmetry counts a ticket as part of the state only where a place of these lies ahead
+    /// ([`Cluster::ticket_read_later`]), so whatever reads a ticket asks this.
+    #[inline]
+    pub fn reads_checkpoint_ticket(self) -> bool {
+        matches!(self, Pc::StartWaitCheckpoint | Pc::StartReadControl)
+    }
 }
 
 /// Cleanups a session has armed (`PG_ENSURE_ERROR_CLEANUP` blocks and `before_shmem_exit`

@@ -55,13 +55,6 @@ impl CheckpointNumbering {
     }
 }
 
-/// Whether a step reads a session's ticket where it stands: the wait compares it with the
-/// completed count, and the case "one checkpoint serves two starts" compares the tickets of
-/// the sessions at the wait and just past it.
-fn reads_ticket(pc: Pc) -> bool {
-    matches!(pc, Pc::StartWaitCheckpoint | Pc::StartReadControl)
-}
-
 /// Whether a step can send the start back to the plan's retry step.
 fn may_retry(pc: Pc) -> bool {
     matches!(pc, Pc::StartUniqueCheck | Pc::StartUniqueSet)
@@ -74,9 +67,10 @@ type BackupKey = [u64; 7];
 
 impl Cluster {
     /// Whether session `session`'s checkpoint ticket can still be read: it stands in its
-    /// start's step list where a step that reads the ticket ([`reads_ticket`]) comes before
-    /// any new request, along the list or, where a unique-start-point check may send it back
-    /// to the plan's retry step, from there. A session anywhere else (idle, copying, stopping,
+    /// start's step list where a place that reads the ticket
+    /// ([`Pc::reads_checkpoint_ticket`]) comes before any new request, along the list or,
+    /// where a unique-start-point check may send it back to the plan's retry step, from
+    /// there. A session anywhere else (idle, copying, stopping,
     /// cleaning up) starts its next command's list from its first step, with its ticket reset
     /// at the command's end, so it never reads the ticket it holds. Over-approximates: a step
     /// that does not apply to the command's mode is walked as if it did.
@@ -94,7 +88,7 @@ impl Cluster {
         let walk = |from: usize| -> (bool, bool) {
             let mut retries = false;
             for &pc in &steps[from.min(steps.len())..] {
-                if reads_ticket(pc) {
+                if pc.reads_checkpoint_ticket() {
                     return (true, retries);
                 }
                 if pc == Pc::StartRequestCheckpoint {

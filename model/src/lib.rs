@@ -18,7 +18,7 @@ pub use report::{
 
 use backup_coordinator::action::{Action, EventKind, Fault};
 use backup_coordinator::invariants::{self, INVARIANTS};
-use backup_coordinator::state::{BackupMode, BackupPhase, Pc, Regions, SessionId};
+use backup_coordinator::state::{BackupMode, BackupPhase, Regions, SessionId};
 use backup_coordinator::{Cluster, Config, Variant};
 use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -721,7 +721,7 @@ fn one_checkpoint_serves_two(s: &Cluster) -> bool {
     let waiting: smallvec::SmallVec<[u32; 4]> = s
         .sessions
         .iter()
-        .filter(|x| matches!(x.pc, Pc::StartWaitCheckpoint | Pc::StartReadControl))
+        .filter(|x| x.pc.reads_checkpoint_ticket())
         .map(|x| x.ticket)
         .collect();
     waiting
