@@ -70,10 +70,10 @@ impl Cluster {
     /// start's step list where a place that reads the ticket
     /// ([`Pc::reads_checkpoint_ticket`]) comes before any new request, along the list or,
     /// where a unique-start-point check may send it back to the plan's retry step, from
-    /// there. A session anywhere else (idle, copying, stopping,
-    /// cleaning up) starts its next command's list from its first step, with its ticket reset
-    /// at the command's end, so it never reads the ticket it holds. Over-approximates: a step
-    /// that does not apply to the command's mode is walked as if it did.
+    /// there. A session anywhere else (idle, copying, stopping, cleaning up) starts its next
+    /// command's list from its first step, with its ticket reset at the command's end, so it
+    /// never reads the ticket it holds. Over-approximates: a step that does not apply to the
+    /// command's mode is walked as if it did.
     pub fn ticket_read_later(&self, session: SessionId) -> bool {
         let Some(s) = self.sessions.get(usize::from(session.0)) else {
             return false;
