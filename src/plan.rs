@@ -97,6 +97,11 @@ pub struct StepFacts {
     /// more (and its wait, if any, is over), the session takes it at once, which removes only
     /// stuttering.
     pub only_a_place_for_faults: bool,
+    /// It can send the start back to the plan's retry step ([`Next::Retry`]: the start point
+    /// it checked was not unique). The symmetry's account of which checkpoint tickets are read
+    /// again follows the retry from these steps alone; the session's advance holds the step
+    /// functions to it.
+    pub may_retry: bool,
     /// What it does, one line.
     pub summary: &'static str,
 }
@@ -139,12 +144,18 @@ const fn step(
             fatal: waits || sends,
         },
         only_a_place_for_faults: false,
+        may_retry: false,
         summary,
     }
 }
 
 const fn place_for_faults(mut facts: StepFacts) -> StepFacts {
     facts.only_a_place_for_faults = true;
+    facts
+}
+
+const fn may_retry(mut facts: StepFacts) -> StepFacts {
+    facts.may_retry = true;
     facts
 }
 
@@ -162,8 +173,8 @@ const STEPS: [StepFacts; Pc::COUNT] = {
         step(Pc::StartRequestCheckpoint, "start.request-checkpoint", Start,        Lock::None,           Work, "request a checkpoint (requests merge)"),
         step(Pc::StartWaitCheckpoint,    "start.wait-checkpoint",    Start,        Lock::None,           Wait, "wait for a checkpoint begun after the request"),
         step(Pc::StartReadControl,       "start.read-control-file",  Start,        ControlFile,          Work, "read the checkpoint and its redo pointer: the candidate start point"),
-        step(Pc::StartUniqueCheck,       "start.unique-check",       Start,        InsertionAsDesigned,  Work, "check (and under an exclusive lock set) lastBackupStart"),
-        step(Pc::StartUniqueSet,         "start.unique-set",         Start,        InsertionHeldShared,  Work, "9.1: set lastBackupStart, release the shared lock"),
+        may_retry(step(Pc::StartUniqueCheck,       "start.unique-check",       Start,        InsertionAsDesigned,  Work, "check (and under an exclusive lock set) lastBackupStart")),
+        may_retry(step(Pc::StartUniqueSet,         "start.unique-set",         Start,        InsertionHeldShared,  Work, "9.1: set lastBackupStart, release the shared lock")),
         step(Pc::StartWriteLabel,        "start.write-label",        Start,        Lock::None,           Io,   "write backup_label (exclusive) or the temporary label file (option 2)"),
         place_for_faults(step(Pc::SendStartPoint,         "base-backup.send-start",   BaseBackup,   Lock::None,           Send, "send the start position to the client")),
         step(Pc::CopyFiles,              "base-backup.copy",         BaseBackup,   Lock::None,           Send, "send the label and the data directory's files"),

@@ -368,6 +368,13 @@ impl Pc {
         crate::plan::facts(self).family == crate::plan::Family::Stop
     }
 
+    /// True for the steps that can send the start back to the plan's retry step (from
+    /// [`crate::plan`]).
+    #[inline]
+    pub fn may_retry(self) -> bool {
+        crate::plan::facts(self).may_retry
+    }
+
     /// True where a session's checkpoint ticket is read while the session stands here: the
     /// wait compares it with the completed count, and the model's case "one checkpoint serves
     /// two starts" compares the tickets of the sessions at the wait and just past it. The

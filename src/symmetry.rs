@@ -55,11 +55,6 @@ impl CheckpointNumbering {
     }
 }
 
-/// Whether a step can send the start back to the plan's retry step.
-fn may_retry(pc: Pc) -> bool {
-    matches!(pc, Pc::StartUniqueCheck | Pc::StartUniqueSet)
-}
-
 /// Everything about a backup except its names, in words: its record with its number and its
 /// session cleared ([`Backup::words`]), then which files of the data directory are its own.
 /// Equal keys exactly when the backups are equal but for their names.
@@ -94,7 +89,7 @@ impl Cluster {
                 if pc == Pc::StartRequestCheckpoint {
                     return (false, retries);
                 }
-                retries |= may_retry(pc);
+                retries |= pc.may_retry();
             }
             (false, retries)
         };

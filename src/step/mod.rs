@@ -805,6 +805,12 @@ impl Cluster {
                 self.enter_list(session, list, from, event)
             }
             Next::Retry => {
+                let pc = self.session(session).pc;
+                assert!(
+                    pc.may_retry(),
+                    "{} answered a retry, which the step plan does not list (plan::may_retry)",
+                    pc.name()
+                );
                 let retry = usize::from(self.variant.plan().retry);
                 self.enter_list(session, ListId::Start, retry, event)
             }
