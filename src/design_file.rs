@@ -531,3 +531,189 @@ fn changed_entries(
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// One design that differs from a base in exactly one thing ([`one_change_designs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneChange {
+    /// What changed, as a stable key: `rules.PATH = VALUE`, `plan.LIST drop STEP`,
+    /// `plan.LIST swap STEP / STEP` or `plan.retry = STEP`.
+    pub change: String,
+    /// The design file's text (named `name`, from the base's full copy).
+    pub text: String,
+}
+
+/// Every design that differs from `base` in one thing: each rule switch set to each other
+/// value that some built-in design or seeded bug gives it (a flag to its opposite), each step
+/// of each plan list dropped, each two neighbouring steps swapped, and the start's retry step
+/// moved to each other step of the start. Each is a design file's text, named `{prefix}-N`;
+/// reading it may still refuse it (a plan the step functions cannot walk). Used by
+/// `backup-check sweep` to measure what the checkers catch.
+pub fn one_change_designs(base: Variant, prefix: &str) -> Vec<OneChange> {
+    // Each change is written on the base as given (a built-in's name, or a design file's own
+    // text), so that a rule change that a built-in plan follows rebuilds that plan, as it does
+    // in a file a reviewer writes.
+    let copy: toml::Table = match base.file {
+        Some(file) => toml::from_str(&file.spec().text).unwrap_or_default(),
+        None => {
+            let mut table = toml::Table::new();
+            table.insert("base".to_string(), toml::Value::String(base.to_string()));
+            table
+        }
+    };
+    let full: toml::Table = toml::from_str(&render(base)).unwrap_or_default();
+    let rules = full
+        .get("rules")
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let mut changes: Vec<(String, toml::Table)> = Vec::new();
+    let domains = rule_domains();
+    for (path, value) in leaves(&rules, "") {
+        let Some(values) = domains.get(&path) else {
+            continue;
+        };
+        for other in values.iter().filter(|v| **v != value.to_string()) {
+            let Some(parsed) = toml::from_str::<toml::Table>(&format!("v = {other}"))
+                .ok()
+                .and_then(|t| t.get("v").cloned())
+            else {
+                continue;
+            };
+            let mut file = copy.clone();
+            set_leaf(&mut file, &format!("rules.{path}"), parsed);
+            changes.push((format!("rules.{path} = {other}"), file));
+        }
+    }
+    let plan = base.plan();
+    let names = |pc: crate::state::Pc| plan::facts(pc).name;
+    let with_list = |key: &str, steps: Vec<&str>| {
+        let mut file = copy.clone();
+        let steps = steps
+            .into_iter()
+            .map(|s| toml::Value::String(s.to_string()))
+            .collect();
+        set_leaf(&mut file, &format!("plan.{key}"), toml::Value::Array(steps));
+        file
+    };
+    for id in ListId::ALL {
+        let steps: Vec<&str> = plan.list(id).steps().iter().map(|&pc| names(pc)).collect();
+        for (i, step) in steps.iter().enumerate() {
+            let mut dropped = steps.clone();
+            dropped.remove(i);
+            let mut file = with_list(id.key(), dropped.clone());
+            // Dropping the start's retry step sends a retry to the step that follows it.
+            if id == ListId::Start && i == usize::from(plan.retry) {
+                if let Some(next) = dropped.get(i) {
+                    set_leaf(
+                        &mut file,
+                        "plan.retry",
+                        toml::Value::String((*next).to_string()),
+                    );
+                }
+            }
+            changes.push((format!("plan.{} drop {step}", id.key()), file));
+        }
+        for i in 1..steps.len() {
+            let mut swapped = steps.clone();
+            swapped.swap(i - 1, i);
+            changes.push((
+                format!("plan.{} swap {} / {}", id.key(), steps[i - 1], steps[i]),
+                with_list(id.key(), swapped),
+            ));
+        }
+    }
+    for (i, &pc) in plan.start.steps().iter().enumerate() {
+        if i == usize::from(plan.retry) {
+            continue;
+        }
+        let mut file = copy.clone();
+        set_leaf(
+            &mut file,
+            "plan.retry",
+            toml::Value::String(names(pc).to_string()),
+        );
+        changes.push((format!("plan.retry = {}", names(pc)), file));
+    }
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(n, (change, mut file))| {
+            file.insert(
+                "name".to_string(),
+                toml::Value::String(format!("{prefix}-{}", n + 1)),
+            );
+            file.insert(
+                "summary".to_string(),
+                toml::Value::String(format!("{base} with {change}")),
+            );
+            OneChange {
+                text: toml::to_string(&file).unwrap_or_default(),
+                change,
+            }
+        })
+        .collect()
+}
+
+/// Per rule switch (a dotted path under `[rules]`), the values the built-in designs and the
+/// seeded bugs give it, as TOML text; a flag has both of its values.
+fn rule_domains() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut domains: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for variant in Variant::all() {
+        let copy: toml::Table = toml::from_str(&render(variant)).unwrap_or_default();
+        let Some(rules) = copy.get("rules").and_then(toml::Value::as_table) else {
+            continue;
+        };
+        for (path, value) in leaves(rules, "") {
+            let optional = OPTIONAL_RULES.contains(&path.as_str());
+            let values = domains.entry(path).or_default();
+            if let toml::Value::Boolean(_) = value {
+                // An optional switch's `false` says it is absent; it has no `true`.
+                if !optional {
+                    values.insert("true".to_string());
+                }
+                values.insert("false".to_string());
+            } else {
+                values.insert(value.to_string());
+            }
+        }
+    }
+    domains
+}
+
+/// The leaves of a table (values that are not tables), by dotted path.
+fn leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => out.extend(leaves(inner, &path)),
+            leaf => out.push((path, leaf.clone())),
+        }
+    }
+    out
+}
+
+/// Sets the leaf at the dotted `path`, making the tables on the way where they are missing.
+fn set_leaf(table: &mut toml::Table, path: &str, value: toml::Value) {
+    match path.split_once('.') {
+        Some((head, rest)) => {
+            let inner = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !inner.is_table() {
+                *inner = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = inner {
+                set_leaf(inner, rest, value);
+            }
+        }
+        None => {
+            table.insert(path.to_string(), value);
+        }
+    }
+}

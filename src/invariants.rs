@@ -799,7 +799,11 @@ fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
 
 #[inline(never)]
 fn finished_restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
-    if backup.from_standby {
+    // Recovery knows a backup was taken on a standby only from its label's BACKUP FROM line
+    // (`label_misstates`, for "start point is real WAL", holds the line to the backup where
+    // the format has it); a label
+    // without the line is restored as a primary's backup, which waits for its end record.
+    if backup.from_standby && cluster.rules().label_format.backup_from.is_some() {
         // A standby's backup has no end record: recovery is consistent at minRecoveryPoint,
         // the stop point the stop returned.
         if backup.phase != BackupPhase::Stopped {

@@ -306,3 +306,93 @@ fn a_sessions_step_reports_its_steps_own_name_or_an_outcome() {
         );
     }
 }
+
+#[test]
+fn one_change_designs_change_exactly_one_thing_each_and_cover_every_switch_and_step() {
+    use std::collections::BTreeSet;
+    let base = Variant::of(backup_coordinator::Design::Recommended);
+    let changes = design_file::one_change_designs(base, "sweep");
+    let keys: BTreeSet<&str> = changes.iter().map(|c| c.change.as_str()).collect();
+    assert_eq!(keys.len(), changes.len(), "each change named once");
+    let base_rules = toml::Table::try_from(base.rules()).unwrap();
+    let mut accepted = 0;
+    for (n, change) in changes.iter().enumerate() {
+        match design_file::parse(&change.text, "sweep", "sweep") {
+            Ok(spec) => {
+                accepted += 1;
+                assert_eq!(spec.name, format!("sweep-{}", n + 1));
+                assert_eq!(spec.base, base);
+                let lists_changed = ListId::ALL
+                    .into_iter()
+                    .filter(|&id| spec.plan.list(id).steps() != base.plan().list(id).steps())
+                    .count();
+                // (The retry step, by step: its position moves when a step before it goes.)
+                let retry_moved = spec.plan.start.get(usize::from(spec.plan.retry))
+                    != base.plan().start.get(usize::from(base.plan().retry));
+                if change.change.starts_with("rules.") {
+                    // One switch; a built-in plan that follows it is rebuilt (`exclusive`
+                    // brings the exclusive stop), but the file names no list.
+                    assert_eq!(spec.changed_rules.len(), 1, "{}", change.change);
+                    assert!(!change.text.contains("[plan]"), "{}", change.change);
+                } else {
+                    assert!(spec.changed_rules.is_empty(), "{}", change.change);
+                    // (Dropping the retry step moves the retry to the step after it.)
+                    let retry_dropped = change.change.starts_with("plan.start drop ")
+                        && change.change.ends_with(
+                            plan::facts(
+                                base.plan()
+                                    .start
+                                    .get(usize::from(base.plan().retry))
+                                    .unwrap(),
+                            )
+                            .name,
+                        );
+                    assert_eq!(
+                        lists_changed + usize::from(retry_moved && !retry_dropped),
+                        1,
+                        "{}",
+                        change.change
+                    );
+                }
+                assert!(spec.rules != base.rules() || spec.plan != *base.plan());
+            }
+            // Only plans the step functions cannot walk are refused.
+            Err(e) => assert!(
+                change.change.starts_with("plan.") && matches!(e, DesignFileError::Plan { .. }),
+                "{}: {e}",
+                change.change
+            ),
+        }
+    }
+    assert!(accepted > 40, "{accepted} accepted");
+    // Every switch of the base has at least one other value; every step of every list is
+    // dropped once.
+    fn paths(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(inner) => paths(inner, &path, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut switches = Vec::new();
+    paths(&base_rules, "", &mut switches);
+    for switch in switches {
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with(&format!("rules.{switch} = "))),
+            "no change of {switch}"
+        );
+    }
+    for id in ListId::ALL {
+        for &pc in base.plan().list(id).steps() {
+            let key = format!("plan.{} drop {}", id.key(), plan::facts(pc).name);
+            assert!(keys.contains(key.as_str()), "{key}");
+        }
+    }
+}

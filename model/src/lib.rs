@@ -51,8 +51,10 @@ pub struct Profile {
 /// * `standby`: backups taken on a standby following timeline 2, with a fault and WAL replayed
 ///   from the primary.
 /// * `clients`: one `replication=database` session with two backups, four commands, a JIT
-///   query and a fault: a second start in a session, `BASE_BACKUP` in a session running an
-///   SQL backup, exit callbacks (B9, B10, B11).
+///   query and a fault, offered every kind of label (too long, with a newline, a carriage
+///   return, a NUL): a second start in a session, `BASE_BACKUP` in a session running an SQL
+///   backup, exit callbacks (B9, B10, B11), labels that must be refused or read back as
+///   written.
 /// * `lifecycle`: one SQL session and one WAL sender with a fast shutdown, an OS crash and a
 ///   segment filled up to a backup-end record's room: restore after shutdown and power loss,
 ///   durability, segment boundaries.
@@ -127,7 +129,7 @@ pub fn default_profiles() -> [Profile; 7] {
         },
         Profile {
             name: "clients",
-            purpose: "a replication=database session with two backups, a JIT query and a fault",
+            purpose: "a replication=database session with two backups, a JIT query, a fault and hostile labels",
             config: Config {
                 sql_sessions: 0,
                 walsenders: 0,
@@ -136,6 +138,7 @@ pub fn default_profiles() -> [Profile; 7] {
                 commands_per_session: 4,
                 jit_queries: 1,
                 faults: 1,
+                hostile_labels: true,
                 ..base
             },
         },
@@ -739,11 +742,16 @@ fn fresh_latches() -> Arc<[AtomicBool; LATCHES]> {
 
 /// The folded `always` property of a check: every invariant not yet seen violated is
 /// evaluated, and a violation seen for the first time is latched (the report's verdict for
-/// that invariant). False only at a state where some invariant is violated for the first time
-/// in this run, so stateright records a discovery once per invariant rather than at every
-/// violating state (it clones the path each time). The invariants not yet latched are first
-/// asked together ([`invariants::check_except`], one pass for the per-backup ones): where they
-/// all hold, as at nearly every state, none is asked again one by one.
+/// that invariant; its counterexample is re-derived breadth first, [`crate::shortest`]). The
+/// property itself always holds for stateright. stateright 0.31's depth-first search does not
+/// expand a state at which no property still awaits a discovery: had this returned false where
+/// a violation is first seen, a state whose path had already settled the `eventually`
+/// property (found violated elsewhere) would have been left unexpanded, and the search of a
+/// design with a liveness finding would have missed what lies only beyond it (with a count
+/// that hung on which thread latched first). Holding, it keeps every state awaiting, so every
+/// state is expanded whatever is found. The invariants not yet latched are first asked
+/// together ([`invariants::check_except`], one pass for the per-backup ones): where they all
+/// hold, as at nearly every state, none is asked again one by one.
 fn every_invariant(model: &BackupModel, state: &Cluster) -> bool {
     let latched: invariants::PropertySet = INVARIANTS
         .iter()
@@ -754,16 +762,12 @@ fn every_invariant(model: &BackupModel, state: &Cluster) -> bool {
     if invariants::check_except(state, latched).is_ok() {
         return true;
     }
-    let mut new = false;
     for (latch, (_, holds)) in model.latches.iter().zip(ALWAYS.iter()) {
-        if !latch.load(Ordering::Relaxed)
-            && !holds(model, state)
-            && !latch.swap(true, Ordering::Relaxed)
-        {
-            new = true;
+        if !latch.load(Ordering::Relaxed) && !holds(model, state) {
+            latch.store(true, Ordering::Relaxed);
         }
     }
-    !new
+    true
 }
 
 /// The folded property of a check: [`every_invariant`], after [`latch_cases`] has latched the

@@ -35,3 +35,4 @@ pub mod replay_file;
 pub mod run;
 pub mod schedule;
 pub mod shrink;
+pub mod sweep;

@@ -79,6 +79,42 @@ enum Command {
     /// Measure the engines on this machine: model states per second and state counts at the
     /// default bounds, simulator steps per second.
     Bench(BenchArgs),
+    /// What the gate catches of a design's neighbours: every design that differs from it in
+    /// one thing (a rule switch set to another value, a plan step dropped, two neighbouring
+    /// steps swapped, the retry step moved), each checked by the gate stage by stage until a
+    /// stage finds something. Exit 0 when every change is caught or reviewed as equivalent
+    /// (equivalent-designs.toml), 1 when one survives unexplained or a reviewed entry is
+    /// stale.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The base design: a variant's name or a design file. `--design` is the same.
+    #[arg(long, visible_alias = "design", default_value = "recommended", value_parser = parse_variant)]
+    variant: Variant,
+    /// Only the changes whose name contains this text (`rules.`, `plan.stop`, `drop`...).
+    #[arg(long)]
+    only: Option<String>,
+    /// The simulator stage's seeds, A..B (the gate's default).
+    #[arg(long, default_value = "0..2000")]
+    seeds: SeedRange,
+    /// Skip the simulator stage (the model's profiles only).
+    #[arg(long)]
+    no_sim: bool,
+    /// The reviewed equivalent survivors (default: ./equivalent-designs.toml, else the one in
+    /// the source tree).
+    #[arg(long)]
+    equivalent: Option<PathBuf>,
+    /// Where each change's design file, report and counterexamples are written.
+    #[arg(long, default_value = "backup-check-sweep")]
+    out: PathBuf,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No line per change on standard error (shown only on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Args)]
@@ -637,6 +673,7 @@ fn run(cli: Cli) -> Result<u8, String> {
         Command::Sim(args) => sim(args),
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
+        Command::Sweep(args) => sweep(args),
         Command::Variants(VariantsArgs {
             show: Some(variant),
             ..
@@ -1523,6 +1560,49 @@ fn bench(args: BenchArgs) -> Result<u8, String> {
         write_json(path, &envelope("bench", &report, Some(("pass", 0)))?)?;
     }
     Ok(0)
+}
+
+fn sweep(args: SweepArgs) -> Result<u8, String> {
+    use backup_sim::sweep::{run_sweep, EquivalentDesigns, SweepOptions, FILE_NAME};
+    if let Some(path) = &args.json {
+        output::check_file("--json", path).map_err(|e| e.to_string())?;
+    }
+    let list = match &args.equivalent {
+        Some(path) => Some(path.clone()),
+        None => [PathBuf::from(FILE_NAME), source_path(FILE_NAME)]
+            .into_iter()
+            .find(|p| p.is_file()),
+    };
+    let equivalent = match list {
+        Some(path) => EquivalentDesigns::load(&path).map_err(|e| e.to_string())?,
+        None => EquivalentDesigns::default(),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let options = SweepOptions {
+        base: args.variant,
+        only: args.only,
+        seeds: args.seeds,
+        no_sim: args.no_sim,
+        equivalent,
+        work_dir: args.out,
+        exe,
+        progress: show_progress(args.no_progress),
+    };
+    let report = run_sweep(&options, &INTERRUPTED).map_err(|e| e.to_string())?;
+    print!("{}", report.render_text());
+    if let Some(path) = &args.json {
+        let verdict = match report.exit_code {
+            0 => "pass",
+            1 => "safety",
+            4 => "nothing-checked",
+            _ => "interrupted",
+        };
+        write_json(
+            path,
+            &envelope("sweep", &report, Some((verdict, report.exit_code)))?,
+        )?;
+    }
+    Ok(report.exit_code)
 }
 
 fn mutants(args: MutantsArgs) -> Result<u8, String> {

@@ -262,10 +262,12 @@ fn variants_lists_every_design_and_help_documents_every_command() {
     }
     assert!(text.contains("(default)"));
     let help = stdout(&backup_check(&["--help"]));
-    for command in ["check", "model", "sim", "replay", "variants", "bench"] {
+    for command in [
+        "check", "model", "sim", "replay", "variants", "bench", "mutants", "diff", "sweep",
+    ] {
         assert!(help.contains(command), "{help}");
     }
-    for command in ["check", "model", "sim", "replay", "bench"] {
+    for command in ["check", "model", "sim", "replay", "bench", "sweep"] {
         let o = backup_check(&[command, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{command}");
     }
@@ -1139,4 +1141,86 @@ fn replay_writes_a_trace_in_the_informal_trace_format_that_keeps_its_rules() {
     assert!(!backup_sim::itf::problems(&broken).is_empty());
     broken["states"][0]["next_backup"] = serde_json::Value::Null;
     assert!(!backup_sim::itf::problems(&broken).is_empty());
+}
+
+/// `sweep`: a change the gate catches is caught; a reviewed survivor passes; a reviewed entry
+/// whose change is caught is stale and fails; a filter that selects nothing checks nothing.
+#[test]
+fn sweep_catches_one_change_designs_and_holds_survivors_to_the_reviewed_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let list = |entries: &[(&str, &str)]| {
+        let file = path(&format!("equivalent-{}.toml", entries.len()));
+        let mut text = String::new();
+        for (change, why) in entries {
+            text.push_str(&format!(
+                "[[equivalent]]\nbase = \"recommended\"\nchange = '{change}'\nwhy = \"{why}\"\n\n"
+            ));
+        }
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let sweep = |only: &str, list: &str| {
+        backup_check(&[
+            "sweep",
+            "--only",
+            only,
+            "--no-sim",
+            "--no-progress",
+            "--equivalent",
+            list,
+            "--out",
+            &path("work"),
+            "--json",
+            &path("sweep.json"),
+        ])
+    };
+    // A label checked for its length only: caught by the clients profile's hostile labels.
+    let none = list(&[]);
+    let o = sweep("rules.label_rule", &none);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "caught     rules.label_rule = \"length-only\"  <- model clients: labels round-trip"
+        ),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("sweep.json")).unwrap()).unwrap();
+    assert_eq!(report["format"], "backup-check-sweep");
+    assert_eq!(report["caught"], 1);
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["changes"][0]["outcome"], "caught");
+    // The same change listed as equivalent: the list is stale.
+    let stale = list(&[("rules.label_rule = \"length-only\"", "wrongly reviewed")]);
+    let o = sweep("rules.label_rule", &stale);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("STALE      rules.label_rule"),
+        "{}",
+        stdout(&o)
+    );
+    // A survivor the list explains passes; unexplained, it fails.
+    let reviewed = list(&[(
+        "rules.label_sync = \"none\"",
+        "the design returns labels; it writes no label file",
+    )]);
+    let o = sweep("rules.label_sync = \"none\"", &reviewed);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("equivalent rules.label_sync"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sweep("rules.label_sync = \"none\"", &none);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("SURVIVED   rules.label_sync"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing selected: nothing checked.
+    let o = sweep("no such change", &none);
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
 }

@@ -226,6 +226,31 @@ fn check_model_and_sim_reports_answer_to_the_schema_passing_and_failing() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert_valid("diff", "diff --json", &read(Path::new(&diff_json)));
+    // A sweep: one change caught, one refused by the design-file reader.
+    for (only, code) in [
+        ("rules.label_rule", 0),
+        ("plan.start drop start.unique-check", 4),
+    ] {
+        let sweep_json = p("sweep.json");
+        let o = run(&[
+            "sweep",
+            "--only",
+            only,
+            "--no-sim",
+            "--no-progress",
+            "--out",
+            &p("sweep"),
+            "--json",
+            &sweep_json,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_valid("sweep", "sweep --json", &read(Path::new(&sweep_json)));
+    }
     // A design with incremental backups runs them after the coordinator's campaign.
     assert_eq!(
         read(Path::new(&p("sim-with-incremental.json")))["incremental"]["seeds_run"],
