@@ -538,6 +538,8 @@ pub struct OneChange {
     /// What changed, as a stable key: `rules.PATH = VALUE`, `plan.LIST drop STEP`,
     /// `plan.LIST swap STEP / STEP` or `plan.retry = STEP`.
     pub change: String,
+    /// The design's name in its file (`{prefix}-N`, N its place among all the changes).
+    pub name: String,
     /// The design file's text (named `name`, from the base's full copy).
     pub text: String,
 }
@@ -638,10 +640,8 @@ pub fn one_change_designs(base: Variant, prefix: &str) -> Vec<OneChange> {
         .into_iter()
         .enumerate()
         .map(|(n, (change, mut file))| {
-            file.insert(
-                "name".to_string(),
-                toml::Value::String(format!("{prefix}-{}", n + 1)),
-            );
+            let name = format!("{prefix}-{}", n + 1);
+            file.insert("name".to_string(), toml::Value::String(name.clone()));
             file.insert(
                 "summary".to_string(),
                 toml::Value::String(format!("{base} with {change}")),
@@ -649,6 +649,7 @@ pub fn one_change_designs(base: Variant, prefix: &str) -> Vec<OneChange> {
             OneChange {
                 text: toml::to_string(&file).unwrap_or_default(),
                 change,
+                name,
             }
         })
         .collect()

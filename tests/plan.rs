@@ -321,6 +321,7 @@ fn one_change_designs_change_exactly_one_thing_each_and_cover_every_switch_and_s
             Ok(spec) => {
                 accepted += 1;
                 assert_eq!(spec.name, format!("sweep-{}", n + 1));
+                assert_eq!(change.name, spec.name);
                 assert_eq!(spec.base, base);
                 let lists_changed = ListId::ALL
                     .into_iter()

@@ -84,7 +84,7 @@ enum Command {
     /// steps swapped, the retry step moved), each checked by the gate stage by stage until a
     /// stage finds something. Exit 0 when every change is caught or reviewed as equivalent
     /// (equivalent-designs.toml), 1 when one survives unexplained or a reviewed entry is
-    /// stale.
+    /// stale, 2 when a stage could not check a change.
     Sweep(SweepArgs),
 }
 
@@ -1594,6 +1594,7 @@ fn sweep(args: SweepArgs) -> Result<u8, String> {
         let verdict = match report.exit_code {
             0 => "pass",
             1 => "safety",
+            2 => "incomplete",
             4 => "nothing-checked",
             _ => "interrupted",
         };

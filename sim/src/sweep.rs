@@ -144,6 +144,11 @@ pub enum Outcome {
     /// Every stage passed, and the reviewed list does not explain it: a defect the gate may
     /// miss, or an equivalent change still to review.
     Survived,
+    /// A stage could not run or its report could not be read (the sweep goes on).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// One change and what became of it.
@@ -178,12 +183,15 @@ pub struct SweepReport {
     pub survived: usize,
     /// See `caught`.
     pub refused: usize,
+    /// Changes a stage could not check (each says why).
+    pub errors: usize,
     /// Interrupted before every change ran.
     pub interrupted: bool,
     /// Wall time, seconds.
     pub seconds: f64,
     /// The exit status (README: 0 every change caught or reviewed; 1 a survivor not
-    /// reviewed, or a stale entry; 4 nothing checked; 130 interrupted).
+    /// reviewed, or a stale entry; 2 a change a stage could not check; 4 nothing checked;
+    /// 130 interrupted).
     pub exit_code: u8,
 }
 
@@ -232,7 +240,8 @@ pub fn run_sweep(
             break;
         }
         let t = Instant::now();
-        let stem = format!("sweep-{}", n + 1);
+        // Named as in its file, whatever `--only` selected.
+        let stem = change.name.clone();
         let file = dir.join(format!("{stem}.toml"));
         std::fs::write(&file, &change.text).map_err(|source| SweepError::Io {
             path: file.display().to_string(),
@@ -266,9 +275,24 @@ pub fn run_sweep(
                         interrupted_run = true;
                         break;
                     }
-                    if let Some(found) = run_stage(options, &change.change, &file, &stem, &stage)? {
-                        caught = Some(found);
-                        break;
+                    match run_stage(options, &change.change, &file, &stem, &stage) {
+                        Ok(None) => {}
+                        Ok(Some(found)) => {
+                            caught = Some(found);
+                            break;
+                        }
+                        // Ctrl-C reaches the stage's process too.
+                        Err(_) if interrupted.load(Ordering::Relaxed) => {
+                            interrupted_run = true;
+                            break;
+                        }
+                        // Kept as this change's outcome: the sweep goes on, and loses nothing.
+                        Err(e) => {
+                            caught = Some(Outcome::Error {
+                                message: e.to_string(),
+                            });
+                            break;
+                        }
                     }
                 }
                 if interrupted_run {
@@ -307,6 +331,7 @@ pub fn run_sweep(
     let equivalent = count(|o| matches!(o, Outcome::Equivalent { .. }));
     let survived = count(|o| matches!(o, Outcome::Survived));
     let refused = count(|o| matches!(o, Outcome::Refused { .. }));
+    let errors = count(|o| matches!(o, Outcome::Error { .. }));
     let stale_entries: Vec<String> = if interrupted_run {
         Vec::new()
     } else {
@@ -324,12 +349,14 @@ pub fn run_sweep(
             .map(|e| e.change.clone())
             .collect()
     };
-    let exit_code = if interrupted_run {
+    let exit_code = if survived > 0 || !stale_entries.is_empty() {
+        1
+    } else if errors > 0 {
+        2
+    } else if interrupted_run {
         130
     } else if caught + equivalent + survived == 0 {
         4
-    } else if survived > 0 || !stale_entries.is_empty() {
-        1
     } else {
         0
     };
@@ -341,6 +368,7 @@ pub fn run_sweep(
         equivalent,
         survived,
         refused,
+        errors,
         interrupted: interrupted_run,
         seconds: started.elapsed().as_secs_f64(),
         exit_code,
@@ -355,6 +383,7 @@ fn outcome_word(outcome: &Outcome) -> String {
         } => format!("caught by {stage}: {property}"),
         Outcome::Equivalent { .. } => "survived (reviewed as equivalent)".to_string(),
         Outcome::Survived => "SURVIVED".to_string(),
+        Outcome::Error { message } => format!("NOT CHECKED: {message}"),
     }
 }
 
@@ -485,6 +514,9 @@ impl SweepReport {
                     length.map_or(String::new(), |l| format!(" ({l} steps)"))
                 ),
                 Outcome::Equivalent { why } => format!("equivalent {}  ({why})", c.change),
+                Outcome::Error { message } => {
+                    format!("NOT CHECKED {}: {message}", c.change)
+                }
                 Outcome::Survived => format!(
                     "SURVIVED   {}  (every stage passed: a defect the gate misses, or an equivalent change to review in {FILE_NAME}; file {})",
                     c.change,
@@ -501,12 +533,13 @@ impl SweepReport {
         }
         let _ = writeln!(
             out,
-            "{} caught, {} equivalent (reviewed), {} survived, {} refused by the design-file reader; {:.0} s",
-            self.caught, self.equivalent, self.survived, self.refused, self.seconds
+            "{} caught, {} equivalent (reviewed), {} survived, {} refused by the design-file reader, {} not checked; {:.0} s",
+            self.caught, self.equivalent, self.survived, self.refused, self.errors, self.seconds
         );
         let verdict = match self.exit_code {
             0 => "PASS, every change caught or reviewed as equivalent",
             1 => "FAIL, a change survived the gate unexplained, or a reviewed entry is stale",
+            2 => "INCOMPLETE, a change could not be checked (see its line)",
             4 => "NOTHING CHECKED, no change the design-file reader accepts",
             _ => "INTERRUPTED",
         };

@@ -1224,3 +1224,34 @@ fn sweep_catches_one_change_designs_and_holds_survivors_to_the_reviewed_list() {
     let o = sweep("no such change", &none);
     assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
 }
+
+/// A stage that cannot run is that change's outcome, not the end of the sweep: every other
+/// change is still checked and reported, and the status says the sweep is incomplete.
+#[test]
+fn a_sweep_stage_that_cannot_run_loses_no_other_result() {
+    use backup_sim::sweep::{run_sweep, EquivalentDesigns, Outcome, SweepOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let options = SweepOptions {
+        base: backup_coordinator::Variant::of(backup_coordinator::Design::Recommended),
+        // Two changes: one the reader refuses, one that needs a stage.
+        only: Some("plan.start drop start.".to_string()),
+        seeds: "0..10".parse().unwrap(),
+        no_sim: true,
+        equivalent: EquivalentDesigns::default(),
+        work_dir: dir.path().to_path_buf(),
+        exe: dir.path().join("no-such-backup-check"),
+        progress: false,
+    };
+    let report = run_sweep(&options, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    assert!(report.changes.len() >= 5, "{:?}", report.changes);
+    assert!(report.refused >= 1);
+    assert_eq!(report.errors, report.changes.len() - report.refused);
+    assert!(report
+        .changes
+        .iter()
+        .all(|c| matches!(c.outcome, Outcome::Refused { .. } | Outcome::Error { .. })));
+    assert_eq!(report.exit_code, 2);
+    assert!(report
+        .render_text()
+        .contains("NOT CHECKED plan.start drop start.increment"));
+}
