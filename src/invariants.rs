@@ -801,8 +801,8 @@ fn restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
 fn finished_restore_problem(cluster: &Cluster, backup: &Backup) -> Option<Problem> {
     // Recovery knows a backup was taken on a standby only from its label's BACKUP FROM line
     // (`label_misstates`, for "start point is real WAL", holds the line to the backup where
-    // the format has it); a label
-    // without the line is restored as a primary's backup, which waits for its end record.
+    // the format has it); a label without the line is restored as a primary's backup, which
+    // waits for its end record.
     if backup.from_standby && cluster.rules().label_format.backup_from.is_some() {
         // A standby's backup has no end record: recovery is consistent at minRecoveryPoint,
         // the stop point the stop returned.
