@@ -540,7 +540,8 @@ pub struct OneChange {
     pub change: String,
     /// The design's name in its file (`{prefix}-N`, N its place among all the changes).
     pub name: String,
-    /// The design file's text (named `name`, from the base's full copy).
+    /// The design file's text: the base as given (a built-in's name, or a design file's own
+    /// text) with the one change, named `name`.
     pub text: String,
 }
 
@@ -574,16 +575,11 @@ pub fn one_change_designs(base: Variant, prefix: &str) -> Vec<OneChange> {
         let Some(values) = domains.get(&path) else {
             continue;
         };
-        for other in values.iter().filter(|v| **v != value.to_string()) {
-            let Some(parsed) = toml::from_str::<toml::Table>(&format!("v = {other}"))
-                .ok()
-                .and_then(|t| t.get("v").cloned())
-            else {
-                continue;
-            };
+        let current = value.to_string();
+        for (text, other) in values.iter().filter(|(text, _)| **text != current) {
             let mut file = copy.clone();
-            set_leaf(&mut file, &format!("rules.{path}"), parsed);
-            changes.push((format!("rules.{path} = {other}"), file));
+            set_leaf(&mut file, &format!("rules.{path}"), other.clone());
+            changes.push((format!("rules.{path} = {text}"), file));
         }
     }
     let plan = base.plan();
@@ -656,10 +652,12 @@ pub fn one_change_designs(base: Variant, prefix: &str) -> Vec<OneChange> {
 }
 
 /// Per rule switch (a dotted path under `[rules]`), the values the built-in designs and the
-/// seeded bugs give it, as TOML text; a flag has both of its values.
-fn rule_domains() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
-    let mut domains: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        std::collections::BTreeMap::new();
+/// seeded bugs give it, each by its TOML text; a flag has both of its values.
+type RuleDomains =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, toml::Value>>;
+
+fn rule_domains() -> RuleDomains {
+    let mut domains = RuleDomains::new();
     for variant in Variant::all() {
         let copy: toml::Table = toml::from_str(&render(variant)).unwrap_or_default();
         let Some(rules) = copy.get("rules").and_then(toml::Value::as_table) else {
@@ -668,14 +666,17 @@ fn rule_domains() -> std::collections::BTreeMap<String, std::collections::BTreeS
         for (path, value) in leaves(rules, "") {
             let optional = OPTIONAL_RULES.contains(&path.as_str());
             let values = domains.entry(path).or_default();
+            let mut add = |v: toml::Value| {
+                values.insert(v.to_string(), v);
+            };
             if let toml::Value::Boolean(_) = value {
                 // An optional switch's `false` says it is absent; it has no `true`.
                 if !optional {
-                    values.insert("true".to_string());
+                    add(toml::Value::Boolean(true));
                 }
-                values.insert("false".to_string());
+                add(toml::Value::Boolean(false));
             } else {
-                values.insert(value.to_string());
+                add(value);
             }
         }
     }
